@@ -1,0 +1,52 @@
+# Virtual IOP: `make run` to try it, `make test` to check it. Needs only Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint typecheck migrations-check pytest clean seed bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements/dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	@if [ ! -f var/.demo-seeded ]; then $(BIN)/python manage.py seed_demo && touch var/.demo-seeded; fi
+	@echo ""
+	@echo "  Virtual IOP is starting at http://127.0.0.1:$(PORT)/"
+	@echo "  Demo logins (password demo-pass-1234):"
+	@echo "    patient1@demo.test ... patient12@demo.test"
+	@echo "    clinician1@demo.test, clinician2@demo.test, admin@demo.test"
+	@echo "    staff TOTP secret VIRTUALIOPDEMOSTAFFSECRETKEYAAAA  (code: $(BIN)/oathtool VIRTUALIOPDEMOSTAFFSECRETKEYAAAA)"
+	@echo "  E-mails (sign-up verification, reminders) are printed in this console. Ctrl-C stops everything."
+	@echo ""
+	PORT=$(PORT) $(BIN)/honcho -f deploy/Procfile.dev start
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check virtualiop apps tests
+
+typecheck: install
+	$(BIN)/mypy virtualiop apps
+
+migrations-check: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: install lint typecheck migrations-check pytest
+
+seed: install
+	$(BIN)/python manage.py seed_demo
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

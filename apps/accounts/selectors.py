@@ -1,0 +1,30 @@
+"""Who may see which patient. The one place the rule lives for accounts-level reads."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.accounts.models import Role, User
+from apps.programs.selectors import programs_for_staff
+
+
+def patients_visible_to(*, user: User) -> QuerySet[User]:
+    """Patients ``user`` may see: themselves (patient), their programs' patients (clinician),
+    everyone (admin). Anonymous users see nobody."""
+    patients = User.objects.filter(role=Role.PATIENT, is_active=True)
+    if not user.is_authenticated:
+        return patients.none()
+    if user.role == Role.ADMIN:
+        return patients
+    if user.role == Role.CLINICIAN:
+        return patients.filter(patient_profile__program__in=programs_for_staff(user=user))
+    return patients.filter(pk=user.pk)
+
+
+def patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | None:
+    """The patient if ``viewer`` may see them, else None (callers answer 404)."""
+    return patients_visible_to(user=viewer).filter(pk=patient_id).first()
+
+
+def user_can_see_patient(*, viewer: User, patient: User) -> bool:
+    return patients_visible_to(user=viewer).filter(pk=patient.pk).exists()

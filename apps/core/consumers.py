@@ -1,0 +1,161 @@
+"""Shared WebSocket plumbing: every consumer that needs a signed-in user builds on this.
+
+``UserSocketConsumer`` joins the user's ``user.<id>`` group so a logout anywhere closes the
+socket, re-checks the session (idle timeout, logout) on every message and every
+``SESSION_CHECK_SECONDS``, and counts the user's messages as activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.db import close_old_connections
+
+from apps.core import requestcontext
+from apps.core.events import user_group
+
+CLOSE_SESSION_ENDED = 4401
+CLOSE_UNAUTHORISED = 4403
+MAX_FRAME_BYTES = 64 * 1024
+SESSION_CHECK_SECONDS = 30
+
+
+class PingConsumer(AsyncWebsocketConsumer):
+    """A health probe for WebSockets: answers "pong" to any frame."""
+
+    async def connect(self) -> None:
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.send(text_data=json.dumps({"type": "pong", "at": time.time()}))
+
+
+def _session_still_valid(scope: dict[str, Any]) -> bool:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
+
+    close_old_connections()
+    session = scope.get("session")
+    user = scope.get("user")
+    if session is None or user is None or not user.is_authenticated:
+        return False
+    key = getattr(session, "session_key", None)
+    if not key:
+        return False
+    fresh = SessionStore(session_key=key)
+    data = fresh.load()
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False  # logged out, or the session expired and was emptied
+    if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
+        return False  # password changed
+    if session_idle_expired(data):
+        return False
+    data_last = data.get(LAST_SEEN_KEY)
+    # Activity on a socket counts: keep the session alive while the user is talking.
+    if scope.get("_viop_touch") and (data_last is None or time.time() - float(data_last) > 30):
+        fresh[LAST_SEEN_KEY] = time.time()
+        fresh.save()
+    scope["_viop_touch"] = False
+    return True
+
+
+class UserSocketConsumer(AsyncJsonWebsocketConsumer):
+    """Base for consumers that need an authenticated user whose session is still alive."""
+
+    user_group_name: str | None = None
+    _session_task: asyncio.Task[None] | None = None
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self.scope["request_context"] = requestcontext.RequestContext(
+            request_id=requestcontext.new_request_id(),
+            ip=(self.scope.get("client") or [None])[0],
+        )
+        await super().websocket_connect(message)
+
+    async def authorise(self) -> bool:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return False
+        return await database_sync_to_async(_session_still_valid)(self.scope)
+
+    async def join_user_group(self) -> None:
+        self.user_group_name = user_group(self.scope["user"].pk)
+        await self.channel_layer.group_add(self.user_group_name, self.channel_name)
+        self._session_task = asyncio.create_task(self._watch_session())
+
+    async def _watch_session(self) -> None:
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            if not await database_sync_to_async(_session_still_valid)(self.scope):
+                await self.close(code=CLOSE_SESSION_ENDED)
+                return
+
+    async def session_still_valid(self) -> bool:
+        """Call before acting on any frame from the client."""
+        self.scope["_viop_touch"] = True
+        return await database_sync_to_async(_session_still_valid)(self.scope)
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        raw = message.get("text") or message.get("bytes") or ""
+        if len(raw) > MAX_FRAME_BYTES:
+            await self.send_json({"type": "error", "code": "frame_too_large",
+                                  "message": "Frame larger than 64 KB."})
+            return
+        await super().websocket_receive(message)
+
+    async def disconnect(self, code: int) -> None:
+        if self._session_task is not None:
+            self._session_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._session_task
+        if self.user_group_name:
+            await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_json({"type": "error", "code": "binary_not_supported",
+                                  "message": "Send JSON text frames."})
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_json({"type": "error", "code": "malformed_json",
+                                  "message": "The frame is not valid JSON."})
+            return
+        await self.receive_json(content)
+
+
+class NotificationSocketConsumer(UserSocketConsumer):
+    """Per-user socket that open pages hold: session-ended closes and in-app events."""
+
+    async def connect(self) -> None:
+        if not await self.authorise():
+            await self.close(code=CLOSE_UNAUTHORISED)
+            return
+        await self.accept()
+        await self.join_user_group()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "ping":
+            await self.send_json({"type": "error", "code": "unknown_type"})
+            return
+        if not await self.session_still_valid():
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
+        await self.send_json({"type": "pong"})
+
+    async def user_event(self, event: dict[str, Any]) -> None:
+        """Forward an in-app event (e.g. a notification) to the page."""
+        await self.send_json(event.get("payload", {}))
+

@@ -1,0 +1,69 @@
+"""Reachability checks for /healthz: database, cache, channel layer, broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import connection
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def check_cache() -> None:
+    key = f"healthz:{uuid.uuid4().hex}"
+    cache.set(key, "1", timeout=5)
+    if cache.get(key) != "1":
+        raise RuntimeError("cache did not return the value it stored")
+    cache.delete(key)
+
+
+def check_channel_layer() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+
+    async def roundtrip() -> None:
+        import asyncio
+
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "healthz.ping"})
+        message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        if message.get("type") != "healthz.ping":
+            raise RuntimeError("channel layer returned the wrong message")
+
+    async_to_sync(roundtrip)()
+
+
+def check_broker() -> None:
+    from virtualiop.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database,
+    "cache": check_cache,
+    "channel_layer": check_channel_layer,
+    "broker": check_broker,
+}
+
+
+def run_checks() -> dict[str, str]:
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "down", never a 500
+            results[name] = f"down: {type(exc).__name__}"
+        else:
+            results[name] = "ok"
+    return results

@@ -1,0 +1,77 @@
+/* Virtual IOP page script: idle-logoff warning and the per-user socket (closes on logout). */
+(function () {
+  "use strict";
+  var body = document.body;
+  var timeout = parseInt(body.dataset.idleTimeout || "0", 10);
+  if (!timeout) { return; }
+  var warning = parseInt(body.dataset.idleWarning || "60", 10);
+  var dialog = document.getElementById("idle-dialog");
+  var countdown = document.getElementById("idle-countdown");
+  var deadline = Date.now() + timeout * 1000;
+  var timer = null;
+
+  function csrf() {
+    var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+  function signedOut() {
+    window.location.href = body.dataset.loginUrl + "?next=" + encodeURIComponent(window.location.pathname);
+  }
+  function schedule(remaining) {
+    deadline = Date.now() + remaining * 1000;
+    clearTimeout(timer);
+    timer = setTimeout(check, Math.max(1000, (remaining - warning) * 1000));
+  }
+  function tick() {
+    var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    if (countdown) { countdown.textContent = left + " s"; }
+    if (left <= 0) { check(); return; }
+    if (dialog && dialog.open) { setTimeout(tick, 1000); }
+  }
+  function check() {
+    // Another tab may have been active: ask the server before warning anyone.
+    fetch(body.dataset.sessionStatusUrl, { credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (d) { return [r.status, d]; }); })
+      .then(function (res) {
+        var data = res[1];
+        if (!data.authenticated) { signedOut(); return; }
+        if (data.remaining > warning) { if (dialog && dialog.open) { dialog.close(); } schedule(data.remaining); return; }
+        deadline = Date.now() + data.remaining * 1000;
+        if (dialog && !dialog.open) { dialog.showModal(); document.getElementById("idle-stay").focus(); }
+        tick();
+        clearTimeout(timer);
+        timer = setTimeout(check, Math.max(1000, data.remaining * 1000 + 500));
+      })
+      .catch(function () { clearTimeout(timer); timer = setTimeout(check, 5000); });
+  }
+  var stay = document.getElementById("idle-stay");
+  if (stay) {
+    stay.addEventListener("click", function () {
+      fetch(body.dataset.keepaliveUrl, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf() } })
+        .then(function (r) { return r.json(); })
+        .then(function (d) { if (!d.authenticated) { signedOut(); return; } if (dialog) { dialog.close(); } schedule(d.remaining); })
+        .catch(function () { /* keep the dialog; the next check decides */ });
+    });
+  }
+  document.body.addEventListener("htmx:afterRequest", function () { schedule(timeout); });
+  schedule(timeout);
+
+  // Per-user socket: the server closes it with 4401 when the session ends anywhere.
+  var proto = window.location.protocol === "https:" ? "wss://" : "ws://";
+  var backoff = 1000;
+  function connect() {
+    var ws;
+    try { ws = new WebSocket(proto + window.location.host + "/ws/me/"); } catch (e) { return; }
+    window.viopUserSocket = ws;
+    ws.addEventListener("open", function () { backoff = 1000; });
+    ws.addEventListener("message", function (ev) {
+      var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("viop:user-event", { detail: data }));
+    });
+    ws.addEventListener("close", function (ev) {
+      if (ev.code === 4401 || ev.code === 4403) { check(); return; }
+      setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 30000);
+    });
+  }
+  if ("WebSocket" in window) { connect(); }
+})();

@@ -1,0 +1,32 @@
+"""URL configuration. Each app owns its own ``urls.py``; they are mounted here."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core.admin_site import configure_admin_site
+
+configure_admin_site()
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("", include("apps.core.urls")),
+]
+
+# Apps mount under their own prefix when they have URLs (apps/<name>/urls.py).
+for _name, _prefix in [
+    ("enrollment", "enrollment/"),
+    ("measures", "measures/"),
+    ("scheduling", "schedule/"),
+    ("rooms", "rooms/"),
+    ("homework", "homework/"),
+    ("notifications", "notifications/"),
+    ("programs", "programs/"),
+]:
+    if find_spec(f"apps.{_name}.urls") is not None:
+        urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))
