@@ -81,3 +81,96 @@ def pytest_configure(config: pytest.Config) -> None:
     # Playwright's sync API runs an event loop in the test thread; Django's ORM calls made
     # from test code around it are still synchronous and safe.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+# --- Browser tests (Playwright driving Debian's Chromium) -----------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}; CI must install it")
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def new_page(browser, request, artifacts_dir):
+    """Factory for pages in fresh browser contexts (one per person); screenshots on failure."""
+    contexts = []
+
+    def _new(*, phone: bool = False):
+        viewport = {"width": 360, "height": 740} if phone else {"width": 1280, "height": 900}
+        context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="America/Los_Angeles")
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield _new
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for index, context in enumerate(contexts):
+            for page_index, page in enumerate(context.pages):
+                name = f"{request.node.name}-{index}-{page_index}.png"
+                try:
+                    page.screenshot(path=str(artifacts_dir / name), full_page=True)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def totp_now(secret: str) -> str:
+    """The current TOTP code for ``secret`` (as an authenticator app would show it)."""
+    import time
+
+    from allauth.mfa.totp.internal.auth import hotp_value
+
+    return f"{hotp_value(secret, int(time.time()) // 30):06d}"
+
+
+@pytest.fixture
+def browser_login():
+    """Sign in through the real login form (and the TOTP step for staff)."""
+
+    def _login(page, base_url: str, email: str, password: str, totp_secret: str | None = None):
+        page.goto(f"{base_url}/accounts/login/")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Sign In").click()
+        if totp_secret:
+            page.get_by_label("Authenticator code").fill(totp_now(totp_secret))
+            page.get_by_role("button", name="Sign In").click()
+        page.wait_for_load_state()
+        return page
+
+    return _login
