@@ -279,6 +279,8 @@ PHONENUMBER_DEFAULT_REGION = "US"
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing root
 # Uploaded files (insurance cards, consents) are private: stored outside the web root and
 # served only through views that check access.
 PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private-media")))
