@@ -32,7 +32,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check virtualiop apps tests
+	$(BIN)/ruff format --check virtualiop apps tests conftest.py
 
 typecheck: install
 	$(BIN)/mypy virtualiop apps

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,9 @@ def clinician(program):
 
 @pytest.fixture
 def other_clinician(other_program):
-    return clinician_in(other_program, email="other.clinician@example.test", full_name="Oscar Other")
+    return clinician_in(
+        other_program, email="other.clinician@example.test", full_name="Oscar Other"
+    )
 
 
 @pytest.fixture
@@ -118,7 +121,9 @@ def new_page(browser, request, artifacts_dir):
 
     def _new(*, phone: bool = False):
         viewport = {"width": 360, "height": 740} if phone else {"width": 1280, "height": 900}
-        context = browser.new_context(viewport=viewport, locale="en-US", timezone_id="America/Los_Angeles")
+        context = browser.new_context(
+            viewport=viewport, locale="en-US", timezone_id="America/Los_Angeles"
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()
@@ -129,10 +134,8 @@ def new_page(browser, request, artifacts_dir):
         for index, context in enumerate(contexts):
             for page_index, page in enumerate(context.pages):
                 name = f"{request.node.name}-{index}-{page_index}.png"
-                try:
+                with contextlib.suppress(Exception):  # best effort on the way out
                     page.screenshot(path=str(artifacts_dir / name), full_page=True)
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    pass
     for context in contexts:
         context.close()
 

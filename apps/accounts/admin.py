@@ -18,12 +18,33 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "full_name", "preferred_name")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        (_("Person"), {"fields": ("full_name", "preferred_name", "pronouns", "phone", "time_zone")}),
-        (_("Role"), {"fields": ("role", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (
+            _("Person"),
+            {"fields": ("full_name", "preferred_name", "pronouns", "phone", "time_zone")},
+        ),
+        (
+            _("Role"),
+            {
+                "fields": (
+                    "role",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("email", "full_name", "role", "password1", "password2")}),
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "full_name", "role", "password1", "password2"),
+            },
+        ),
     )
     readonly_fields = ("last_login", "date_joined")
 

@@ -74,10 +74,14 @@ def seed(stdout: TextIO) -> None:
     admin = _person("admin@demo.test", "Dana Admin", Role.ADMIN)
     clinicians = [
         _person("clinician1@demo.test", "Dr. Maya Okafor", Role.CLINICIAN, preferred_name="Maya"),
-        _person("clinician2@demo.test", "Luis Fernandez, LCSW", Role.CLINICIAN, preferred_name="Luis"),
+        _person(
+            "clinician2@demo.test", "Luis Fernandez, LCSW", Role.CLINICIAN, preferred_name="Luis"
+        ),
     ]
     for index, clinician in enumerate(clinicians):
-        ProgramStaff.objects.get_or_create(program=program, user=clinician, defaults={"on_call": index == 0})
+        ProgramStaff.objects.get_or_create(
+            program=program, user=clinician, defaults={"on_call": index == 0}
+        )
     for staff in (admin, *clinicians):
         _enrol_totp(staff)
     for number, (name, preferred, pronouns) in enumerate(PATIENT_NAMES, start=1):

@@ -58,7 +58,9 @@ class UserTimezoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         tz = getattr(request.user, "time_zone", None) if request.user.is_authenticated else None
         if tz:
-            timezone.activate(tz if isinstance(tz, zoneinfo.ZoneInfo) else zoneinfo.ZoneInfo(str(tz)))
+            timezone.activate(
+                tz if isinstance(tz, zoneinfo.ZoneInfo) else zoneinfo.ZoneInfo(str(tz))
+            )
         else:
             timezone.activate(zoneinfo.ZoneInfo(settings.CLINIC_TIME_ZONE))
         try:

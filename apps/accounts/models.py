@@ -140,7 +140,9 @@ class ClinicianProfile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinician_profile"
     )
-    credentials = models.CharField(_("credentials"), max_length=60, blank=True, help_text="LCSW, PsyD…")
+    credentials = models.CharField(
+        _("credentials"), max_length=60, blank=True, help_text="LCSW, PsyD…"
+    )
     title = models.CharField(_("title"), max_length=100, blank=True)
 
     def __str__(self) -> str:

@@ -13,8 +13,20 @@ class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit trail is looked at, never edited."""
 
     list_display = ("at", "actor", "action", "patient", "object_type", "object_id", "detail", "ip")
-    list_filter = ("action", "object_type", "at")
-    search_fields = ("actor__email", "patient__email", "patient__full_name", "object_id", "request_id")
+    list_filter = (
+        "action",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        ("patient", admin.RelatedOnlyFieldListFilter),
+        "object_type",
+        "at",
+    )
+    search_fields = (
+        "actor__email",
+        "patient__email",
+        "patient__full_name",
+        "object_id",
+        "request_id",
+    )
     autocomplete_fields = ()
     raw_id_fields = ("actor", "patient")
     list_select_related = ("actor", "patient")
@@ -31,12 +43,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-AuditEventAdmin.list_filter = (
-    "action",
-    ("actor", admin.RelatedOnlyFieldListFilter),
-    ("patient", admin.RelatedOnlyFieldListFilter),
-    "object_type",
-    "at",
-)

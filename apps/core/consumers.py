@@ -109,8 +109,9 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         raw = message.get("text") or message.get("bytes") or ""
         if len(raw) > MAX_FRAME_BYTES:
-            await self.send_json({"type": "error", "code": "frame_too_large",
-                                  "message": "Frame larger than 64 KB."})
+            await self.send_json(
+                {"type": "error", "code": "frame_too_large", "message": "Frame larger than 64 KB."}
+            )
             return
         await super().websocket_receive(message)
 
@@ -124,14 +125,24 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
-            await self.send_json({"type": "error", "code": "binary_not_supported",
-                                  "message": "Send JSON text frames."})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "binary_not_supported",
+                    "message": "Send JSON text frames.",
+                }
+            )
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self.send_json({"type": "error", "code": "malformed_json",
-                                  "message": "The frame is not valid JSON."})
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "malformed_json",
+                    "message": "The frame is not valid JSON.",
+                }
+            )
             return
         await self.receive_json(content)
 
@@ -158,4 +169,3 @@ class NotificationSocketConsumer(UserSocketConsumer):
     async def user_event(self, event: dict[str, Any]) -> None:
         """Forward an in-app event (e.g. a notification) to the page."""
         await self.send_json(event.get("payload", {}))
-

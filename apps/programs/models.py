@@ -39,15 +39,15 @@ class Program(models.Model):
         _("typical length (weeks)"), default=8, validators=[MinValueValidator(1)]
     )
     time_zone = TimeZoneField(_("time zone"), default=_clinic_tz, use_pytz=False)
-    crisis_text = models.CharField(
-        _("crisis text"), max_length=200, default="Call or text 988"
-    )
+    crisis_text = models.CharField(_("crisis text"), max_length=200, default="Call or text 988")
     clinic_phone = models.CharField(_("clinic phone"), max_length=40, blank=True)
     states_served = models.JSONField(
         _("states served"),
         default=list,
         blank=True,
-        help_text=_("Two-letter codes of the states this program is licensed to serve, e.g. [\"CA\", \"OR\"]."),
+        help_text=_(
+            'Two-letter codes of the states this program is licensed to serve, e.g. ["CA", "OR"].'
+        ),
     )
     is_active = models.BooleanField(_("accepting patients"), default=True)
     clinicians = models.ManyToManyField(

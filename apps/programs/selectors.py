@@ -34,6 +34,8 @@ def crisis_info_for_user(user: User) -> dict[str, Any]:
     program = program_for_patient(user=user)
     return {
         "text": program.crisis_text if program else "Call or text 988",
-        "clinic_phone": (program.clinic_phone if program and program.clinic_phone else settings.CLINIC_PHONE),
+        "clinic_phone": (
+            program.clinic_phone if program and program.clinic_phone else settings.CLINIC_PHONE
+        ),
         "program": program,
     }

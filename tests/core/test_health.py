@@ -18,7 +18,12 @@ def test_healthz_reports_every_service_up(client):
 
 @pytest.mark.django_db
 def test_healthz_answers_503_when_cache_is_down(client):
-    dead_cache = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DEAD_REDIS}}
+    dead_cache = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": DEAD_REDIS,
+        }
+    }
     with override_settings(CACHES=dead_cache):
         from django.core.cache import caches
 
@@ -49,7 +54,12 @@ def test_healthz_answers_503_when_broker_is_down(client, monkeypatch):
 
 @pytest.mark.django_db
 def test_healthz_answers_503_when_channel_layer_is_down(client):
-    layers = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [DEAD_REDIS]}}}
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [DEAD_REDIS]},
+        }
+    }
     from channels.layers import channel_layers
 
     with override_settings(CHANNEL_LAYERS=layers):
