@@ -1,0 +1,158 @@
+"""The per-user socket and the ping probe: auth, origin, bad frames, closing on logout/idle."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.accounts.services import user_sockets_close
+from virtualiop.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+def _session_for(user, *, idle_for: float = 0) -> SessionStore:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[LAST_SEEN_KEY] = time.time() - idle_for
+    session.create()
+    return session
+
+
+def _communicator(
+    path: str, session: SessionStore | None = None, origin=ORIGIN
+) -> WebsocketCommunicator:
+    headers = [origin] if origin else []
+    if session is not None:
+        headers.append(
+            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode())
+        )
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def test_ping_answers_pong():
+    communicator = _communicator("/ws/ping/")
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_to(text_data="ping")
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    await communicator.disconnect()
+
+
+async def test_socket_from_a_foreign_origin_is_refused():
+    communicator = _communicator("/ws/ping/", origin=(b"origin", b"https://evil.example"))
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_anonymous_user_cannot_open_the_user_socket():
+    communicator = _communicator("/ws/me/")
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4403
+    await communicator.disconnect()
+
+
+async def test_signed_in_user_opens_the_user_socket(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_bad_frames_get_error_frames_and_the_socket_stays_open(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+    await communicator.send_to(text_data="{not json")
+    assert (await communicator.receive_json_from())["code"] == "malformed_json"
+    await communicator.send_json_to({"type": "launch_missiles"})
+    assert (await communicator.receive_json_from())["code"] == "unknown_type"
+    await communicator.send_to(text_data="x" * (64 * 1024 + 1))
+    assert (await communicator.receive_json_from())["code"] == "frame_too_large"
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_logout_closes_the_users_open_sockets(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+    await sync_to_async(user_sockets_close)(user_id=patient.pk, reason="logged_out")
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_logout_through_the_view_closes_sockets(patient, client):
+    await sync_to_async(client.force_login)(patient)
+    session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/me/",
+        headers=[ORIGIN, (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode())],
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    await sync_to_async(client.post)("/accounts/logout/")
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_idle_expired_session_is_closed_on_its_next_frame(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+
+    def expire() -> None:
+        stored = SessionStore(session_key=session.session_key)
+        stored[LAST_SEEN_KEY] = time.time() - settings.IDLE_TIMEOUT_SECONDS - 10
+        stored.save()
+
+    await sync_to_async(expire)()
+    await communicator.send_json_to({"type": "ping"})
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_idle_session_cannot_open_a_socket(patient):
+    session = await sync_to_async(_session_for)(
+        patient, idle_for=settings.IDLE_TIMEOUT_SECONDS + 10
+    )
+    communicator = _communicator("/ws/me/", session)
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_in_app_events_reach_the_users_socket_only(patient, outsider):
+    from apps.core.events import group_send_now, user_group
+
+    mine = _communicator("/ws/me/", await sync_to_async(_session_for)(patient))
+    theirs = _communicator("/ws/me/", await sync_to_async(_session_for)(outsider))
+    await mine.connect()
+    await theirs.connect()
+    await sync_to_async(group_send_now)(
+        user_group(patient.pk), {"type": "user.event", "payload": {"kind": "hello"}}
+    )
+    assert await mine.receive_json_from() == {"kind": "hello"}
+    assert await theirs.receive_nothing(timeout=0.3)
+    await mine.disconnect()
+    await theirs.disconnect()
