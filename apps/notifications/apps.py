@@ -1,6 +1,23 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NotificationsConfig(AppConfig):
     name = "apps.notifications"
     label = "notifications"
+    verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
+        settings.CELERY_BEAT_SCHEDULE["notifications-dispatch"] = {
+            "task": "notifications.dispatch_due",
+            "schedule": 30.0,
+        }
+        settings.CELERY_BEAT_SCHEDULE["notifications-plan"] = {
+            "task": "notifications.plan",
+            "schedule": 60.0,
+        }

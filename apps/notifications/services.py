@@ -1,0 +1,328 @@
+"""Writes for notifications — the public API other apps call.
+
+Public API (keyword-only; stable):
+
+``notification_schedule(*, recipient, kind, event_key, context=None, due_at=None, channels=None)``
+    Create (or update) the outbox rows for one notification to one person, in the caller's
+    transaction. Idempotent: one row per (recipient, event_key, kind, channel).
+
+``notifications_cancel(*, event_key, recipient=None, kinds=None)``
+    Cancel pending rows for an event (and its sub-events), e.g. when a session is cancelled.
+
+``safety_alert_raise(*, event_key, patient, context=None, recipients=None)``
+    Alert clinicians at once (e-mail + in-app, quiet hours ignored) and schedule the
+    30-minute escalation to the program's on-call staff.
+
+``safety_alert_acknowledge(*, event_key)``
+    A clinician acknowledged the flag: stop the pending escalation.
+
+Event keys are built from ids only, dotted app.model then ``:`` id, optionally followed by
+a sub-part after ``:``, ``@`` or ``/`` (``scheduling.session:42``,
+``scheduling.session:42@20261123T0200Z/60m``). Cancelling ``scheduling.session:42`` also
+cancels every sub-key of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.notifications.models import (
+    SAFETY_KINDS,
+    Channel,
+    Kind,
+    Outbox,
+    Status,
+    dedupe_key_for,
+)
+from apps.notifications.selectors import channels_enabled, preferences_map
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+# Minutes after a safety alert before it goes to the program's on-call list.
+SAFETY_ESCALATION_MINUTES = 30
+
+# What a payload may carry: ids, times and links — never names, answers, scores or topics.
+# Unknown keys are dropped (and logged by name only) so a caller cannot leak PHI by mistake.
+ALLOWED_CONTEXT_KEYS = frozenset(
+    {
+        "starts_at",  # datetime: when the session/appointment starts (shown in the recipient's zone)
+        "ends_at",
+        "old_starts_at",  # datetime: the previous start, for change notices
+        "due_on",  # date: homework due date
+        "link",  # path ("/schedule/sessions/42/") or absolute URL; ids only
+        "session_id",
+        "appointment_id",
+        "group_id",
+        "membership_id",
+        "assignment_id",
+        "flag_id",
+        "patient_id",
+        "program_id",
+        "enrollment_id",
+        "urgent",  # bool: a safety alert marked urgent (in-app badge only)
+    }
+)
+
+
+class NotificationError(ValueError):
+    """Bad input to a notification service (unknown kind, bad event key or context)."""
+
+
+def _event_key_clean(event_key: str) -> str:
+    key = (event_key or "").strip()
+    if not key or len(key) > 160 or any(ch.isspace() for ch in key):
+        raise NotificationError("event_key must be 1-160 characters without spaces.")
+    return key
+
+
+def _kind_clean(kind: str) -> str:
+    if kind not in Kind.values:
+        raise NotificationError(f"Unknown notification kind {kind!r}.")
+    return str(kind)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if timezone.is_naive(value):
+            raise NotificationError("Datetimes in a notification context must be aware.")
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def payload_from_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Keep the allowed keys, datetimes as UTC ISO strings; reject what JSON cannot hold."""
+    payload: dict[str, Any] = {}
+    dropped = []
+    for key, value in (context or {}).items():
+        if key not in ALLOWED_CONTEXT_KEYS:
+            dropped.append(str(key))
+            continue
+        payload[key] = _json_value(value)
+    if dropped:
+        logger.warning("notification context keys dropped: %s", ",".join(sorted(dropped)))
+    try:
+        json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise NotificationError("The notification context must be JSON-serialisable.") from exc
+    return payload
+
+
+def _rows_matching_event(event_key: str) -> Q:
+    return (
+        Q(event_key=event_key)
+        | Q(event_key__startswith=f"{event_key}:")
+        | Q(event_key__startswith=f"{event_key}@")
+        | Q(event_key__startswith=f"{event_key}/")
+    )
+
+
+@transaction.atomic
+def notification_schedule(
+    *,
+    recipient: User,
+    kind: str,
+    event_key: str,
+    context: Mapping[str, Any] | None = None,
+    due_at: dt.datetime | None = None,
+    channels: Iterable[str] | None = None,
+) -> list[Outbox]:
+    """Queue a notification of ``kind`` to ``recipient`` about ``event_key``.
+
+    - Writes in the caller's transaction: if the caller rolls back, nothing is sent.
+    - ``context`` holds ids, aware datetimes, dates and a link (see ``ALLOWED_CONTEXT_KEYS``);
+      other keys are dropped. The text is rendered at send time from the kind, the
+      recipient's first name and time zone, so nothing clinical goes into e-mail or SMS.
+    - ``due_at`` (aware; default now) is when to send. Future rows wait in the outbox (no
+      Celery ETA tasks); the dispatcher sends them when due.
+    - ``channels`` (default: every channel) is narrowed by the recipient's preferences and
+      a verified phone for SMS; safety kinds always go by e-mail and in-app.
+    - Idempotent by dedupe key (recipient, event_key, kind, channel): calling again updates a
+      pending or cancelled row (new time, new context, pending again) and leaves rows already
+      sending, sent or failed alone — so a notice is never sent twice.
+
+    Returns the rows now pending or already handled for this call (one per channel).
+    Raises ``NotificationError`` on an unknown kind, a bad event key or a naive datetime.
+    """
+    kind = _kind_clean(kind)
+    event_key = _event_key_clean(event_key)
+    payload = payload_from_context(context)
+    if due_at is None:
+        due_at = timezone.now()
+    elif timezone.is_naive(due_at):
+        raise NotificationError("due_at must be timezone-aware.")
+    if not recipient.is_active:
+        return []
+    wanted = set(Channel.values) if channels is None else {str(c) for c in channels}
+    unknown = wanted - set(Channel.values)
+    if unknown:
+        raise NotificationError(f"Unknown channel(s): {', '.join(sorted(unknown))}.")
+    enabled = channels_enabled(user=recipient, kind=kind, prefs=preferences_map(user=recipient))
+    rows = []
+    for channel in sorted(wanted & enabled):
+        rows.append(
+            _outbox_upsert(
+                recipient=recipient,
+                kind=kind,
+                channel=channel,
+                event_key=event_key,
+                payload=payload,
+                due_at=due_at,
+            )
+        )
+    return rows
+
+
+def _outbox_upsert(
+    *,
+    recipient: User,
+    kind: str,
+    channel: str,
+    event_key: str,
+    payload: dict[str, Any],
+    due_at: dt.datetime,
+) -> Outbox:
+    key = dedupe_key_for(recipient_id=recipient.pk, event_key=event_key, kind=kind, channel=channel)
+    row = Outbox.objects.select_for_update().filter(dedupe_key=key).first()
+    if row is None:
+        try:
+            # A savepoint, so losing a race to a concurrent insert leaves the caller's
+            # transaction usable; the winner's row is then updated like any existing one.
+            with transaction.atomic():
+                return Outbox.objects.create(
+                    recipient=recipient,
+                    kind=kind,
+                    channel=channel,
+                    event_key=event_key,
+                    payload=payload,
+                    due_at=due_at,
+                    dedupe_key=key,
+                )
+        except IntegrityError:
+            row = Outbox.objects.select_for_update().get(dedupe_key=key)
+    if row.status in (Status.PENDING, Status.CANCELLED):
+        row.payload = payload
+        row.due_at = due_at
+        row.status = Status.PENDING
+        row.last_error = ""
+        row.save(update_fields=["payload", "due_at", "status", "last_error", "updated_at"])
+    return row
+
+
+@transaction.atomic
+def notifications_cancel(
+    *,
+    event_key: str,
+    recipient: User | None = None,
+    kinds: Iterable[str] | None = None,
+    reason: str = "event cancelled",
+) -> int:
+    """Cancel the pending rows of ``event_key`` and its sub-keys (optionally only for one
+    recipient or some kinds). Rows already sending or sent are left alone; the send-time
+    checks stop reminders whose session was cancelled meanwhile. Returns rows cancelled."""
+    event_key = _event_key_clean(event_key)
+    rows = Outbox.objects.filter(_rows_matching_event(event_key), status=Status.PENDING)
+    if recipient is not None:
+        rows = rows.filter(recipient=recipient)
+    if kinds is not None:
+        rows = rows.filter(kind__in=[_kind_clean(k) for k in kinds])
+    return rows.update(status=Status.CANCELLED, last_error=reason[:300], updated_at=timezone.now())
+
+
+def _safety_recipients(patient: User) -> list[User]:
+    from apps.accounts.models import Role, User
+
+    profile = getattr(patient, "patient_profile", None)
+    if profile is None:
+        return []
+    if profile.primary_clinician_id and profile.primary_clinician.is_active:
+        return [profile.primary_clinician]
+    if profile.program_id is None:
+        return []
+    return list(
+        User.objects.filter(
+            program_staff__program_id=profile.program_id, role=Role.CLINICIAN, is_active=True
+        ).distinct()
+    )
+
+
+def _on_call_staff(patient: User) -> list[User]:
+    from apps.accounts.models import User
+
+    profile = getattr(patient, "patient_profile", None)
+    if profile is None or profile.program_id is None:
+        return []
+    return list(
+        User.objects.filter(
+            program_staff__program_id=profile.program_id,
+            program_staff__on_call=True,
+            is_active=True,
+        ).distinct()
+    )
+
+
+@transaction.atomic
+def safety_alert_raise(
+    *,
+    event_key: str,
+    patient: User,
+    context: Mapping[str, Any] | None = None,
+    recipients: Iterable[User] | None = None,
+) -> list[Outbox]:
+    """Alert clinicians about a safety flag on ``patient``, in the caller's transaction.
+
+    ``event_key`` names the flag (``"measures.safetyflag:17"``). ``recipients`` defaults to the
+    patient's primary clinician, else every clinician of the patient's program. They get it
+    now, by e-mail and in-app (and SMS if they verified a phone), whatever their quiet hours.
+    The program's on-call staff (``ProgramStaff.on_call``) get a ``safety_escalation`` due in
+    30 minutes unless ``safety_alert_acknowledge(event_key=...)`` is called first (and the
+    send-time check sees the flag acknowledged, when the measures app records that).
+    The context gets ``patient_id``; the message itself says only that a flag needs review.
+    """
+    ctx = dict(context or {})
+    ctx.setdefault("patient_id", patient.pk)
+    now = timezone.now()
+    rows: list[Outbox] = []
+    targets = list(recipients) if recipients is not None else _safety_recipients(patient)
+    for clinician in targets:
+        rows += notification_schedule(
+            recipient=clinician,
+            kind=Kind.SAFETY_ALERT,
+            event_key=event_key,
+            context=ctx,
+            due_at=now,
+        )
+    escalate_at = now + dt.timedelta(minutes=SAFETY_ESCALATION_MINUTES)
+    for clinician in _on_call_staff(patient):
+        rows += notification_schedule(
+            recipient=clinician,
+            kind=Kind.SAFETY_ESCALATION,
+            event_key=event_key,
+            context=ctx,
+            due_at=escalate_at,
+        )
+    return rows
+
+
+@transaction.atomic
+def safety_alert_acknowledge(*, event_key: str) -> int:
+    """Stop the pending on-call escalation of a safety alert. Returns rows cancelled."""
+    return notifications_cancel(
+        event_key=event_key, kinds=[Kind.SAFETY_ESCALATION], reason="acknowledged"
+    )
+
+
+def is_safety_kind(kind: str) -> bool:
+    return kind in SAFETY_KINDS
