@@ -1,0 +1,144 @@
+"""Reads for homework, and the one place the access rule lives.
+
+Answers are clinical data: an assignment is visible to its patient and to clinicians who work
+in the patient's program (``patients_visible_to``). Program admins manage content in Django
+admin but do not read answers here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import patients_visible_to
+from apps.homework.models import (
+    LOCKED_STATUSES,
+    OPEN_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Module,
+)
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+
+def is_reviewer(user: User) -> bool:
+    return bool(user.is_authenticated and user.role == Role.CLINICIAN)
+
+
+def _with_progress(qs: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    return (
+        qs.select_related("module", "module_version", "assigned_by")
+        .defer("module_version__content")
+        .annotate(steps_done=Count("responses", filter=Q(responses__complete=True)))
+    )
+
+
+def assignments_visible_to(*, user: User) -> QuerySet[Assignment]:
+    """Every assignment ``user`` may read: their own (patient) or their programs' patients'
+    (clinician). Nobody else."""
+    if not user.is_authenticated:
+        return Assignment.objects.none()
+    if user.role == Role.PATIENT:
+        return Assignment.objects.filter(patient=user)
+    if user.role == Role.CLINICIAN:
+        return Assignment.objects.filter(patient__in=patients_visible_to(user=user))
+    return Assignment.objects.none()
+
+
+def assignment_get_for_patient(*, user: User, assignment_id: int) -> Assignment | None:
+    """The patient's own assignment (to work on), else None."""
+    if not user.is_authenticated or user.role != Role.PATIENT:
+        return None
+    return (
+        Assignment.objects.select_related("module", "module_version", "assigned_by")
+        .filter(pk=assignment_id, patient=user)
+        .first()
+    )
+
+
+def assignment_get_for_reviewer(*, user: User, assignment_id: int) -> Assignment | None:
+    """An assignment of a patient in one of the clinician's programs, else None."""
+    if not is_reviewer(user):
+        return None
+    return (
+        assignments_visible_to(user=user)
+        .select_related("module", "module_version", "assigned_by", "patient")
+        .filter(pk=assignment_id)
+        .first()
+    )
+
+
+def patient_homework(*, patient: User) -> QuerySet[Assignment]:
+    """The patient's homework list, with ``steps_done`` per assignment (one query)."""
+    return _with_progress(Assignment.objects.filter(patient=patient)).order_by(
+        "status", "due_date", "-created_at"
+    )
+
+
+def patient_homework_open(*, patient: User, limit: int = 5) -> list[Assignment]:
+    return list(patient_homework(patient=patient).filter(status__in=OPEN_STATUSES)[:limit])
+
+
+def modules_published() -> QuerySet[Module]:
+    return Module.objects.filter(is_published=True, current_version__isnull=False).order_by(
+        "skill_area", "title"
+    )
+
+
+def reviewer_queue(*, user: User) -> QuerySet[Assignment]:
+    """Submitted assignments awaiting the clinician's review, oldest first."""
+    if not is_reviewer(user):
+        return Assignment.objects.none()
+    return (
+        _with_progress(assignments_visible_to(user=user).filter(status=AssignmentStatus.SUBMITTED))
+        .select_related("patient")
+        .order_by("submitted_at")
+    )
+
+
+def reviewer_patient_homework(*, user: User, patient: User) -> QuerySet[Assignment]:
+    if not is_reviewer(user):
+        return Assignment.objects.none()
+    return _with_progress(assignments_visible_to(user=user).filter(patient=patient)).order_by(
+        "-created_at"
+    )
+
+
+def reviewer_recent(*, user: User, limit: int = 50) -> QuerySet[Assignment]:
+    """Recent homework across the clinician's patients (assigned, in progress, done)."""
+    if not is_reviewer(user):
+        return Assignment.objects.none()
+    return (
+        _with_progress(assignments_visible_to(user=user))
+        .select_related("patient")
+        .order_by("-updated_at")[:limit]
+    )
+
+
+def status_counts(assignments: list[Assignment]) -> dict[str, int]:
+    """Assigned / in progress / submitted / reviewed / overdue counts of a list."""
+    today = timezone.localdate()
+    counts = {s.value: 0 for s in AssignmentStatus}
+    counts["overdue"] = 0
+    for a in assignments:
+        counts[a.status] += 1
+        if a.status in OPEN_STATUSES and a.due_date and a.due_date < today:
+            counts["overdue"] += 1
+    return counts
+
+
+__all__ = [
+    "LOCKED_STATUSES",
+    "assignment_get_for_patient",
+    "assignment_get_for_reviewer",
+    "assignments_visible_to",
+    "is_reviewer",
+    "modules_published",
+    "patient_homework",
+    "reviewer_queue",
+]
