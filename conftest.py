@@ -171,7 +171,7 @@ def browser_login():
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign In").click()
         if totp_secret:
-            page.get_by_label("Authenticator code").fill(totp_now(totp_secret))
+            page.get_by_label("Code").fill(totp_now(totp_secret))
             page.get_by_role("button", name="Sign In").click()
         page.wait_for_load_state()
         return page

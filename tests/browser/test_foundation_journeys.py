@@ -1,0 +1,94 @@
+"""Browser journeys for the foundation: sign up → verify → dashboard; staff → MFA setup."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+
+from tests.factories import PASSWORD, clinician_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
+    live_server, new_page, artifacts_dir
+):
+    page = new_page(phone=True)
+    page.goto(live_server.url)
+    assert page.get_by_role("heading", level=1).is_visible()
+    page.get_by_role("link", name="Apply — create an account").click()
+
+    page.get_by_label("Full name").fill("Robin Newcomer")
+    page.get_by_label("Preferred name (optional)").fill("Robin")
+    page.get_by_label("Email").fill("robin@example.test")
+    page.get_by_label("Password:", exact=True).fill("a-long-enough-passphrase")
+    page.get_by_label("Password (again)").fill("a-long-enough-passphrase")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
+
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+    page.goto(link.group(0))
+    page.get_by_role("button", name="Confirm").click()
+
+    # Confirmation signs the new patient in and lands on their dashboard.
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+    banner = page.get_by_role("complementary", name="Crisis help")
+    assert "988" in banner.inner_text()
+    page.screenshot(path=str(artifacts_dir / "patient-dashboard-phone.png"), full_page=True)
+
+    # Sign out, then sign in again with the password.
+    page.get_by_role("button", name="Sign out").first.click()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Email").fill("robin@example.test")
+    page.get_by_label("Password").fill("a-long-enough-passphrase")
+    page.get_by_role("button", name="Sign In").click()
+    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+
+
+def test_clinician_without_mfa_is_sent_to_set_it_up(
+    live_server, page, program, browser_login, artifacts_dir
+):
+    from conftest import totp_now
+
+    clinician = clinician_in(program, mfa=False, email="new.clinician@example.test")
+    browser_login(page, live_server.url, clinician.email, PASSWORD)
+    # allauth asks for the password again before changing MFA, then shows the TOTP secret.
+    page.wait_for_url(re.compile(r"/accounts/reauthenticate/"))
+    assert page.get_by_text("Staff accounts must use two-factor authentication").is_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
+    page.screenshot(path=str(artifacts_dir / "clinician-mfa-setup.png"), full_page=True)
+
+    # Any clinical page sends them back here until MFA is on.
+    page.goto(f"{live_server.url}/")
+    page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
+
+    secret = page.get_by_label("Authenticator secret").input_value()
+    page.get_by_label("Authenticator code").fill(totp_now(secret))
+    page.get_by_role("button", name="Activate").click()
+    page.goto(f"{live_server.url}/")
+    assert page.get_by_role("heading", name=re.compile("Good to see you")).is_visible()
+
+
+def test_clinician_with_mfa_signs_in_with_a_code(live_server, page, clinician, browser_login):
+    from tests.factories import TOTP_SECRET
+
+    browser_login(page, live_server.url, clinician.email, PASSWORD, totp_secret=TOTP_SECRET)
+    assert page.get_by_role("heading", name=re.compile("Good to see you")).is_visible()
+
+
+def test_every_form_field_has_a_label(live_server, page):
+    for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"):
+        page.goto(f"{live_server.url}{path}")
+        unlabeled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]):not([type=submit]), select, textarea')]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                 .map(el => el.name)"""
+        )
+        assert unlabeled == [], (path, unlabeled)
