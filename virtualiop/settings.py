@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "apps.scheduling",
     "apps.rooms",
     "apps.homework",
+    "apps.progress",
     "apps.notifications",
 ]
 

@@ -25,6 +25,7 @@ for _name, _prefix in [
     ("scheduling", "schedule/"),
     ("rooms", "rooms/"),
     ("homework", "homework/"),
+    ("progress", "progress/"),
     ("notifications", "notifications/"),
     ("programs", "programs/"),
 ]:
