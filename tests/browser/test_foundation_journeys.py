@@ -92,3 +92,43 @@ def test_every_form_field_has_a_label(live_server, page):
                  .map(el => el.name)"""
         )
         assert unlabeled == [], (path, unlabeled)
+
+
+def test_idle_warning_offers_to_stay_then_signs_out(
+    live_server, page, patient, browser_login, settings
+):
+    settings.IDLE_TIMEOUT_SECONDS = 8
+    settings.IDLE_WARNING_SECONDS = 5
+    browser_login(page, live_server.url, patient.email, PASSWORD)
+    dialog = page.get_by_role("dialog", name="Are you still there?")
+    dialog.wait_for(state="visible", timeout=10_000)
+    assert page.get_by_role("button", name="Stay signed in").evaluate(
+        "el => el === document.activeElement"
+    )
+    page.get_by_role("button", name="Stay signed in").click()
+    dialog.wait_for(state="hidden", timeout=5_000)
+    # Still signed in after staying.
+    assert page.evaluate("fetch('/accounts/session/status/').then(r => r.status)") == 200
+    # Ignore the next warning: the page goes to the login form and the session is over.
+    page.wait_for_url(re.compile(r"/accounts/login/"), timeout=20_000)
+    page.goto(f"{live_server.url}/crisis/")
+    assert "/accounts/login/" in page.url
+
+
+def test_password_reset_sends_a_link_that_works(live_server, page, patient):
+    page.goto(f"{live_server.url}/accounts/password/reset/")
+    page.get_by_label("Email").fill(patient.email)
+    page.get_by_role("button", name="Reset My Password").click()
+    page.wait_for_url(re.compile(r"/accounts/password/reset/done/"))
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://\S+/accounts/password/reset/key/\S+/", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+    # The e-mail carries no clinical detail, only the link.
+    assert "PHQ" not in mail.outbox[0].body
+    page.goto(link.group(0))
+    page.get_by_label("New Password:", exact=True).fill("another-long-passphrase")
+    page.get_by_label("New Password (again)").fill("another-long-passphrase")
+    page.get_by_role("button", name="Change Password").click()
+    page.wait_for_url(re.compile(r"/accounts/password/reset/key/done/"))
+    patient.refresh_from_db()
+    assert patient.check_password("another-long-passphrase")
