@@ -42,4 +42,17 @@ def crisis(request: HttpRequest) -> HttpResponse:
     the patient's own safety plan; the numbers here are always shown."""
     if request.user.role != "patient":  # type: ignore[union-attr]
         return redirect("home")
-    return render(request, "core/crisis.html")
+    from apps.audit.models import AuditAction
+    from apps.audit.services import audit_record
+    from apps.enrollment.selectors import safety_plan_current
+
+    plan = safety_plan_current(patient=request.user)  # type: ignore[arg-type]
+    audit_record(
+        actor=request.user,  # type: ignore[arg-type]
+        action=AuditAction.VIEW,
+        object_type="enrollment.safetyplan",
+        object_id=plan.pk if plan else "",
+        patient=request.user,  # type: ignore[arg-type]
+        detail="crisis page",
+    )
+    return render(request, "core/crisis.html", {"plan": plan})

@@ -1,6 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+
+def patient_status_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
+    from apps.enrollment import selectors
+    from apps.enrollment.models import Status
+
+    patient = request.user
+    application = selectors.application_latest_for_patient(patient=patient)  # type: ignore[arg-type]
+    outstanding = []
+    next_step = None
+    if application is not None:
+        outstanding = selectors.consents_outstanding(patient=patient, program=application.program)  # type: ignore[arg-type]
+        if application.status in (Status.STARTED, Status.SCREENED):
+            next_step = selectors.application_next_step(application=application)
+    plan = selectors.treatment_plans(patient=patient).first()  # type: ignore[arg-type]
+    return "enrollment/partials/status_panel.html", {
+        "application": application,
+        "outstanding": outstanding,
+        "next_step": next_step,
+        "plan": plan,
+    }
 
 
 class EnrollmentConfig(AppConfig):
     name = "apps.enrollment"
     label = "enrollment"
+
+    def ready(self) -> None:
+        from apps.core import nav
+
+        nav.register_link(
+            roles={"patient"},
+            label=_("My application"),
+            url_name="enrollment:my_application",
+            order=10,
+        )
+        nav.register_link(
+            roles={"clinician", "admin"},
+            label=_("Applications"),
+            url_name="enrollment:queue",
+            order=20,
+        )
+        nav.register_panel(role="patient", order=1, key="application", render=patient_status_panel)

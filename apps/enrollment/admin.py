@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from apps.enrollment.models import (
+    Application,
+    ConsentDocument,
+    ConsentSignature,
+    Discharge,
+    SafetyPlan,
+    Transition,
+    TreatmentPlan,
+)
+
+
+@admin.register(ConsentDocument)
+class ConsentDocumentAdmin(admin.ModelAdmin):
+    """Publish a new version as a new row; a signed version's text is frozen so every
+    signature keeps pointing at exactly what was signed."""
+
+    list_display = ("title", "kind", "version", "substance_use_only", "is_active", "published_at")
+    list_filter = ("kind", "is_active")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None and obj.signatures.exists():
+            return ("kind", "version", "title", "body", "substance_use_only")
+        return ()
+
+
+@admin.register(ConsentSignature)
+class ConsentSignatureAdmin(admin.ModelAdmin):
+    list_display = ("id", "patient", "document", "signed_at")
+    raw_id_fields = ("patient", "document", "application")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TransitionInline(admin.TabularInline):
+    model = Transition
+    extra = 0
+    can_delete = False
+    readonly_fields = ("from_status", "to_status", "by", "at", "note")
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    """Read-mostly: status changes go through the state machine in the app, not here."""
+
+    list_display = ("id", "patient", "program", "status", "created_at", "submitted_at")
+    list_filter = ("status", "program")
+    raw_id_fields = ("patient", "program", "decided_by")
+    readonly_fields = ("status",)
+    inlines = [TransitionInline]
+
+
+admin.site.register(TreatmentPlan)
+admin.site.register(SafetyPlan)
+admin.site.register(Discharge)

@@ -1,0 +1,389 @@
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.db.models import Q
+from django.utils.functional import LazyObject
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    STARTED = "started", _("Application started")
+    SCREENED = "screened", _("Screening done")
+    SUBMITTED = "submitted", _("Submitted, waiting for intake")
+    INTAKE_SCHEDULED = "intake_scheduled", _("Intake scheduled")
+    ADMITTED = "admitted", _("Admitted")
+    WAITLISTED = "waitlisted", _("Waitlisted")
+    REFERRED = "referred", _("Referred to another level of care")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    DISCHARGED = "discharged", _("Discharged")
+
+
+# The state machine. Anything not listed is refused (and audited) by application_transition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.STARTED: frozenset({Status.SCREENED, Status.WITHDRAWN}),
+    Status.SCREENED: frozenset({Status.SUBMITTED, Status.WITHDRAWN}),
+    Status.SUBMITTED: frozenset({Status.INTAKE_SCHEDULED, Status.WITHDRAWN}),
+    Status.INTAKE_SCHEDULED: frozenset(
+        {
+            Status.INTAKE_SCHEDULED,  # rescheduling
+            Status.ADMITTED,
+            Status.WAITLISTED,
+            Status.REFERRED,
+            Status.WITHDRAWN,
+        }
+    ),
+    Status.WAITLISTED: frozenset(
+        {Status.WAITLISTED, Status.ADMITTED, Status.REFERRED, Status.WITHDRAWN}
+    ),
+    Status.ADMITTED: frozenset({Status.DISCHARGED}),
+    Status.REFERRED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+    Status.DISCHARGED: frozenset(),
+}
+OPEN_STATUSES = frozenset(
+    {
+        Status.STARTED,
+        Status.SCREENED,
+        Status.SUBMITTED,
+        Status.INTAKE_SCHEDULED,
+        Status.WAITLISTED,
+        Status.ADMITTED,
+    }
+)
+DECIDED_STATUSES = frozenset({Status.ADMITTED, Status.WAITLISTED, Status.REFERRED})
+
+
+class Relationship(models.TextChoices):
+    SELF = "self", _("Self")
+    SPOUSE = "spouse", _("Spouse or partner")
+    PARENT = "parent", _("Parent")
+    OTHER = "other", _("Other")
+
+
+class Application(models.Model):
+    """A patient's way into a program and, once admitted, their episode of care."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications"
+    )
+    program = models.ForeignKey(
+        "programs.Program", on_delete=models.PROTECT, related_name="applications"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.STARTED
+    )
+    # Step 1: about you
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
+    state = models.CharField(_("state of residence"), max_length=2, blank=True)
+    emergency_name = models.CharField(_("emergency contact name"), max_length=150, blank=True)
+    emergency_phone = models.CharField(_("emergency contact phone"), max_length=40, blank=True)
+    emergency_relationship = models.CharField(_("relationship"), max_length=60, blank=True)
+    heard_from = models.CharField(_("how you heard about us"), max_length=200, blank=True)
+    current_treatment = models.TextField(_("current treatment"), blank=True)
+    reason = models.TextField(_("reason for seeking care"), blank=True)
+    details_done_at = models.DateTimeField(null=True, blank=True)
+    # Insurance step (the details live in Insurance)
+    insurance_done_at = models.DateTimeField(null=True, blank=True)
+    # Intake request
+    preferred_times = models.JSONField(default=list, blank=True)
+    intake_notes = models.CharField(_("anything we should know"), max_length=500, blank=True)
+    intake_requested_at = models.DateTimeField(null=True, blank=True)
+    intake_at = models.DateTimeField(_("intake appointment"), null=True, blank=True)
+    # Decision
+    start_date = models.DateField(_("start date"), null=True, blank=True)
+    waitlist_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    waitlist_expected = models.DateField(null=True, blank=True)
+    referral_reason = models.TextField(_("referral reason"), blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open episode per patient.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="application_one_open_per_patient",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[s.value for s in Status]),
+                name="application_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "status"])]
+
+    def __str__(self) -> str:
+        return f"Application #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status in DECIDED_STATUSES
+
+
+class Transition(models.Model):
+    """The history the patient and clinicians see: every state change, who and when."""
+
+    application = models.ForeignKey(
+        Application, on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_status = models.CharField(max_length=20, choices=Status.choices)
+    to_status = models.CharField(max_length=20, choices=Status.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    at = models.DateTimeField()
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} -> {self.to_status}"
+
+
+class ConsentKind(models.TextChoices):
+    TELEHEALTH = "telehealth", _("Telehealth informed consent")
+    TREATMENT = "treatment", _("Consent to treatment")
+    GROUP = "group", _("Group confidentiality agreement")
+    PART2 = "part2", _("42 CFR Part 2 consent to disclose substance-use records")
+
+
+PART2_NOTICE = _(
+    "42 CFR part 2 prohibits unauthorized use or disclosure of these records. "
+    "This information has been disclosed to you from records protected by federal "
+    "confidentiality rules (42 CFR part 2). The federal rules prohibit you from making any "
+    "further disclosure of information in this record that identifies a patient as having or "
+    "having had a substance use disorder either directly, by reference to publicly available "
+    "information, or through verification of such identification by another person unless "
+    "further disclosure is expressly permitted by the written consent of the individual whose "
+    "information is being disclosed or as otherwise permitted by 42 CFR part 2. A general "
+    "authorization for the release of medical or other information is NOT sufficient for this "
+    "purpose (see § 2.31). The federal rules restrict any use of the information to "
+    "investigate or prosecute with regard to a crime any patient with a substance use "
+    "disorder, except as provided at §§ 2.12(c)(5) and 2.65."
+)
+
+
+class ConsentDocument(models.Model):
+    """One version of one consent. A new version is a new row; signed versions are kept."""
+
+    kind = models.CharField(max_length=20, choices=ConsentKind.choices)
+    version = models.PositiveSmallIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text=_("Plain text; blank lines separate paragraphs."))
+    substance_use_only = models.BooleanField(
+        default=False, help_text=_("Only asked in substance-use programs (42 CFR Part 2).")
+    )
+    is_active = models.BooleanField(default=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="consentdocument_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version})"
+
+
+class ConsentSignature(models.Model):
+    """An e-signature: the exact document version, the typed name, when, from where."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_signatures"
+    )
+    document = models.ForeignKey(
+        ConsentDocument, on_delete=models.PROTECT, related_name="signatures"
+    )
+    application = models.ForeignKey(
+        Application, on_delete=models.SET_NULL, null=True, blank=True, related_name="signatures"
+    )
+    typed_name = models.CharField(max_length=150)
+    signed_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "document"], name="consentsignature_once_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Signature #{self.pk}"
+
+
+class _PrivateStorage(LazyObject):
+    def _setup(self) -> None:
+        self._wrapped = FileSystemStorage(location=str(settings.PRIVATE_MEDIA_ROOT), base_url=None)
+
+
+private_storage = _PrivateStorage()
+
+
+def _card_path(instance: Insurance, filename: str) -> str:
+    # Random names: no patient data in paths.
+    suffix = PurePath(filename).suffix.lower()[:6]
+    return f"insurance/{uuid.uuid4().hex}{suffix}"
+
+
+class Insurance(models.Model):
+    application = models.OneToOneField(
+        Application, on_delete=models.CASCADE, related_name="insurance"
+    )
+    self_pay = models.BooleanField(_("self-pay"), default=False)
+    payer = models.CharField(_("insurance company"), max_length=120, blank=True)
+    member_id = models.CharField(_("member ID"), max_length=60, blank=True)
+    group_number = models.CharField(_("group number"), max_length=60, blank=True)
+    subscriber_relationship = models.CharField(
+        _("subscriber relationship"), max_length=10, choices=Relationship.choices, blank=True
+    )
+    card_front = models.FileField(storage=private_storage, upload_to=_card_path, blank=True)
+    card_front_type = models.CharField(max_length=40, blank=True)
+    card_back = models.FileField(storage=private_storage, upload_to=_card_path, blank=True)
+    card_back_type = models.CharField(max_length=40, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(self_pay=True) | ~Q(payer="") & ~Q(member_id=""),
+                name="insurance_payer_or_self_pay",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Insurance for application #{self.application_id}"
+
+
+class TreatmentPlan(models.Model):
+    """One version of a patient's treatment plan. A review writes a new version."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="treatment_plans"
+    )
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveSmallIntegerField()
+    problems = models.TextField(_("problems"))
+    interventions = models.TextField(_("interventions"))
+    review_date = models.DateField(_("review date"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    patient_signed_at = models.DateTimeField(null=True, blank=True)
+    patient_signature = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "version"], name="treatmentplan_version"),
+            models.CheckConstraint(
+                condition=Q(patient_signed_at__isnull=True, patient_signature="")
+                | Q(patient_signed_at__isnull=False) & ~Q(patient_signature=""),
+                name="treatmentplan_signature_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Treatment plan v{self.version}"
+
+
+class TreatmentGoal(models.Model):
+    plan = models.ForeignKey(TreatmentPlan, on_delete=models.CASCADE, related_name="goals")
+    position = models.PositiveSmallIntegerField(default=0)
+    goal = models.CharField(_("goal"), max_length=300)
+    objective = models.CharField(_("measurable objective"), max_length=300)
+    target_date = models.DateField(_("target date"))
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"Goal {self.position}"
+
+
+class SafetyPlan(models.Model):
+    """One version of a Stanley–Brown safety plan, in the patient's own words. Either the
+    patient or a clinician may write a new version; old versions are kept."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="safety_plans"
+    )
+    version = models.PositiveSmallIntegerField()
+    warning_signs = models.TextField(_("1. Warning signs"), blank=True)
+    coping_strategies = models.TextField(_("2. Internal coping strategies"), blank=True)
+    distractions = models.TextField(
+        _("3. People and social settings that provide distraction"), blank=True
+    )
+    help_contacts = models.TextField(
+        _("4. People I can ask for help (with phone numbers)"), blank=True
+    )
+    professionals = models.TextField(
+        _("5. Professionals or agencies I can contact during a crisis"), blank=True
+    )
+    environment = models.TextField(_("6. Making the environment safe"), blank=True)
+    reason_for_living = models.TextField(
+        _("The one thing most important to me and worth living for"), blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "version"], name="safetyplan_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"Safety plan v{self.version}"
+
+
+class DischargeReason(models.TextChoices):
+    COMPLETED = "completed", _("Completed the program")
+    STEPPED_UP = "stepped_up", _("Stepped up to a higher level of care")
+    STEPPED_DOWN = "stepped_down", _("Stepped down to a lower level of care")
+    WITHDREW = "withdrew", _("Withdrew")
+    NON_ATTENDANCE = "non_attendance", _("Non-attendance")
+
+
+class Discharge(models.Model):
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="discharge"
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=DischargeReason.choices)
+    follow_up_provider = models.CharField(_("follow-up provider"), max_length=200, blank=True)
+    follow_up_frequency = models.CharField(_("follow-up frequency"), max_length=100, blank=True)
+    support_groups = models.TextField(_("support groups"), blank=True)
+    relapse_prevention_link = models.URLField(_("relapse-prevention plan link"), blank=True)
+    summary = models.TextField(_("summary"), blank=True)
+    discharged_at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    def __str__(self) -> str:
+        return f"Discharge of application #{self.application_id}"

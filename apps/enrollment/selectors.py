@@ -1,0 +1,230 @@
+"""Reads for enrollment, and the one place its access rule lives.
+
+- A patient sees only their own applications, consents and plans.
+- A clinician sees applications to programs they work in (``programs_for_staff``), and the
+  plans of patients visible to them (``patients_visible_to``); admins see all.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import patient_get_for_viewer
+from apps.enrollment.models import (
+    OPEN_STATUSES,
+    Application,
+    ConsentDocument,
+    ConsentSignature,
+    SafetyPlan,
+    Status,
+    TreatmentPlan,
+)
+from apps.measures.models import MeasureResponse, SafetyFlag
+from apps.measures.registry import Instrument, intake_instruments
+from apps.programs.selectors import programs_for_staff
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.programs.models import Program
+
+STEPS = ("details", "screening", "consents", "insurance", "intake")
+
+
+def applications_visible_to(*, user: User) -> QuerySet[Application]:
+    if not user.is_authenticated:
+        return Application.objects.none()
+    if user.role == Role.PATIENT:
+        return Application.objects.filter(patient=user)
+    return Application.objects.filter(program__in=programs_for_staff(user=user))
+
+
+def application_get_for_viewer(*, viewer: User, application_id: int) -> Application | None:
+    return (
+        applications_visible_to(user=viewer)
+        .select_related("patient", "program", "decided_by")
+        .filter(pk=application_id)
+        .first()
+    )
+
+
+def application_get_for_staff(*, viewer: User, application_id: int) -> Application | None:
+    """Like ``application_get_for_viewer`` but only for clinicians/admins (decisions)."""
+    if not viewer.is_authenticated or viewer.role == Role.PATIENT:
+        return None
+    return application_get_for_viewer(viewer=viewer, application_id=application_id)
+
+
+def application_open_for_patient(*, patient: User) -> Application | None:
+    return (
+        Application.objects.select_related("program")
+        .filter(patient=patient, status__in=OPEN_STATUSES)
+        .first()
+    )
+
+
+def application_latest_for_patient(*, patient: User) -> Application | None:
+    return (
+        Application.objects.select_related("program")
+        .filter(patient=patient)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _open_flag_exists() -> Exists:
+    return Exists(
+        SafetyFlag.objects.filter(
+            patient=OuterRef("patient"),
+            program=OuterRef("program"),
+            acknowledged_at__isnull=True,
+        )
+    )
+
+
+QUEUE_FILTERS = {
+    "new": [Status.STARTED],
+    "screened": [Status.SCREENED, Status.SUBMITTED],
+    "intake": [Status.INTAKE_SCHEDULED],
+    "decided": [Status.ADMITTED, Status.WAITLISTED, Status.REFERRED],
+    "closed": [Status.WITHDRAWN, Status.DISCHARGED],
+}
+
+
+def applications_queue(
+    *,
+    user: User,
+    program_id: int | None = None,
+    status_filter: str = "",
+    flagged_only: bool = False,
+    search: str = "",
+) -> QuerySet[Application]:
+    """The clinician's queue: flagged applications first, then oldest submitted first."""
+    qs = (
+        applications_visible_to(user=user)
+        .select_related("patient", "program")
+        .annotate(flagged=_open_flag_exists())
+    )
+    if program_id:
+        qs = qs.filter(program_id=program_id)
+    if status_filter in QUEUE_FILTERS:
+        qs = qs.filter(status__in=QUEUE_FILTERS[status_filter])
+    elif status_filter != "all":
+        qs = qs.exclude(status__in=QUEUE_FILTERS["closed"])
+    if flagged_only:
+        qs = qs.filter(flagged=True)
+    search = (search or "").strip()
+    if search:
+        qs = qs.filter(
+            Q(patient__full_name__icontains=search) | Q(patient__preferred_name__icontains=search)
+        )
+    return qs.order_by("-flagged", "submitted_at", "created_at")
+
+
+# --- steps -------------------------------------------------------------------------------
+def screening_battery(*, application: Application) -> list[Instrument]:
+    return intake_instruments(substance_use=application.program.is_substance_use)
+
+
+def screening_responses(*, application: Application) -> list[MeasureResponse]:
+    return list(
+        MeasureResponse.objects.filter(
+            patient_id=application.patient_id, ref=f"application:{application.pk}"
+        ).order_by("taken_at", "id")
+    )
+
+
+def screening_done_codes(*, application: Application) -> set[str]:
+    return set(
+        MeasureResponse.objects.filter(
+            patient_id=application.patient_id, ref=f"application:{application.pk}"
+        ).values_list("instrument", flat=True)
+    )
+
+
+def consents_required(*, program: Program) -> list[ConsentDocument]:
+    """The current (highest active) version of each consent this program needs."""
+    docs = ConsentDocument.objects.filter(is_active=True).order_by("kind", "-version")
+    if not program.is_substance_use:
+        docs = docs.filter(substance_use_only=False)
+    current: dict[str, ConsentDocument] = {}
+    for doc in docs:
+        current.setdefault(doc.kind, doc)
+    return list(current.values())
+
+
+def consents_outstanding(*, patient: User, program: Program) -> list[ConsentDocument]:
+    """Current versions the patient has not signed (a new version asks to sign again)."""
+    required = consents_required(program=program)
+    signed = set(
+        ConsentSignature.objects.filter(patient=patient, document__in=required).values_list(
+            "document_id", flat=True
+        )
+    )
+    return [doc for doc in required if doc.pk not in signed]
+
+
+def application_missing_steps(*, application: Application) -> set[str]:
+    missing = set()
+    if application.details_done_at is None:
+        missing.add("details")
+    done = screening_done_codes(application=application)
+    if any(i.code not in done for i in screening_battery(application=application)):
+        missing.add("screening")
+    if consents_outstanding(patient=application.patient, program=application.program):
+        missing.add("consents")
+    if application.insurance_done_at is None:
+        missing.add("insurance")
+    if application.intake_requested_at is None:
+        missing.add("intake")
+    return missing
+
+
+def application_next_step(*, application: Application) -> str | None:
+    missing = application_missing_steps(application=application)
+    return next((s for s in STEPS if s in missing), None)
+
+
+def signatures_for_patient(*, viewer: User, patient: User) -> QuerySet[ConsentSignature]:
+    if patient_get_for_viewer(viewer=viewer, patient_id=patient.pk) is None:
+        return ConsentSignature.objects.none()
+    return ConsentSignature.objects.filter(patient=patient).select_related("document")
+
+
+def signature_get_for_viewer(*, viewer: User, signature_id: int) -> ConsentSignature | None:
+    signature = (
+        ConsentSignature.objects.select_related("document", "patient")
+        .filter(pk=signature_id)
+        .first()
+    )
+    if signature is None:
+        return None
+    if patient_get_for_viewer(viewer=viewer, patient_id=signature.patient_id) is None:
+        return None
+    return signature
+
+
+# --- plans -------------------------------------------------------------------------------
+def plan_patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | None:
+    """The patient whose plans ``viewer`` may read and edit (self, or a visible patient)."""
+    return patient_get_for_viewer(viewer=viewer, patient_id=patient_id)
+
+
+def treatment_plans(*, patient: User) -> QuerySet[TreatmentPlan]:
+    """Unchecked: callers got ``patient`` from ``plan_patient_get_for_viewer``."""
+    return (
+        TreatmentPlan.objects.filter(patient=patient)
+        .select_related("created_by")
+        .prefetch_related("goals")
+    )
+
+
+def safety_plans(*, patient: User) -> QuerySet[SafetyPlan]:
+    """Unchecked: callers got ``patient`` from ``plan_patient_get_for_viewer``."""
+    return SafetyPlan.objects.filter(patient=patient).select_related("created_by")
+
+
+def safety_plan_current(*, patient: User) -> SafetyPlan | None:
+    return safety_plans(patient=patient).first()

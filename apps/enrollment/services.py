@@ -1,0 +1,642 @@
+"""Writes for enrollment. Every status change goes through ``application_transition``: the
+allowed transitions are enforced there, an illegal one is refused and audited, and a
+transition with its side effects is applied whole or not at all."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from apps.accounts.models import Role
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.enrollment import selectors
+from apps.enrollment.models import (
+    TRANSITIONS,
+    Application,
+    ConsentDocument,
+    ConsentSignature,
+    Discharge,
+    Insurance,
+    SafetyPlan,
+    Status,
+    Transition,
+    TreatmentGoal,
+    TreatmentPlan,
+)
+from apps.measures.models import MeasureContext, MeasureResponse
+from apps.measures.registry import instrument_get
+from apps.measures.scoring import AnswersInvalid
+from apps.measures.services import measure_submit
+from apps.programs.selectors import programs_for_staff
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.programs.models import Program
+
+MAX_CARD_BYTES = 10 * 1024 * 1024
+CARD_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+class TransitionRefused(Exception):
+    def __init__(self, from_status: str, to_status: str) -> None:
+        super().__init__(f"{from_status} -> {to_status} is not allowed")
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+def _normalise_name(name: str) -> str:
+    return " ".join((name or "").split()).casefold()
+
+
+def _require_staff_for(*, by: User, application: Application) -> None:
+    if by.role not in (Role.CLINICIAN, Role.ADMIN) or not (
+        programs_for_staff(user=by).filter(pk=application.program_id).exists()
+    ):
+        raise PermissionError("not staff of this program")
+
+
+def _require_patient(*, by: User, application: Application) -> None:
+    if by.pk != application.patient_id:
+        raise PermissionError("not this application's patient")
+
+
+# --- the state machine -------------------------------------------------------------------
+def application_transition(
+    *,
+    application: Application,
+    to: str,
+    by: User | None,
+    note: str = "",
+    changes: Mapping[str, Any] | None = None,
+    then: Callable[[Application], None] | None = None,
+) -> Application:
+    """Move ``application`` to ``to``, setting ``changes`` and running ``then`` in the same
+    transaction (under a row lock). Raises ``TransitionRefused`` (after auditing the attempt)
+    when the move is not in ``TRANSITIONS``; nothing is changed then."""
+    try:
+        with transaction.atomic():
+            locked = Application.objects.select_for_update().get(pk=application.pk)
+            from_status = locked.status
+            if to not in TRANSITIONS.get(from_status, frozenset()):
+                raise TransitionRefused(from_status, to)
+            now = timezone.now()
+            fields = ["status", "status_changed_at"]
+            locked.status = to
+            locked.status_changed_at = now
+            for name, value in (changes or {}).items():
+                setattr(locked, name, value)
+                fields.append(name)
+            locked.save(update_fields=fields)
+            Transition.objects.create(
+                application=locked,
+                from_status=from_status,
+                to_status=to,
+                by=by,
+                at=now,
+                note=note[:300],
+            )
+            audit_record(
+                actor=by,
+                action=AuditAction.TRANSITION,
+                obj=locked,
+                patient=locked.patient,
+                detail=f"state: {from_status} -> {to}",
+            )
+            if then is not None:
+                then(locked)
+    except TransitionRefused as exc:
+        audit_record(
+            actor=by,
+            action=AuditAction.DENIED,
+            obj=application,
+            patient=application.patient,
+            detail=f"refused: {exc.from_status} -> {to}",
+        )
+        raise
+    application.refresh_from_db()
+    return application
+
+
+# --- the patient's steps -----------------------------------------------------------------
+@transaction.atomic
+def application_start(*, patient: User, program: Program) -> Application:
+    """Start (or resume) an application. Idempotent for the same program."""
+    if patient.role != Role.PATIENT:
+        raise ValidationError(_("Only patients can apply."))
+    if not program.is_active:
+        raise ValidationError(_("This program is not accepting applications."))
+    existing = selectors.application_open_for_patient(patient=patient)
+    if existing is not None:
+        if existing.program_id == program.pk:
+            return existing
+        raise ValidationError(
+            _("You already have an open application with %(program)s.")
+            % {"program": existing.program.name}
+        )
+    try:
+        with transaction.atomic():
+            application = Application.objects.create(patient=patient, program=program)
+    except IntegrityError as exc:  # a double submit raced us
+        found = selectors.application_open_for_patient(patient=patient)
+        if found is None or found.program_id != program.pk:
+            raise ValidationError(_("You already have an open application.")) from exc
+        return found
+    # The profile names the program the patient applied to (so its clinicians may see them
+    # and the crisis banner shows that program's line) until admission confirms it.
+    profile = patient.patient_profile  # type: ignore[attr-defined]
+    profile.program = program
+    profile.save(update_fields=["program"])
+    Transition.objects.create(
+        application=application,
+        from_status="",
+        to_status=Status.STARTED,
+        by=patient,
+        at=timezone.now(),
+    )
+    audit_record(
+        actor=patient, action=AuditAction.CREATE, obj=application, patient=patient, detail="start"
+    )
+    return application
+
+
+EDITABLE_BY_PATIENT = frozenset({Status.STARTED, Status.SCREENED})
+
+
+def _require_editable(application: Application) -> None:
+    if application.status not in EDITABLE_BY_PATIENT:
+        raise ValidationError(_("This application has been submitted and can no longer change."))
+
+
+@transaction.atomic
+def application_details_save(
+    *, application: Application, by: User, data: Mapping[str, Any]
+) -> Application:
+    _require_patient(by=by, application=application)
+    _require_editable(application)
+    state = (data.get("state") or "").upper()
+    served = [s.upper() for s in (application.program.states_served or [])]
+    if served and state not in served:
+        raise ValidationError(
+            {
+                "state": _(
+                    "%(program)s is licensed to provide telehealth only in: %(states)s. "
+                    "We cannot treat you while you live in another state; your own state's "
+                    "programs, or 988 in a crisis, can help."
+                )
+                % {"program": application.program.name, "states": ", ".join(served)}
+            }
+        )
+    dob = data.get("date_of_birth")
+    if isinstance(dob, date) and dob >= timezone.localdate():
+        raise ValidationError({"date_of_birth": _("Enter your date of birth.")})
+    fields = [
+        "phone",
+        "date_of_birth",
+        "state",
+        "emergency_name",
+        "emergency_phone",
+        "emergency_relationship",
+        "heard_from",
+        "current_treatment",
+        "reason",
+    ]
+    for name in fields:
+        value = data.get(name)
+        setattr(application, name, state if name == "state" else value)
+    application.details_done_at = application.details_done_at or timezone.now()
+    application.save(update_fields=[*fields, "details_done_at"])
+    audit_record(actor=by, action=AuditAction.UPDATE, obj=application, patient=by, detail="details")
+    return application
+
+
+def application_measure_submit(
+    *, application: Application, by: User, instrument_code: str, answers: Mapping[str, object]
+) -> MeasureResponse:
+    """Store one screening instrument for this application (idempotent per instrument) and,
+    once the whole battery is done, move the application to "screening done"."""
+    _require_patient(by=by, application=application)
+    battery = selectors.screening_battery(application=application)
+    definition = instrument_get(instrument_code)
+    if definition is None or definition not in battery:
+        raise AnswersInvalid({"__all__": _("This questionnaire is not part of your application.")})
+    with transaction.atomic():
+        response = measure_submit(
+            patient=application.patient,
+            instrument=definition,
+            answers=answers,
+            context=MeasureContext.INTAKE,
+            ref=f"application:{application.pk}",
+            program=application.program,
+        )
+        done = selectors.screening_done_codes(application=application)
+        if application.status == Status.STARTED and all(i.code in done for i in battery):
+            application_transition(application=application, to=Status.SCREENED, by=by)
+    return response
+
+
+@transaction.atomic
+def consent_sign(
+    *,
+    patient: User,
+    document: ConsentDocument,
+    typed_name: str,
+    ip: str | None,
+    user_agent: str,
+    application: Application | None = None,
+) -> ConsentSignature:
+    """Sign one version of a document by typing one's full name. Idempotent."""
+    if patient.role != Role.PATIENT:
+        raise ValidationError(_("Only patients sign consents."))
+    if not document.is_active:
+        raise ValidationError(_("This version is no longer in use."))
+    if _normalise_name(typed_name) != _normalise_name(patient.full_name):
+        raise ValidationError(
+            {"typed_name": _("Type your full name exactly as it appears on your account.")}
+        )
+    existing = ConsentSignature.objects.filter(patient=patient, document=document).first()
+    if existing is not None:
+        return existing
+    signature = ConsentSignature.objects.create(
+        patient=patient,
+        document=document,
+        application=application,
+        typed_name=" ".join(typed_name.split()),
+        signed_at=timezone.now(),
+        ip=ip,
+        user_agent=(user_agent or "")[:300],
+    )
+    audit_record(
+        actor=patient,
+        action=AuditAction.CREATE,
+        obj=signature,
+        patient=patient,
+        detail=f"consent {document.kind} v{document.version}",
+    )
+    return signature
+
+
+def card_image_check(upload: UploadedFile) -> str:
+    """Return the content type of an insurance card image, checked by content, or raise."""
+    if upload.size is None or upload.size > MAX_CARD_BYTES:
+        raise ValidationError(_("The image must be 10 MB or smaller."))
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        upload.seek(0)
+        data = upload.read()
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ValidationError(_("Upload a photo (JPEG, PNG or WebP) of the card.")) from exc
+    finally:
+        upload.seek(0)
+    if kind not in CARD_TYPES:
+        raise ValidationError(_("Upload a photo (JPEG, PNG or WebP) of the card."))
+    return CARD_TYPES[kind]
+
+
+@transaction.atomic
+def insurance_save(
+    *,
+    application: Application,
+    by: User,
+    data: Mapping[str, Any],
+    card_front: UploadedFile | None = None,
+    card_back: UploadedFile | None = None,
+) -> Insurance:
+    _require_patient(by=by, application=application)
+    _require_editable(application)
+    errors: dict[str, str] = {}
+    self_pay = bool(data.get("self_pay"))
+    if not self_pay:
+        for name in ("payer", "member_id"):
+            if not (data.get(name) or "").strip():
+                errors[name] = _("Required unless you choose self-pay.")
+    types: dict[str, str] = {}
+    for name, upload in (("card_front", card_front), ("card_back", card_back)):
+        if upload is not None:
+            try:
+                types[name] = card_image_check(upload)
+            except ValidationError as exc:
+                errors[name] = exc.messages[0]
+    if errors:
+        raise ValidationError(errors)
+    insurance, _created = Insurance.objects.get_or_create(
+        application=application, defaults={"self_pay": True}
+    )
+    insurance.self_pay = self_pay
+    for name in ("payer", "member_id", "group_number", "subscriber_relationship"):
+        setattr(insurance, name, "" if self_pay else (data.get(name) or "").strip())
+    old_files = []
+    for name, upload in (("card_front", card_front), ("card_back", card_back)):
+        if upload is not None and not self_pay:
+            field = getattr(insurance, name)
+            if field:
+                old_files.append(field.name)
+            field.save(upload.name or "card", upload, save=False)
+            setattr(insurance, f"{name}_type", types[name])
+    insurance.save()
+    application.insurance_done_at = application.insurance_done_at or timezone.now()
+    application.save(update_fields=["insurance_done_at"])
+    for old in old_files:  # replaced images are removed once the new ones are stored
+        transaction.on_commit(lambda old=old: Insurance.card_front.field.storage.delete(old))
+    audit_record(actor=by, action=AuditAction.UPDATE, obj=insurance, patient=by, detail="insurance")
+    return insurance
+
+
+def application_submit(
+    *, application: Application, by: User, preferred_times: Iterable[datetime], notes: str = ""
+) -> Application:
+    """Request an intake appointment and submit the application (screened -> submitted)."""
+    _require_patient(by=by, application=application)
+    times = sorted(t for t in preferred_times if t is not None)
+    if not times:
+        raise ValidationError({"preferred_1": _("Choose at least one time that suits you.")})
+    if any(t <= timezone.now() for t in times):
+        raise ValidationError({"preferred_1": _("Choose times in the future.")})
+    missing = selectors.application_missing_steps(application=application)
+    missing.discard("intake")
+    if missing:
+        raise ValidationError(_("Finish the earlier steps first."))
+    if application.status == Status.SUBMITTED:
+        return application  # a repeat submit changes nothing
+    return application_transition(
+        application=application,
+        to=Status.SUBMITTED,
+        by=by,
+        changes={
+            "preferred_times": [t.isoformat() for t in times],
+            "intake_notes": notes[:500],
+            "intake_requested_at": timezone.now(),
+            "submitted_at": timezone.now(),
+        },
+    )
+
+
+def application_withdraw(*, application: Application, by: User) -> Application:
+    _require_patient(by=by, application=application)
+    return application_transition(application=application, to=Status.WITHDRAWN, by=by)
+
+
+# --- the clinician's decisions -----------------------------------------------------------
+def application_schedule_intake(
+    *, application: Application, by: User, intake_at: datetime
+) -> Application:
+    _require_staff_for(by=by, application=application)
+    return application_transition(
+        application=application,
+        to=Status.INTAKE_SCHEDULED,
+        by=by,
+        changes={"intake_at": intake_at},
+    )
+
+
+def _group_join_service() -> Callable[..., Any] | None:
+    try:
+        from apps.scheduling import services as scheduling
+    except ImportError:
+        return None
+    return getattr(scheduling, "membership_add", None) or getattr(
+        scheduling, "group_membership_add", None
+    )
+
+
+def _group_end_service() -> Callable[..., Any] | None:
+    try:
+        from apps.scheduling import services as scheduling
+    except ImportError:
+        return None
+    return getattr(scheduling, "memberships_end_for_patient", None)
+
+
+def application_admit(
+    *,
+    application: Application,
+    by: User,
+    start_date: date,
+    primary_clinician: User,
+    groups: Iterable[Any] = (),
+) -> Application:
+    _require_staff_for(by=by, application=application)
+    if not application.program.staff.filter(
+        user=primary_clinician, user__role=Role.CLINICIAN
+    ).exists():
+        raise ValidationError({"primary_clinician": _("Choose a clinician of this program.")})
+    groups = list(groups)
+    join = _group_join_service()
+
+    def admit(app: Application) -> None:
+        profile = app.patient.patient_profile  # type: ignore[attr-defined]
+        profile.program = app.program
+        profile.primary_clinician = primary_clinician
+        profile.save(update_fields=["program", "primary_clinician"])
+        if join is not None:
+            for group in groups:
+                join(group=group, patient=app.patient, by=by)
+
+    return application_transition(
+        application=application,
+        to=Status.ADMITTED,
+        by=by,
+        changes={
+            "start_date": start_date,
+            "decided_by": by,
+            "decided_at": timezone.now(),
+        },
+        then=admit,
+    )
+
+
+def application_waitlist(
+    *, application: Application, by: User, position: int, expected: date | None
+) -> Application:
+    _require_staff_for(by=by, application=application)
+    if position < 1:
+        raise ValidationError({"position": _("The position starts at 1.")})
+    return application_transition(
+        application=application,
+        to=Status.WAITLISTED,
+        by=by,
+        changes={
+            "waitlist_position": position,
+            "waitlist_expected": expected,
+            "decided_by": by,
+            "decided_at": timezone.now(),
+        },
+    )
+
+
+def application_refer(*, application: Application, by: User, reason: str) -> Application:
+    _require_staff_for(by=by, application=application)
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Give the reason for the referral.")})
+    return application_transition(
+        application=application,
+        to=Status.REFERRED,
+        by=by,
+        changes={
+            "referral_reason": reason.strip(),
+            "decided_by": by,
+            "decided_at": timezone.now(),
+        },
+    )
+
+
+def application_discharge(
+    *,
+    application: Application,
+    by: User,
+    data: Mapping[str, Any],
+    phq9: Mapping[str, object] | None = None,
+    gad7: Mapping[str, object] | None = None,
+) -> Discharge:
+    """Discharge an admitted patient with a continuing-care plan; optionally record discharge
+    PHQ-9/GAD-7 administered in session. All of it commits together or not at all."""
+    _require_staff_for(by=by, application=application)
+    if data.get("reason") not in {c for c, _label in Discharge._meta.get_field("reason").choices}:  # type: ignore[union-attr]
+        raise ValidationError({"reason": _("Choose a discharge reason.")})
+    end_memberships = _group_end_service()
+
+    def discharge(app: Application) -> None:
+        Discharge.objects.create(
+            application=app,
+            reason=data["reason"],
+            follow_up_provider=data.get("follow_up_provider", ""),
+            follow_up_frequency=data.get("follow_up_frequency", ""),
+            support_groups=data.get("support_groups", ""),
+            relapse_prevention_link=data.get("relapse_prevention_link", ""),
+            summary=data.get("summary", ""),
+            discharged_at=timezone.now(),
+            by=by,
+        )
+        for code, answers in (("phq9", phq9), ("gad7", gad7)):
+            if answers:
+                measure_submit(
+                    patient=app.patient,
+                    instrument=code,
+                    answers=answers,
+                    context=MeasureContext.DISCHARGE,
+                    ref=f"discharge:{app.pk}",
+                    program=app.program,
+                    entered_by=by,
+                )
+        if end_memberships is not None:
+            end_memberships(patient=app.patient, by=by)
+
+    application_transition(application=application, to=Status.DISCHARGED, by=by, then=discharge)
+    return Discharge.objects.get(application=application)
+
+
+# --- plans -------------------------------------------------------------------------------
+@transaction.atomic
+def treatment_plan_save(
+    *,
+    patient: User,
+    program: Program,
+    by: User,
+    problems: str,
+    interventions: str,
+    review_date: date,
+    goals: list[Mapping[str, Any]],
+) -> TreatmentPlan:
+    """Write a new version of the plan (a review is a new version; history is kept)."""
+    if by.role not in (Role.CLINICIAN, Role.ADMIN):
+        raise PermissionError("clinicians write treatment plans")
+    goals = [g for g in goals if (g.get("goal") or "").strip()]
+    if not goals:
+        raise ValidationError(_("Add at least one goal with a measurable objective."))
+    current = TreatmentPlan.objects.filter(patient=patient).aggregate(v=Max("version"))["v"] or 0
+    plan = TreatmentPlan.objects.create(
+        patient=patient,
+        program=program,
+        version=current + 1,
+        problems=problems,
+        interventions=interventions,
+        review_date=review_date,
+        created_by=by,
+        created_at=timezone.now(),
+    )
+    TreatmentGoal.objects.bulk_create(
+        TreatmentGoal(
+            plan=plan,
+            position=n,
+            goal=g["goal"].strip(),
+            objective=(g.get("objective") or "").strip(),
+            target_date=g["target_date"],
+        )
+        for n, g in enumerate(goals, 1)
+    )
+    audit_record(
+        actor=by, action=AuditAction.CREATE, obj=plan, patient=patient, detail=f"v{plan.version}"
+    )
+    return plan
+
+
+@transaction.atomic
+def treatment_plan_sign(*, plan: TreatmentPlan, patient: User, typed_name: str) -> TreatmentPlan:
+    if plan.patient_id != patient.pk:
+        raise PermissionError("not this patient's plan")
+    if _normalise_name(typed_name) != _normalise_name(patient.full_name):
+        raise ValidationError(
+            {"typed_name": _("Type your full name exactly as it appears on your account.")}
+        )
+    latest = TreatmentPlan.objects.filter(patient=patient).order_by("-version").first()
+    if latest is None or latest.pk != plan.pk:
+        raise ValidationError(_("A newer version of this plan exists; sign that one."))
+    now = timezone.now()
+    updated = TreatmentPlan.objects.filter(pk=plan.pk, patient_signed_at__isnull=True).update(
+        patient_signed_at=now, patient_signature=" ".join(typed_name.split())
+    )
+    plan.refresh_from_db()
+    if updated:
+        audit_record(
+            actor=patient, action=AuditAction.UPDATE, obj=plan, patient=patient, detail="signed"
+        )
+    return plan
+
+
+SAFETY_FIELDS = (
+    "warning_signs",
+    "coping_strategies",
+    "distractions",
+    "help_contacts",
+    "professionals",
+    "environment",
+    "reason_for_living",
+)
+
+
+@transaction.atomic
+def safety_plan_save(*, patient: User, by: User, data: Mapping[str, Any]) -> SafetyPlan:
+    """Write a new version of the patient's safety plan (by the patient or a clinician who
+    may see them; the caller's selector has checked that)."""
+    values = {name: (data.get(name) or "").strip() for name in SAFETY_FIELDS}
+    if not any(values.values()):
+        raise ValidationError(_("Write at least one step of the plan."))
+    if any(len(v) > 4000 for v in values.values()):
+        raise ValidationError(_("Keep each step under 4,000 characters."))
+    current = SafetyPlan.objects.filter(patient=patient).order_by("-version").first()
+    if current is not None and all(getattr(current, k) == v for k, v in values.items()):
+        return current  # nothing changed: no new version
+    plan = SafetyPlan.objects.create(
+        patient=patient,
+        version=(current.version if current else 0) + 1,
+        created_by=by,
+        created_at=timezone.now(),
+        **values,
+    )
+    audit_record(
+        actor=by, action=AuditAction.CREATE, obj=plan, patient=patient, detail=f"v{plan.version}"
+    )
+    return plan
