@@ -1,6 +1,38 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SchedulingConfig(AppConfig):
     name = "apps.scheduling"
     label = "scheduling"
+    verbose_name = _("Scheduling")
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.core import nav
+        from apps.scheduling import panels
+
+        # Declared in code; django-celery-beat's DatabaseScheduler installs it at start.
+        settings.CELERY_BEAT_SCHEDULE["scheduling-extend-sessions"] = {
+            "task": "scheduling.extend_sessions",
+            "schedule": 6 * 3600.0,
+        }
+        nav.register_link(
+            roles={"patient"}, label=_("My week"), url_name="scheduling:my_week", order=20
+        )
+        nav.register_link(
+            roles={"clinician"}, label=_("Today"), url_name="scheduling:today", order=20
+        )
+        nav.register_link(
+            roles={"clinician", "admin"},
+            label=_("Groups"),
+            url_name="scheduling:group_list",
+            order=25,
+        )
+        nav.register_panel(role="patient", order=10, key="week", render=panels.patient_week)
+        nav.register_panel(
+            role="clinician", order=10, key="groups-today", render=panels.clinician_today
+        )

@@ -9,8 +9,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.programs.models import Program
@@ -190,3 +194,360 @@ def session_roster(*, session: Session) -> list[User]:
         )
     )
     return sorted(members, key=lambda u: (u.first_name_display.lower(), u.pk))
+
+
+# --- Weeks and hours ----------------------------------------------------------------------
+
+
+def week_start_for(day: dt.date) -> dt.date:
+    """The Monday of ``day``'s week."""
+    return day - dt.timedelta(days=day.weekday())
+
+
+def week_bounds(*, week_start: dt.date, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """[Monday 00:00, next Monday 00:00) in ``tz``, as aware datetimes."""
+    start = dt.datetime.combine(week_start, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(week_start + dt.timedelta(days=7), dt.time.min, tzinfo=tz)
+    return start, end
+
+
+@dataclass
+class WeeklyHours:
+    patient: User
+    minutes: int
+    days: int
+    floor_minutes: int
+    min_days: int
+    scheduled_minutes_left: int
+    days_left: int
+
+    @property
+    def hours(self) -> float:
+        return round(self.minutes / 60, 1)
+
+    @property
+    def floor_hours(self) -> float:
+        return round(self.floor_minutes / 60, 1)
+
+    @property
+    def below_floor(self) -> bool:
+        return self.minutes < self.floor_minutes or self.days < self.min_days
+
+    @property
+    def can_still_meet(self) -> bool:
+        return self.minutes + self.scheduled_minutes_left >= self.floor_minutes
+
+    @property
+    def percent(self) -> int:
+        if not self.floor_minutes:
+            return 100
+        return min(100, round(100 * self.minutes / self.floor_minutes))
+
+
+def weekly_hours(
+    *,
+    patients: list[User],
+    program: Program,
+    week_start: dt.date,
+    now: dt.datetime | None = None,
+) -> list[WeeklyHours]:
+    """Hours attended in the program's week (Monday to Sunday in the program's zone): group
+    minutes from attendance that counts (present, late, left early) plus completed individual
+    appointments, against the program's weekly floor (ASAM 2.1: 9 h for adults) and minimum
+    days. A fixed number of queries whatever the number of patients."""
+    from apps.scheduling.models import (
+        ATTENDED_STATUSES,
+        AppointmentStatus,
+        Attendance,
+        SessionStatus,
+    )
+
+    now = now or timezone.now()
+    tz = program.time_zone
+    start, end = week_bounds(week_start=week_start, tz=tz)
+    ids = [p.pk for p in patients]
+    minutes: dict[int, int] = defaultdict(int)
+    days: dict[int, set[dt.date]] = defaultdict(set)
+    for patient_id, mins, starts_at in Attendance.objects.filter(
+        patient_id__in=ids,
+        status__in=ATTENDED_STATUSES,
+        session__starts_at__gte=start,
+        session__starts_at__lt=end,
+    ).values_list("patient_id", "minutes", "session__starts_at"):
+        minutes[patient_id] += mins
+        if mins:
+            days[patient_id].add(starts_at.astimezone(tz).date())
+    for patient_id, starts_at, ends_at in Appointment.objects.filter(
+        patient_id__in=ids,
+        status=AppointmentStatus.COMPLETED,
+        starts_at__gte=start,
+        starts_at__lt=end,
+    ).values_list("patient_id", "starts_at", "ends_at"):
+        minutes[patient_id] += int((ends_at - starts_at).total_seconds() // 60)
+        days[patient_id].add(starts_at.astimezone(tz).date())
+    # What is still on the calendar this week: the room left to catch up.
+    left: dict[int, int] = defaultdict(int)
+    upcoming_from = max(now, start)
+    memberships = GroupMembership.objects.filter(
+        patient_id__in=ids, status__in=[MembershipStatus.ACTIVE, MembershipStatus.ENDED]
+    ).values_list("patient_id", "group_id", "from_date", "to_date")
+    by_group: dict[int, list[tuple[int, dt.date, dt.date | None]]] = defaultdict(list)
+    for patient_id, group_id, from_date, to_date in memberships:
+        by_group[group_id].append((patient_id, from_date, to_date))
+    if by_group and upcoming_from < end:
+        for group_id, occ_date, s_start, s_end in Session.objects.filter(
+            group_id__in=list(by_group),
+            status=SessionStatus.SCHEDULED,
+            starts_at__gte=upcoming_from,
+            starts_at__lt=end,
+        ).values_list("group_id", "occurrence_date", "starts_at", "ends_at"):
+            for patient_id, from_date, to_date in by_group[group_id]:
+                if from_date <= occ_date and (to_date is None or to_date >= occ_date):
+                    left[patient_id] += int((s_end - s_start).total_seconds() // 60)
+    if upcoming_from < end:
+        for patient_id, s_start, s_end in Appointment.objects.filter(
+            patient_id__in=ids,
+            status__in=["booked", "requested"],
+            starts_at__gte=upcoming_from,
+            starts_at__lt=end,
+        ).values_list("patient_id", "starts_at", "ends_at"):
+            left[patient_id] += int((s_end - s_start).total_seconds() // 60)
+    today = now.astimezone(tz).date()
+    week_end = week_start + dt.timedelta(days=6)
+    days_left = 7 if today < week_start else max(0, (week_end - today).days + 1)
+    if today > week_end:
+        days_left = 0
+    floor = int(program.weekly_hour_floor * 60)
+    return [
+        WeeklyHours(
+            patient=p,
+            minutes=minutes[p.pk],
+            days=len(days[p.pk]),
+            floor_minutes=floor,
+            min_days=program.min_days_per_week,
+            scheduled_minutes_left=left[p.pk],
+            days_left=days_left,
+        )
+        for p in patients
+    ]
+
+
+def caseload_patients(*, user: User, program: Program) -> list[User]:
+    """The program's active patients a staff member may see, by name."""
+    from apps.accounts.selectors import patients_visible_to
+
+    return list(
+        patients_visible_to(user=user)
+        .filter(patient_profile__program=program)
+        .order_by("full_name", "pk")
+    )
+
+
+# --- Agendas ------------------------------------------------------------------------------
+
+
+@dataclass
+class AgendaItem:
+    kind: str  # "session" or "appointment"
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    title: str
+    cancelled: bool
+    cancel_reason: str
+    obj: Any
+
+    @property
+    def local_day(self) -> dt.date:
+        return timezone.localtime(self.starts_at).date()
+
+
+def agenda_for_patient(*, patient: User, start: dt.datetime, end: dt.datetime) -> list[AgendaItem]:
+    """A patient's sessions and appointments in [start, end), in time order. Two queries."""
+    items = [
+        AgendaItem(
+            kind="session",
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            title=s.group.name,
+            cancelled=s.is_cancelled,
+            cancel_reason=s.cancel_reason,
+            obj=s,
+        )
+        for s in sessions_for_patient(patient=patient, start=start, end=end)
+    ]
+    items += [
+        AgendaItem(
+            kind="appointment",
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            title=str(a.get_kind_display()),
+            cancelled=a.is_cancelled,
+            cancel_reason=a.cancel_reason,
+            obj=a,
+        )
+        for a in Appointment.objects.filter(
+            patient=patient, starts_at__gte=start, starts_at__lt=end
+        ).select_related("clinician")
+    ]
+    return sorted(items, key=lambda item: (item.starts_at, item.kind))
+
+
+def sessions_for_clinician(
+    *, clinician: User, start: dt.datetime, end: dt.datetime
+) -> QuerySet[Session]:
+    """Sessions the clinician runs in [start, end): as a group facilitator (unless another
+    clinician covers that occurrence) or as the covering facilitator."""
+    return (
+        Session.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .filter(
+            Q(facilitator=clinician)
+            | (Q(facilitator__isnull=True) & Q(group__facilitators=clinician))
+        )
+        .select_related("group", "group__program")
+        .distinct()
+        .order_by("starts_at", "id")
+    )
+
+
+def appointments_for_clinician(
+    *, clinician: User, start: dt.datetime, end: dt.datetime
+) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(clinician=clinician, starts_at__gte=start, starts_at__lt=end)
+        .select_related("patient")
+        .order_by("starts_at", "id")
+    )
+
+
+def program_week(*, program: Program, week_start: dt.date) -> dict[str, Any]:
+    """Groups × days for a program's week, in the program's zone. Two queries."""
+    tz = program.time_zone
+    start, end = week_bounds(week_start=week_start, tz=tz)
+    days = [week_start + dt.timedelta(days=i) for i in range(7)]
+    groups = list(Group.objects.filter(program=program).order_by("track", "start_time", "name"))
+    cells: dict[tuple[int, dt.date], list[Session]] = defaultdict(list)
+    for session in Session.objects.filter(
+        group__program=program, starts_at__gte=start, starts_at__lt=end
+    ).select_related("facilitator"):
+        cells[(session.group_id, session.starts_at.astimezone(tz).date())].append(session)
+    rows = [{"group": g, "cells": [cells.get((g.pk, d), []) for d in days]} for g in groups]
+    return {"days": days, "rows": rows, "tz": tz}
+
+
+def open_slots(
+    *,
+    clinician: User,
+    patient: User,
+    start_day: dt.date,
+    days: int = 14,
+    length: dt.timedelta = dt.timedelta(minutes=50),
+    step: dt.timedelta = dt.timedelta(minutes=30),
+    now: dt.datetime | None = None,
+) -> list[dt.datetime]:
+    """Start times (UTC) the patient may request with this clinician: inside the clinician's
+    weekly hours (their zone), not in an exception, in the future, clashing with nothing.
+    A fixed number of queries whatever the range."""
+    from apps.scheduling.models import (
+        APPOINTMENT_HOLDING,
+        AvailabilityException,
+        ClinicianAvailability,
+        SessionStatus,
+    )
+
+    now = now or timezone.now()
+    tz = clinician.time_zone
+    windows: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
+    for w in ClinicianAvailability.objects.filter(clinician=clinician):
+        windows[w.weekday].append((w.start_time, w.end_time))
+    last_day = start_day + dt.timedelta(days=days)
+    exceptions: dict[dt.date, list[AvailabilityException]] = defaultdict(list)
+    for ex in AvailabilityException.objects.filter(
+        clinician=clinician, date__gte=start_day, date__lt=last_day
+    ):
+        exceptions[ex.date].append(ex)
+    range_start = dt.datetime.combine(start_day, dt.time.min, tzinfo=tz)
+    range_end = dt.datetime.combine(last_day, dt.time.min, tzinfo=tz)
+    busy: list[tuple[dt.datetime, dt.datetime]] = []
+    busy += list(
+        Appointment.objects.filter(
+            Q(clinician=clinician) | Q(patient=patient),
+            status__in=APPOINTMENT_HOLDING,
+            starts_at__lt=range_end,
+            ends_at__gt=range_start,
+        ).values_list("starts_at", "ends_at")
+    )
+    busy += list(
+        sessions_for_clinician(
+            clinician=clinician, start=range_start - dt.timedelta(hours=12), end=range_end
+        )
+        .filter(status=SessionStatus.SCHEDULED)
+        .values_list("starts_at", "ends_at")
+    )
+    busy += list(
+        sessions_for_patient(
+            patient=patient, start=range_start - dt.timedelta(hours=12), end=range_end
+        )
+        .filter(status=SessionStatus.SCHEDULED)
+        .values_list("starts_at", "ends_at")
+    )
+    slots = []
+    for offset in range(days):
+        day = start_day + dt.timedelta(days=offset)
+        for w_start, w_end in sorted(windows.get(day.weekday(), [])):
+            cursor = dt.datetime.combine(day, w_start, tzinfo=tz)
+            stop = dt.datetime.combine(day, w_end, tzinfo=tz)
+            while cursor + length <= stop:
+                slot_end = cursor + length
+                blocked = cursor < now or any(
+                    b_start < slot_end and b_end > cursor for b_start, b_end in busy
+                )
+                for ex in exceptions.get(day, []):
+                    if ex.start_time is None:
+                        blocked = True
+                    else:
+                        ex_start = dt.datetime.combine(day, ex.start_time, tzinfo=tz)
+                        ex_end = dt.datetime.combine(day, ex.end_time, tzinfo=tz)  # type: ignore[arg-type]
+                        if ex_start < slot_end and ex_end > cursor:
+                            blocked = True
+                if not blocked:
+                    slots.append(cursor.astimezone(dt.UTC))
+                cursor += step
+    return slots
+
+
+def clinicians_for_patient(*, patient: User) -> QuerySet[User]:
+    """Clinicians of the patient's program (whom the patient may ask for an appointment)."""
+    from apps.programs.selectors import program_for_patient
+
+    program = program_for_patient(user=patient)
+    if program is None:
+        return User.objects.none()
+    return User.objects.filter(role="clinician", program_staff__program=program, is_active=True)
+
+
+# --- Calendar feeds -----------------------------------------------------------------------
+
+
+def calendar_feed_user(*, token: str) -> User | None:
+    """The user owning this feed token, or None (unknown or revoked token)."""
+    from apps.scheduling.models import CalendarFeed
+
+    if not token or len(token) > 64:
+        return None
+    feed = CalendarFeed.objects.select_related("user").filter(token=token).first()
+    if feed is None or not feed.user.is_active:
+        return None
+    return feed.user
+
+
+def patients_for_staff(*, user: User) -> QuerySet[User]:
+    """Patients a clinician/admin may schedule (their programs' patients)."""
+    from apps.accounts.selectors import patients_visible_to
+
+    if not user.is_authenticated or user.is_patient:
+        return User.objects.none()
+    return patients_visible_to(user=user).order_by("full_name", "pk")
+
+
+def patients_for_program(*, user: User, program: Program) -> QuerySet[User]:
+    return patients_for_staff(user=user).filter(patient_profile__program=program)

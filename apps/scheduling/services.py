@@ -8,7 +8,6 @@ and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
     from apps.accounts.models import User
     from apps.programs.models import Program
 
-logger = logging.getLogger(__name__)
-
 # How far ahead sessions exist; the periodic task keeps extending it.
 HORIZON_WEEKS = 8
 # Attendance rules of thumb for the automatic pre-fill (the facilitator confirms).
@@ -74,29 +71,34 @@ def _local_today(tz: Any, now: dt.datetime | None = None) -> dt.date:
 
 
 def _notify_cancelled(*, session: Session, patient_ids: Iterable[int], reason: str) -> None:
-    """Hand the cancellation to the notifications app if it offers a notify function."""
+    """Tell the notifications app: drop pending reminders for the session and queue a
+    cancellation notice per member (in this transaction, so a rollback sends nothing).
+    The notice carries ids and the time only; the text is rendered by notifications."""
     try:
-        from apps.notifications import services as notifications  # type: ignore[attr-defined]
-    except ImportError:
+        from apps.notifications import services as notifications
+    except ImportError:  # notifications not installed: nothing to tell
         return
-    notify = getattr(notifications, "notify", None)
-    if notify is None:
+    from apps.accounts.models import User
+
+    cancel = getattr(notifications, "notifications_cancel", None)
+    schedule = getattr(notifications, "notification_schedule", None)
+    event_key = f"scheduling.session:{session.pk}"
+    if cancel is not None:
+        cancel(event_key=event_key)
+    if schedule is None:
         return
-    ids = list(patient_ids)
-
-    def _send() -> None:
-        for patient_id in ids:
-            try:
-                notify(
-                    user_id=patient_id,
-                    kind="session_cancelled",
-                    key=f"session-cancelled:{session.pk}:{patient_id}",
-                    context={"session_id": session.pk, "starts_at": session.starts_at.isoformat()},
-                )
-            except Exception:  # a notification failure never undoes the cancellation
-                logger.exception("cancellation notice failed for session %s", session.pk)
-
-    transaction.on_commit(_send)
+    for recipient in User.objects.filter(pk__in=list(patient_ids), is_active=True):
+        schedule(
+            recipient=recipient,
+            kind="session_cancelled",
+            event_key=f"{event_key}/cancelled",
+            context={
+                "session_id": session.pk,
+                "group_id": session.group_id,
+                "starts_at": session.starts_at,
+                "link": "/schedule/",
+            },
+        )
 
 
 # --- Groups and sessions ------------------------------------------------------------------
