@@ -12,6 +12,10 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from apps.notifications.planning import register_guards
+
+        register_guards()
+
         # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
         settings.CELERY_BEAT_SCHEDULE["notifications-dispatch"] = {
             "task": "notifications.dispatch_due",

@@ -326,3 +326,226 @@ def safety_alert_acknowledge(*, event_key: str) -> int:
 
 def is_safety_kind(kind: str) -> bool:
     return kind in SAFETY_KINDS
+
+
+# --- The user's own side: in-app list, preferences, phone, unsubscribe ---------------------
+
+PHONE_CODE_TTL = dt.timedelta(minutes=10)
+PHONE_CODE_RESEND_AFTER = dt.timedelta(seconds=60)
+PHONE_CODE_MAX_ATTEMPTS = 5
+REMINDER_LEAD_CHOICES = (7 * 24 * 60, 2 * 24 * 60, 24 * 60, 4 * 60, 2 * 60, 60, 30, 15)
+
+
+def _push_unread(user: User) -> None:
+    from apps.core.events import send_event_on_commit, user_group
+    from apps.notifications.models import Notification
+
+    unread = Notification.objects.filter(recipient=user, read_at=None).count()
+    send_event_on_commit(
+        user_group(user.pk),
+        {"type": "user.event", "payload": {"type": "notification.read", "unread": unread}},
+    )
+
+
+@transaction.atomic
+def notification_mark_read(*, user: User, notification_id: int) -> bool:
+    """Mark one of ``user``'s own notifications read. False if it is not theirs (or gone)."""
+    from apps.notifications.selectors import notifications_for
+
+    found = notifications_for(user=user).filter(pk=notification_id)
+    if not found.exists():
+        return False
+    found.filter(read_at=None).update(read_at=timezone.now())
+    _push_unread(user)
+    return True
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user: User) -> int:
+    from apps.notifications.selectors import notifications_for
+
+    count = notifications_for(user=user).filter(read_at=None).update(read_at=timezone.now())
+    _push_unread(user)
+    return count
+
+
+@transaction.atomic
+def preferences_update(*, user: User, choices: Mapping[tuple[str, str], bool]) -> int:
+    """Store ``user``'s choices per (kind, channel). Channels that cannot be switched off
+    (safety alerts by e-mail and in-app) are ignored. Returns the number of rows written."""
+    from apps.notifications.models import Preference
+    from apps.notifications.selectors import MANDATORY_CHANNELS
+
+    written = 0
+    for (kind, channel), enabled in choices.items():
+        _kind_clean(kind)
+        if channel not in Channel.values:
+            raise NotificationError(f"Unknown channel {channel!r}.")
+        if channel in MANDATORY_CHANNELS.get(kind, frozenset()):
+            continue
+        Preference.objects.update_or_create(
+            user=user, kind=kind, channel=channel, defaults={"enabled": bool(enabled)}
+        )
+        written += 1
+    return written
+
+
+def _settings_locked(user: User) -> Any:
+    from apps.notifications.models import NotificationSettings
+
+    NotificationSettings.objects.get_or_create(user=user)
+    return NotificationSettings.objects.select_for_update().get(user=user)
+
+
+@transaction.atomic
+def notification_settings_update(
+    *,
+    user: User,
+    quiet_start: dt.time | None,
+    quiet_end: dt.time | None,
+    reminder_leads_minutes: Iterable[int],
+    checkin_time: dt.time | None,
+) -> Any:
+    """Quiet hours (both or neither), reminder lead times (from ``REMINDER_LEAD_CHOICES``)
+    and the daily check-in time, all wall-clock in the user's own zone."""
+    if (quiet_start is None) != (quiet_end is None):
+        raise NotificationError("Give both ends of the quiet hours, or neither.")
+    leads = sorted({int(v) for v in reminder_leads_minutes}, reverse=True)
+    if any(v not in REMINDER_LEAD_CHOICES for v in leads):
+        raise NotificationError("Unknown reminder lead time.")
+    row = _settings_locked(user)
+    row.quiet_start, row.quiet_end = quiet_start, quiet_end
+    row.reminder_leads_minutes = leads
+    row.checkin_time = checkin_time
+    row.save(
+        update_fields=[
+            "quiet_start",
+            "quiet_end",
+            "reminder_leads_minutes",
+            "checkin_time",
+            "updated_at",
+        ]
+    )
+    return row
+
+
+def _code_hash(user: User, phone: str, code: str) -> str:
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    message = f"{user.pk}:{phone}:{code}".encode()
+    return hmac.new(str(settings.SECRET_KEY).encode(), message, hashlib.sha256).hexdigest()
+
+
+def phone_normalise(raw: str) -> str:
+    import phonenumbers
+    from django.conf import settings
+
+    try:
+        number = phonenumbers.parse(raw, getattr(settings, "PHONENUMBER_DEFAULT_REGION", "US"))
+    except phonenumbers.NumberParseException as exc:
+        raise NotificationError("That is not a phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise NotificationError("That is not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@transaction.atomic
+def phone_verification_start(*, user: User, phone: str) -> None:
+    """Text a 6-digit code to ``phone`` (after commit). At most one code a minute."""
+    import secrets
+
+    from apps.notifications import sms
+
+    e164 = phone_normalise(phone)
+    row = _settings_locked(user)
+    now = timezone.now()
+    if row.verification_sent_at and now - row.verification_sent_at < PHONE_CODE_RESEND_AFTER:
+        raise NotificationError("A code was just sent. Wait a minute before asking again.")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    row.verification_phone = e164
+    row.verification_code_hash = _code_hash(user, e164, code)
+    row.verification_sent_at = now
+    row.verification_attempts = 0
+    row.save(
+        update_fields=[
+            "verification_phone",
+            "verification_code_hash",
+            "verification_sent_at",
+            "verification_attempts",
+            "updated_at",
+        ]
+    )
+    body = f"Virtual IOP: your verification code is {code}. It expires in 10 minutes."
+
+    def _send() -> None:
+        try:
+            sms.get_backend().send(to=e164, body=body)
+        except sms.SmsError:
+            logger.warning("verification SMS for user %s failed", user.pk)
+
+    transaction.on_commit(_send)
+
+
+@transaction.atomic
+def phone_verification_confirm(*, user: User, code: str) -> bool:
+    """Check the code; on success the phone is verified and SMS can be used."""
+    import hmac
+
+    row = _settings_locked(user)
+    now = timezone.now()
+    if (
+        not row.verification_code_hash
+        or row.verification_sent_at is None
+        or now - row.verification_sent_at > PHONE_CODE_TTL
+        or row.verification_attempts >= PHONE_CODE_MAX_ATTEMPTS
+    ):
+        return False
+    row.verification_attempts += 1
+    expected = _code_hash(user, row.verification_phone, (code or "").strip())
+    if not hmac.compare_digest(expected, row.verification_code_hash):
+        row.save(update_fields=["verification_attempts", "updated_at"])
+        return False
+    row.sms_phone = row.verification_phone
+    row.phone_verified_at = now
+    row.verification_code_hash = ""
+    row.verification_phone = ""
+    row.save(
+        update_fields=[
+            "sms_phone",
+            "phone_verified_at",
+            "verification_code_hash",
+            "verification_phone",
+            "verification_attempts",
+            "updated_at",
+        ]
+    )
+    return True
+
+
+@transaction.atomic
+def phone_remove(*, user: User) -> None:
+    row = _settings_locked(user)
+    row.sms_phone = ""
+    row.phone_verified_at = None
+    row.save(update_fields=["sms_phone", "phone_verified_at", "updated_at"])
+
+
+@transaction.atomic
+def unsubscribe_apply(*, token: str) -> tuple[User, str] | None:
+    """Turn e-mail off for the reminder kind named in a signed token. Safety alerts are not
+    reminder kinds, so a token can never switch them off. None for a bad token."""
+    from apps.accounts.models import User
+    from apps.notifications.unsubscribe import unsubscribe_token_read
+
+    read = unsubscribe_token_read(token)
+    if read is None:
+        return None
+    user_id, kind = read
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or kind in SAFETY_KINDS:
+        return None
+    preferences_update(user=user, choices={(kind, Channel.EMAIL): False})
+    return user, kind

@@ -1,0 +1,267 @@
+"""The words of each notification, rendered at send time in the recipient's time zone.
+
+Privacy (DESIGN.md, issue 7): e-mail and SMS say no more than a first name, a time and a
+link — "Your group starts at 6:00 PM (Pacific). Join: <link>". No diagnosis, scores, group
+topic, homework content or message text, ever; the link leads to the signed-in app.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.utils import formats
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from apps.notifications import conf
+from apps.notifications.models import Kind
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+# Friendly names for the zones our patients live in; others show the abbreviation (CET…).
+ZONE_NAMES = {
+    "America/Los_Angeles": "Pacific",
+    "America/Vancouver": "Pacific",
+    "America/Denver": "Mountain",
+    "America/Boise": "Mountain",
+    "America/Phoenix": "Arizona",
+    "America/Chicago": "Central",
+    "America/New_York": "Eastern",
+    "America/Detroit": "Eastern",
+    "America/Anchorage": "Alaska",
+    "Pacific/Honolulu": "Hawaii",
+    "America/Puerto_Rico": "Atlantic",
+    "UTC": "UTC",
+}
+
+
+def user_zone(user: User) -> zoneinfo.ZoneInfo:
+    tz = getattr(user, "time_zone", None)
+    if isinstance(tz, zoneinfo.ZoneInfo):
+        return tz
+    try:
+        return zoneinfo.ZoneInfo(str(tz or "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def zone_label(zone: zoneinfo.ZoneInfo, at: dt.datetime) -> str:
+    return ZONE_NAMES.get(zone.key, at.astimezone(zone).tzname() or zone.key)
+
+
+def local_time_text(at: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """'6:00 PM (Pacific)' in ``zone``."""
+    local = at.astimezone(zone)
+    return f"{formats.date_format(local, 'g:i A')} ({zone_label(zone, at)})"
+
+
+def local_day_text(at: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+    """'Tuesday, November 24' in ``zone``."""
+    return formats.date_format(at.astimezone(zone), "l, F j")
+
+
+def absolute_link(link: str | None) -> str:
+    if not link:
+        return f"{conf.site_url()}/notifications/"
+    if link.startswith(("http://", "https://")):
+        return link
+    return f"{conf.site_url()}/{link.lstrip('/')}"
+
+
+@dataclass
+class Message:
+    subject: str
+    lines: list[str]
+    link: str
+    link_label: str
+    title: str
+    body: str
+    sms: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _when(payload: dict[str, Any], key: str) -> dt.datetime | None:
+    raw = payload.get(key)
+    return parse_datetime(raw) if isinstance(raw, str) else None
+
+
+def render(*, kind: str, recipient: User, payload: dict[str, Any]) -> Message:
+    zone = user_zone(recipient)
+    first = recipient.first_name_display
+    link = absolute_link(payload.get("link"))
+    starts = _when(payload, "starts_at")
+    old_starts = _when(payload, "old_starts_at")
+    due_raw = payload.get("due_on")
+    due = parse_date(due_raw) if isinstance(due_raw, str) else None
+    time_text = local_time_text(starts, zone) if starts else ""
+    day_text = local_day_text(starts, zone) if starts else ""
+    due_text = formats.date_format(due, "l, F j") if due else ""
+    hello = _("Hi %(name)s,") % {"name": first}
+    open_label = _("Open Virtual IOP")
+
+    if kind == Kind.SESSION_REMINDER:
+        body = _("Your group starts at %(time)s on %(day)s.") % {"time": time_text, "day": day_text}
+        return Message(
+            subject=_("Reminder: your group starts at %(time)s") % {"time": time_text},
+            lines=[hello, body],
+            link=link,
+            link_label=_("Join"),
+            title=_("Group at %(time)s") % {"time": time_text},
+            body=body,
+            sms=_("Your group starts at %(time)s. Join: %(link)s")
+            % {"time": time_text, "link": link},
+        )
+    if kind == Kind.APPOINTMENT_REMINDER:
+        body = _("Your appointment starts at %(time)s on %(day)s.") % {
+            "time": time_text,
+            "day": day_text,
+        }
+        return Message(
+            subject=_("Reminder: your appointment starts at %(time)s") % {"time": time_text},
+            lines=[hello, body],
+            link=link,
+            link_label=_("Join"),
+            title=_("Appointment at %(time)s") % {"time": time_text},
+            body=body,
+            sms=_("Your appointment starts at %(time)s. Join: %(link)s")
+            % {"time": time_text, "link": link},
+        )
+    if kind == Kind.SESSION_CANCELLED:
+        body = (
+            _("Your session on %(day)s at %(time)s is cancelled.")
+            % {"day": day_text, "time": time_text}
+            if starts
+            else _("One of your sessions is cancelled.")
+        )
+        return Message(
+            subject=_("Session cancelled"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See your week"),
+            title=_("Session cancelled"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind == Kind.SESSION_CHANGED:
+        if starts:
+            body = _("Your session now starts at %(time)s on %(day)s.") % {
+                "time": time_text,
+                "day": day_text,
+            }
+            if old_starts:
+                body += " " + _("(It was %(old)s on %(oldday)s.)") % {
+                    "old": local_time_text(old_starts, zone),
+                    "oldday": local_day_text(old_starts, zone),
+                }
+        else:
+            body = _("One of your sessions has changed.")
+        return Message(
+            subject=_("Session time changed"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See your week"),
+            title=_("Session changed"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind in (Kind.HOMEWORK_ASSIGNED, Kind.HOMEWORK_DUE, Kind.HOMEWORK_OVERDUE):
+        if kind == Kind.HOMEWORK_ASSIGNED:
+            subject = _("You have new homework")
+            body = _("Your clinician assigned you new homework.")
+        elif kind == Kind.HOMEWORK_DUE:
+            subject = _("Homework due tomorrow")
+            body = _("Your homework is due tomorrow, %(day)s.") % {"day": due_text}
+        else:
+            subject = _("Homework overdue")
+            body = _("Your homework was due on %(day)s. You can still do it.") % {"day": due_text}
+        return Message(
+            subject=subject,
+            lines=[hello, body],
+            link=link,
+            link_label=_("Open homework"),
+            title=subject,
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind == Kind.HOMEWORK_FEEDBACK:
+        body = _("Your clinician reviewed your homework.")
+        return Message(
+            subject=_("Feedback on your homework"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("Read the feedback"),
+            title=_("Feedback on your homework"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind == Kind.CHECKIN_NUDGE:
+        body = _("Time for your daily check-in. It takes a minute.")
+        return Message(
+            subject=_("Your daily check-in"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("Check in"),
+            title=_("Daily check-in"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind == Kind.SAFETY_ALERT:
+        body = _("A patient's safety flag needs your review today.")
+        return Message(
+            subject=_("Safety flag: review needed"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("Review"),
+            title=_("Safety flag: review needed"),
+            body=body,
+            sms=f"{body} {link}",
+            extra={"urgent": bool(payload.get("urgent"))},
+        )
+    if kind == Kind.SAFETY_ESCALATION:
+        body = _("A safety flag has not been acknowledged for 30 minutes. You are on call.")
+        return Message(
+            subject=_("On call: unacknowledged safety flag"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("Review"),
+            title=_("Unacknowledged safety flag"),
+            body=body,
+            sms=f"{body} {link}",
+            extra={"urgent": True},
+        )
+    if kind == Kind.NO_SHOW:
+        body = _("A patient missed a session without an excuse.")
+        return Message(
+            subject=_("Missed session"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See attendance"),
+            title=_("Missed session"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    if kind == Kind.HOURS_BELOW_FLOOR:
+        body = _("A patient is below the program's weekly hours so far this week.")
+        return Message(
+            subject=_("Weekly hours below the floor"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See the patient"),
+            title=_("Below weekly hours"),
+            body=body,
+            sms=f"{body} {link}",
+        )
+    body = _("You have a new notification.")
+    return Message(
+        subject=_("New notification"),
+        lines=[hello, body],
+        link=link,
+        link_label=open_label,
+        title=_("New notification"),
+        body=body,
+        sms=f"{body} {link}",
+    )

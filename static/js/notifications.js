@@ -1,0 +1,80 @@
+/* The notification bell: live unread count, a spoken (aria-live) and visible notice when a
+   notification arrives over the per-user socket (app.js fires `viop:user-event`), and new
+   items prepended on the notifications page. Text is set with textContent, never HTML. */
+(function () {
+  "use strict";
+  var bell = document.getElementById("notif-bell");
+  if (!bell || bell.dataset.ready) { return; }
+  bell.dataset.ready = "1";
+  var count = document.getElementById("notif-count");
+  var countN = document.getElementById("notif-count-n");
+  var live = document.getElementById("notif-live");
+  var toast = document.getElementById("notif-toast");
+  var toastTimer = null;
+
+  function setCount(n) {
+    n = parseInt(n, 10);
+    if (isNaN(n) || n < 0) { return; }
+    countN.textContent = String(n);
+    count.hidden = n === 0;
+  }
+  function safeLink(href) {
+    return typeof href === "string" && href.charAt(0) === "/" && href.charAt(1) !== "/" ? href : bell.getAttribute("href");
+  }
+  function showToast(data) {
+    if (!toast) { return; }
+    toast.textContent = "";
+    toast.classList.toggle("urgent", !!data.urgent);
+    var title = document.createElement("p");
+    var strong = document.createElement("strong");
+    strong.textContent = data.title || "";
+    title.appendChild(strong);
+    toast.appendChild(title);
+    if (data.body) { var body = document.createElement("p"); body.textContent = data.body; toast.appendChild(body); }
+    var row = document.createElement("div"); row.className = "button-row";
+    var open = document.createElement("a"); open.href = safeLink(data.link); open.textContent = "Open";
+    var close = document.createElement("button"); close.type = "button"; close.className = "link-button notif-toast-close"; close.textContent = "Dismiss";
+    close.addEventListener("click", function () { toast.hidden = true; });
+    row.appendChild(open); row.appendChild(close); toast.appendChild(row);
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { toast.hidden = true; }, data.urgent ? 60000 : 12000);
+  }
+  function prependToList(data) {
+    var list = document.getElementById("notif-list");
+    if (!list || document.getElementById("notif-" + data.id)) { return; }
+    var li = document.createElement("li");
+    li.className = "notif-item unread"; li.id = "notif-" + data.id;
+    var text = document.createElement("div"); text.className = "notif-text";
+    var t = document.createElement("p"); t.className = "notif-title"; t.textContent = data.title || "";
+    text.appendChild(t);
+    if (data.body) { var b = document.createElement("p"); b.textContent = data.body; text.appendChild(b); }
+    var when = document.createElement("p"); when.className = "muted"; when.textContent = "Just now";
+    text.appendChild(when);
+    var a = document.createElement("a"); a.href = safeLink(data.link); a.textContent = "Open";
+    var actions = document.createElement("div"); actions.className = "notif-actions"; actions.appendChild(a);
+    li.appendChild(text); li.appendChild(actions);
+    list.insertBefore(li, list.firstChild);
+    var empty = document.getElementById("notif-empty");
+    if (empty) { empty.hidden = true; }
+  }
+  document.addEventListener("viop:user-event", function (ev) {
+    var data = ev.detail || {};
+    if (data.type === "notification") {
+      setCount(data.unread);
+      if (live) { live.textContent = ""; setTimeout(function () { live.textContent = "New notification: " + (data.title || ""); }, 50); }
+      showToast(data);
+      prependToList(data);
+    } else if (data.type === "notification.read") {
+      setCount(data.unread);
+    }
+  });
+  // A page left in the background may have missed pushes while its socket was down.
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") { return; }
+    fetch(bell.dataset.unreadUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d) { setCount(d.unread); } })
+      .catch(function () { /* the next push or page load corrects it */ });
+  });
+})();
