@@ -1,6 +1,23 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class HomeworkConfig(AppConfig):
     name = "apps.homework"
     label = "homework"
+    verbose_name = _("Homework")
+
+    def ready(self) -> None:
+        from apps.core import nav
+        from apps.homework import panels
+
+        nav.register_link(
+            roles={"patient"}, label=_("Homework"), url_name="homework:index", order=40
+        )
+        nav.register_link(
+            roles={"clinician"}, label=_("Homework"), url_name="homework:review", order=40
+        )
+        nav.register_panel(role="patient", order=30, key="homework", render=panels.patient_panel)
+        nav.register_panel(
+            role="clinician", order=30, key="homework_review", render=panels.clinician_panel
+        )

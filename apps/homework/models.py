@@ -91,7 +91,8 @@ LOCKED_STATUSES = (AssignmentStatus.SUBMITTED, AssignmentStatus.REVIEWED)
 
 class Assignment(models.Model):
     """One patient's copy of a module: assigned by a clinician (``assigned_by``), to a whole
-    group, or self-started (no assigner)."""
+    group (``group``), optionally after a group session (``session``), or self-started (no
+    assigner)."""
 
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="homework"
@@ -106,6 +107,22 @@ class Assignment(models.Model):
         null=True,
         blank=True,
         related_name="homework_assigned",
+    )
+    group = models.ForeignKey(
+        "scheduling.Group",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="homework_assignments",
+        help_text=_("Set when assigned to the whole group at once."),
+    )
+    session = models.ForeignKey(
+        "scheduling.Session",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="homework_assignments",
+        help_text=_("The group session this follows (shown as “after Wednesday's group”)."),
     )
     due_date = models.DateField(_("due date"), null=True, blank=True)
     note = models.TextField(_("note to the patient"), max_length=1000, blank=True)

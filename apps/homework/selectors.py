@@ -7,7 +7,7 @@ admin but do not read answers here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -15,7 +15,6 @@ from django.utils import timezone
 from apps.accounts.models import Role
 from apps.accounts.selectors import patients_visible_to
 from apps.homework.models import (
-    LOCKED_STATUSES,
     OPEN_STATUSES,
     Assignment,
     AssignmentStatus,
@@ -24,6 +23,7 @@ from apps.homework.models import (
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
+    from apps.scheduling.models import Group
 
 
 def is_reviewer(user: User) -> bool:
@@ -32,7 +32,7 @@ def is_reviewer(user: User) -> bool:
 
 def _with_progress(qs: QuerySet[Assignment]) -> QuerySet[Assignment]:
     return (
-        qs.select_related("module", "module_version", "assigned_by")
+        qs.select_related("module", "module_version", "assigned_by", "session")
         .defer("module_version__content")
         .annotate(steps_done=Count("responses", filter=Q(responses__complete=True)))
     )
@@ -132,13 +132,49 @@ def status_counts(assignments: list[Assignment]) -> dict[str, int]:
     return counts
 
 
-__all__ = [
-    "LOCKED_STATUSES",
-    "assignment_get_for_patient",
-    "assignment_get_for_reviewer",
-    "assignments_visible_to",
-    "is_reviewer",
-    "modules_published",
-    "patient_homework",
-    "reviewer_queue",
-]
+def group_active_members(*, group: Group) -> list[User]:
+    """Patients with an active seat in ``group`` today (waitlisted and ended members are not
+    given group homework)."""
+    from apps.accounts.models import User
+    from apps.scheduling.models import MembershipStatus
+
+    today = timezone.localdate(timezone=group.program.time_zone)
+    # One filter() call, so every condition applies to the same membership row.
+    return list(
+        User.objects.filter(
+            Q(group_memberships__to_date__isnull=True) | Q(group_memberships__to_date__gte=today),
+            role=Role.PATIENT,
+            is_active=True,
+            group_memberships__group=group,
+            group_memberships__status=MembershipStatus.ACTIVE,
+            group_memberships__from_date__lte=today,
+        )
+        .distinct()
+        .order_by("full_name", "pk")
+    )
+
+
+def group_homework(*, group: Group) -> dict[str, Any]:
+    """The group view: active members × modules assigned to the group, each cell the
+    member's copy (or None). A constant number of queries whatever the group's size."""
+    members = group_active_members(group=group)
+    assignments = list(
+        _with_progress(Assignment.objects.filter(group=group, patient__in=members))
+        .select_related("session")
+        .order_by("module__title", "-created_at")
+    )
+    modules: list[Module] = []
+    cells: dict[tuple[int, int], Assignment] = {}
+    for a in assignments:
+        if a.module not in modules:
+            modules.append(a.module)
+        cells.setdefault((a.patient_id, a.module_id), a)
+    rows = [
+        {"patient": m, "cells": [cells.get((m.pk, mod.pk)) for mod in modules]} for m in members
+    ]
+    return {
+        "members": members,
+        "modules": modules,
+        "rows": rows,
+        "counts": status_counts(assignments),
+    }

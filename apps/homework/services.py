@@ -4,7 +4,8 @@ holds the access rule) and the services re-check ownership before writing."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import logging
+import zoneinfo
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,13 @@ from apps.homework.models import (
     Response,
 )
 from apps.homework.schema import PracticeLogStep, Step
-from apps.homework.selectors import is_reviewer
+from apps.homework.selectors import group_active_members, is_reviewer
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
+    from apps.scheduling.models import Group, Session
+
+logger = logging.getLogger(__name__)
 
 
 class HomeworkError(Exception):
@@ -64,17 +68,72 @@ class SaveResult:
     applied: bool  # False when a newer save had already been stored (stale retry)
 
 
-def _notify(kind: str, *, recipient: User, assignment: Assignment) -> None:
-    """Tell someone about homework through the notifications app, after commit, when that app
-    offers ``notify``. Message bodies carry no clinical text (see notifications)."""
-    hook = _notify_hook()
-    if hook is None:
-        return
-    transaction.on_commit(lambda: hook(kind=kind, recipient=recipient, assignment=assignment))
+def _event_key(assignment: Assignment) -> str:
+    return f"homework.assignment:{assignment.pk}"
 
 
-def _notify_hook() -> Callable[..., Any] | None:
-    return None
+def _notify(
+    kind: str,
+    *,
+    recipient: User,
+    assignment: Assignment,
+    sub_key: str = "",
+    due_at: dt.datetime | None = None,
+) -> None:
+    """Queue a notice through the notifications app (in this transaction: if we roll back,
+    nothing is sent). The context holds ids, the due date and a link only; the text is
+    rendered by notifications from the kind and the recipient's first name. A refused notice
+    never blocks the homework action itself."""
+    from apps.notifications.services import NotificationError, notification_schedule
+
+    try:
+        notification_schedule(
+            recipient=recipient,
+            kind=kind,
+            event_key=_event_key(assignment) + sub_key,
+            context={
+                "assignment_id": assignment.pk,
+                "due_on": assignment.due_date,
+                "link": f"/homework/a/{assignment.pk}/",
+            },
+            due_at=due_at,
+        )
+    except NotificationError:
+        logger.warning("homework notice %s for assignment %s refused", kind, assignment.pk)
+
+
+def _due_reminder_at(assignment: Assignment) -> dt.datetime | None:
+    """18:00 the day before the due date, in the patient's zone; None when already past."""
+    if assignment.due_date is None:
+        return None
+    tz = zoneinfo.ZoneInfo(str(assignment.patient.time_zone))
+    at = dt.datetime.combine(assignment.due_date - dt.timedelta(days=1), dt.time(18, 0), tz)
+    return at if at > timezone.now() else None
+
+
+def _schedule_due_reminder(assignment: Assignment) -> None:
+    from apps.notifications.services import notifications_cancel
+
+    notifications_cancel(
+        event_key=_event_key(assignment) + "/due", kinds=["homework_due"], reason="rescheduled"
+    )
+    at = _due_reminder_at(assignment)
+    if at is not None:
+        _notify(
+            "homework_due",
+            recipient=assignment.patient,
+            assignment=assignment,
+            sub_key="/due",
+            due_at=at,
+        )
+
+
+def _cancel_due_reminder(assignment: Assignment) -> None:
+    from apps.notifications.services import notifications_cancel
+
+    notifications_cancel(
+        event_key=_event_key(assignment) + "/due", kinds=["homework_due"], reason="submitted"
+    )
 
 
 def _step(assignment: Assignment, step_id: str) -> Step:
@@ -113,8 +172,8 @@ def assignment_create(
     module: Module,
     due_date: dt.date | None = None,
     note: str = "",
-    group: Any = None,
-    session: Any = None,
+    group: Group | None = None,
+    session: Session | None = None,
 ) -> tuple[Assignment, bool]:
     """Assign ``module`` to ``patient``. When the patient already has it open (assigned, in
     progress or self-started) that copy is kept and gets the due date and note instead, so
@@ -147,6 +206,7 @@ def assignment_create(
             patient=patient,
             detail="homework re-assigned",
         )
+        _schedule_due_reminder(existing)
         return existing, False
     assignment = Assignment.objects.create(
         patient=patient,
@@ -165,7 +225,48 @@ def assignment_create(
         detail="homework assigned",
     )
     _notify("homework_assigned", recipient=patient, assignment=assignment)
+    _schedule_due_reminder(assignment)
     return assignment, True
+
+
+@dataclass
+class GroupAssignResult:
+    created: list[Assignment]
+    updated: list[Assignment]
+
+
+@transaction.atomic
+def assignment_create_for_group(
+    *,
+    clinician: User,
+    group: Group,
+    module: Module,
+    due_date: dt.date | None = None,
+    note: str = "",
+    session: Session | None = None,
+) -> GroupAssignResult:
+    """Assign ``module`` to every active member of ``group`` (a seat today), optionally tied
+    to one of its sessions. Members who already have it open keep their copy (due date and
+    note updated), so assigning the group twice creates nothing new."""
+    from apps.scheduling.selectors import group_get_for_staff
+
+    if not is_reviewer(clinician) or group_get_for_staff(user=clinician, group_id=group.pk) is None:
+        raise NotAllowed(_("You cannot assign homework to this group."))
+    if session is not None and session.group_id != group.pk:
+        raise HomeworkError(_("That session belongs to another group."))
+    result = GroupAssignResult(created=[], updated=[])
+    for patient in group_active_members(group=group):
+        assignment, created = assignment_create(
+            clinician=clinician,
+            patient=patient,
+            module=module,
+            due_date=due_date,
+            note=note,
+            group=group,
+            session=session,
+        )
+        (result.created if created else result.updated).append(assignment)
+    return result
 
 
 @transaction.atomic
@@ -390,6 +491,7 @@ def assignment_submit(*, assignment: Assignment, user: User) -> bool:
     if not claimed:
         return False
     assignment.refresh_from_db()
+    _cancel_due_reminder(assignment)
     audit_record(
         actor=user,
         action=AuditAction.TRANSITION,

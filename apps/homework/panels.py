@@ -1,0 +1,26 @@
+"""Dashboard panels: the patient's open homework; the clinician's review queue."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from apps.core.nav import PanelResult
+from apps.homework import selectors
+
+
+def patient_panel(request: HttpRequest) -> PanelResult:
+    user = request.user
+    if not user.is_authenticated or user.role != "patient":  # type: ignore[union-attr]
+        return None
+    return (
+        "homework/panels/patient.html",
+        {"assignments": selectors.patient_homework_open(patient=user, limit=4)},  # type: ignore[arg-type]
+    )
+
+
+def clinician_panel(request: HttpRequest) -> PanelResult:
+    user = request.user
+    if not selectors.is_reviewer(user):  # type: ignore[arg-type]
+        return None
+    queue = selectors.reviewer_queue(user=user)  # type: ignore[arg-type]
+    return ("homework/panels/clinician.html", {"queue": list(queue[:5]), "total": queue.count()})

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get(mapping: Any, key: str) -> Any:
+    """``mapping|get:key`` for dict values keyed by content ids."""
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None
+
+
+@register.simple_tag
+def zero_to_ten() -> list[int]:
+    return list(range(11))
+
+
+@register.filter
+def get_posted(posted: Any, field_id: str) -> Any:
+    """The value typed into a practice-log field, from the rejected post, to show it again."""
+    if posted is None:
+        return None
+    return posted.get(f"f-{field_id}")
+
+
+@register.filter
+def option_text(step: Any, option_id: str) -> str:
+    for collection in ("options", "items"):
+        for item in getattr(step, collection, None) or []:
+            if item.id == option_id:
+                return str(item.text)
+    return option_id
