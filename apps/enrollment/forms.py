@@ -156,6 +156,31 @@ class AdmitForm(forms.Form):
         self.fields["primary_clinician"].queryset = User.objects.filter(  # type: ignore[attr-defined]
             role=Role.CLINICIAN, program_staff__program=application.program
         ).order_by("full_name")
+        groups = _program_groups(application)
+        if groups is not None:
+            self.fields["groups"] = forms.ModelMultipleChoiceField(
+                label=_("Groups to join"),
+                queryset=groups,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                help_text=_("Seats start on the start date. A full group refuses the admission."),
+            )
+
+
+def _program_groups(application: Application) -> Any:
+    """The program's current groups when the scheduling app is installed, else None."""
+    try:
+        from apps.scheduling.models import Group
+    except ImportError:
+        return None
+    from django.db.models import Q
+    from django.utils import timezone
+
+    return (
+        Group.objects.filter(program=application.program)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=timezone.localdate()))
+        .order_by("name")
+    )
 
 
 class WaitlistForm(forms.Form):

@@ -403,13 +403,13 @@ def application_schedule_intake(
 
 
 def _group_join_service() -> Callable[..., Any] | None:
+    """apps.scheduling's ``membership_add`` when that app is installed (looked up at call
+    time so tests can replace it)."""
     try:
         from apps.scheduling import services as scheduling
     except ImportError:
         return None
-    return getattr(scheduling, "membership_add", None) or getattr(
-        scheduling, "group_membership_add", None
-    )
+    return getattr(scheduling, "membership_add", None)
 
 
 def _group_end_service() -> Callable[..., Any] | None:
@@ -442,8 +442,10 @@ def application_admit(
         profile.primary_clinician = primary_clinician
         profile.save(update_fields=["program", "primary_clinician"])
         if join is not None:
+            # Seats from the start date; a full group refuses (SchedulingError is a
+            # ValidationError), which rolls the whole admission back.
             for group in groups:
-                join(group=group, patient=app.patient, by=by)
+                join(group=group, patient=app.patient, by=by, from_date=start_date)
 
     return application_transition(
         application=application,
@@ -532,10 +534,16 @@ def application_discharge(
                     entered_by=by,
                 )
         if end_memberships is not None:
-            end_memberships(patient=app.patient, by=by)
+            # Group seats end on the discharge day (program's calendar); later sessions and
+            # waitlist places go, freeing seats for the waitlist.
+            end_memberships(patient=app.patient, on=_program_today(app.program), by=by)
 
     application_transition(application=application, to=Status.DISCHARGED, by=by, then=discharge)
     return Discharge.objects.get(application=application)
+
+
+def _program_today(program: Program) -> date:
+    return timezone.localtime(timezone.now(), program.time_zone).date()
 
 
 # --- plans -------------------------------------------------------------------------------

@@ -652,6 +652,7 @@ def application_decide(request: HttpRequest, application_id: int, action: str) -
                     by=user,
                     start_date=data["start_date"],
                     primary_clinician=data["primary_clinician"],
+                    groups=data.get("groups") or (),
                 )
             elif action == "waitlist":
                 services.application_waitlist(

@@ -93,33 +93,47 @@ def measure_submit(
     return response
 
 
-def _notify_clinicians(flag: SafetyFlag) -> None:
-    """Alert the program's clinicians through the notifications app, when it exists.
+def flag_event_key(flag: SafetyFlag) -> str:
+    return f"measures.safetyflag:{flag.pk}"
 
-    Runs inside the flag's transaction so the alert and the flag commit together. The
-    message carries no PHI beyond a first name.
-    """
+
+def _notify_clinicians(flag: SafetyFlag) -> None:
+    """Alert the flag's program clinicians at once (e-mail + in-app, with the on-call
+    escalation) through apps.notifications, inside the flag's transaction so the alert and
+    the flag commit together. The message carries ids only; the text is rendered by the
+    notifications app with no clinical content."""
     try:
-        from apps.notifications import services as notifications
+        from apps.notifications.services import safety_alert_raise
+    except ImportError:  # the notifications app is optional: the flag stays visible in-app
+        return
+    from apps.accounts.models import Role, User
+
+    recipients = None
+    if flag.program_id is not None:
+        recipients = list(
+            User.objects.filter(
+                program_staff__program_id=flag.program_id, role=Role.CLINICIAN, is_active=True
+            ).distinct()
+        )
+    safety_alert_raise(
+        event_key=flag_event_key(flag),
+        patient=flag.patient,
+        recipients=recipients,
+        context={
+            "flag_id": flag.pk,
+            "program_id": flag.program_id,
+            "link": f"/measures/flags/{flag.pk}/",
+            "urgent": flag.severity == "urgent",
+        },
+    )
+
+
+def _stop_escalation(flag: SafetyFlag) -> None:
+    try:
+        from apps.notifications.services import safety_alert_acknowledge
     except ImportError:
         return
-    notify = getattr(notifications, "notify_user", None) or getattr(
-        notifications, "notification_send", None
-    )
-    if notify is None or flag.program is None:
-        return
-    from apps.accounts.models import Role
-
-    staff = flag.program.clinicians.filter(role=Role.CLINICIAN, is_active=True)
-    for clinician in staff:
-        notify(
-            user=clinician,
-            kind="safety_flag",
-            title=_("Safety flag: %(name)s") % {"name": flag.patient.first_name_display},
-            body=_("A screening answer needs same-day follow-up. Open the safety flags list."),
-            url=f"/measures/flags/{flag.pk}/",
-            dedupe_key=f"safety_flag:{flag.pk}:{clinician.pk}",
-        )
+    safety_alert_acknowledge(event_key=flag_event_key(flag))
 
 
 @transaction.atomic
@@ -164,6 +178,7 @@ def safety_flag_acknowledge(*, flag: SafetyFlag, by: User, note: str) -> SafetyF
     if not claimed:
         raise ValidationError({"note": _("This flag was already acknowledged.")})
     flag.refresh_from_db()
+    _stop_escalation(flag)
     audit_record(
         actor=by, action=AuditAction.UPDATE, obj=flag, patient=flag.patient, detail="acknowledged"
     )
