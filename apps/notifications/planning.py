@@ -284,6 +284,7 @@ def plan_safety_alerts(*, now: dt.datetime) -> int:
                     "link": f"/measures/flags/{flag.pk}/",
                     "urgent": flag.severity == "urgent",
                 },
+                raised_at=flag.opened_at,
             )
         )
     return created

@@ -280,6 +280,7 @@ def safety_alert_raise(
     patient: User,
     context: Mapping[str, Any] | None = None,
     recipients: Iterable[User] | None = None,
+    raised_at: dt.datetime | None = None,
 ) -> list[Outbox]:
     """Alert clinicians about a safety flag on ``patient``, in the caller's transaction.
 
@@ -290,10 +291,11 @@ def safety_alert_raise(
     30 minutes unless ``safety_alert_acknowledge(event_key=...)`` is called first (and the
     send-time check sees the flag acknowledged, when the measures app records that).
     The context gets ``patient_id``; the message itself says only that a flag needs review.
+    ``raised_at`` (default now) is when the flag opened; the escalation is due 30 min later.
     """
     ctx = dict(context or {})
     ctx.setdefault("patient_id", patient.pk)
-    now = timezone.now()
+    now = min(raised_at, timezone.now()) if raised_at else timezone.now()
     rows: list[Outbox] = []
     targets = list(recipients) if recipients is not None else _safety_recipients(patient)
     for clinician in targets:
