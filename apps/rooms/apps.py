@@ -1,6 +1,17 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RoomsConfig(AppConfig):
     name = "apps.rooms"
     label = "rooms"
+    verbose_name = _("Group rooms")
+
+    def ready(self) -> None:
+        from apps.core import nav
+        from apps.rooms import panels
+
+        nav.register_panel(role="patient", order=5, key="rooms-live", render=panels.live_rooms)
+        nav.register_panel(role="clinician", order=5, key="rooms-live", render=panels.live_rooms)

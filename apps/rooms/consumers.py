@@ -1,0 +1,312 @@
+"""The room socket: ``/ws/rooms/<session id>/``. Thin: parse, call a service, send.
+
+Protocol: docs/rooms-protocol.md. Close codes: 4401 signed out / idle (from the base
+class), 4403 not allowed (not a participant, removed, discharged), 4410 room not open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from channels.db import database_sync_to_async
+from pydantic import BaseModel
+
+from apps.core import requestcontext
+from apps.core.consumers import CLOSE_SESSION_ENDED, UserSocketConsumer
+from apps.rooms import protocol, services
+from apps.rooms.models import room_group, room_staff_group, room_user_group
+from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_ROOM_CLOSED = 4410
+
+T = TypeVar("T")
+
+
+class RoomConsumer(UserSocketConsumer):
+    # Re-check access, refresh presence and post "ending in 5 minutes" this often.
+    check_seconds: float = 10.0
+
+    session_id: int
+    admitted: bool = False
+    registered: bool = False
+    is_facilitator: bool = False
+    _groups: list[str]
+    _check_task: asyncio.Task[None] | None = None
+
+    async def _call(self, fn: Callable[..., T], **kwargs: Any) -> T:
+        """Run a service in a worker thread with this socket's audit context."""
+        ctx = self.scope.get("request_context")
+
+        def run() -> T:
+            token = requestcontext.set_current(ctx)
+            try:
+                return fn(**kwargs)
+            finally:
+                requestcontext.reset(token)
+
+        return await database_sync_to_async(run)()
+
+    async def connect(self) -> None:
+        self._groups = []
+        self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        user = self.scope.get("user")
+        if not await self.authorise():
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        try:
+            access = await self._call(services.room_check, user=user, session_id=self.session_id)
+        except RoomClosed:
+            await self.close(code=CLOSE_ROOM_CLOSED)
+            return
+        except RoomError:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.is_facilitator = access.is_facilitator
+        await self.accept()
+        await self.join_user_group()
+        # Join before the snapshot so nothing sent in between is missed (the client drops
+        # duplicates by id). Room events reach a lobby socket only once it is admitted.
+        groups = [room_group(self.session_id), room_user_group(self.session_id, user.pk)]
+        if self.is_facilitator:
+            groups.append(room_staff_group(self.session_id))
+        for name in groups:
+            await self.channel_layer.group_add(name, self.channel_name)
+            self._groups.append(name)
+        try:
+            first = await self._call(
+                services.room_connect,
+                user=user,
+                session_id=self.session_id,
+                channel_name=self.channel_name,
+            )
+        except RoomError as exc:
+            await self._refused(exc)
+            return
+        self.registered = True
+        self.admitted = first["type"] == "welcome"
+        await self.send_json(first)
+        self._check_task = asyncio.create_task(self._watch_room())
+
+    async def _watch_room(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self._call(
+                    services.room_heartbeat,
+                    user=self.scope["user"],
+                    session_id=self.session_id,
+                    channel_name=self.channel_name,
+                )
+            except RoomError as exc:
+                await self._refused(exc)
+                return
+
+    async def _refused(self, exc: RoomError) -> None:
+        """Access was lost (removed, discharged) or the room closed: say so, then close."""
+        if isinstance(exc, RoomClosed):
+            await self.send_json({"type": "ended", "v": 1})
+            await self.close(code=CLOSE_ROOM_CLOSED)
+        elif isinstance(exc, RoomForbidden):
+            await self.send_json({"type": "removed", "v": 1})
+            await self.close(code=CLOSE_FORBIDDEN)
+        else:
+            await self.close(code=CLOSE_FORBIDDEN)
+
+    async def disconnect(self, code: int) -> None:
+        if self._check_task is not None:
+            self._check_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._check_task
+        if self.registered:
+            self.registered = False
+            await self._call(
+                services.room_disconnect,
+                user=self.scope["user"],
+                session_id=self.session_id,
+                channel_name=self.channel_name,
+            )
+        for name in getattr(self, "_groups", []):
+            await self.channel_layer.group_discard(name, self.channel_name)
+        await super().disconnect(code)
+
+    async def error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "v": 1, "code": code, "message": message, **extra})
+
+    # --- Client frames --------------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not await self.session_still_valid():
+            await self.close(code=CLOSE_SESSION_ENDED)
+            return
+        user = self.scope["user"]
+        if await database_sync_to_async(services.frame_rate_limited)(user_id=user.pk):
+            await self.error("rate_limited", "Too many frames. Wait a few seconds.")
+            return
+        try:
+            frame = protocol.parse_frame(content)
+        except protocol.FrameError as exc:
+            await self.error(exc.code, exc.message, fields=exc.fields)
+            return
+        kind = frame.type  # type: ignore[attr-defined]
+        handler = getattr(self, f"on_{kind}")
+        try:
+            await handler(frame)
+        except (RoomForbidden, RoomClosed) as exc:
+            await self._refused(exc)
+        except RoomError as exc:
+            ref = getattr(frame, "client_id", None)
+            extra = {"ref": ref} if ref else {}
+            await self.error(exc.code, exc.message, **extra, **exc.extra)
+
+    async def on_ping(self, frame: BaseModel) -> None:
+        await self.send_json(
+            await self._call(
+                services.room_heartbeat,
+                user=self.scope["user"],
+                session_id=self.session_id,
+                channel_name=self.channel_name,
+            )
+        )
+
+    async def on_sync(self, frame: protocol.Sync) -> None:
+        await self.send_json(
+            await self._call(
+                services.room_sync,
+                user=self.scope["user"],
+                session_id=self.session_id,
+                after=frame.after,
+            )
+        )
+
+    async def on_history(self, frame: protocol.History) -> None:
+        await self.send_json(
+            await self._call(
+                services.room_history,
+                user=self.scope["user"],
+                session_id=self.session_id,
+                before=frame.before,
+                limit=frame.limit,
+            )
+        )
+
+    async def on_send(self, frame: protocol.Send) -> None:
+        payload, created = await self._call(
+            services.room_message_post,
+            author=self.scope["user"],
+            session_id=self.session_id,
+            body=frame.body,
+            client_id=frame.client_id,
+        )
+        await self.send_json(
+            {
+                "type": "ack",
+                "v": 1,
+                "client_id": frame.client_id,
+                "id": payload["id"],
+                "duplicate": not created,
+                "message": payload,
+            }
+        )
+
+    async def on_typing(self, frame: protocol.Typing) -> None:
+        await self._call(services.room_typing, user=self.scope["user"], session_id=self.session_id)
+
+    async def on_read(self, frame: protocol.Read) -> None:
+        await self._call(
+            services.room_read,
+            user=self.scope["user"],
+            session_id=self.session_id,
+            message_id=frame.message_id,
+        )
+
+    async def on_hand(self, frame: protocol.Hand) -> None:
+        await self._call(
+            services.room_hand,
+            user=self.scope["user"],
+            session_id=self.session_id,
+            raised=frame.raised,
+        )
+
+    async def on_admit(self, frame: protocol.Admit) -> None:
+        await self._call(
+            services.room_admit,
+            by=self.scope["user"],
+            session_id=self.session_id,
+            user_id=frame.user_id,
+        )
+
+    async def on_admit_all(self, frame: protocol.AdmitAll) -> None:
+        await self._call(services.room_admit_all, by=self.scope["user"], session_id=self.session_id)
+
+    async def on_delete(self, frame: protocol.Delete) -> None:
+        await self._call(
+            services.room_message_delete,
+            by=self.scope["user"],
+            session_id=self.session_id,
+            message_id=frame.message_id,
+        )
+
+    async def on_mute(self, frame: protocol.Mute) -> None:
+        await self._call(
+            services.room_member_mute,
+            by=self.scope["user"],
+            session_id=self.session_id,
+            user_id=frame.user_id,
+            minutes=frame.minutes,
+        )
+
+    async def on_remove(self, frame: protocol.Remove) -> None:
+        await self._call(
+            services.room_member_remove,
+            by=self.scope["user"],
+            session_id=self.session_id,
+            user_id=frame.user_id,
+        )
+
+    async def on_lock(self, frame: protocol.Lock) -> None:
+        await self._call(
+            services.room_lock,
+            by=self.scope["user"],
+            session_id=self.session_id,
+            locked=frame.locked,
+        )
+
+    async def on_pin(self, frame: protocol.Pin) -> None:
+        await self._call(
+            services.room_pin, by=self.scope["user"], session_id=self.session_id, body=frame.body
+        )
+
+    async def on_end(self, frame: protocol.End) -> None:
+        await self._call(services.room_end, by=self.scope["user"], session_id=self.session_id)
+
+    # --- Channel-layer events -------------------------------------------------------------
+
+    async def room_event(self, event: dict[str, Any]) -> None:
+        """A broadcast for the room (or its facilitators): forward once admitted."""
+        if self.admitted:
+            await self.send_json(event["payload"])
+
+    async def room_control(self, event: dict[str, Any]) -> None:
+        action = event.get("action")
+        if action == "admitted" and not self.admitted:
+            try:
+                welcome = await self._call(
+                    services.room_welcome, user=self.scope["user"], session_id=self.session_id
+                )
+            except RoomError as exc:
+                await self._refused(exc)
+                return
+            self.admitted = True
+            await self.send_json(welcome)
+        elif action == "removed":
+            await self.send_json({"type": "removed", "v": 1})
+            await self.close(code=CLOSE_FORBIDDEN)
+        elif action == "ended":
+            await self.send_json({"type": "ended", "v": 1})
+            await self.close(code=CLOSE_ROOM_CLOSED)
+        elif action == "muted":
+            await self.send_json({"type": "you_muted", "v": 1, "until": event.get("until")})

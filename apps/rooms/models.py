@@ -1,0 +1,252 @@
+"""Live group rooms: one room per group session, its messages, who is in it, and risk alerts.
+
+The database is the source of truth. The channel layer only carries notifications, so a
+broadcast the layer drops is recovered by the client's catch-up (``sync``). Message ids are
+allocated while holding a row lock on the room (services.room_message_post), so within a
+room ids grow in commit order and "everything after id N" never skips a late commit.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
+from django.utils.translation import gettext_lazy as _
+
+MAX_BODY_CHARS = 4000
+MAX_PIN_CHARS = 500
+
+
+class Room(models.Model):
+    """The live state of one session's room. Created on first use."""
+
+    session = models.OneToOneField(
+        "scheduling.Session", on_delete=models.CASCADE, related_name="room"
+    )
+    locked = models.BooleanField(_("locked"), default=False)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pinned_text = models.CharField(_("pinned announcement"), max_length=MAX_PIN_CHARS, blank=True)
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Claimed with a conditional update so "ending in 5 minutes" is posted once.
+    ending_notice_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("pinned_text"), MAX_PIN_CHARS),
+                name="room_pin_length",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Room of session {self.session_id}"
+
+    @property
+    def group_name(self) -> str:
+        return room_group(self.session_id)
+
+
+def room_group(session_id: int) -> str:
+    """Everyone admitted to the room (ids only, never user text)."""
+    return f"room.{session_id}"
+
+
+def room_staff_group(session_id: int) -> str:
+    """The room's facilitators: lobby, read markers, risk alerts."""
+    return f"room.{session_id}.staff"
+
+
+def room_user_group(session_id: int, user_id: int) -> str:
+    """One user's sockets in one room: admitted, removed, muted."""
+    return f"room.{session_id}.user.{user_id}"
+
+
+class ParticipantStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting in the lobby")
+    ADMITTED = "admitted", _("Admitted")
+    REMOVED = "removed", _("Removed from this session")
+
+
+class Participant(models.Model):
+    """A person's standing in one room: lobby/admitted/removed, mute, hand, read marker."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_participations"
+    )
+    is_facilitator = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=10, choices=ParticipantStatus.choices, default=ParticipantStatus.WAITING
+    )
+    admitted_at = models.DateTimeField(null=True, blank=True)
+    admitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    muted_until = models.DateTimeField(null=True, blank=True)
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    last_read_message_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["room", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="participant_unique"),
+            models.CheckConstraint(
+                condition=~Q(status="removed") | Q(removed_at__isnull=False),
+                name="participant_removed_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id} ({self.status})"
+
+
+class Connection(models.Model):
+    """One open socket in a room (presence). A user with two tabs has two rows. Rows of a
+    process that died without closing are ignored once ``seen_at`` is stale."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="connections")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    joined_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "seen_at"], name="room_conn_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.room_id}"
+
+
+class MessageKind(models.TextChoices):
+    CHAT = "chat", _("Chat")
+    SYSTEM = "system", _("System")
+
+
+class SystemEvent(models.TextChoices):
+    JOINED = "joined", _("joined")
+    LEFT = "left", _("left")
+    ADMITTED = "admitted", _("was admitted")
+    REMOVED = "removed", _("was removed")
+    ENDING_SOON = "ending_soon", _("The session ends in 5 minutes")
+    ENDED = "ended", _("The session has ended")
+    LOCKED = "locked", _("The room is locked")
+    UNLOCKED = "unlocked", _("The room is unlocked")
+
+
+class Message(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=8, choices=MessageKind.choices, default=MessageKind.CHAT)
+    # Null for system messages.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="room_messages",
+    )
+    # The sender's own id for this message, so a resend after a flaky connection is the
+    # same message (unique per room and author).
+    client_id = models.CharField(max_length=64, blank=True)
+    body = models.TextField(blank=True)
+    system_event = models.CharField(max_length=16, choices=SystemEvent.choices, blank=True)
+    # Whom a system message is about (joined/left/admitted/removed).
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    # Tombstone: the body stays for the audit trail but is never sent again.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["room", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "author", "client_id"],
+                condition=~Q(client_id=""),
+                name="message_unique_client_id",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body"), MAX_BODY_CHARS),
+                name="message_body_length",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="chat") & Q(author__isnull=False))
+                | (Q(kind="system") & ~Q(system_event="")),
+                name="message_kind_fields",
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "id"], name="room_message_id")]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} in {self.room_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class RiskPhrase(models.Model):
+    """A crisis phrase maintained by the clinic in admin. Matched case-insensitively on
+    word boundaries; a match alerts the facilitators privately and never blocks the message."""
+
+    phrase = models.CharField(_("phrase"), max_length=80, unique=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phrase"]
+        verbose_name = _("risk phrase")
+
+    def __str__(self) -> str:
+        return self.phrase
+
+    def clean(self) -> None:
+        self.phrase = normalise_phrase(self.phrase)
+
+
+def normalise_phrase(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class RiskAlert(models.Model):
+    """A message that matched a risk phrase: a private alert to the room's facilitators."""
+
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="risk_alerts")
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="room_risk_alerts"
+    )
+    phrase = models.CharField(max_length=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["message"], name="riskalert_one_per_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Risk alert on message {self.message_id}"

@@ -1,0 +1,754 @@
+"""Writes for live rooms. Every entry point (the consumer, views, demo data) calls these.
+
+Each public service checks access first (``_enter``: the user is still a member or
+facilitator, not removed, the room live) and then writes — so a member discharged or
+removed mid-session is refused on their very next action. Messages are stored before they
+are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds a
+row lock on the room (``_lock_room``) so ids in a room grow in commit order and catch-up
+("everything after id N") cannot skip a message that committed late.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.core.events import send_event_on_commit
+from apps.rooms import selectors
+from apps.rooms.models import (
+    Connection,
+    Message,
+    MessageKind,
+    Participant,
+    ParticipantStatus,
+    RiskAlert,
+    RiskPhrase,
+    Room,
+    SystemEvent,
+    room_group,
+    room_staff_group,
+    room_user_group,
+)
+from apps.rooms.selectors import Phase, RoomAccess
+from apps.scheduling.models import Session
+
+ENDING_NOTICE_BEFORE = dt.timedelta(minutes=5)
+TYPING_THROTTLE_SECONDS = 3
+
+
+class RoomError(Exception):
+    """A refused action: answered with an error frame; nothing changed."""
+
+    code = "refused"
+
+    def __init__(self, message: str = "", code: str | None = None, **extra: Any) -> None:
+        super().__init__(message or self.__class__.__doc__ or "")
+        self.message = message or (self.__class__.__doc__ or "").strip()
+        if code:
+            self.code = code
+        self.extra = extra
+
+
+class RoomForbidden(RoomError):
+    """You are not (or no longer) allowed in this room."""
+
+    code = "forbidden"
+
+
+class RoomClosed(RoomError):
+    """The room is not open."""
+
+    code = "room_closed"
+
+
+def rate_limit() -> tuple[int, int]:
+    """(messages, seconds) a user may send; e.g. 20 messages per 10 seconds."""
+    return (
+        getattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 20),
+        getattr(settings, "ROOMS_RATE_LIMIT_SECONDS", 10),
+    )
+
+
+def _over_limit(*, key: str, limit: int, window: int) -> bool:
+    """Fixed-window counter in the Django cache (Redis in production, so the limit holds
+    across daphne processes; INCR is atomic there)."""
+    bucket = f"rooms:rl:{key}:{int(time.time() // window)}"
+    cache.add(bucket, 0, timeout=window * 2)
+    try:
+        count = cache.incr(bucket)
+    except ValueError:  # evicted between add and incr
+        cache.set(bucket, 1, timeout=window * 2)
+        count = 1
+    return count > limit
+
+
+def frame_rate_limited(*, user_id: int) -> bool:
+    """Any frame at all: a generous ceiling (6x the message limit) against floods."""
+    limit, window = rate_limit()
+    return _over_limit(key=f"frame:{user_id}", limit=limit * 6, window=window)
+
+
+# --- Access -------------------------------------------------------------------------------
+
+
+@dataclass
+class Entered:
+    access: RoomAccess
+    room: Room
+    participant: Participant | None
+
+    @property
+    def session(self) -> Session:
+        return self.access.session
+
+
+def room_get_or_create(*, session: Session) -> Room:
+    room = Room.objects.filter(session=session).first()
+    if room is not None:
+        return room
+    try:
+        with transaction.atomic():
+            return Room.objects.create(session=session)
+    except IntegrityError:  # created concurrently
+        return Room.objects.get(session=session)
+
+
+def _lock_room(room: Room) -> Room:
+    """Serialise writes that allocate message ids in this room (see the module doc)."""
+    return Room.objects.select_for_update().get(pk=room.pk)
+
+
+def _enter(
+    *, user: User, session_id: int | str, facilitator: bool = False, admitted: bool = True
+) -> Entered:
+    """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed."""
+    access = selectors.room_access(user=user, session_id=session_id)
+    if access is None or not access.may_join_live:
+        raise RoomForbidden()
+    if facilitator and not access.is_facilitator:
+        raise RoomError("Only a facilitator can do that.", code="not_facilitator")
+    room = room_get_or_create(session=access.session)
+    if selectors.room_phase(session=access.session, room=room) != Phase.LIVE:
+        raise RoomClosed()
+    participant = Participant.objects.filter(room=room, user=user).first()
+    if participant is not None and participant.status == ParticipantStatus.REMOVED:
+        raise RoomForbidden()
+    if admitted and (participant is None or participant.status != ParticipantStatus.ADMITTED):
+        raise RoomError("You are waiting to be admitted.", code="not_admitted")
+    return Entered(access=access, room=room, participant=participant)
+
+
+def room_check(*, user: User, session_id: int | str) -> RoomAccess:
+    """The connect-time check: may ``user`` open a socket to this room now?"""
+    entered = _enter(user=user, session_id=session_id, admitted=False)
+    return entered.access
+
+
+# --- Broadcast helpers ----------------------------------------------------------------------
+
+
+def _event(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "room.event", "payload": {"v": 1, **payload}}
+
+
+def _broadcast(session_id: int, payload: dict[str, Any]) -> None:
+    send_event_on_commit(room_group(session_id), _event(payload))
+
+
+def _to_staff(session_id: int, payload: dict[str, Any]) -> None:
+    send_event_on_commit(room_staff_group(session_id), _event(payload))
+
+
+def _control(session_id: int, user_id: int, action: str, **data: Any) -> None:
+    send_event_on_commit(
+        room_user_group(session_id, user_id), {"type": "room.control", "action": action, **data}
+    )
+
+
+def _broadcast_presence(room: Room) -> None:
+    _broadcast(room.session_id, {"type": "presence", "people": selectors.presence(room=room)})
+
+
+def _broadcast_lobby(room: Room) -> None:
+    _to_staff(room.session_id, {"type": "lobby", "people": selectors.lobby(room=room)})
+
+
+def _system_message(
+    room: Room, event: str, *, subject: User | None = None, now: dt.datetime | None = None
+) -> Message:
+    """Store then broadcast a system message. The caller holds the room lock."""
+    message = Message.objects.create(
+        room=room,
+        kind=MessageKind.SYSTEM,
+        system_event=event,
+        subject=subject,
+        created_at=now or timezone.now(),
+    )
+    _broadcast(room.session_id, {"type": "message", "message": selectors.message_payload(message)})
+    return message
+
+
+def _record_attendance(
+    session: Session, user: User, joined_at: dt.datetime, left_at: dt.datetime | None
+) -> None:
+    """Feed the scheduling app's attendance (it ignores non-members such as facilitators)."""
+    if not user.is_patient:
+        return
+    from apps.scheduling.services import attendance_record_presence
+
+    attendance_record_presence(session=session, patient=user, joined_at=joined_at, left_at=left_at)
+
+
+def _fresh_connections(room: Room, user_id: int, now: dt.datetime) -> Any:
+    return Connection.objects.filter(
+        room=room, user_id=user_id, seen_at__gte=now - selectors.PRESENCE_STALE
+    )
+
+
+# --- Joining and leaving ----------------------------------------------------------------
+
+
+@transaction.atomic
+def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
+    """Register an open socket. Facilitators are admitted; a member is admitted at once if
+    they were admitted before, or the group auto-admits and the room is not locked;
+    otherwise they wait in the lobby. Returns the first frame to send (welcome/waiting)."""
+    entered = _enter(user=user, session_id=session_id, admitted=False)
+    now = timezone.now()
+    room = _lock_room(entered.room)
+    session = entered.session
+    facilitator = entered.access.is_facilitator
+    participant, _ = Participant.objects.get_or_create(
+        room=room, user=user, defaults={"is_facilitator": facilitator}
+    )
+    if participant.status == ParticipantStatus.REMOVED:  # removed in a race
+        raise RoomForbidden()
+    was_present = _fresh_connections(room, user.pk, now).exists()
+    Connection.objects.update_or_create(
+        channel_name=channel_name,
+        defaults={"room": room, "user": user, "joined_at": now, "seen_at": now},
+    )
+    if participant.status == ParticipantStatus.WAITING:
+        if facilitator or (session.group.auto_admit_members and not room.locked):
+            participant.status = ParticipantStatus.ADMITTED
+            participant.admitted_at = now
+            participant.is_facilitator = facilitator
+            participant.save(update_fields=["status", "admitted_at", "is_facilitator"])
+        else:
+            if not was_present:
+                _broadcast_lobby(room)
+            return {"type": "waiting", "v": 1, "session_id": session.pk, "locked": room.locked}
+    if not was_present:
+        _system_message(room, SystemEvent.JOINED, subject=user, now=now)
+        _broadcast_presence(room)
+    _record_attendance(session, user, now, None)
+    return welcome_payload(room=room, participant=participant, now=now)
+
+
+def welcome_payload(
+    *, room: Room, participant: Participant, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    now = now or timezone.now()
+    session = room.session
+    data: dict[str, Any] = {
+        "type": "welcome",
+        "v": 1,
+        "session_id": session.pk,
+        "you": selectors.participant_payload(participant, now=now),
+        "phase": Phase.LIVE,
+        "live_until": selectors.room_live_until(session=session).isoformat(),
+        "ends_at": session.ends_at.isoformat(),
+        "locked": room.locked,
+        "pinned": (
+            {"text": room.pinned_text, "at": room.pinned_at.isoformat() if room.pinned_at else None}
+            if room.pinned_text
+            else None
+        ),
+        "presence": selectors.presence(room=room, now=now),
+    }
+    if participant.is_facilitator:
+        data["lobby"] = selectors.lobby(room=room, now=now)
+        data["read_markers"] = selectors.read_markers(room=room)
+        data["auto_admit"] = session.group.auto_admit_members
+    return data
+
+
+@transaction.atomic
+def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
+    """A socket closed: close its presence interval (attendance) and say who left. No access
+    check: leaving is always recorded, even for someone just removed."""
+    connection = Connection.objects.filter(channel_name=channel_name).select_related("room").first()
+    if connection is None:
+        return
+    now = timezone.now()
+    room = _lock_room(connection.room)
+    connection.delete()
+    participant = Participant.objects.filter(room=room, user=user).first()
+    if participant is None:
+        return
+    still_here = _fresh_connections(room, user.pk, now).exists()
+    if participant.status == ParticipantStatus.ADMITTED:
+        session = Session.objects.get(pk=room.session_id)
+        _record_attendance(session, user, connection.joined_at, now)
+        if not still_here:
+            if room.ended_at is None:
+                _system_message(room, SystemEvent.LEFT, subject=user, now=now)
+            _broadcast_presence(room)
+    elif participant.status == ParticipantStatus.WAITING and not still_here:
+        _broadcast_lobby(room)
+
+
+@transaction.atomic
+def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
+    """Keep this socket's presence fresh, re-check access, and post "ending in 5 minutes"
+    once when it is due. Raises RoomForbidden/RoomClosed when the socket must close."""
+    entered = _enter(user=user, session_id=session_id, admitted=False)
+    now = timezone.now()
+    Connection.objects.filter(channel_name=channel_name).update(seen_at=now)
+    room_announce_ending(room=entered.room, now=now)
+    return {"type": "pong", "v": 1, "at": now.isoformat()}
+
+
+def room_announce_ending(*, room: Room, now: dt.datetime | None = None) -> bool:
+    """Post "the session ends in 5 minutes" once (claimed by a conditional update)."""
+    now = now or timezone.now()
+    session = room.session
+    if not (session.ends_at - ENDING_NOTICE_BEFORE <= now < session.ends_at):
+        return False
+    with transaction.atomic():
+        claimed = Room.objects.filter(pk=room.pk, ending_notice_at__isnull=True).update(
+            ending_notice_at=now
+        )
+        if not claimed:
+            return False
+        _system_message(_lock_room(room), SystemEvent.ENDING_SOON, now=now)
+    return True
+
+
+# --- Chat -----------------------------------------------------------------------------------
+
+
+def _risk_match(body: str) -> str | None:
+    text = " ".join(body.lower().split())
+    for phrase in RiskPhrase.objects.filter(active=True).values_list("phrase", flat=True):
+        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?!\w)"
+        if re.search(pattern, text):
+            return phrase
+    return None
+
+
+def crisis_plan_url(patient: User) -> str | None:
+    """Where staff read the patient's crisis (safety) plan, if the enrollment app serves it."""
+    for name in ("enrollment:safety_plan_staff", "enrollment:safety_plan"):
+        try:
+            return reverse(name, kwargs={"patient_id": patient.pk})
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def _facilitators(session: Session) -> list[User]:
+    people = {u.pk: u for u in session.group.facilitators.all()}
+    if session.facilitator is not None:
+        people[session.facilitator.pk] = session.facilitator
+    return list(people.values())
+
+
+def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: Session) -> None:
+    """A private alert to the facilitators: in the room (staff group) and through the
+    notifications app's safety alert (e-mail/in-app). The patient sees nothing different."""
+    alert = RiskAlert.objects.create(message=message, patient=patient, phrase=phrase)
+    link = f"/rooms/{session.pk}/#m-{message.pk}"
+    audit_record(
+        actor=None,
+        action=AuditAction.CREATE,
+        obj=alert,
+        patient=patient,
+        detail="risk phrase in group chat",
+    )
+    _to_staff(
+        session.pk,
+        {
+            "type": "risk_alert",
+            "alert_id": alert.pk,
+            "message_id": message.pk,
+            "user": {"id": patient.pk, "name": selectors.display_name(patient)},
+            "phrase": phrase,
+            "link": link,
+            "crisis_plan_url": crisis_plan_url(patient),
+        },
+    )
+    try:
+        from apps.notifications.services import safety_alert_raise
+    except ImportError:  # notifications not installed
+        return
+    safety_alert_raise(
+        event_key=f"rooms.riskalert:{alert.pk}",
+        patient=patient,
+        context={"link": link, "session_id": session.pk},
+        recipients=_facilitators(session),
+    )
+
+
+@transaction.atomic
+def room_message_post(
+    *, author: User, session_id: int | str, body: str, client_id: str
+) -> tuple[dict[str, Any], bool]:
+    """Store a chat message, then broadcast it. Returns (message payload, created).
+
+    Idempotent per (room, author, client_id): a resend returns the stored message and
+    broadcasts nothing new. Refused (RoomError) when muted or over the rate limit.
+    Holds the room's row lock while the id is allocated.
+    """
+    entered = _enter(user=author, session_id=session_id)
+    participant = entered.participant
+    assert participant is not None
+    now = timezone.now()
+    existing = (
+        Message.objects.filter(room=entered.room, author=author, client_id=client_id)
+        .select_related("author")
+        .first()
+    )
+    if existing is not None:
+        return selectors.message_payload(existing), False
+    if participant.muted_until is not None and participant.muted_until > now:
+        raise RoomError(
+            "A facilitator has muted you for a few minutes.",
+            code="muted",
+            until=participant.muted_until.isoformat(),
+        )
+    body = body.strip()
+    if not body:
+        raise RoomError("The message is empty.", code="invalid_fields")
+    limit, window = rate_limit()
+    if _over_limit(key=f"send:{author.pk}", limit=limit, window=window):
+        raise RoomError("You are sending messages too fast. Wait a few seconds.", "rate_limited")
+    room = _lock_room(entered.room)
+    message = Message.objects.create(
+        room=room,
+        author=author,
+        kind=MessageKind.CHAT,
+        body=body,
+        client_id=client_id,
+        created_at=now,
+    )
+    payload = selectors.message_payload(message)
+    _broadcast(room.session_id, {"type": "message", "message": payload})
+    Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
+        last_read_message_id=message.pk
+    )
+    if author.is_patient:
+        phrase = _risk_match(body)
+        if phrase:
+            _raise_risk_alert(
+                message=message, patient=author, phrase=phrase, session=entered.session
+            )
+    return payload, True
+
+
+def _audit_staff_read(entered: Entered | None, user: User, room: Room, what: str) -> None:
+    if not user.is_patient:
+        audit_record(actor=user, action=AuditAction.VIEW, obj=room, detail=what)
+
+
+def room_sync(*, user: User, session_id: int | str, after: int) -> dict[str, Any]:
+    """Catch-up after reconnecting: messages after ``after`` in order (a page of 200; the
+    client asks again while ``more``), and which earlier messages were deleted since."""
+    entered = _enter(user=user, session_id=session_id)
+    rows, more = selectors.messages_after(room=entered.room, after=after)
+    _audit_staff_read(entered, user, entered.room, "room catch-up")
+    return {
+        "type": "messages",
+        "v": 1,
+        "after": after,
+        "messages": [selectors.message_payload(m) for m in rows],
+        "more": more,
+        "deleted": selectors.deleted_ids(room=entered.room, after=after),
+    }
+
+
+def room_history(*, user: User, session_id: int | str, before: int, limit: int) -> dict[str, Any]:
+    """Scroll-back: up to ``limit`` messages before ``before``, oldest first."""
+    entered = _enter(user=user, session_id=session_id)
+    rows, more = selectors.messages_before(room=entered.room, before=before, limit=limit)
+    _audit_staff_read(entered, user, entered.room, "room history page")
+    return {
+        "type": "history",
+        "v": 1,
+        "before": before,
+        "messages": [selectors.message_payload(m) for m in rows],
+        "more": more,
+    }
+
+
+def room_typing(*, user: User, session_id: int | str) -> bool:
+    """Broadcast "typing" at most once per 3 seconds per user. Returns whether it did."""
+    entered = _enter(user=user, session_id=session_id)
+    if not cache.add(
+        f"rooms:typing:{entered.session.pk}:{user.pk}", 1, timeout=TYPING_THROTTLE_SECONDS
+    ):
+        return False
+    with transaction.atomic():
+        _broadcast(
+            entered.session.pk,
+            {"type": "typing", "user": {"id": user.pk, "name": selectors.display_name(user)}},
+        )
+    return True
+
+
+@transaction.atomic
+def room_read(*, user: User, session_id: int | str, message_id: int) -> int:
+    """Move the user's read marker forward (never back). Facilitators see it."""
+    entered = _enter(user=user, session_id=session_id)
+    participant = entered.participant
+    assert participant is not None
+    if not Message.objects.filter(room=entered.room, pk=message_id).exists():
+        raise RoomError("No such message in this room.", code="not_found")
+    moved = Participant.objects.filter(
+        pk=participant.pk, last_read_message_id__lt=message_id
+    ).update(last_read_message_id=message_id)
+    if moved and not participant.is_facilitator:
+        _to_staff(
+            entered.session.pk, {"type": "read", "user_id": user.pk, "message_id": message_id}
+        )
+    return max(participant.last_read_message_id, message_id)
+
+
+@transaction.atomic
+def room_hand(*, user: User, session_id: int | str, raised: bool) -> None:
+    entered = _enter(user=user, session_id=session_id)
+    participant = entered.participant
+    assert participant is not None
+    participant.hand_raised_at = timezone.now() if raised else None
+    participant.save(update_fields=["hand_raised_at"])
+    _broadcast(
+        entered.session.pk,
+        {
+            "type": "hand",
+            "user": {"id": user.pk, "name": selectors.display_name(user)},
+            "raised": raised,
+        },
+    )
+
+
+# --- Moderation (facilitators only; every action audited) ----------------------------------
+
+
+def _target(entered: Entered, user_id: int) -> Participant:
+    target = (
+        Participant.objects.select_related("user")
+        .filter(room=entered.room, user_id=user_id, is_facilitator=False)
+        .first()
+    )
+    if target is None:
+        raise RoomError("That person is not in this room.", code="not_found")
+    return target
+
+
+def _moderation_audit(by: User, obj: Any, patient: User | None, detail: str) -> None:
+    audit_record(actor=by, action=AuditAction.MODERATE, obj=obj, patient=patient, detail=detail)
+
+
+def _admit(entered: Entered, target: Participant, by: User, now: dt.datetime) -> None:
+    room = entered.room
+    access = selectors.room_access(user=target.user, session_id=entered.session.pk)
+    if access is None or not access.is_member:
+        raise RoomError("That person is no longer a member of this group.", code="not_member")
+    target.status = ParticipantStatus.ADMITTED
+    target.admitted_at = now
+    target.admitted_by = by
+    target.save(update_fields=["status", "admitted_at", "admitted_by"])
+    # Attendance starts at admission, not at arrival in the lobby.
+    Connection.objects.filter(room=room, user=target.user).update(joined_at=now)
+    _system_message(room, SystemEvent.ADMITTED, subject=target.user, now=now)
+    _record_attendance(entered.session, target.user, now, None)
+    _control(entered.session.pk, target.user_id, "admitted")
+    _moderation_audit(by, target, target.user, "room admit")
+
+
+@transaction.atomic
+def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    entered.room = room
+    target = _target(entered, user_id)
+    if target.status != ParticipantStatus.WAITING:
+        raise RoomError("That person is not waiting in the lobby.", code="not_waiting")
+    _admit(entered, target, by, timezone.now())
+    _broadcast_lobby(room)
+    _broadcast_presence(room)
+
+
+@transaction.atomic
+def room_admit_all(*, by: User, session_id: int | str) -> int:
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    entered.room = room
+    now = timezone.now()
+    waiting_ids = [p["id"] for p in selectors.lobby(room=room, now=now)]
+    count = 0
+    for target in Participant.objects.select_related("user").filter(
+        room=room, user_id__in=waiting_ids, status=ParticipantStatus.WAITING
+    ):
+        try:
+            _admit(entered, target, by, now)
+        except RoomError:
+            continue  # no longer a member: stays out
+        count += 1
+    _broadcast_lobby(room)
+    _broadcast_presence(room)
+    return count
+
+
+@transaction.atomic
+def room_message_delete(*, by: User, session_id: int | str, message_id: int) -> None:
+    """Tombstone a message: hidden from everyone, kept (body included) for the audit trail."""
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    message = (
+        Message.objects.select_for_update()
+        .filter(room=entered.room, pk=message_id, kind=MessageKind.CHAT)
+        .select_related("author")
+        .first()
+    )
+    if message is None:
+        raise RoomError("No such message in this room.", code="not_found")
+    if message.deleted_at is not None:
+        return
+    message.deleted_at = timezone.now()
+    message.deleted_by = by
+    message.save(update_fields=["deleted_at", "deleted_by"])
+    _moderation_audit(
+        by,
+        message,
+        message.author if message.author and message.author.is_patient else None,
+        "room message deleted",
+    )
+    _broadcast(entered.session.pk, {"type": "deleted", "message_id": message.pk})
+
+
+@transaction.atomic
+def room_member_mute(*, by: User, session_id: int | str, user_id: int, minutes: int) -> None:
+    """Mute a member for ``minutes`` (0 lifts the mute)."""
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    target = _target(entered, user_id)
+    until = timezone.now() + dt.timedelta(minutes=minutes) if minutes else None
+    target.muted_until = until
+    target.save(update_fields=["muted_until"])
+    _moderation_audit(by, target, target.user, f"room mute {minutes} min")
+    iso = until.isoformat() if until else None
+    _control(entered.session.pk, user_id, "muted", until=iso)
+    # Only the facilitators hear of it: a mute is not announced to the group.
+    _to_staff(
+        entered.session.pk,
+        {
+            "type": "muted",
+            "user": {"id": user_id, "name": selectors.display_name(target.user)},
+            "until": iso,
+        },
+    )
+
+
+@transaction.atomic
+def room_member_remove(*, by: User, session_id: int | str, user_id: int) -> None:
+    """Remove a member from this session: their sockets close and they cannot come back."""
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    target = _target(entered, user_id)
+    if target.status == ParticipantStatus.REMOVED:
+        return
+    now = timezone.now()
+    target.status = ParticipantStatus.REMOVED
+    target.removed_at = now
+    target.removed_by = by
+    target.save(update_fields=["status", "removed_at", "removed_by"])
+    _system_message(room, SystemEvent.REMOVED, subject=target.user, now=now)
+    _moderation_audit(by, target, target.user, "room member removed")
+    _control(entered.session.pk, user_id, "removed")
+    _broadcast_lobby(room)
+
+
+@transaction.atomic
+def room_lock(*, by: User, session_id: int | str, locked: bool) -> None:
+    """A locked room lets nobody new in automatically: newcomers wait in the lobby."""
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    if room.locked == locked:
+        return
+    room.locked = locked
+    room.locked_by = by if locked else None
+    room.save(update_fields=["locked", "locked_by"])
+    _moderation_audit(by, room, None, "room locked" if locked else "room unlocked")
+    _system_message(room, SystemEvent.LOCKED if locked else SystemEvent.UNLOCKED)
+    _broadcast(room.session_id, {"type": "locked", "locked": locked})
+
+
+@transaction.atomic
+def room_pin(*, by: User, session_id: int | str, body: str) -> None:
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    text = body.strip()
+    room.pinned_text = text
+    room.pinned_by = by if text else None
+    room.pinned_at = timezone.now() if text else None
+    room.save(update_fields=["pinned_text", "pinned_by", "pinned_at"])
+    _moderation_audit(by, room, None, "room pin" if text else "room unpin")
+    _broadcast(
+        room.session_id,
+        {
+            "type": "pinned",
+            "pinned": {"text": text, "at": room.pinned_at.isoformat()}
+            if text and room.pinned_at
+            else None,
+        },
+    )
+
+
+@transaction.atomic
+def room_end(*, by: User, session_id: int | str) -> None:
+    """End the session now: the room becomes read-only history and every socket closes."""
+    entered = _enter(user=by, session_id=session_id, facilitator=True)
+    room = _lock_room(entered.room)
+    now = timezone.now()
+    _system_message(room, SystemEvent.ENDED, now=now)
+    room.ended_at = now
+    room.ended_by = by
+    room.save(update_fields=["ended_at", "ended_by"])
+    _moderation_audit(by, room, None, "room ended")
+    # Every socket of the room (lobby ones too) is in the room group.
+    send_event_on_commit(room_group(room.session_id), {"type": "room.control", "action": "ended"})
+
+
+# --- History page (HTTP) ----------------------------------------------------------------
+
+
+def room_transcript_read(
+    *, viewer: User, access: RoomAccess, before: int | None, limit: int = 100
+) -> tuple[Room | None, list[Message], bool]:
+    """The read-only history shown on the room page once the room has closed. Reads by
+    staff are audited."""
+    room = selectors.room_for_session(session=access.session)
+    if room is None:
+        return None, [], False
+    rows, more = selectors.messages_before(room=room, before=before, limit=limit)
+    if not viewer.is_patient:
+        audit_record(actor=viewer, action=AuditAction.VIEW, obj=room, detail="room transcript")
+    return room, rows, more
+
+
+def room_welcome(*, user: User, session_id: int | str) -> dict[str, Any]:
+    """The welcome frame for a socket that was just admitted from the lobby."""
+    entered = _enter(user=user, session_id=session_id)
+    assert entered.participant is not None
+    return welcome_payload(room=entered.room, participant=entered.participant)

@@ -1,0 +1,115 @@
+"""The room page: the live chat (rooms.js over the socket) or, once closed, the history."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from apps.rooms import selectors, services
+from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
+from apps.rooms.protocol import MAX_MUTE_MINUTES
+from apps.rooms.selectors import Phase
+
+
+@require_GET
+@login_required
+def room(request: HttpRequest, session_id: int) -> HttpResponse:
+    user = request.user
+    access = selectors.room_access(user=user, session_id=session_id)  # type: ignore[arg-type]
+    if access is None:
+        raise Http404
+    session = access.session
+    room_obj = selectors.room_for_session(session=session)
+    phase = selectors.room_phase(session=session, room=room_obj)
+    context = {
+        "session": session,
+        "group": session.group,
+        "access": access,
+        "phase": phase,
+        "opens_at": session.starts_at - selectors.open_before(),
+        "max_body": MAX_BODY_CHARS,
+        "max_pin": MAX_PIN_CHARS,
+        "max_mute": MAX_MUTE_MINUTES,
+    }
+    if not access.may_read_history:
+        return render(request, "rooms/removed.html", context, status=403)
+    if phase == Phase.EXPIRED:
+        raise Http404
+    if phase == Phase.LIVE and access.may_join_live:
+        context["room_config"] = {
+            "ws_path": f"/ws/rooms/{session.pk}/",
+            "session_id": session.pk,
+            "me": user.pk,
+            "facilitator": access.is_facilitator,
+            "strings": js_strings(),
+        }
+        return render(request, "rooms/room.html", context)
+    if phase in (Phase.ENDED, Phase.LIVE):
+        try:
+            before = int(request.GET.get("before", "0")) or None
+        except ValueError:
+            before = None
+        room_obj, messages, more = services.room_transcript_read(
+            viewer=user,  # type: ignore[arg-type]
+            access=access,
+            before=before,
+        )
+        context.update(
+            {
+                "messages": [selectors.message_payload(m) for m in messages],
+                "more": more,
+                "earliest": messages[0].pk if messages else None,
+                "room": room_obj,
+            }
+        )
+        return render(request, "rooms/history.html", context)
+    return render(request, "rooms/closed.html", context)
+
+
+def js_strings() -> dict[str, str]:
+    """Every string rooms.js shows, translated here ({name}-style placeholders)."""
+    return {
+        "connecting": _("Connecting…"),
+        "connected": _("Connected"),
+        "reconnecting": _("Reconnecting…"),
+        "offline": _("Offline — we will reconnect when you are back online"),
+        "joined": _("{name} joined"),
+        "left": _("{name} left"),
+        "admitted": _("{name} was let in"),
+        "removed": _("{name} was removed from the session"),
+        "ending_soon": _("The session ends in 5 minutes"),
+        "ended": _("The session has ended"),
+        "locked": _("The room is locked"),
+        "unlocked": _("The room is unlocked"),
+        "deleted": _("Message removed by a facilitator"),
+        "typing": _("{names} is typing…"),
+        "new_message": _("{name}: {body}"),
+        "admit": _("Admit"),
+        "mute": _("Mute"),
+        "unmute": _("Unmute"),
+        "remove": _("Remove"),
+        "delete": _("Delete"),
+        "facilitator": _("Facilitator"),
+        "you": _("(you)"),
+        "caught_up": _("caught up"),
+        "behind": _("has unread messages"),
+        "hand_raised": _("hand raised"),
+        "raised_hand": _("{name} raised a hand"),
+        "raise_hand": _("Raise hand"),
+        "lower_hand": _("Lower hand"),
+        "muted": _("muted"),
+        "muted_you": _("A facilitator has muted you until {time}."),
+        "unmuted_you": _("You can send messages again."),
+        "removed_you": _("You have been removed from this session."),
+        "room_closed": _("The session has ended. The chat is now read-only."),
+        "not_sent": _("not sent yet"),
+        "risk": _("{name} wrote a message that may signal a crisis"),
+        "view_message": _("View message"),
+        "crisis_plan": _("Crisis plan"),
+        "confirm_remove": _("Remove {name} from this session?"),
+        "nobody_waiting": _("Nobody is waiting."),
+        "error": _("Could not do that: {message}"),
+    }
