@@ -151,7 +151,12 @@ def _validate_series(series: GroupSeries) -> None:
 
 @transaction.atomic
 def group_create(
-    *, program: Program, by: User | None, series: GroupSeries, facilitators: Sequence[User]
+    *,
+    program: Program,
+    by: User | None,
+    series: GroupSeries,
+    facilitators: Sequence[User],
+    now: dt.datetime | None = None,
 ) -> Group:
     """Create a recurring group and generate its sessions over the horizon."""
     _require_staff_of(by, program)
@@ -176,20 +181,27 @@ def group_create(
         description=series.description,
     )
     group.facilitators.set(facilitators)
-    sessions_generate(group=group)
+    sessions_generate(group=group, now=now)
     audit_record(actor=by, action=AuditAction.CREATE, obj=group, detail="group created")
     return group
 
 
 def sessions_generate(
-    *, group: Group, horizon_weeks: int = HORIZON_WEEKS, now: dt.datetime | None = None
+    *,
+    group: Group,
+    horizon_weeks: int = HORIZON_WEEKS,
+    now: dt.datetime | None = None,
+    since: dt.date | None = None,
 ) -> int:
-    """Create the group's missing sessions from today to the horizon. Idempotent: an
-    occurrence that exists (even moved or cancelled) is never made twice, enforced by the
-    (group, occurrence_date) unique constraint. Returns how many were created."""
+    """Create the group's missing sessions from today (or ``since``, e.g. to backfill demo
+    history) to the horizon. Idempotent: an occurrence that exists (even moved or cancelled)
+    is never made twice, enforced by the (group, occurrence_date) unique constraint.
+    Returns how many were created."""
     tz = group.program.time_zone
     today = _local_today(tz, now)
     window_end = today + dt.timedelta(weeks=horizon_weeks)
+    if since is not None:
+        today = min(today, since)
     planned = recurrence.occurrences(
         rule=group.rrule,
         series_start=group.start_date,

@@ -40,8 +40,6 @@ def make_group(
         admission=admission,
     )
     group = services.group_create(
-        program=program, by=None, series=series, facilitators=list(facilitators)
+        program=program, by=None, series=series, facilitators=list(facilitators), now=now
     )
-    if now is not None:
-        services.sessions_generate(group=group, now=now)
     return group

@@ -1,0 +1,246 @@
+"""Demo schedule for adult-iop: a morning and an evening track, a weekend
+psychoeducation group, memberships for every demo patient, individual appointments, past
+attendance, and one session live right now (patients 1-8) for trying the rooms.
+
+Idempotent: groups, memberships, attendance and appointments are created once; the live
+session is moved to "now" on every run so there is always one to join.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TextIO
+
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.programs.models import Program
+from apps.scheduling import services
+from apps.scheduling.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentStatus,
+    Attendance,
+    AttendanceStatus,
+    ClinicianAvailability,
+    Group,
+    GroupMembership,
+    Session,
+    SessionStatus,
+)
+from apps.scheduling.recurrence import rrule_weekly
+
+LIVE_GROUP = "Midday Process Group (live demo)"
+HISTORY_DAYS = 21
+
+GROUPS = [
+    # name, kind, track, days, start, minutes, facilitator index, patient numbers, topics
+    (
+        "Morning Process Group",
+        "process",
+        "morning",
+        [0, 2, 4],
+        dt.time(9, 0),
+        90,
+        0,
+        range(1, 7),
+        [],
+    ),
+    (
+        "Morning DBT Skills Group",
+        "skills",
+        "morning",
+        [0, 2, 4],
+        dt.time(10, 45),
+        75,
+        0,
+        range(1, 7),
+        ["Mindfulness", "Distress tolerance", "Emotion regulation", "Interpersonal effectiveness"],
+    ),
+    (
+        "Evening Process Group",
+        "process",
+        "evening",
+        [0, 1, 3],
+        dt.time(18, 0),
+        90,
+        1,
+        range(7, 13),
+        [],
+    ),
+    (
+        "Evening Relapse Prevention",
+        "relapse_prevention",
+        "evening",
+        [0, 1, 3],
+        dt.time(19, 45),
+        75,
+        1,
+        range(7, 13),
+        ["High-risk situations", "Cravings and urges", "Coping plan", "Lapse vs relapse"],
+    ),
+    (
+        "Weekend Psychoeducation",
+        "psychoeducation",
+        "weekend",
+        [5],
+        dt.time(10, 0),
+        90,
+        1,
+        range(1, 13),
+        ["Depression and anxiety", "Sleep", "Medication basics", "Stress and the body"],
+    ),
+    (LIVE_GROUP, "process", "weekend", list(range(7)), dt.time(12, 0), 120, 0, range(1, 9), []),
+]
+
+
+def _attendance_for(patient_pk: int, session_pk: int, minutes: int) -> tuple[str, int]:
+    roll = (patient_pk * 7 + session_pk * 3) % 10
+    if roll == 0:
+        return AttendanceStatus.ABSENT, 0
+    if roll == 1:
+        return AttendanceStatus.EXCUSED, 0
+    if roll == 2:
+        return AttendanceStatus.LATE, max(0, minutes - 20)
+    if roll == 3:
+        return AttendanceStatus.LEFT_EARLY, max(0, minutes - 30)
+    return AttendanceStatus.PRESENT, minutes
+
+
+def seed(stdout: TextIO) -> None:
+    program = Program.objects.filter(slug="adult-iop").first()
+    if program is None:
+        stdout.write("  scheduling: no adult-iop program, skipped\n")
+        return
+    clinicians = [
+        User.objects.get(email="clinician1@demo.test"),
+        User.objects.get(email="clinician2@demo.test"),
+    ]
+    patients = {n: User.objects.filter(email=f"patient{n}@demo.test").first() for n in range(1, 13)}
+    now = timezone.now()
+    tz = program.time_zone
+    today = now.astimezone(tz).date()
+    start_date = today - dt.timedelta(days=HISTORY_DAYS + 7)
+
+    for name, kind, track, days, start, minutes, fac, members, topics in GROUPS:
+        group = Group.objects.filter(program=program, name=name).first()
+        if group is None:
+            group = services.group_create(
+                program=program,
+                by=None,
+                series=services.GroupSeries(
+                    name=name,
+                    kind=kind,
+                    track=track,
+                    rrule=rrule_weekly(days),
+                    start_time=start,
+                    duration_minutes=minutes,
+                    start_date=start_date,
+                    capacity=12,
+                    curriculum_topics=topics,
+                ),
+                facilitators=[clinicians[fac]],
+            )
+        services.sessions_generate(group=group, since=today - dt.timedelta(days=HISTORY_DAYS))
+        for number in members:
+            patient = patients.get(number)
+            if (
+                patient is None
+                or GroupMembership.objects.filter(group=group, patient=patient).exists()
+            ):
+                continue
+            services.membership_add(
+                group=group,
+                patient=patient,
+                by=None,
+                from_date=today - dt.timedelta(days=HISTORY_DAYS),
+            )
+        # Past attendance, confirmed by the facilitator.
+        for session in Session.objects.filter(
+            group=group, ends_at__lt=now, status=SessionStatus.SCHEDULED
+        ).exclude(attendance__isnull=False):
+            if group.name == LIVE_GROUP:
+                continue
+            from apps.scheduling.selectors import session_roster
+
+            entries = []
+            for member in session_roster(session=session):
+                status, mins = _attendance_for(member.pk, session.pk, session.duration_minutes)
+                entries.append(services.AttendanceEntry(member.pk, status, mins))
+            if entries:
+                services.attendance_confirm_roster(
+                    session=session, by=clinicians[fac], entries=entries, now=now
+                )
+
+    # The live session: today's occurrence of the live group, started 5 minutes ago.
+    live_group = Group.objects.get(program=program, name=LIVE_GROUP)
+    Session.objects.filter(group=live_group, ends_at__lt=now).exclude(
+        status=SessionStatus.CANCELLED
+    ).update(status=SessionStatus.COMPLETED)
+    live, _created = Session.objects.update_or_create(
+        group=live_group,
+        occurrence_date=today,
+        defaults={
+            "starts_at": now - dt.timedelta(minutes=5),
+            "ends_at": now + dt.timedelta(hours=2),
+            "status": SessionStatus.SCHEDULED,
+            "cancel_reason": "",
+            "is_modified": True,
+            "topic": "Check-in and goals for the week",
+        },
+    )
+    Attendance.objects.filter(session=live).delete()
+
+    # Weekly open hours (clinician's zone) and some appointments.
+    for clinician in clinicians:
+        if not ClinicianAvailability.objects.filter(clinician=clinician).exists():
+            services.availability_set(
+                clinician=clinician,
+                by=clinician,
+                windows=[(d, dt.time(13, 0), dt.time(17, 0)) for d in range(5)],
+            )
+    if not Appointment.objects.filter(program=program).exists():
+        for number in range(1, 13):
+            patient = patients.get(number)
+            if patient is None:
+                continue
+            clinician = clinicians[number % 2]
+            ctz = clinician.time_zone
+            past_day = today - dt.timedelta(days=(number % 5) + 1)
+            past_start = dt.datetime.combine(past_day, dt.time(14, 0), tzinfo=ctz)
+            Appointment.objects.create(
+                program=program,
+                clinician=clinician,
+                patient=patient,
+                kind=AppointmentKind.INDIVIDUAL,
+                starts_at=past_start,
+                ends_at=past_start + dt.timedelta(minutes=50),
+                status=AppointmentStatus.COMPLETED,
+                created_by=clinician,
+            )
+            # A future one in an open slot, booked through the service (checks clashes).
+            for offset in range(1, 15):
+                day = today + dt.timedelta(days=offset)
+                if day.weekday() > 4:
+                    continue
+                hour = 14 + (number % 3)
+                start = dt.datetime.combine(day, dt.time(hour, 0), tzinfo=ctz)
+                try:
+                    services.appointment_book(
+                        clinician=clinician,
+                        patient=patient,
+                        kind=AppointmentKind.MEDICATION
+                        if number % 3 == 0
+                        else AppointmentKind.INDIVIDUAL,
+                        starts_at=start,
+                        ends_at=start + dt.timedelta(minutes=50),
+                        by=clinician,
+                    )
+                except services.SchedulingError:
+                    continue
+                break
+    stdout.write(
+        f"  scheduling: {Group.objects.filter(program=program).count()} groups, "
+        f"{Session.objects.filter(group__program=program).count()} sessions, "
+        f"live session /rooms/{live.pk}/\n"
+    )
