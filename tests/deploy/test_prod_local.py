@@ -1,0 +1,234 @@
+"""The production topology (deploy/prod-local.py) on this machine's PostgreSQL and Redis.
+
+Starts nginx + gunicorn + two daphne processes + a Celery worker and beat against the pytest
+test database, puts two sockets of one user on *different* daphne processes (nginx names the
+upstream in X-Viop-Upstream) and shows events cross between processes through the Redis
+channel layer: an event published by a third process reaches both, and signing out over
+HTTP (gunicorn) closes both.
+
+Skipped where nginx is missing or DATABASE_URL/REDIS_URL are not PostgreSQL/Redis; with
+``CI`` set a missing prerequisite fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = int(os.environ.get("PROD_LOCAL_TEST_PORT", "8740"))
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _missing_prerequisite() -> str | None:
+    if not Path(NGINX).exists():
+        return "nginx is not installed"
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return "DATABASE_URL is not PostgreSQL"
+    if not os.environ.get("REDIS_URL", "").startswith("redis://"):
+        return "REDIS_URL is not Redis"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prerequisites():
+    reason = _missing_prerequisite()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the topology test must run in CI: {reason}")
+        pytest.skip(reason)
+
+
+def _test_database_url() -> str:
+    db = connection.settings_dict
+    auth = urllib.parse.quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + urllib.parse.quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def topology(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One topology for the module, on the test database (each test still gets a clean one)."""
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    var_dir = tmp_path_factory.mktemp("prod-local") / "var"
+    # Same secret key as this process: the sessions made here must decode there.
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        VAR_DIR=str(var_dir),
+        SECRET_KEY=settings.SECRET_KEY,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "deploy" / "prod-local.py"), "--port", str(PORT)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    def _read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("READY "):
+                state.update(json.loads(line[len("READY ") :]))
+                ready.set()
+
+    threading.Thread(target=_read, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 150
+        while not ready.is_set() and proc.poll() is None and time.monotonic() < deadline:
+            ready.wait(0.5)
+        assert ready.is_set(), "the topology did not start:\n" + "".join(lines)
+        yield state
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _session_for(user) -> SessionStore:
+    from apps.accounts.middleware import LAST_SEEN_KEY
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[LAST_SEEN_KEY] = time.time()
+    session.create()
+    return session
+
+
+async def _sockets_on_two_daphnes(url: str, cookie: str):
+    """Open /ws/me/ sockets through nginx until two sit on different daphne processes."""
+    import websockets
+
+    by_upstream: dict[str, object] = {}
+    extra = []
+    for _ in range(8):
+        ws = await websockets.connect(
+            url, origin=f"http://127.0.0.1:{PORT}", additional_headers={"Cookie": cookie}
+        )
+        upstream = ws.response.headers["X-Viop-Upstream"]
+        if upstream in by_upstream:
+            extra.append(ws)
+        else:
+            by_upstream[upstream] = ws
+        if len(by_upstream) == 2:
+            break
+    for ws in extra:
+        await ws.close()
+    return by_upstream
+
+
+def _sign_out_over_http(base: str, cookie_name: str, session_key: str) -> int:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("Cookie", f"{cookie_name}={session_key}")]
+    page = opener.open(f"{base}/accounts/logout/", timeout=20).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, "the sign-out page has no form"
+    csrf = next(c.value for c in jar if c.name == settings.CSRF_COOKIE_NAME)
+    opener.addheaders = [
+        ("Cookie", f"{cookie_name}={session_key}; {settings.CSRF_COOKIE_NAME}={csrf}"),
+        ("Referer", f"{base}/accounts/logout/"),
+    ]
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1)}).encode()
+    with contextlib.suppress(urllib.error.HTTPError):
+        response = opener.open(f"{base}/accounts/logout/", data=data, timeout=20)
+        return response.status
+    return 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_topology_serves_pages_static_files_and_health_through_nginx(topology):
+    base = topology["url"]
+    with urllib.request.urlopen(f"{base}/healthz", timeout=20) as response:
+        assert response.status == 200
+        assert json.loads(response.read())["status"] == "ok"
+    with urllib.request.urlopen(f"{base}/accounts/login/", timeout=20) as response:
+        assert b'name="login"' in response.read()
+    with urllib.request.urlopen(f"{base}/static/css/app.css", timeout=20) as response:
+        assert response.headers["Server"].startswith("nginx")
+        assert response.read()
+    assert set(topology["pids"]) == {"web", "ws1", "ws2", "worker", "beat", "nginx"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_cross_between_daphne_processes(topology, patient):
+    from channels.layers import get_channel_layer
+
+    from apps.core.events import user_group
+
+    session = _session_for(patient)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+    base = topology["url"]
+    url = base.replace("http://", "ws://") + "/ws/me/"
+
+    async def scenario() -> None:
+        sockets = await _sockets_on_two_daphnes(url, cookie)
+        assert len(sockets) == 2, f"nginx did not balance the sockets: {list(sockets)}"
+        assert set(sockets) == {f"127.0.0.1:{p}" for p in topology["ws_ports"]}
+        try:
+            for ws in sockets.values():  # both are authorised and live
+                await ws.send(json.dumps({"type": "ping"}))
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong"}
+            # An event published from this (third) process reaches both daphne processes.
+            layer = get_channel_layer()
+            await layer.group_send(
+                user_group(patient.pk),
+                {"type": "user.event", "payload": {"type": "crossing", "n": 1}},
+            )
+            for ws in sockets.values():
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {
+                    "type": "crossing",
+                    "n": 1,
+                }
+            # Signing out over HTTP (gunicorn) closes the sockets on both daphne processes.
+            status = await asyncio.to_thread(
+                _sign_out_over_http, base, settings.SESSION_COOKIE_NAME, session.session_key
+            )
+            assert status == 200
+            for ws in sockets.values():
+                with contextlib.suppress(Exception):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 10)
+                assert ws.close_code == 4401
+        finally:
+            for ws in sockets.values():
+                await ws.close()
+            if hasattr(layer := get_channel_layer(), "flush"):
+                with contextlib.suppress(Exception):
+                    await layer.flush()
+
+    asyncio.run(scenario())
