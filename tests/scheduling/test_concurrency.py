@@ -1,0 +1,102 @@
+"""Two clinicians add the last seat at the same moment: one wins, one gets a clear error.
+
+Needs real concurrent transactions, so it runs on PostgreSQL (SQLite serialises every
+write transaction anyway, IMMEDIATE mode, so the race cannot happen there)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+
+from apps.scheduling import services
+from apps.scheduling.models import GroupMembership, MembershipStatus
+from tests.factories import ProgramFactory, clinician_in, patient_in
+from tests.scheduling.factories import make_group
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks"),
+]
+
+
+def test_two_clinicians_adding_last_seat_one_wins(monkeypatch):
+    program = ProgramFactory()
+    first = clinician_in(program, mfa=False)
+    second = clinician_in(program, mfa=False)
+    group = make_group(program, [first], capacity=1)
+    patients = [patient_in(program), patient_in(program)]
+
+    # Widen the window between "count the seats" and "insert": without the group row lock
+    # both threads would count 0 members here and both would insert.
+    real_today = services._local_today
+
+    def slow_today(*args, **kwargs):
+        time.sleep(0.4)
+        return real_today(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_local_today", slow_today)
+    barrier = threading.Barrier(2)
+    results: dict[int, object] = {}
+
+    def add(index: int, by) -> None:
+        try:
+            barrier.wait()
+            results[index] = services.membership_add(group=group, patient=patients[index], by=by)
+        except Exception as exc:  # collected and asserted below
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=add, args=(0, first)),
+        threading.Thread(target=add, args=(1, second)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    outcomes = list(results.values())
+    wins = [r for r in outcomes if isinstance(r, GroupMembership)]
+    errors = [r for r in outcomes if isinstance(r, Exception)]
+    assert len(wins) == 1, outcomes
+    assert len(errors) == 1 and isinstance(errors[0], services.GroupFullError), outcomes
+    assert "full" in " ".join(errors[0].messages)
+    assert GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count() == 1
+
+
+def test_two_waitlist_adds_get_distinct_positions(monkeypatch):
+    program = ProgramFactory()
+    clinician = clinician_in(program, mfa=False)
+    group = make_group(program, [clinician], capacity=1)
+    services.membership_add(group=group, patient=patient_in(program), by=clinician)
+    patients = [patient_in(program), patient_in(program)]
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def add(index: int) -> None:
+        try:
+            barrier.wait()
+            services.membership_add(
+                group=group, patient=patients[index], by=clinician, waitlist_if_full=True
+            )
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    positions = sorted(
+        GroupMembership.objects.filter(group=group, status="waitlisted").values_list(
+            "waitlist_position", flat=True
+        )
+    )
+    assert positions == [1, 2]
