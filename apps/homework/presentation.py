@@ -69,7 +69,7 @@ def log_chart(step: PracticeLogStep, entries: list[dict[str, Any]]) -> Chart | N
     if step.chart is None or not entries:
         return None
     width, height = 360, 170
-    left, right, top, bottom = 28, width - 10, 10, height - 28
+    left, right, top, bottom = 28, width - 26, 10, height - 28
     n = len(entries)
 
     def x(index: int) -> float:

@@ -23,7 +23,7 @@ def zero_to_ten() -> list[int]:
 @register.filter
 def get_posted(posted: Any, field_id: str) -> Any:
     """The value typed into a practice-log field, from the rejected post, to show it again."""
-    if posted is None:
+    if not hasattr(posted, "get"):
         return None
     return posted.get(f"f-{field_id}")
 
