@@ -133,6 +133,12 @@ class RoomConsumer(UserSocketConsumer):
             await self.channel_layer.group_discard(name, self.channel_name)
         await super().disconnect(code)
 
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        """Every frame carries the protocol version (the base class's errors too)."""
+        if isinstance(content, dict) and "v" not in content:
+            content = {**content, "v": protocol.PROTOCOL_VERSION}
+        await super().send_json(content, close=close)
+
     async def error(self, code: str, message: str, **extra: Any) -> None:
         await self.send_json({"type": "error", "v": 1, "code": code, "message": message, **extra})
 
