@@ -1,4 +1,27 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+
+def checkin_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
+    """The patient's "Check in" card: today's check-in and any measures due."""
+    from apps.progress import selectors
+
+    user: Any = request.user
+    if not user.is_authenticated or user.role != "patient":
+        return None
+    if selectors.patient_program(user) is None:
+        return None
+    today = selectors.local_today(user)
+    return "progress/partials/checkin_panel.html", {
+        "today": today,
+        "checkin": selectors.checkin_for_day(patient=user, day=today),
+        "due": selectors.measures_due(patient=user),
+    }
 
 
 class ProgressConfig(AppConfig):
@@ -6,3 +29,17 @@ class ProgressConfig(AppConfig):
 
     name = "apps.progress"
     label = "progress"
+
+    def ready(self) -> None:
+        from apps.core import nav
+
+        nav.register_link(
+            roles={"patient"}, label=_("My progress"), url_name="progress:mine", order=40
+        )
+        nav.register_link(
+            roles={"clinician"}, label=_("Caseload"), url_name="progress:caseload", order=15
+        )
+        nav.register_link(
+            roles={"admin"}, label=_("Outcomes"), url_name="progress:outcomes", order=80
+        )
+        nav.register_panel(role="patient", order=5, key="checkin", render=checkin_panel)

@@ -1,0 +1,290 @@
+"""Builds what the progress pages show (charts, text summaries, tables) from selectors.
+
+Shared by the patient's "My progress", the clinician's patient chart and the exported summary,
+so all three say the same thing. Callers have already decided access."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from apps.measures.models import MeasureContext
+from apps.measures.registry import instrument_get
+from apps.progress import charts, selectors
+from apps.progress.scoring import change_between, change_sentence
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+
+CHECKIN_DAYS = 42
+
+
+def _local_date(when: dt.datetime, patient: User) -> dt.date:
+    return when.astimezone(selectors.patient_zone(patient)).date()
+
+
+def measure_blocks(
+    *, patient: User, own: bool, today: dt.date, episode: Any
+) -> list[dict[str, Any]]:
+    program = selectors.patient_program(patient)
+    codes = selectors.CHART_INSTRUMENTS + (
+        selectors.SUD_INSTRUMENTS if program and program.is_substance_use else ()
+    )
+    all_series = selectors.measure_series_many(patient=patient, codes=codes)
+    blocks = []
+    for code in codes:
+        definition = instrument_get(code)
+        points = all_series.get(code, [])
+        if definition is None or (not points and code not in selectors.CHART_INSTRUMENTS):
+            continue
+        bands = (
+            [(b.min, b.max, str(b.label)) for b in definition.bands]
+            if definition.band_method == "sum" and definition.bands
+            else []
+        )
+        y_max = definition.max_total or (max(b[1] for b in bands) if bands else 10)
+        days = [_local_date(p.taken_at, patient) for p in points]
+        start = min([*days, *([episode.admitted_on] if episode.admitted_on else []), today])
+        rows = [
+            {
+                "day": day,
+                "total": p.total,
+                "band": p.band_label,
+                "context": MeasureContext(p.context).label
+                if p.context in MeasureContext.values
+                else p.context,
+            }
+            for day, p in zip(days, points, strict=True)
+        ]
+        change = (
+            change_between(code, points[0].total, points[-1].total) if len(points) >= 2 else None
+        )
+        sentence = change_sentence(definition.short_name, change, own=own)
+        if not points:
+            summary = _("No %(name)s scores yet.") % {"name": definition.short_name}
+        elif change is None:
+            summary = _(
+                "%(name)s: %(total)s (%(band)s) on %(day)s. A second score will show the change."
+            ) % {
+                "name": definition.short_name,
+                "total": points[0].total,
+                "band": points[0].band_label,
+                "day": date_format(days[0], "M j"),
+            }
+        else:
+            summary = sentence + " " + _("Latest: %(band)s.") % {"band": points[-1].band_label}
+        chart = charts.score_chart(
+            key=code,
+            title=_("%(name)s scores over time") % {"name": definition.short_name},
+            description=summary,
+            points=[
+                (day, p.total, f"{date_format(day, 'M j')}: {p.total} ({p.band_label})")
+                for day, p in zip(days, points, strict=True)
+            ],
+            bands=bands,
+            y_max=y_max,
+            start=start,
+            end=today,
+        )
+        blocks.append(
+            {
+                "code": code,
+                "instrument": definition,
+                "chart": chart,
+                "summary": summary,
+                "change": change,
+                "rows": rows,
+                "latest": points[-1] if points else None,
+                "baseline": points[0] if points else None,
+            }
+        )
+    return blocks
+
+
+def checkin_block(*, patient: User, today: dt.date, days: int = CHECKIN_DAYS) -> dict[str, Any]:
+    start = today - dt.timedelta(days=days - 1)
+    checkins = selectors.checkins_between(patient=patient, start=start, end=today)
+    by_day = {c.day: c for c in checkins}
+    program = selectors.patient_program(patient)
+    substance_use = bool(program and program.is_substance_use)
+    lines: list[tuple[str, str, dict[dt.date, float]]] = [
+        (_("Mood"), "line-mood", {c.day: float(c.mood) for c in checkins}),
+        (_("Anxiety"), "line-anxiety", {c.day: float(c.anxiety) for c in checkins}),
+    ]
+    if substance_use:
+        lines.append(
+            (
+                _("Craving"),
+                "line-craving",
+                {c.day: float(c.craving) for c in checkins if c.craving is not None},
+            )
+        )
+    first = [c for c in checkins if c.day < start + dt.timedelta(days=14)]
+    last = [c for c in checkins if c.day > today - dt.timedelta(days=14)]
+    first_avg, last_avg = selectors.checkin_averages(first), selectors.checkin_averages(last)
+    summary = _("You checked in on %(done)s of the last %(days)s days.") % {
+        "done": len(checkins),
+        "days": days,
+    }
+    if first and last and first_avg["mood"] is not None and last_avg["mood"] is not None:
+        summary += " " + _(
+            "Average mood went from %(a)s in the first two weeks to %(b)s in the last two; "
+            "average anxiety from %(c)s to %(d)s."
+        ) % {
+            "a": first_avg["mood"],
+            "b": last_avg["mood"],
+            "c": first_avg["anxiety"],
+            "d": last_avg["anxiety"],
+        }
+    mood_chart = charts.daily_chart(
+        key="checkins",
+        title=_("Check-ins: mood and anxiety (0 to 10)"),
+        description=summary + " " + _("Days without a check-in are gaps in the lines."),
+        start=start,
+        end=today,
+        lines=lines,
+        y_max=10,
+    )
+    sleep_values = {c.day: float(c.sleep_hours) for c in checkins}
+    sleep_avg = selectors.checkin_averages(checkins)["sleep_hours"]
+    sleep_summary = (
+        _("Average sleep: %(hours)s hours a night.") % {"hours": sleep_avg}
+        if sleep_avg is not None
+        else _("No sleep recorded yet.")
+    )
+    sleep_chart = charts.daily_chart(
+        key="sleep",
+        title=_("Hours slept"),
+        description=sleep_summary,
+        start=start,
+        end=today,
+        lines=[(_("Hours slept"), "line-sleep", sleep_values)],
+        y_max=max(12.0, max(sleep_values.values(), default=0.0)),
+    )
+    rows = []
+    day = today
+    while day >= start:
+        rows.append({"day": day, "checkin": by_day.get(day)})
+        day -= dt.timedelta(days=1)
+    return {
+        "chart": mood_chart,
+        "sleep_chart": sleep_chart,
+        "summary": summary,
+        "sleep_summary": sleep_summary,
+        "rows": rows,
+        "count": len(checkins),
+        "days": days,
+        "substance_use": substance_use,
+        "today": by_day.get(today),
+    }
+
+
+def hours_block(*, patient: User, episode: Any) -> dict[str, Any] | None:
+    program = selectors.patient_program(patient)
+    if program is None:
+        return None
+    weeks = 8
+    if episode.admitted_on:
+        weeks = max(1, min(8, (selectors.local_today(patient) - episode.admitted_on).days // 7 + 1))
+    data = selectors.weeks_of_hours(patient=patient, program=program, weeks=weeks)
+    floor = float(program.weekly_hour_floor)
+    this_week = data[-1][1] if data else None
+    summary = (
+        _("This week: %(hours)s of %(floor)s hours attended.")
+        % {"hours": f"{this_week.hours:g}", "floor": f"{floor:g}"}
+        if this_week is not None
+        else ""
+    )
+    met = sum(1 for _w, row in data if row.minutes >= row.floor_minutes)
+    summary += " " + _("The weekly floor was met in %(met)s of the last %(weeks)s weeks.") % {
+        "met": met,
+        "weeks": len(data),
+    }
+    chart = charts.hours_chart(
+        key="hours",
+        title=_("Hours attended per week"),
+        description=summary,
+        weeks=[(week, float(row.hours)) for week, row in data],
+        floor=floor,
+    )
+    return {
+        "chart": chart,
+        "summary": summary,
+        "rows": [{"week": w, "row": r} for w, r in reversed(data)],
+        "floor": floor,
+    }
+
+
+def progress_context(*, patient: User, own: bool) -> dict[str, Any]:
+    today = selectors.local_today(patient)
+    episode = selectors.episode_for(patient=patient)
+    homework = selectors.homework_summary(patient=patient)
+    done, overdue = len(homework["done"]), len(homework["overdue"])
+    homework_summary = (
+        ngettext("%(done)s homework module done", "%(done)s homework modules done", done)
+        % {"done": done}
+        + ", "
+        + ngettext("%(overdue)s overdue.", "%(overdue)s overdue.", overdue) % {"overdue": overdue}
+    )
+    return {
+        "patient": patient,
+        "program": selectors.patient_program(patient),
+        "episode": episode,
+        "today": today,
+        "measures": measure_blocks(patient=patient, own=own, today=today, episode=episode),
+        "checkins": checkin_block(patient=patient, today=today),
+        "hours": hours_block(patient=patient, episode=episode),
+        "homework": homework,
+        "homework_summary": homework_summary,
+    }
+
+
+def timeline(*, patient: User, limit: int = 150) -> list[dict[str, Any]]:
+    """Sessions attended, homework, measures and safety flags, newest first (check-ins have
+    their own chart and table)."""
+    from apps.homework.models import Assignment
+    from apps.measures.models import MeasureResponse, SafetyFlag
+    from apps.scheduling.models import Attendance
+
+    events: list[dict[str, Any]] = []
+    for a in Attendance.objects.filter(patient=patient).select_related("session__group")[:limit]:
+        events.append(
+            {
+                "at": a.session.starts_at,
+                "kind": _("Session"),
+                "text": f"{a.session.group.name}: {a.get_status_display()} ({a.minutes} min)",
+            }
+        )
+    for hw in Assignment.objects.filter(patient=patient).select_related("module")[:limit]:
+        events.append(
+            {
+                "at": hw.created_at,
+                "kind": _("Homework"),
+                "text": _("Assigned: %(t)s") % {"t": hw.module.title},
+            }
+        )
+        if hw.submitted_at:
+            events.append(
+                {
+                    "at": hw.submitted_at,
+                    "kind": _("Homework"),
+                    "text": _("Done: %(t)s") % {"t": hw.module.title},
+                }
+            )
+    for r in MeasureResponse.objects.filter(patient=patient)[:limit]:
+        total = f"{r.total} " if r.total is not None else ""
+        events.append(
+            {
+                "at": r.taken_at,
+                "kind": _("Measure"),
+                "text": f"{r.short_name}: {total}({r.band_label})",
+            }
+        )
+    for f in SafetyFlag.objects.filter(patient=patient)[:limit]:
+        events.append({"at": f.opened_at, "kind": _("Safety flag"), "text": f.reason})
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events[:limit]

@@ -1,0 +1,683 @@
+"""Reads for measurement-based care, and the one place this app's access rule lives.
+
+- A patient sees only their own check-ins, measures and progress.
+- A clinician sees the patients of programs they work in (``patients_visible_to``).
+- Program admins see program-level outcomes (aggregates), not individual charts: the issue
+  says only the patient and the clinicians of their program see any of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.accounts.models import Role
+from apps.accounts.selectors import patients_visible_to
+from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
+from apps.measures.registry import Instrument, instrument_get
+from apps.programs.models import Program
+from apps.programs.selectors import programs_for_staff
+from apps.progress.models import DailyCheckIn, MeasureSchedule
+from apps.progress.scoring import Change, change_between
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.enrollment.models import Application
+
+CHART_INSTRUMENTS = ("phq9", "gad7")
+SUD_INSTRUMENTS = ("auditc", "dast10")
+BACKFILL_DAYS = 7
+
+
+# --- access --------------------------------------------------------------------------------
+def is_clinician(user: User) -> bool:
+    return bool(user.is_authenticated and user.role == Role.CLINICIAN)
+
+
+def is_outcomes_viewer(user: User) -> bool:
+    return bool(user.is_authenticated and user.role in (Role.CLINICIAN, Role.ADMIN))
+
+
+def progress_patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | None:
+    """The patient whose progress ``viewer`` may read: themselves, or (clinicians) a patient
+    of a program they work in. Admins and everyone else get None (callers answer 404)."""
+    if not viewer.is_authenticated:
+        return None
+    if viewer.role == Role.PATIENT:
+        return viewer if viewer.pk == patient_id else None
+    if viewer.role != Role.CLINICIAN:
+        return None
+    return (
+        patients_visible_to(user=viewer)
+        .select_related("patient_profile__program")
+        .filter(pk=patient_id)
+        .first()
+    )
+
+
+def outcome_programs_for(*, user: User) -> QuerySet[Program]:
+    if not is_outcomes_viewer(user):
+        return Program.objects.none()
+    return programs_for_staff(user=user).order_by("name")
+
+
+# --- time ----------------------------------------------------------------------------------
+def patient_zone(patient: User) -> ZoneInfo:
+    tz = patient.time_zone
+    return tz if isinstance(tz, ZoneInfo) else ZoneInfo(str(tz))
+
+
+def local_today(patient: User, now: dt.datetime | None = None) -> dt.date:
+    """Today in the patient's own time zone: it decides which day a check-in belongs to."""
+    return (now or timezone.now()).astimezone(patient_zone(patient)).date()
+
+
+def patient_program(patient: User) -> Program | None:
+    profile = getattr(patient, "patient_profile", None)
+    return profile.program if profile is not None else None
+
+
+# --- admission (enrollment) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Episode:
+    """The patient's episode of care as far as progress needs it. ``admitted_on`` comes from
+    enrollment's admitted application (start date, else decision date); without one it falls
+    back to the first intake measure, so patients who were added before enrollment existed
+    (and the demo) still get a schedule."""
+
+    admitted_on: dt.date | None
+    discharged_on: dt.date | None = None
+    application_id: int | None = None
+    source: str = ""
+
+
+def episode_for(*, patient: User) -> Episode:
+    from apps.enrollment.models import Application, Status
+
+    app: Application | None = (
+        Application.objects.filter(patient=patient, status__in=[Status.ADMITTED, Status.DISCHARGED])
+        .select_related("discharge")
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+    tz = patient_zone(patient)
+    if app is not None:
+        admitted = app.start_date or (
+            app.decided_at.astimezone(tz).date() if app.decided_at else None
+        )
+        discharged = None
+        if app.status == Status.DISCHARGED:
+            discharge = getattr(app, "discharge", None)
+            when = discharge.discharged_at if discharge else app.status_changed_at
+            discharged = when.astimezone(tz).date() if when else None
+        if admitted is not None:
+            return Episode(admitted, discharged, app.pk, "enrollment")
+    first = (
+        MeasureResponse.objects.filter(patient=patient, context=MeasureContext.INTAKE)
+        .order_by("taken_at")
+        .values_list("taken_at", flat=True)
+        .first()
+    )
+    if first is not None:
+        return Episode(first.astimezone(tz).date(), None, None, "first_intake_measure")
+    return Episode(None)
+
+
+# --- repeated measures ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScheduleRule:
+    interval_days: int
+    instruments: tuple[str, ...]
+    at_discharge: bool
+    grace_days: int
+
+
+def schedule_for(program: Program | None) -> ScheduleRule:
+    row = MeasureSchedule.objects.filter(program=program).first() if program else None
+    if row is not None:
+        return ScheduleRule(
+            row.interval_days, tuple(row.instruments), row.at_discharge, row.grace_days
+        )
+    codes = CHART_INSTRUMENTS + (SUD_INSTRUMENTS if program and program.is_substance_use else ())
+    return ScheduleRule(14, codes, True, 3)
+
+
+@dataclass(frozen=True)
+class DueMeasure:
+    instrument: Instrument
+    due_on: dt.date
+    kind: str  # "repeat" or "discharge"
+    ref: str
+
+    @property
+    def context(self) -> str:
+        return MeasureContext.DISCHARGE if self.kind == "discharge" else MeasureContext.REPEAT
+
+    @property
+    def code(self) -> str:
+        return self.instrument.code
+
+
+# A discharge measure is still offered this long after discharge, then it lapses.
+DISCHARGE_WINDOW_DAYS = 30
+
+
+def measures_due(*, patient: User, now: dt.datetime | None = None) -> list[DueMeasure]:
+    """Instruments the patient should complete now (at most one due date per instrument).
+
+    Every ``interval_days`` from admission a round falls due; an instrument done from
+    ``grace_days`` before the due date on counts. After discharge the round is the discharge
+    one, with the same ``ref`` enrollment uses when it records discharge measures in session,
+    so the two never double up."""
+    program = patient_program(patient)
+    if program is None:
+        return []
+    rule = schedule_for(program)
+    episode = episode_for(patient=patient)
+    today = local_today(patient, now)
+    if episode.admitted_on is None:
+        return []
+    tz = patient_zone(patient)
+    if episode.discharged_on is not None:
+        if not rule.at_discharge or (today - episode.discharged_on).days > DISCHARGE_WINDOW_DAYS:
+            return []
+        due_on, kind = episode.discharged_on, "discharge"
+        ref = f"discharge:{episode.application_id}"
+    else:
+        rounds = (today - episode.admitted_on).days // rule.interval_days
+        if rounds < 1:
+            return []
+        due_on = episode.admitted_on + dt.timedelta(days=rounds * rule.interval_days)
+        kind, ref = "repeat", f"progress:{due_on.isoformat()}"
+    since = dt.datetime.combine(due_on - dt.timedelta(days=rule.grace_days), dt.time.min, tzinfo=tz)
+    done = set(
+        MeasureResponse.objects.filter(
+            patient=patient, instrument__in=rule.instruments, taken_at__gte=since
+        ).values_list("instrument", flat=True)
+    )
+    out = []
+    for code in rule.instruments:
+        definition = instrument_get(code)
+        if definition is None or code in done:
+            continue
+        if definition.substance_use_only and not program.is_substance_use:
+            continue
+        out.append(DueMeasure(definition, due_on, kind, ref))
+    return out
+
+
+def measure_due_get(*, patient: User, code: str) -> DueMeasure | None:
+    return next((d for d in measures_due(patient=patient) if d.code == code), None)
+
+
+# --- check-ins -----------------------------------------------------------------------------
+def checkin_for_day(*, patient: User, day: dt.date) -> DailyCheckIn | None:
+    return DailyCheckIn.objects.filter(patient=patient, day=day).first()
+
+
+def checkins_between(*, patient: User, start: dt.date, end: dt.date) -> list[DailyCheckIn]:
+    return list(
+        DailyCheckIn.objects.filter(patient=patient, day__gte=start, day__lte=end).order_by("day")
+    )
+
+
+@dataclass(frozen=True)
+class SkillChoice:
+    slug: str
+    title: str
+
+
+def skills_for(*, patient: User) -> list[SkillChoice]:
+    """Skills the patient can say they used: modules of homework they have started or done."""
+    from apps.homework.models import Assignment
+
+    rows = (
+        Assignment.objects.filter(patient=patient)
+        .exclude(status="assigned")
+        .values_list("module__slug", "module__title")
+        .order_by("module__title")
+        .distinct()
+    )
+    return [SkillChoice(slug, title) for slug, title in rows]
+
+
+# --- measures over time --------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScorePoint:
+    taken_at: dt.datetime
+    total: int
+    band: str
+    band_label: str
+    context: str
+
+
+def measure_series(*, patient: User, code: str) -> list[ScorePoint]:
+    return [
+        ScorePoint(r.taken_at, r.total, r.band, r.band_label, r.context)
+        for r in MeasureResponse.objects.filter(
+            patient=patient, instrument=code, total__isnull=False
+        ).order_by("taken_at", "id")
+        if r.total is not None
+    ]
+
+
+def measure_series_many(*, patient: User, codes: tuple[str, ...]) -> dict[str, list[ScorePoint]]:
+    """Each instrument's scores, oldest first, in one query."""
+    out: dict[str, list[ScorePoint]] = {code: [] for code in codes}
+    for r in MeasureResponse.objects.filter(
+        patient=patient, instrument__in=codes, total__isnull=False
+    ).order_by("taken_at", "id"):
+        if r.total is not None:
+            out[r.instrument].append(
+                ScorePoint(r.taken_at, r.total, r.band, r.band_label, r.context)
+            )
+    return out
+
+
+def responses_with_items(*, patient: User, limit: int = 50) -> list[dict[str, Any]]:
+    """Recent responses with each item's text and the answer given, for clinicians."""
+    rows = []
+    for r in MeasureResponse.objects.filter(patient=patient).select_related("entered_by")[:limit]:
+        definition = r.definition
+        items = []
+        if definition is not None:
+            for number, item in enumerate(definition.items, 1):
+                if item.key not in r.answers:
+                    continue
+                value = r.answers[item.key]
+                label = next((c.label for c in item.choices if c.value == value), value)
+                items.append({"number": number, "text": item.text, "answer": label, "value": value})
+        rows.append({"response": r, "items": items})
+    return rows
+
+
+# --- hours and homework --------------------------------------------------------------------
+def weeks_of_hours(*, patient: User, program: Program, weeks: int = 8) -> list[Any]:
+    """Weekly hours (scheduling's own computation) for the last ``weeks`` program weeks, oldest
+    first; four queries a week, so keep ``weeks`` small."""
+    from apps.scheduling.selectors import week_start_for, weekly_hours
+
+    this_week = week_start_for(timezone.now().astimezone(program.time_zone).date())
+    out = []
+    for back in range(weeks - 1, -1, -1):
+        start = this_week - dt.timedelta(days=7 * back)
+        row = weekly_hours(patients=[patient], program=program, week_start=start)[0]
+        out.append((start, row))
+    return out
+
+
+def homework_summary(*, patient: User) -> dict[str, Any]:
+    from apps.homework.models import OPEN_STATUSES, Assignment
+
+    today = local_today(patient)
+    rows = list(
+        Assignment.objects.filter(patient=patient)
+        .select_related("module")
+        .only("status", "due_date", "submitted_at", "module__title", "created_at")
+        .order_by("-created_at")
+    )
+    done = [a for a in rows if a.status in ("submitted", "reviewed")]
+    overdue = [a for a in rows if a.status in OPEN_STATUSES and a.due_date and a.due_date < today]
+    return {"assignments": rows, "done": done, "overdue": overdue, "total": len(rows)}
+
+
+# --- caseload ------------------------------------------------------------------------------
+@dataclass
+class CaseloadRow:
+    patient: User
+    program: Program | None
+    status: str
+    phq9: Change | None
+    gad7: Change | None
+    phq9_latest_at: dt.datetime | None
+    open_flags: int
+    top_severity: int | None
+    last_checkin: dt.date | None
+    days_since_checkin: int | None
+    hours: Any = None
+    homework_overdue: int = 0
+    next_session: dt.datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def below_floor(self) -> bool:
+        return bool(self.hours is not None and self.hours.below_floor)
+
+    @property
+    def hours_value(self) -> float:
+        return float(self.hours.hours) if self.hours is not None else 0.0
+
+
+CASELOAD_SORTS = ("flags", "name", "phq9", "phq9_change", "gad7", "checkin", "hours", "homework")
+CLOSED_EPISODE = ("discharged", "withdrawn", "referred")
+_NO_VALUE = 10**6
+
+
+def _latest(code: str, *, first: bool = False, field_name: str = "total") -> Subquery:
+    order = ("taken_at", "id") if first else ("-taken_at", "-id")
+    return Subquery(
+        MeasureResponse.objects.filter(patient=OuterRef("pk"), instrument=code, total__isnull=False)
+        .order_by(*order)
+        .values(field_name)[:1]
+    )
+
+
+def _count(qs: QuerySet[Any]) -> Coalesce:
+    return Coalesce(
+        Subquery(
+            qs.order_by().values("patient").annotate(c=Count("pk")).values("c")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def caseload_queryset(*, user: User, now: dt.datetime) -> QuerySet[User]:
+    """The clinician's patients with everything the caseload needs as subqueries, so the page
+    costs the same few queries for 3 patients or 500."""
+    from apps.enrollment.models import Application
+    from apps.homework.models import OPEN_STATUSES, Assignment
+    from apps.scheduling.models import Appointment, GroupMembership, Session, SessionStatus
+    from apps.scheduling.selectors import membership_covers
+
+    if not is_clinician(user):
+        return patients_visible_to(user=user).none()
+    today = timezone.localdate(now)
+    seat = GroupMembership.objects.filter(
+        membership_covers(
+            patient_ref=OuterRef(OuterRef("pk")), date_ref=OuterRef("occurrence_date")
+        ),
+        group=OuterRef("group"),
+    )
+    next_session = Subquery(
+        Session.objects.filter(starts_at__gte=now, status=SessionStatus.SCHEDULED)
+        .filter(Exists(seat))
+        .order_by("starts_at")
+        .values("starts_at")[:1]
+    )
+    next_appointment = Subquery(
+        Appointment.objects.filter(
+            patient=OuterRef("pk"), starts_at__gte=now, status__in=["booked", "requested"]
+        )
+        .order_by("starts_at")
+        .values("starts_at")[:1]
+    )
+    return (
+        patients_visible_to(user=user)
+        .select_related("patient_profile__program")
+        .annotate(
+            episode_status=Subquery(
+                Application.objects.filter(patient=OuterRef("pk"))
+                .order_by("-created_at", "-id")
+                .values("status")[:1]
+            ),
+            phq9_first=_latest("phq9", first=True),
+            phq9_last=_latest("phq9"),
+            phq9_last_at=_latest("phq9", field_name="taken_at"),
+            gad7_first=_latest("gad7", first=True),
+            gad7_last=_latest("gad7"),
+            open_flags=_count(
+                SafetyFlag.objects.filter(patient=OuterRef("pk"), acknowledged_at__isnull=True)
+            ),
+            urgent_flags=_count(
+                SafetyFlag.objects.filter(
+                    patient=OuterRef("pk"),
+                    acknowledged_at__isnull=True,
+                    severity__in=["urgent", "high"],
+                )
+            ),
+            last_checkin=Subquery(
+                DailyCheckIn.objects.filter(patient=OuterRef("pk"))
+                .order_by("-day")
+                .values("day")[:1]
+            ),
+            homework_overdue=_count(
+                Assignment.objects.filter(
+                    patient=OuterRef("pk"), status__in=OPEN_STATUSES, due_date__lt=today
+                )
+            ),
+            next_session_at=next_session,
+            next_appointment_at=next_appointment,
+        )
+    )
+
+
+def caseload_rows(
+    *,
+    user: User,
+    program_id: int | None = None,
+    flagged_only: bool = False,
+    below_floor_only: bool = False,
+    quiet_days: int | None = None,
+    include_closed: bool = False,
+    search: str = "",
+    sort: str = "flags",
+    now: dt.datetime | None = None,
+) -> list[CaseloadRow]:
+    """One row per patient of the clinician's programs. A fixed number of queries: one for the
+    patients (with subqueries) and scheduling's ``weekly_hours`` once per program."""
+    from apps.scheduling.selectors import week_start_for, weekly_hours
+
+    now = now or timezone.now()
+    qs = caseload_queryset(user=user, now=now)
+    if program_id:
+        qs = qs.filter(patient_profile__program_id=program_id)
+    if not include_closed:
+        qs = qs.filter(Q(episode_status__isnull=True) | ~Q(episode_status__in=CLOSED_EPISODE))
+    search = (search or "").strip()[:100]
+    if search:
+        qs = qs.filter(Q(full_name__icontains=search) | Q(preferred_name__icontains=search))
+    if flagged_only:
+        qs = qs.filter(Q(open_flags__gt=0))
+    patients = list(qs)
+    by_program: dict[int, list[User]] = {}
+    programs: dict[int, Program] = {}
+    for p in patients:
+        program = p.patient_profile.program  # type: ignore[attr-defined]
+        if program is not None:
+            by_program.setdefault(program.pk, []).append(p)
+            programs[program.pk] = program
+    hours: dict[int, Any] = {}
+    for pid, members in by_program.items():
+        program = programs[pid]
+        week = week_start_for(now.astimezone(program.time_zone).date())
+        for row in weekly_hours(patients=members, program=program, week_start=week, now=now):
+            hours[row.patient.pk] = row
+    rows = []
+    for p in patients:
+        a: Any = p
+        last = a.last_checkin
+        today = local_today(p, now)
+        nexts = [t for t in (a.next_session_at, a.next_appointment_at) if t is not None]
+        rows.append(
+            CaseloadRow(
+                patient=p,
+                program=a.patient_profile.program,
+                status=a.episode_status or "",
+                phq9=change_between("phq9", a.phq9_first, a.phq9_last),
+                gad7=change_between("gad7", a.gad7_first, a.gad7_last),
+                phq9_latest_at=a.phq9_last_at,
+                open_flags=a.open_flags,
+                top_severity=0 if a.urgent_flags else (2 if a.open_flags else None),
+                last_checkin=last,
+                days_since_checkin=(today - last).days if last else None,
+                hours=hours.get(p.pk),
+                homework_overdue=a.homework_overdue,
+                next_session=min(nexts) if nexts else None,
+            )
+        )
+    if below_floor_only:
+        rows = [r for r in rows if r.below_floor]
+    if quiet_days is not None:
+        rows = [
+            r for r in rows if r.days_since_checkin is None or r.days_since_checkin >= quiet_days
+        ]
+    return sort_caseload(rows, sort)
+
+
+def sort_caseload(rows: list[CaseloadRow], sort: str) -> list[CaseloadRow]:
+    def name(r: CaseloadRow) -> str:
+        return (r.patient.full_name or "").lower()
+
+    def flags_key(r: CaseloadRow) -> tuple[Any, ...]:
+        return (
+            0 if r.open_flags else 1,
+            r.top_severity if r.top_severity is not None else 9,
+            name(r),
+        )
+
+    keys = {
+        "flags": flags_key,
+        "name": name,
+        # Highest (worst) latest score first; no score last.
+        "phq9": lambda r: (-(r.phq9.current) if r.phq9 else _NO_VALUE, name(r)),
+        "gad7": lambda r: (-(r.gad7.current) if r.gad7 else _NO_VALUE, name(r)),
+        # Worsening first: largest increase at the top.
+        "phq9_change": lambda r: (-(r.phq9.delta) if r.phq9 else _NO_VALUE, name(r)),
+        # Longest without a check-in first; never checked in at the very top.
+        "checkin": lambda r: (
+            -(r.days_since_checkin if r.days_since_checkin is not None else _NO_VALUE),
+            name(r),
+        ),
+        # Fewest hours this week first.
+        "hours": lambda r: (r.hours_value if r.hours else _NO_VALUE, name(r)),
+        "homework": lambda r: (-r.homework_overdue, name(r)),
+    }
+    return sorted(rows, key=keys.get(sort, flags_key))
+
+
+# --- program outcomes ----------------------------------------------------------------------
+@dataclass
+class ProgramOutcome:
+    program: Program
+    admissions: int
+    discharges: int
+    completions: int
+    phq9_change: float | None
+    phq9_pairs: int
+    gad7_change: float | None
+    gad7_pairs: int
+    attendance_rate: float | None
+    sessions_recorded: int
+
+    @property
+    def completion_rate(self) -> float | None:
+        return round(100 * self.completions / self.discharges, 1) if self.discharges else None
+
+
+def program_outcomes(
+    *, user: User, program_id: int | None = None, since: dt.date | None = None
+) -> list[ProgramOutcome]:
+    """Admissions, completions, mean PHQ-9/GAD-7 change from admission to discharge and the
+    attendance rate, per program the viewer works in (admins: every program). Aggregates only.
+
+    Change pairs: each discharged patient's first score (intake) and the score taken at or
+    after discharge (context ``discharge``), else their last score before discharge."""
+    from apps.enrollment.models import Application, DischargeReason, Status
+    from apps.scheduling.models import ATTENDED_STATUSES, Attendance
+
+    programs = list(outcome_programs_for(user=user))
+    if program_id:
+        programs = [p for p in programs if p.pk == program_id]
+    ids = [p.pk for p in programs]
+    apps = Application.objects.filter(
+        program_id__in=ids, status__in=[Status.ADMITTED, Status.DISCHARGED]
+    )
+    if since is not None:
+        apps = apps.filter(
+            Q(start_date__gte=since) | Q(start_date__isnull=True, decided_at__date__gte=since)
+        )
+    app_rows = list(
+        apps.values_list(
+            "program_id", "patient_id", "status", "discharge__reason", "discharge__discharged_at"
+        )
+    )
+    discharged = {(pid, pat): at for pid, pat, st, _r, at in app_rows if st == Status.DISCHARGED}
+    scores: dict[tuple[int, str], list[tuple[dt.datetime, int, str]]] = {}
+    for patient_id, code, taken_at, total, context in (
+        MeasureResponse.objects.filter(
+            patient_id__in=[pat for _p, pat in discharged],
+            instrument__in=CHART_INSTRUMENTS,
+            total__isnull=False,
+        )
+        .order_by("taken_at", "id")
+        .values_list("patient_id", "instrument", "taken_at", "total", "context")
+    ):
+        scores.setdefault((patient_id, code), []).append((taken_at, int(total or 0), context))
+    attendance = {
+        row["session__group__program_id"]: row
+        for row in Attendance.objects.filter(session__group__program_id__in=ids)
+        .values("session__group__program_id")
+        .annotate(
+            total=Count("pk"),
+            attended=Count("pk", filter=Q(status__in=ATTENDED_STATUSES)),
+        )
+    }
+    out = []
+    for program in programs:
+        rows = [r for r in app_rows if r[0] == program.pk]
+        changes: dict[str, list[int]] = {code: [] for code in CHART_INSTRUMENTS}
+        for _pid, pat, st, _reason, at in rows:
+            if st != Status.DISCHARGED:
+                continue
+            for code in CHART_INSTRUMENTS:
+                series = scores.get((pat, code), [])
+                if len(series) < 2:
+                    continue
+                at_discharge = [s for s in series if s[2] == MeasureContext.DISCHARGE]
+                before = [s for s in series if at is None or s[0] <= at]
+                end = at_discharge[-1] if at_discharge else (before[-1] if before else None)
+                if end is None or end is series[0]:
+                    continue
+                changes[code].append(end[1] - series[0][1])
+        att = attendance.get(program.pk)
+        out.append(
+            ProgramOutcome(
+                program=program,
+                admissions=len(rows),
+                discharges=sum(1 for r in rows if r[2] == Status.DISCHARGED),
+                completions=sum(1 for r in rows if r[3] == DischargeReason.COMPLETED),
+                phq9_change=_mean(changes["phq9"]),
+                phq9_pairs=len(changes["phq9"]),
+                gad7_change=_mean(changes["gad7"]),
+                gad7_pairs=len(changes["gad7"]),
+                attendance_rate=(
+                    round(100 * att["attended"] / att["total"], 1) if att and att["total"] else None
+                ),
+                sessions_recorded=att["total"] if att else 0,
+            )
+        )
+    return out
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+def checkin_averages(checkins: list[DailyCheckIn]) -> dict[str, float | None]:
+    def avg(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 1) if values else None
+
+    return {
+        "mood": avg([c.mood for c in checkins]),
+        "anxiety": avg([c.anxiety for c in checkins]),
+        "sleep_hours": avg([float(c.sleep_hours or Decimal(0)) for c in checkins]),
+        "craving": avg([c.craving for c in checkins if c.craving is not None]),
+        "count": float(len(checkins)),
+    }

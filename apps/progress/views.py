@@ -1,0 +1,397 @@
+"""Thin views: parse input, call one selector or service, render. Access is decided by
+``selectors.progress_patient_get_for_viewer`` (404 when refused)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from apps.accounts.models import Role, User
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.measures.forms import InstrumentForm
+from apps.measures.models import SafetyFlag
+from apps.measures.scoring import AnswersInvalid
+from apps.progress import presentation, selectors, services
+from apps.progress.forms import CaseloadFilterForm, CheckInForm
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _patient_only(request: HttpRequest) -> User:
+    user = _user(request)
+    if user.role != Role.PATIENT:
+        raise Http404
+    return user
+
+
+# --- patient --------------------------------------------------------------------------------
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkin(request: HttpRequest) -> HttpResponse:
+    patient = _patient_only(request)
+    today = selectors.local_today(patient)
+    day = today
+    if request.method == "GET" and request.GET.get("day"):
+        try:
+            day = dt.date.fromisoformat(request.GET["day"])
+        except ValueError:
+            day = today
+        if day > today or (today - day).days > selectors.BACKFILL_DAYS:
+            day = today
+    program = selectors.patient_program(patient)
+    substance_use = bool(program and program.is_substance_use)
+    existing = selectors.checkin_for_day(patient=patient, day=day)
+    initial: dict[str, Any] = {"day": day.isoformat()}
+    if existing is not None:
+        initial.update(
+            mood=str(existing.mood),
+            anxiety=str(existing.anxiety),
+            sleep_hours=f"{existing.sleep_hours:g}",
+            sleep_quality=str(existing.sleep_quality),
+            craving="" if existing.craving is None else str(existing.craving),
+            used_since_last={True: "yes", False: "no"}.get(existing.used_since_last, ""),  # type: ignore[arg-type]
+            used_what=existing.used_what,
+            skills_used=existing.skills_used,
+            note=existing.note,
+        )
+        audit_record(actor=patient, action=AuditAction.VIEW, obj=existing, patient=patient)
+    form = CheckInForm(
+        request.POST or None,
+        initial=initial,
+        skills=selectors.skills_for(patient=patient),
+        substance_use=substance_use,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved, created, flags = services.checkin_save(patient=patient, data=form.raw())
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            if created:
+                messages.success(request, _("Thank you. Your check-in is saved."))
+            else:
+                messages.success(request, _("Your check-in for that day is updated."))
+            if any(f.source == "checkin_low_mood" for f in flags):
+                messages.warning(
+                    request,
+                    _(
+                        "It sounds like today is very hard. Your care team will reach out. "
+                        "If you need help now, call or text 988, or open your crisis plan."
+                    ),
+                )
+            return redirect("progress:mine")
+    return render(
+        request,
+        "progress/checkin.html",
+        {"form": form, "existing": existing, "today": today, "day": day},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def my_progress(request: HttpRequest) -> HttpResponse:
+    patient = _patient_only(request)
+    context = presentation.progress_context(patient=patient, own=True)
+    context["due"] = selectors.measures_due(patient=patient)
+    audit_record(
+        actor=patient,
+        action=AuditAction.VIEW,
+        object_type="progress.summary",
+        object_id=patient.pk,
+        patient=patient,
+        detail="my progress",
+    )
+    return render(request, "progress/my_progress.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def measure_take(request: HttpRequest, code: str) -> HttpResponse:
+    patient = _patient_only(request)
+    due = selectors.measure_due_get(patient=patient, code=code)
+    if due is None:
+        if request.method == "POST":
+            # A second submit of the same round: the first one was saved.
+            messages.info(request, _("This questionnaire is already done. Thank you."))
+            return redirect("progress:mine")
+        raise Http404
+    form = InstrumentForm(request.POST or None, instrument=due.instrument, prefix=due.code)
+    if request.method == "POST" and form.is_valid():
+        try:
+            response = services.repeat_measure_submit(
+                patient=patient, code=due.code, answers=form.raw_answers()
+            )
+        except AnswersInvalid as exc:
+            form.add_answer_errors(exc)
+        else:
+            messages.success(
+                request,
+                _("Thank you. Your %(name)s is saved: %(total)s (%(band)s).")
+                % {
+                    "name": due.instrument.short_name,
+                    "total": response.total,
+                    "band": response.band_label,
+                },
+            )
+            if any(
+                rule.code in response.flags and rule.show_crisis
+                for rule in due.instrument.flag_rules
+            ):
+                messages.warning(
+                    request,
+                    _(
+                        "Your care team will follow up with you today. If you are in danger "
+                        "now, call 911; for the Suicide & Crisis Lifeline call or text 988."
+                    ),
+                )
+                return redirect("crisis")
+            return redirect("progress:mine")
+    return render(
+        request,
+        "progress/measure.html",
+        {"form": form, "due": due, "instrument": due.instrument},
+        status=400 if form.errors else 200,
+    )
+
+
+# --- clinicians -----------------------------------------------------------------------------
+@login_required
+@require_GET
+def caseload(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not selectors.is_clinician(user):
+        raise Http404
+    programs = list(selectors.outcome_programs_for(user=user))
+    form = CaseloadFilterForm(request.GET or None, programs=programs)
+    params: dict[str, Any] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        params = {
+            "program_id": data["program"],
+            "flagged_only": data["flagged"],
+            "below_floor_only": data["below_floor"],
+            "quiet_days": 3 if data["quiet"] else None,
+            "include_closed": data["closed"],
+            "search": data["q"],
+            "sort": data["sort"] or "flags",
+        }
+    rows = selectors.caseload_rows(user=user, **params)
+    audit_record(
+        actor=user,
+        action=AuditAction.VIEW,
+        object_type="progress.caseload",
+        detail=f"caseload ({len(rows)} patients)",
+    )
+    return render(
+        request,
+        "progress/caseload.html",
+        {"rows": rows, "form": form, "programs": programs, "now": timezone.now()},
+        status=400 if form.errors else 200,
+    )
+
+
+def _visible_patient(request: HttpRequest, patient_id: int) -> User:
+    patient = selectors.progress_patient_get_for_viewer(
+        viewer=_user(request), patient_id=patient_id
+    )
+    if patient is None:
+        audit_record(
+            actor=_user(request),
+            action=AuditAction.DENIED,
+            object_type="progress.summary",
+            object_id=patient_id,
+        )
+        raise Http404
+    return patient
+
+
+@login_required
+@require_GET
+def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
+    user = _user(request)
+    if not selectors.is_clinician(user):
+        raise Http404
+    patient = _visible_patient(request, patient_id)
+    context = presentation.progress_context(patient=patient, own=False)
+    context.update(
+        responses=selectors.responses_with_items(patient=patient),
+        flags=list(
+            SafetyFlag.objects.filter(patient=patient)
+            .select_related("acknowledged_by", "response")
+            .order_by("acknowledged_at", "-opened_at")
+        ),
+        timeline=presentation.timeline(patient=patient),
+        checkin_notes=[
+            r["checkin"]
+            for r in context["checkins"]["rows"]
+            if r["checkin"] is not None and (r["checkin"].note or r["checkin"].used_what)
+        ],
+        due=selectors.measures_due(patient=patient),
+    )
+    audit_record(
+        actor=user,
+        action=AuditAction.VIEW,
+        object_type="progress.chart",
+        object_id=patient.pk,
+        patient=patient,
+        detail="patient chart",
+    )
+    return render(request, "progress/patient_chart.html", context)
+
+
+def _summary_context(request: HttpRequest, patient: User) -> dict[str, Any]:
+    context = presentation.progress_context(patient=patient, own=False)
+    checkins = [r["checkin"] for r in context["checkins"]["rows"] if r["checkin"] is not None]
+    context.update(
+        generated_at=timezone.now(),
+        generated_by=_user(request),
+        checkin_averages=selectors.checkin_averages(checkins),
+    )
+    return context
+
+
+@login_required
+@require_GET
+def summary(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = _visible_patient(request, patient_id)
+    context = _summary_context(request, patient)
+    audit_record(
+        actor=_user(request),
+        action=AuditAction.EXPORT,
+        object_type="progress.summary",
+        object_id=patient.pk,
+        patient=patient,
+        detail="summary html",
+    )
+    return render(request, "progress/summary.html", context)
+
+
+@login_required
+@require_GET
+def summary_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
+    from xhtml2pdf import pisa
+
+    patient = _visible_patient(request, patient_id)
+    context = _summary_context(request, patient)
+    context["pdf"] = True
+    html = render_to_string("progress/summary.html", context, request=request)
+    out = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=out, encoding="utf-8")
+    if result.err:
+        return HttpResponse(_("The PDF could not be made. Use the print view."), status=500)
+    audit_record(
+        actor=_user(request),
+        action=AuditAction.EXPORT,
+        object_type="progress.summary",
+        object_id=patient.pk,
+        patient=patient,
+        detail="summary pdf",
+    )
+    response = HttpResponse(out.getvalue(), content_type="application/pdf")
+    # An id, never a name, in the file name (no PHI in URLs or downloads' names).
+    response["Content-Disposition"] = f'attachment; filename="progress-summary-{patient.pk}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --- outcomes -------------------------------------------------------------------------------
+def _outcomes(request: HttpRequest) -> tuple[list[Any], dt.date | None]:
+    user = _user(request)
+    if not selectors.is_outcomes_viewer(user):
+        raise Http404
+    since = None
+    if request.GET.get("since"):
+        try:
+            since = dt.date.fromisoformat(request.GET["since"])
+        except ValueError:
+            since = None
+    program_id = request.GET.get("program")
+    outcomes = selectors.program_outcomes(
+        user=user,
+        program_id=int(program_id) if program_id and program_id.isdigit() else None,
+        since=since,
+    )
+    return outcomes, since
+
+
+@login_required
+@require_GET
+def outcomes(request: HttpRequest) -> HttpResponse:
+    rows, since = _outcomes(request)
+    audit_record(
+        actor=_user(request),
+        action=AuditAction.VIEW,
+        object_type="progress.outcomes",
+        detail=f"outcomes ({len(rows)} programs)",
+    )
+    return render(request, "progress/outcomes.html", {"rows": rows, "since": since})
+
+
+@login_required
+@require_GET
+def outcomes_csv(request: HttpRequest) -> HttpResponse:
+    rows, since = _outcomes(request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="program-outcomes.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "program",
+            "admissions",
+            "discharges",
+            "completions",
+            "completion_rate_pct",
+            "mean_phq9_change",
+            "phq9_pairs",
+            "mean_gad7_change",
+            "gad7_pairs",
+            "attendance_rate_pct",
+            "attendance_records",
+            "admitted_since",
+        ]
+    )
+    for r in rows:
+        writer.writerow(
+            [
+                _csv_safe(r.program.name),
+                r.admissions,
+                r.discharges,
+                r.completions,
+                "" if r.completion_rate is None else r.completion_rate,
+                "" if r.phq9_change is None else r.phq9_change,
+                r.phq9_pairs,
+                "" if r.gad7_change is None else r.gad7_change,
+                r.gad7_pairs,
+                "" if r.attendance_rate is None else r.attendance_rate,
+                r.sessions_recorded,
+                since.isoformat() if since else "",
+            ]
+        )
+    audit_record(
+        actor=_user(request),
+        action=AuditAction.EXPORT,
+        object_type="progress.outcomes",
+        detail=f"outcomes csv ({len(rows)} programs)",
+    )
+    return response
+
+
+def _csv_safe(value: str) -> str:
+    """Stop spreadsheet formula injection from a program name."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
