@@ -496,3 +496,18 @@ def test_availability_exception_blocks_booking(open_hours, clinician, patient):
             ends_at=_tomorrow_at(11),
             by=clinician,
         )
+
+
+def test_cancellation_queues_a_notice_for_members(program, clinician, patient):
+    notifications = pytest.importorskip("apps.notifications.services")
+    if not hasattr(notifications, "notification_schedule"):
+        pytest.skip("notifications has no notification_schedule yet")
+    from apps.notifications.models import Outbox
+
+    group = make_group(program, [clinician], days=range(7))
+    services.membership_add(group=group, patient=patient, by=clinician)
+    session = Session.objects.filter(group=group, starts_at__gt=timezone.now()).first()
+    services.session_cancel(session=session, by=clinician, reason="Holiday")
+    rows = Outbox.objects.filter(recipient=patient, kind="session_cancelled")
+    assert rows.exists()
+    assert all(f"scheduling.session:{session.pk}" in r.event_key for r in rows)
