@@ -224,7 +224,7 @@ def seed(stdout: TextIO) -> None:
                 if day.weekday() > 4:
                     continue
                 hour = 14 + (number % 3)
-                start = dt.datetime.combine(day, dt.time(hour, 0), tzinfo=ctz)
+                slot = dt.datetime.combine(day, dt.time(hour, 0), tzinfo=ctz)
                 try:
                     services.appointment_book(
                         clinician=clinician,
@@ -232,8 +232,8 @@ def seed(stdout: TextIO) -> None:
                         kind=AppointmentKind.MEDICATION
                         if number % 3 == 0
                         else AppointmentKind.INDIVIDUAL,
-                        starts_at=start,
-                        ends_at=start + dt.timedelta(minutes=50),
+                        starts_at=slot,
+                        ends_at=slot + dt.timedelta(minutes=50),
                         by=clinician,
                     )
                 except services.SchedulingError:
