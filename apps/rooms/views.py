@@ -86,6 +86,7 @@ def js_strings() -> dict[str, str]:
         "unlocked": _("The room is unlocked"),
         "deleted": _("Message removed by a facilitator"),
         "typing": _("{names} is typing…"),
+        "typing_many": _("{names} are typing…"),
         "new_message": _("{name}: {body}"),
         "admit": _("Admit"),
         "mute": _("Mute"),

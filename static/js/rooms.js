@@ -335,10 +335,19 @@
     renderTyping();
   }
 
+  function clearTyping(userId) {
+    var entry = typingTimers.get(userId);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    typingTimers.delete(userId);
+    renderTyping();
+  }
+
   function renderTyping() {
     var names = [];
     typingTimers.forEach(function (v) { names.push(v.name); });
-    $("typing").textContent = names.length ? fmt(S.typing, { names: names.join(", ") }) : "";
+    var tpl = names.length > 1 ? S.typing_many : S.typing;
+    $("typing").textContent = names.length ? fmt(tpl, { names: names.join(", ") }) : "";
   }
 
   function finish(text) {
@@ -407,6 +416,7 @@
       }
     },
     message: function (f) {
+      if (f.message.author) clearTyping(f.message.author.id);
       if (syncing) { addMessage(f.message); return; }
       addMessage(f.message, { live: true });
       if (cfg.facilitator) renderPeople();

@@ -1,0 +1,90 @@
+"""A facilitator and two patients in three browser contexts against a real daphne: lobby,
+admit, chat, typing indicator, delete, mute, end session."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.factories import PASSWORD, TOTP_SECRET
+from tests.rooms.factories import make_session
+from tests.rooms.servers import daphne, free_port, server_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def room_server(transactional_db):
+    port = free_port()
+    with daphne(port, server_env()):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_facilitator_and_two_patients_run_a_group(
+    room_server, new_page, browser_login, artifacts_dir, program, clinician, patient, member2
+):
+    session = make_session(program, [clinician], [patient, member2], auto_admit=False)
+    room_url = f"{room_server}/rooms/{session.pk}/"
+
+    fac = new_page()
+    browser_login(fac, room_server, clinician.email, PASSWORD, TOTP_SECRET)
+    fac.goto(room_url)
+    expect(fac.locator("#conn-state")).to_have_text("Connected")
+    expect(fac.get_by_role("heading", name="Facilitator controls")).to_be_visible()
+
+    pat = new_page()
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(room_url)
+    expect(pat.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    expect(pat.get_by_label("Your message")).to_be_hidden()
+
+    # The facilitator admits Pat from the lobby.
+    fac.get_by_role("button", name="Admit Pat").click()
+    expect(pat.get_by_label("Your message")).to_be_visible()
+    expect(pat.locator("#lobby-wait")).to_be_hidden()
+
+    robin = new_page(phone=True)
+    browser_login(robin, room_server, member2.email, PASSWORD)
+    robin.goto(room_url)
+    expect(robin.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    fac.get_by_role("button", name="Admit everyone").click()
+    expect(robin.get_by_label("Your message")).to_be_visible()
+    expect(fac.locator("#people")).to_contain_text("Robin")
+
+    # Typing indicator, then a message everyone sees (and screen readers hear).
+    pat.get_by_label("Your message").press_sequentially("Hello from Pat", delay=20)
+    expect(robin.locator("#typing")).to_have_text(re.compile("Pat is typing"))
+    pat.get_by_label("Your message").press("Enter")
+    expect(robin.locator("#chat-list")).to_contain_text("Hello from Pat")
+    expect(fac.locator("#chat-list")).to_contain_text("Hello from Pat")
+    expect(robin.locator("#announcer")).to_contain_text("Pat: Hello from Pat")
+
+    robin.get_by_label("Your message").fill("Hi Pat, good to see you")
+    robin.get_by_role("button", name="Send").click()
+    expect(pat.locator("#chat-list")).to_contain_text("Hi Pat, good to see you")
+
+    # The facilitator deletes Pat's message: a tombstone for everyone.
+    fac.get_by_role("button", name=re.compile(r"^Delete: Pat")).click()
+    expect(robin.locator("#chat-list")).to_contain_text("Message removed by a facilitator")
+    expect(robin.locator("#chat-list")).not_to_contain_text("Hello from Pat")
+
+    # The facilitator mutes Robin: Robin cannot send.
+    fac.get_by_label("Mute length (minutes)").fill("10")
+    fac.get_by_role("button", name="Mute Robin").click()
+    expect(robin.get_by_label("Your message")).to_be_disabled()
+    expect(robin.locator("#composer-error")).to_contain_text("muted you")
+    expect(fac.locator("#people")).to_contain_text("muted")
+
+    fac.screenshot(path=str(artifacts_dir / "rooms-facilitator.png"), full_page=True)
+    robin.screenshot(path=str(artifacts_dir / "rooms-patient-phone.png"), full_page=True)
+
+    # End the session: everyone is told and the chat becomes read-only.
+    fac.get_by_role("button", name="End the session for everyone").click()
+    fac.get_by_role("button", name="End session").click()
+    for page in (pat, robin, fac):
+        expect(page.locator("#room-closed")).to_contain_text("The session has ended")
+    pat.reload()
+    expect(pat.get_by_role("heading", name="Chat history")).to_be_visible()
+    expect(pat.locator(".transcript")).to_contain_text("Hi Pat, good to see you")
