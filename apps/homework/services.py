@@ -303,15 +303,18 @@ def assignment_open(*, assignment: Assignment, user: User) -> Assignment:
     moves to the module's current version, so content fixed since assigning is what they see;
     once started it keeps its version."""
     _check_patient(assignment, user)
-    if (
-        assignment.status == AssignmentStatus.ASSIGNED
-        and assignment.module.current_version_id not in (None, assignment.module_version_id)
-        and not assignment.responses.exists()
-    ):
-        Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ASSIGNED).update(
-            module_version_id=assignment.module.current_version_id
-        )
-        assignment.refresh_from_db()
+    if assignment.status == AssignmentStatus.ASSIGNED:
+        current = Module.objects.filter(pk=assignment.module_id).values_list(
+            "current_version_id", flat=True
+        )[0]
+        if (
+            current not in (None, assignment.module_version_id)
+            and not assignment.responses.exists()
+        ):
+            Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ASSIGNED).update(
+                module_version_id=current
+            )
+            assignment.refresh_from_db()
     audit_record(actor=user, action=AuditAction.VIEW, obj=assignment, patient=user)
     return assignment
 
