@@ -100,7 +100,7 @@ class InsuranceForm(forms.ModelForm):
         labels = {"self_pay": _("I will pay for myself (self-pay)")}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         for name in ("card_front", "card_back"):
             upload = data.get(name)
             if upload and upload.size > MAX_CARD_BYTES:
@@ -213,7 +213,7 @@ class GoalForm(forms.Form):
     target_date = forms.DateField(label=_("Target date"), widget=DATE, required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if (data.get("goal") or "").strip():
             if not (data.get("objective") or "").strip():
                 self.add_error("objective", _("Say how progress will be measured."))
@@ -271,7 +271,7 @@ class DischargeForm(forms.Form):
         max_length=2000,
     )
     relapse_prevention_link = forms.URLField(
-        label=_("Relapse-prevention plan link"), required=False
+        label=_("Relapse-prevention plan link"), required=False, assume_scheme="https"
     )
     summary = forms.CharField(
         label=_("Course of treatment summary"),

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import PurePath
+from typing import cast
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage
 from django.db import models
 from django.db.models import Q
 from django.utils.functional import LazyObject
@@ -244,6 +245,11 @@ class _PrivateStorage(LazyObject):
 private_storage = _PrivateStorage()
 
 
+def private_storage_get() -> Storage:
+    """A callable, so migrations refer to it by name instead of freezing a path."""
+    return cast(Storage, private_storage)
+
+
 def _card_path(instance: Insurance, filename: str) -> str:
     # Random names: no patient data in paths.
     suffix = PurePath(filename).suffix.lower()[:6]
@@ -261,9 +267,9 @@ class Insurance(models.Model):
     subscriber_relationship = models.CharField(
         _("subscriber relationship"), max_length=10, choices=Relationship.choices, blank=True
     )
-    card_front = models.FileField(storage=private_storage, upload_to=_card_path, blank=True)
+    card_front = models.FileField(storage=private_storage_get, upload_to=_card_path, blank=True)
     card_front_type = models.CharField(max_length=40, blank=True)
-    card_back = models.FileField(storage=private_storage, upload_to=_card_path, blank=True)
+    card_back = models.FileField(storage=private_storage_get, upload_to=_card_path, blank=True)
     card_back_type = models.CharField(max_length=40, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -32,6 +33,7 @@ from apps.enrollment.models import (
     Transition,
     TreatmentGoal,
     TreatmentPlan,
+    private_storage,
 )
 from apps.measures.models import MeasureContext, MeasureResponse
 from apps.measures.registry import instrument_get
@@ -350,13 +352,17 @@ def insurance_save(
     application.insurance_done_at = application.insurance_done_at or timezone.now()
     application.save(update_fields=["insurance_done_at"])
     for old in old_files:  # replaced images are removed once the new ones are stored
-        transaction.on_commit(lambda old=old: Insurance.card_front.field.storage.delete(old))
+        transaction.on_commit(partial(private_storage.delete, old))
     audit_record(actor=by, action=AuditAction.UPDATE, obj=insurance, patient=by, detail="insurance")
     return insurance
 
 
 def application_submit(
-    *, application: Application, by: User, preferred_times: Iterable[datetime], notes: str = ""
+    *,
+    application: Application,
+    by: User,
+    preferred_times: Iterable[datetime | None],
+    notes: str = "",
 ) -> Application:
     """Request an intake appointment and submit the application (screened -> submitted)."""
     _require_patient(by=by, application=application)

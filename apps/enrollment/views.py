@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.models import Role, User
@@ -53,12 +54,17 @@ from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 
 STEP_LABELS = {
-    "details": _("About you"),
-    "screening": _("Questionnaires"),
-    "consents": _("Consents"),
-    "insurance": _("Insurance"),
-    "intake": _("Intake appointment"),
+    "details": gettext_lazy("About you"),
+    "screening": gettext_lazy("Questionnaires"),
+    "consents": gettext_lazy("Consents"),
+    "insurance": gettext_lazy("Insurance"),
+    "intake": gettext_lazy("Intake appointment"),
 }
+
+
+def _post(request: HttpRequest) -> Any:
+    """Bind forms on every POST, even an empty one (an empty POST is an error, not a GET)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _user(request: HttpRequest) -> User:
@@ -186,7 +192,7 @@ def apply_details(request: HttpRequest, application_id: int) -> HttpResponse:
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
     initial = {"phone": str(application.patient.phone or "")} if not application.phone else {}
-    form = DetailsForm(request.POST or None, instance=application, initial=initial)
+    form = DetailsForm(_post(request), instance=application, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.application_details_save(
@@ -242,8 +248,8 @@ def apply_measure(request: HttpRequest, application_id: int, code: str) -> HttpR
         return _resume(application)
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
-    form = InstrumentForm(request.POST or None, instrument=definition, prefix=definition.code)
-    if request.method == "POST" and form.is_valid():
+    form = InstrumentForm(_post(request), instrument=definition, prefix=definition.code)
+    if request.method == "POST" and form.is_complete():
         try:
             response = services.application_measure_submit(
                 application=application,
@@ -301,7 +307,7 @@ def apply_insurance(request: HttpRequest, application_id: int) -> HttpResponse:
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
     instance = Insurance.objects.filter(application=application).first()
-    form = InsuranceForm(request.POST or None, request.FILES or None, instance=instance)
+    form = InsuranceForm(_post(request), request.FILES or None, instance=instance)
     if request.method == "POST" and form.is_valid():
         try:
             services.insurance_save(
@@ -338,7 +344,7 @@ def apply_intake(request: HttpRequest, application_id: int) -> HttpResponse:
         return redirect("enrollment:my_application")  # duplicate submit: nothing changes
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
-    form = IntakeRequestForm(request.POST or None)
+    form = IntakeRequestForm(_post(request))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -404,7 +410,7 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
         raise Http404
     application = selectors.application_open_for_patient(patient=patient)
     signed = document.signatures.filter(patient=patient).first()
-    form = SignForm(request.POST or None)
+    form = SignForm(_post(request))
     if request.method == "POST" and signed is None and form.is_valid():
         try:
             services.consent_sign(
@@ -498,7 +504,9 @@ def signature_detail(request: HttpRequest, signature_id: int) -> HttpResponse:
 
 
 @login_required
-def insurance_card(request: HttpRequest, application_id: int, side: str) -> HttpResponse:
+def insurance_card(
+    request: HttpRequest, application_id: int, side: str
+) -> HttpResponse | FileResponse:
     """Card images live outside the web root; only the patient and their program's staff."""
     application = selectors.application_get_for_viewer(
         viewer=_user(request), application_id=application_id
@@ -704,10 +712,15 @@ def discharge(request: HttpRequest, application_id: int) -> HttpResponse:
     if application.status != Status.ADMITTED:
         messages.info(request, _("Only admitted patients can be discharged."))
         return redirect("enrollment:application_detail", application.pk)
-    form = DischargeForm(request.POST or None)
-    phq9 = InstrumentForm(request.POST or None, instrument=instrument_get("phq9"), prefix="phq9")  # type: ignore[arg-type]
-    gad7 = InstrumentForm(request.POST or None, instrument=instrument_get("gad7"), prefix="gad7")  # type: ignore[arg-type]
-    if request.method == "POST" and all([form.is_valid(), phq9.is_valid(), gad7.is_valid()]):
+    form = DischargeForm(_post(request))
+    phq9 = InstrumentForm(_post(request), instrument=instrument_get("phq9"), prefix="phq9")  # type: ignore[arg-type]
+    gad7 = InstrumentForm(_post(request), instrument=instrument_get("gad7"), prefix="gad7")  # type: ignore[arg-type]
+    if request.method == "POST" and all(
+        [
+            form.is_valid(),
+            *[f.is_complete() if _answered(f) else f.is_valid() for f in (phq9, gad7)],
+        ]
+    ):
         try:
             services.application_discharge(
                 application=application,
@@ -746,6 +759,11 @@ def discharge(request: HttpRequest, application_id: int) -> HttpResponse:
         {"application": application, "form": form, "phq9": phq9, "gad7": gad7},
         status=400 if has_errors else 200,
     )
+
+
+def _answered(form: InstrumentForm) -> bool:
+    """Whether any item of this (optional) instrument was touched in the POST."""
+    return any(form.add_prefix(name) in form.data for name in form.fields)
 
 
 @login_required
@@ -819,13 +837,13 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
                 {"goal": g.goal, "objective": g.objective, "target_date": g.target_date}
                 for g in current.goals.all()
             ]
-        form = TreatmentPlanForm(request.POST or None, initial=initial)
-        formset = GoalFormSet(request.POST or None, initial=goals_initial, prefix="goals")
+        form = TreatmentPlanForm(_post(request), initial=initial)
+        formset = GoalFormSet(_post(request), initial=goals_initial, prefix="goals")
         if request.method == "POST" and form.is_valid() and formset.is_valid():
             try:
                 services.treatment_plan_save(
                     patient=patient,
-                    program=patient.patient_profile.program,  # type: ignore[attr-defined]
+                    program=patient.patient_profile.program,  # type: ignore[attr-defined,arg-type]
                     by=user,
                     problems=form.cleaned_data["problems"],
                     interventions=form.cleaned_data["interventions"],
@@ -844,7 +862,12 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
                 return redirect("enrollment:patient_treatment_plan", patient.pk)
     elif request.method == "POST":
         sign_form = PlanSignForm(request.POST)
-        plan = TreatmentPlan.objects.filter(pk=request.POST.get("plan"), patient=patient).first()
+        plan_id = request.POST.get("plan", "")
+        plan = (
+            TreatmentPlan.objects.filter(pk=int(plan_id), patient=patient).first()
+            if plan_id.isdigit()
+            else None
+        )
         if plan is None:
             sign_form.add_error(None, _("That plan was not found."))
         elif sign_form.is_valid():
@@ -871,7 +894,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
         object_id=current.pk if current else "",
         patient=patient,
     )
-    errors = (
+    has_errors = bool(
         (form is not None and form.errors)
         or (formset is not None and formset.total_error_count())
         or (sign_form is not None and sign_form.errors)
@@ -888,7 +911,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
             "sign_form": sign_form,
             "is_staff": is_staff,
         },
-        status=400 if errors else 200,
+        status=400 if has_errors else 200,
     )
 
 
@@ -899,7 +922,7 @@ def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResp
     patient = _plan_patient(request, patient_id)
     plans = list(selectors.safety_plans(patient=patient))
     current = plans[0] if plans else None
-    form = SafetyPlanForm(request.POST or None, instance=current)
+    form = SafetyPlanForm(_post(request), instance=current)
     if request.method == "POST" and form.is_valid():
         try:
             services.safety_plan_save(patient=patient, by=user, data=form.cleaned_data)

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from apps.measures.registry import Instrument
-from apps.measures.scoring import AnswersInvalid
+from apps.measures.scoring import AnswersInvalid, clean_answers
 
 
 class InstrumentForm(forms.Form):
@@ -23,13 +23,26 @@ class InstrumentForm(forms.Form):
                 choices=[(str(c.value), c.label) for c in item.choices],
                 widget=forms.RadioSelect,
                 required=False,  # required-ness depends on skip logic: decided by scoring
-                help_text=item.hint,
+                help_text=str(item.hint),
             )
             self.fields[item.key] = field
 
     def raw_answers(self) -> dict[str, object]:
         data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
         return {k: v for k, v in data.items() if v not in (None, "")}
+
+    def is_complete(self) -> bool:
+        """Field validation plus the instrument's own rules (required items, skip logic), so
+        every problem is shown at once, not one round-trip at a time."""
+        valid = self.is_valid()
+        try:
+            clean_answers(self.instrument, self.raw_answers())
+        except AnswersInvalid as exc:
+            for key, message in exc.errors.items():
+                if key not in self.errors:
+                    self.add_error(key if key in self.fields else None, message)
+            return False
+        return valid
 
     def add_answer_errors(self, exc: AnswersInvalid) -> None:
         for key, message in exc.errors.items():

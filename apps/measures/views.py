@@ -38,7 +38,10 @@ def flag_detail(request: HttpRequest, flag_id: int) -> HttpResponse:
     flag = selectors.flag_get_for_viewer(viewer=request.user, flag_id=flag_id)  # type: ignore[arg-type]
     if flag is None:
         raise Http404
-    form = AcknowledgeForm(request.POST or None)
+    if request.method == "POST" and not flag.is_open:
+        messages.info(request, _("This flag was already acknowledged."))
+        return redirect("measures:flag_detail", flag.pk)
+    form = AcknowledgeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.safety_flag_acknowledge(
@@ -52,4 +55,9 @@ def flag_detail(request: HttpRequest, flag_id: int) -> HttpResponse:
             messages.success(request, _("Flag acknowledged."))
             return redirect("measures:flags")
     audit_record(actor=request.user, action=AuditAction.VIEW, obj=flag, patient=flag.patient)  # type: ignore[arg-type]
-    return render(request, "measures/flag_detail.html", {"flag": flag, "form": form})
+    return render(
+        request,
+        "measures/flag_detail.html",
+        {"flag": flag, "form": form},
+        status=400 if form.errors else 200,
+    )

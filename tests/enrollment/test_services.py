@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from PIL import Image
 
 from apps.audit.models import AuditEvent
 from apps.enrollment import selectors, services
@@ -24,13 +22,13 @@ from apps.enrollment.models import (
 from apps.measures.models import MeasureResponse, SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.programs.models import ProgramKind
+from tests.enrollment.conftest import png_bytes
 from tests.enrollment.factories import (
     CSSRS_NONE,
     DETAILS,
     GAD7_ANSWERS,
     PHQ9_CALM,
     PHQ9_FLAGGED,
-    application_in,
     consent_documents,
     walk_to_admitted,
     walk_to_submitted,
@@ -38,12 +36,6 @@ from tests.enrollment.factories import (
 from tests.factories import ProgramFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def png_bytes(size=(20, 12)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 10, 10)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 # --- start and details ---------------------------------------------------------------------
@@ -212,18 +204,6 @@ def test_part2_consent_only_for_substance_use_programs(program):
 
 
 # --- insurance -----------------------------------------------------------------------------
-@pytest.fixture
-def private_media(settings, tmp_path):
-    settings.PRIVATE_MEDIA_ROOT = tmp_path
-    from apps.enrollment.models import private_storage
-
-    from django.utils.functional import empty
-
-    private_storage._wrapped = empty
-    yield tmp_path
-    private_storage._wrapped = empty
-
-
 def test_insurance_requires_payer_unless_self_pay(applicant, program):
     app = services.application_start(patient=applicant, program=program)
     with pytest.raises(ValidationError) as exc:
@@ -255,7 +235,7 @@ def test_card_images_are_checked_by_content_and_stored_privately(applicant, prog
 
 
 def test_card_images_over_10_mb_are_refused(applicant, program):
-    app = services.application_start(patient=applicant, program=program)
+    services.application_start(patient=applicant, program=program)
     big = SimpleUploadedFile("big.png", png_bytes() + b"0" * (10 * 1024 * 1024), "image/png")
     with pytest.raises(ValidationError):
         services.card_image_check(big)
@@ -440,15 +420,15 @@ GOALS = [
 
 
 def test_treatment_plan_versions_and_patient_signature(patient, program, clinician):
-    kwargs = dict(
-        patient=patient,
-        program=program,
-        by=clinician,
-        problems="Low mood",
-        interventions="CBT group",
-        review_date=dt.date(2030, 1, 1),
-        goals=GOALS,
-    )
+    kwargs = {
+        "patient": patient,
+        "program": program,
+        "by": clinician,
+        "problems": "Low mood",
+        "interventions": "CBT group",
+        "review_date": dt.date(2030, 1, 1),
+        "goals": GOALS,
+    }
     v1 = services.treatment_plan_save(**kwargs)
     v2 = services.treatment_plan_save(**{**kwargs, "problems": "Low mood, sleep"})
     assert (v1.version, v2.version) == (1, 2)
