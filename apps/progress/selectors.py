@@ -474,6 +474,8 @@ def caseload_rows(
     patients (with subqueries) and scheduling's ``weekly_hours`` once per program."""
     from apps.scheduling.selectors import week_start_for, weekly_hours
 
+    if not is_clinician(user):
+        return []
     now = now or timezone.now()
     qs = caseload_queryset(user=user, now=now)
     if program_id:

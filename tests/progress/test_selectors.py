@@ -1,0 +1,222 @@
+"""Caseload rows (and their fixed query count), program outcomes and chart geometry."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from apps.measures.services import safety_flag_raise
+from apps.progress import charts, selectors
+from apps.scheduling.models import Attendance, GroupMembership, Session
+from tests.factories import patient_in
+from tests.progress.factories import admit, checkin, discharge, score
+
+pytestmark = pytest.mark.django_db
+
+
+def _group(program, clinician):
+    from tests.homework.factories import make_group
+
+    return make_group(program)
+
+
+def populate(patient, program, clinician, group, *, phq=(16, 9), flagged=False, checkin_ago=1):
+    """A patient with everything a caseload row shows."""
+    from apps.homework.models import Assignment
+    from tests.homework.factories import assign, shipped_modules
+
+    admit(patient, program, days_ago=30)
+    score(patient, "phq9", phq[0], days_ago=30, context="intake")
+    score(patient, "phq9", phq[1], days_ago=2)
+    score(patient, "gad7", 12, days_ago=30, context="intake")
+    score(patient, "gad7", 6, days_ago=2)
+    checkin(patient, days_ago=checkin_ago)
+    if flagged:
+        safety_flag_raise(
+            patient=patient, program=program, severity="high", source="t", reason="test"
+        )
+    modules = list(shipped_modules().values())
+    a = assign(clinician, patient, modules[0], due_date=timezone.localdate() - dt.timedelta(days=2))
+    assert Assignment.objects.filter(pk=a.pk).exists()
+    GroupMembership.objects.create(
+        group=group, patient=patient, from_date=timezone.localdate() - dt.timedelta(days=30)
+    )
+    return patient
+
+
+def _sessions(group):
+    now = timezone.now()
+    past = Session.objects.create(
+        group=group,
+        occurrence_date=(now - dt.timedelta(hours=2)).date(),
+        starts_at=now - dt.timedelta(hours=2),
+        ends_at=now - dt.timedelta(hours=1),
+    )
+    Session.objects.create(
+        group=group,
+        occurrence_date=(now + dt.timedelta(days=1)).date(),
+        starts_at=now + dt.timedelta(days=1),
+        ends_at=now + dt.timedelta(days=1, hours=3),
+    )
+    return past
+
+
+def test_caseload_row_shows_change_flags_checkin_hours_homework_and_next_session(
+    patient, program, clinician
+):
+    group = _group(program, clinician)
+    past = _sessions(group)
+    populate(patient, program, clinician, group, flagged=True, checkin_ago=2)
+    Attendance.objects.create(session=past, patient=patient, status="present", minutes=60)
+    [row] = selectors.caseload_rows(user=clinician)
+    assert row.patient == patient
+    assert (row.phq9.baseline, row.phq9.current, row.phq9.delta) == (16, 9, -7)
+    assert row.phq9.response is False and row.phq9.meaningful is True
+    assert row.gad7.response is True
+    assert row.open_flags == 1
+    assert row.days_since_checkin == 2
+    assert row.hours.minutes == 60 and row.hours.floor_hours == 9.0 and row.below_floor
+    assert row.homework_overdue == 1
+    assert row.next_session is not None and row.next_session > timezone.now()
+
+
+def test_caseload_query_count_does_not_grow_with_patients(
+    program, clinician, django_assert_num_queries
+):
+    group = _group(program, clinician)
+    _sessions(group)
+
+    def build(n, offset):
+        for i in range(n):
+            p = patient_in(program, email=f"cl{offset + i}@example.test")
+            populate(p, program, clinician, group, flagged=i % 2 == 0)
+
+    build(3, 0)
+    with django_assert_num_queries(6) as small:
+        rows = selectors.caseload_rows(user=clinician)
+    assert len(rows) == 3
+    build(27, 100)
+    with django_assert_num_queries(len(small.captured_queries)):
+        rows = selectors.caseload_rows(user=clinician)
+    assert len(rows) == 30
+
+
+def test_caseload_is_only_the_clinicians_programs(
+    patient, outsider, clinician, other_clinician, admin
+):
+    ids = [r.patient.pk for r in selectors.caseload_rows(user=clinician)]
+    assert patient.pk in ids and outsider.pk not in ids
+    assert patient.pk not in [r.patient.pk for r in selectors.caseload_rows(user=other_clinician)]
+    assert selectors.caseload_rows(user=patient) == []
+    assert selectors.caseload_rows(user=admin) == []
+
+
+def test_caseload_puts_open_flags_first_then_sorts_and_filters(program, clinician):
+    group = _group(program, clinician)
+    a = populate(patient_in(program, full_name="Anna A"), program, clinician, group, phq=(10, 15))
+    b = populate(
+        patient_in(program, full_name="Bea B"),
+        program,
+        clinician,
+        group,
+        phq=(20, 4),
+        checkin_ago=5,
+    )
+    c = populate(
+        patient_in(program, full_name="Cal C"),
+        program,
+        clinician,
+        group,
+        phq=(12, 11),
+        flagged=True,
+    )
+    names = lambda rows: [r.patient.pk for r in rows]  # noqa: E731
+    assert names(selectors.caseload_rows(user=clinician)) == [c.pk, a.pk, b.pk]
+    assert names(selectors.caseload_rows(user=clinician, sort="name")) == [a.pk, b.pk, c.pk]
+    assert names(selectors.caseload_rows(user=clinician, sort="phq9")) == [a.pk, c.pk, b.pk]
+    assert names(selectors.caseload_rows(user=clinician, sort="phq9_change"))[0] == a.pk
+    assert names(selectors.caseload_rows(user=clinician, sort="checkin"))[0] == b.pk
+    assert names(selectors.caseload_rows(user=clinician, flagged_only=True)) == [c.pk]
+    assert names(selectors.caseload_rows(user=clinician, quiet_days=3)) == [b.pk]
+    assert names(selectors.caseload_rows(user=clinician, search="bea")) == [b.pk]
+    assert len(selectors.caseload_rows(user=clinician, below_floor_only=True)) == 3
+
+
+def test_discharged_patients_leave_the_caseload_unless_asked(patient, program, clinician):
+    app = admit(patient, program, days_ago=40)
+    discharge(app, by=clinician)
+    assert selectors.caseload_rows(user=clinician) == []
+    assert len(selectors.caseload_rows(user=clinician, include_closed=True)) == 1
+
+
+def test_program_outcomes(program, clinician, admin, other_clinician):
+    def episode(name, phq, gad, *, reason="completed", discharged=True):
+        p = patient_in(program, full_name=name)
+        app = admit(p, program, days_ago=60)
+        score(p, "phq9", phq[0], days_ago=60, context="intake")
+        score(p, "gad7", gad[0], days_ago=60, context="intake")
+        if discharged:
+            score(p, "phq9", phq[1], days_ago=1, context="discharge")
+            score(p, "gad7", gad[1], days_ago=1, context="discharge")
+            discharge(app, by=clinician, reason=reason)
+        return p
+
+    episode("One", (18, 8), (14, 6))
+    episode("Two", (12, 10), (10, 8), reason="withdrew")
+    episode("Three", (20, 20), (15, 15), discharged=False)
+    group = _group(program, clinician)
+    past = _sessions(group)
+    for i, status in enumerate(["present", "present", "late", "absent"]):
+        p = patient_in(program, email=f"att{i}@example.test")
+        Attendance.objects.create(session=past, patient=p, status=status, minutes=60)
+    [row] = selectors.program_outcomes(user=admin, program_id=program.pk)
+    assert (row.admissions, row.discharges, row.completions) == (3, 2, 1)
+    assert row.completion_rate == 50.0
+    assert row.phq9_change == -6.0 and row.phq9_pairs == 2  # (-10 + -2) / 2
+    assert row.gad7_change == -5.0
+    assert row.attendance_rate == 75.0
+    assert [r.program for r in selectors.program_outcomes(user=clinician)] == [program]
+    assert program not in [r.program for r in selectors.program_outcomes(user=other_clinician)]
+
+
+def test_daily_chart_leaves_gaps_for_missed_days():
+    start = dt.date(2026, 1, 1)
+    values = {start: 5.0, start + dt.timedelta(days=1): 6.0, start + dt.timedelta(days=3): 7.0}
+    chart = charts.daily_chart(
+        key="t",
+        title="T",
+        description="D",
+        start=start,
+        end=start + dt.timedelta(days=3),
+        lines=[("Mood", "line-mood", values)],
+        y_max=10,
+    )
+    [series] = chart.series
+    assert len(series.paths) == 2  # day 3 is missing: two runs, not a drop to zero
+    assert len(series.dots) == 3
+    assert all(d.y < chart.plot_bottom for d in series.dots)
+
+
+def test_score_chart_shades_every_band():
+    chart = charts.score_chart(
+        key="phq9",
+        title="PHQ-9",
+        description="d",
+        points=[(dt.date(2026, 1, 1), 16, "a"), (dt.date(2026, 1, 15), 9, "b")],
+        bands=[
+            (0, 4, "Minimal"),
+            (5, 9, "Mild"),
+            (10, 14, "Moderate"),
+            (15, 19, "Mod sev"),
+            (20, 27, "Severe"),
+        ],
+        y_max=27,
+        start=dt.date(2026, 1, 1),
+        end=dt.date(2026, 1, 20),
+    )
+    assert [b.label for b in chart.bands] == ["Minimal", "Mild", "Moderate", "Mod sev", "Severe"]
+    assert abs(sum(b.height for b in chart.bands) - chart.plot_height) < 1
+    first, second = chart.series[0].dots
+    assert first.y < second.y  # 16 is drawn higher than 9
