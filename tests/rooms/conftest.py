@@ -31,6 +31,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         db.setdefault("TEST", {})["NAME"] = path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit and typing counters live in the cache: start every test from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def member2(program):
     return patient_in(program, email="member2@example.test", full_name="Robin Second")

@@ -1,0 +1,330 @@
+"""Room services and selectors: the access rule, the room's phases, idempotent messages,
+ordered catch-up, risk phrases, moderation audit and demo data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from apps.rooms import selectors, services
+from apps.rooms.models import Message, Participant, RiskAlert, RiskPhrase, Room
+from apps.rooms.protocol import FrameError, parse_frame
+from apps.rooms.selectors import Phase
+from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
+from tests.factories import admin_user, clinician_in, patient_in
+from tests.rooms.factories import make_session
+
+pytestmark = pytest.mark.django_db
+
+
+def _connect(user, session, channel="chan"):
+    return services.room_connect(user=user, session_id=session.pk, channel_name=f"{channel}-{user.pk}")
+
+
+# --- Access ------------------------------------------------------------------------------
+
+
+def test_member_and_facilitator_may_join_live(live_session, patient, clinician):
+    member = selectors.room_access(user=patient, session_id=live_session.pk)
+    assert member is not None and member.is_member and not member.is_facilitator
+    fac = selectors.room_access(user=clinician, session_id=live_session.pk)
+    assert fac is not None and fac.is_facilitator and fac.may_join_live
+
+
+def test_outsiders_get_no_access(live_session, outsider, other_clinician):
+    assert selectors.room_access(user=outsider, session_id=live_session.pk) is None
+    assert selectors.room_access(user=other_clinician, session_id=live_session.pk) is None
+
+
+def test_other_staff_of_the_program_may_only_read_history(live_session, program):
+    colleague = clinician_in(program, email="colleague@example.test")
+    access = selectors.room_access(user=colleague, session_id=live_session.pk)
+    assert access is not None and not access.may_join_live and access.may_read_history
+    with pytest.raises(RoomForbidden):
+        services.room_check(user=colleague, session_id=live_session.pk)
+
+
+def test_admin_without_facilitation_cannot_join_live(live_session):
+    admin = admin_user(email="boss@example.test")
+    access = selectors.room_access(user=admin, session_id=live_session.pk)
+    assert access is None or not access.may_join_live
+
+
+def test_covering_facilitator_may_moderate(live_session, program):
+    cover = clinician_in(program, email="cover@example.test")
+    live_session.facilitator = cover
+    live_session.save(update_fields=["facilitator"])
+    access = selectors.room_access(user=cover, session_id=live_session.pk)
+    assert access is not None and access.is_facilitator
+
+
+def test_discharged_member_loses_live_access_but_keeps_history(live_session, patient):
+    live_session.group.memberships.filter(patient=patient).update(
+        status="ended", to_date=live_session.occurrence_date
+    )
+    access = selectors.room_access(user=patient, session_id=live_session.pk)
+    assert access is not None and not access.is_member and access.may_read_history
+
+
+def test_bad_session_ids_are_refused(patient):
+    assert selectors.room_access(user=patient, session_id="abc") is None
+    assert selectors.room_access(user=patient, session_id=0) is None
+
+
+# --- Phases ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("minutes_from_start", "phase"),
+    [(-16, Phase.NOT_OPEN), (-15, Phase.LIVE), (0, Phase.LIVE), (69, Phase.LIVE), (70, Phase.ENDED)],
+)
+def test_room_phase_boundaries(program, clinician, minutes_from_start, phase, settings):
+    settings.ROOMS_GRACE_MINUTES = 10
+    session = make_session(program, [clinician], length=dt.timedelta(minutes=60))
+    now = session.starts_at + dt.timedelta(minutes=minutes_from_start)
+    assert selectors.room_phase(session=session, room=None, now=now) == phase
+
+
+def test_open_before_is_configurable(program, clinician, settings):
+    settings.ROOMS_OPEN_MINUTES_BEFORE = 30
+    session = make_session(program, [clinician])
+    now = session.starts_at - dt.timedelta(minutes=29)
+    assert selectors.room_phase(session=session, room=None, now=now) == Phase.LIVE
+
+
+def test_ended_room_is_history_then_expires(live_session, settings):
+    settings.ROOMS_HISTORY_DAYS = 30
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    assert selectors.room_phase(session=live_session, room=room) == Phase.ENDED
+    later = timezone.now() + dt.timedelta(days=31)
+    assert selectors.room_phase(session=live_session, room=room, now=later) == Phase.EXPIRED
+
+
+# --- Messages ----------------------------------------------------------------------------
+
+
+def test_message_post_is_idempotent_per_client_id(live_session, patient, django_capture_on_commit_callbacks):
+    _connect(patient, live_session)
+    with django_capture_on_commit_callbacks(execute=False) as first_events:
+        payload, created = services.room_message_post(
+            author=patient, session_id=live_session.pk, body="hi", client_id="x1"
+        )
+    assert created and len(first_events) == 1
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        payload2, created2 = services.room_message_post(
+            author=patient, session_id=live_session.pk, body="hi", client_id="x1"
+        )
+    assert not created2 and payload2["id"] == payload["id"]
+    assert again == []  # nothing broadcast twice
+    assert Message.objects.filter(kind="chat").count() == 1
+
+
+def test_same_client_id_from_two_authors_are_two_messages(live_session, patient, member2):
+    _connect(patient, live_session)
+    _connect(member2, live_session)
+    services.room_message_post(author=patient, session_id=live_session.pk, body="a", client_id="c")
+    services.room_message_post(author=member2, session_id=live_session.pk, body="b", client_id="c")
+    assert Message.objects.filter(kind="chat").count() == 2
+
+
+def test_sync_returns_everything_after_an_id_in_pages(live_session, patient):
+    _connect(patient, live_session)
+    ids = [
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body=f"m{i}", client_id=f"m{i}"
+        )[0]["id"]
+        for i in range(5)
+    ]
+    room = Room.objects.get(session=live_session)
+    page, more = selectors.messages_after(room=room, after=ids[0], limit=2)
+    assert [m.pk for m in page] == ids[1:3] and more
+    page, more = selectors.messages_after(room=room, after=ids[2], limit=2)
+    assert [m.pk for m in page] == ids[3:5] and not more
+
+
+def test_sync_query_count_does_not_grow_with_messages(
+    live_session, patient, member2, django_assert_max_num_queries
+):
+    _connect(patient, live_session)
+    _connect(member2, live_session)
+    for i in range(3):
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body=f"a{i}", client_id=f"a{i}"
+        )
+    with django_assert_max_num_queries(40) as ctx:
+        services.room_sync(user=patient, session_id=live_session.pk, after=0)
+    few = len(ctx.captured_queries)
+    for i in range(20):
+        services.room_message_post(
+            author=member2 if i % 2 else patient,
+            session_id=live_session.pk,
+            body=f"b{i}",
+            client_id=f"b{i}",
+        )
+    with django_assert_max_num_queries(few):
+        services.room_sync(user=patient, session_id=live_session.pk, after=0)
+
+
+def test_muted_member_cannot_post(live_session, clinician, patient):
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    services.room_member_mute(by=clinician, session_id=live_session.pk, user_id=patient.pk, minutes=3)
+    with pytest.raises(RoomError) as exc:
+        services.room_message_post(author=patient, session_id=live_session.pk, body="x", client_id="q")
+    assert exc.value.code == "muted"
+
+
+def test_mute_expires(live_session, clinician, patient):
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    Participant.objects.filter(user=patient).update(
+        muted_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    _, created = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="back", client_id="b"
+    )
+    assert created
+
+
+def test_closed_room_refuses_posts(live_session, patient):
+    _connect(patient, live_session)
+    Room.objects.filter(session=live_session).update(ended_at=timezone.now())
+    with pytest.raises(RoomClosed):
+        services.room_message_post(author=patient, session_id=live_session.pk, body="x", client_id="z")
+
+
+def test_facilitator_cannot_be_muted_or_removed(live_session, clinician, program):
+    cofac = clinician_in(program, email="cofac@example.test")
+    live_session.group.facilitators.add(cofac)
+    _connect(clinician, live_session)
+    _connect(cofac, live_session)
+    with pytest.raises(RoomError) as exc:
+        services.room_member_remove(by=clinician, session_id=live_session.pk, user_id=cofac.pk)
+    assert exc.value.code == "not_found"
+
+
+def test_admitting_a_non_member_fails(program, clinician, patient):
+    session = make_session(program, [clinician], [patient], auto_admit=False)
+    _connect(clinician, session)
+    assert _connect(patient, session)["type"] == "waiting"
+    session.group.memberships.update(status="ended")
+    with pytest.raises(RoomError) as exc:
+        services.room_admit(by=clinician, session_id=session.pk, user_id=patient.pk)
+    assert exc.value.code == "not_member"
+    assert Participant.objects.get(user=patient).status == "waiting"
+
+
+def test_every_moderation_action_is_audited(live_session, clinician, patient):
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    payload, _ = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="x", client_id="d"
+    )
+    sid = live_session.pk
+    services.room_message_delete(by=clinician, session_id=sid, message_id=payload["id"])
+    services.room_member_mute(by=clinician, session_id=sid, user_id=patient.pk, minutes=2)
+    services.room_lock(by=clinician, session_id=sid, locked=True)
+    services.room_pin(by=clinician, session_id=sid, body="Breathe")
+    services.room_member_remove(by=clinician, session_id=sid, user_id=patient.pk)
+    services.room_end(by=clinician, session_id=sid)
+    details = set(
+        AuditEvent.objects.filter(actor=clinician, action="moderate").values_list("detail", flat=True)
+    )
+    assert details == {
+        "room message deleted",
+        "room mute 2 min",
+        "room locked",
+        "room pin",
+        "room member removed",
+        "room ended",
+    }
+
+
+# --- Risk phrases -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "hit"),
+    [
+        ("I want to KILL   myself", "kill myself"),
+        ("thinking about an overdose.", "overdose"),
+        ("overdosed last year", None),
+        ("skill myselfie", None),
+        ("a normal day", None),
+    ],
+)
+def test_risk_phrase_matching(db, body, hit):
+    for phrase in ("kill myself", "overdose"):
+        RiskPhrase.objects.create(phrase=phrase)
+    RiskPhrase.objects.create(phrase="a normal day", active=False)
+    assert services._risk_match(body) == hit
+
+
+def test_risk_phrase_is_normalised_in_admin(db):
+    phrase = RiskPhrase(phrase="  End   IT all ")
+    phrase.full_clean()
+    assert phrase.phrase == "end it all"
+
+
+def test_facilitator_messages_do_not_raise_alerts(live_session, clinician):
+    RiskPhrase.objects.create(phrase="overdose")
+    _connect(clinician, live_session)
+    services.room_message_post(
+        author=clinician, session_id=live_session.pk, body="Today: overdose prevention", client_id="t"
+    )
+    assert not RiskAlert.objects.exists()
+
+
+# --- Protocol ----------------------------------------------------------------------------
+
+
+def test_protocol_parses_every_type():
+    frames = [
+        {"type": "ping"},
+        {"type": "sync", "after": 3},
+        {"type": "history", "before": 9},
+        {"type": "send", "client_id": "a-1_B", "body": "x"},
+        {"type": "typing"},
+        {"type": "read", "message_id": 1},
+        {"type": "hand", "raised": True},
+        {"type": "admit", "user_id": 2},
+        {"type": "admit_all"},
+        {"type": "delete", "message_id": 3},
+        {"type": "mute", "user_id": 2, "minutes": 120},
+        {"type": "remove", "user_id": 2},
+        {"type": "lock", "locked": False},
+        {"type": "pin", "body": ""},
+        {"type": "end", "v": 1},
+    ]
+    assert [parse_frame(f).type for f in frames] == [f["type"] for f in frames]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "mute", "user_id": 2, "minutes": 121},
+        {"type": "mute", "user_id": 0, "minutes": 5},
+        {"type": "pin", "body": "x" * 501},
+        {"type": "hand", "raised": 1},
+        {"type": "send", "client_id": "x" * 65, "body": "x"},
+    ],
+)
+def test_protocol_refuses_out_of_range_values(frame):
+    with pytest.raises(FrameError):
+        parse_frame(frame)
+
+
+# --- Demo --------------------------------------------------------------------------------
+
+
+def test_demo_seed_is_idempotent(program, clinician, patient):
+    from apps.rooms import demo
+
+    out = io.StringIO()
+    demo.seed(out)
+    demo.seed(out)
+    assert RiskPhrase.objects.count() == len(demo.DEFAULT_RISK_PHRASES)
