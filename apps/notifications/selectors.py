@@ -89,3 +89,13 @@ def notification_get_for_user(*, user: User, notification_id: int) -> Notificati
 
 def unread_count(*, user: User) -> int:
     return notifications_for(user=user).filter(read_at__isnull=True).count()
+
+
+def latest_id(*, user: User) -> int:
+    found = notifications_for(user=user).order_by("-pk").values_list("pk", flat=True).first()
+    return int(found or 0)
+
+
+def notifications_after(*, user: User, after_id: int, limit: int = 5) -> list[Notification]:
+    """``user``'s notifications newer than ``after_id`` (for the bell's polling fallback)."""
+    return list(notifications_for(user=user).filter(pk__gt=after_id).order_by("-pk")[:limit])

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.notifications import selectors, services
 from apps.notifications.forms import CodeForm, PhoneForm, PreferencesForm
-from apps.notifications.models import Kind
+from apps.notifications.models import SAFETY_KINDS, Kind
 from apps.notifications.unsubscribe import unsubscribe_token_read
 
 LIST_LIMIT = 50
@@ -30,7 +30,26 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def unread_badge(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"unread": selectors.unread_count(user=request.user)})  # type: ignore[arg-type]
+    """The unread count, and with ``?after=<id>`` the newer notifications (bell polling)."""
+    user = request.user
+    data: dict[str, object] = {"unread": selectors.unread_count(user=user)}  # type: ignore[arg-type]
+    after = request.GET.get("after", "")
+    if after:
+        if not after.isdigit() or len(after) > 18:
+            return JsonResponse({"error": "after must be a notification id"}, status=400)
+        data["items"] = [
+            {
+                "type": "notification",
+                "id": n.pk,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "link": n.link,
+                "urgent": n.kind in SAFETY_KINDS,
+            }
+            for n in selectors.notifications_after(user=user, after_id=int(after))  # type: ignore[arg-type]
+        ]
+    return JsonResponse(data)
 
 
 @login_required

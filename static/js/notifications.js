@@ -58,23 +58,39 @@
     var empty = document.getElementById("notif-empty");
     if (empty) { empty.hidden = true; }
   }
-  document.addEventListener("viop:user-event", function (ev) {
-    var data = ev.detail || {};
+  var latest = parseInt(bell.dataset.latestId || "0", 10) || 0;
+  function handle(data) {
     if (data.type === "notification") {
-      setCount(data.unread);
+      if (data.id && data.id <= latest && document.getElementById("notif-" + data.id)) { return; }
+      if (data.id > latest) { latest = data.id; }
+      if (typeof data.unread === "number") { setCount(data.unread); }
       if (live) { live.textContent = ""; setTimeout(function () { live.textContent = "New notification: " + (data.title || ""); }, 50); }
       showToast(data);
       prependToList(data);
     } else if (data.type === "notification.read") {
       setCount(data.unread);
     }
-  });
+  }
+  document.addEventListener("viop:user-event", function (ev) { handle(ev.detail || {}); });
+
+  function refresh() {
+    return fetch(bell.dataset.unreadUrl + "?after=" + latest, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (!d) { return; }
+        (d.items || []).slice().reverse().forEach(function (item) { if (item.id > latest) { handle(item); } });
+        setCount(d.unread);
+      })
+      .catch(function () { /* the next push, poll or page load corrects it */ });
+  }
   // A page left in the background may have missed pushes while its socket was down.
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState !== "visible") { return; }
-    fetch(bell.dataset.unreadUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) { setCount(d.unread); } })
-      .catch(function () { /* the next push or page load corrects it */ });
+    if (document.visibilityState === "visible") { refresh(); }
   });
+  // The embedded stack's in-memory channel layer cannot carry a push from the Celery
+  // worker's process to this page's: the server asks for polling then (0 = push only).
+  var poll = parseInt(bell.dataset.pollSeconds || "0", 10);
+  if (poll > 0) {
+    setInterval(function () { if (document.visibilityState === "visible") { refresh(); } }, poll * 1000);
+  }
 })();

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core import mail
 from django.db import connection
@@ -216,29 +217,41 @@ def test_sms_is_never_scheduled_without_a_verified_phone(patient):
 def test_in_app_creates_one_notification_and_pushes_it_live(
     patient, django_capture_on_commit_callbacks
 ):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(user_group(patient.pk), channel)
     _schedule(
         patient,
         channels=["in_app"],
         kind=Kind.HOMEWORK_ASSIGNED,
         context={"link": "/homework/a/3/"},
     )
-    claims = dispatch.outbox_claim_due(enqueue=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert (
-            dispatch.outbox_deliver(outbox_id=claims[0].outbox_id, claim_token=claims[0].token)
-            == "sent"
-        )
-    event = async_to_sync(layer.receive)(channel)
+    (claim,) = dispatch.outbox_claim_due(enqueue=False)
+
+    def deliver():
+        with django_capture_on_commit_callbacks(execute=True):
+            return dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token)
+
+    async def scenario():
+        # One event loop for the whole exchange (the Redis pub/sub layer is loop-bound).
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(user_group(patient.pk), channel)
+        try:
+            outcome = await sync_to_async(deliver)()
+            event = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard(user_group(patient.pk), channel)
+        return outcome, event
+
+    outcome, event = async_to_sync(scenario)()
+    assert outcome == "sent"
     assert event["type"] == "user.event"
     payload = event["payload"]
     assert payload["type"] == "notification" and payload["unread"] == 1
     assert payload["title"] == "You have new homework" and payload["link"] == "/homework/a/3/"
     note = Notification.objects.get()
     assert note.recipient == patient and note.read_at is None
-    async_to_sync(layer.group_discard)(user_group(patient.pk), channel)
+    # Delivering the same row again (a duplicate message) cannot add a second notification.
+    assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "skipped"
+    assert Notification.objects.count() == 1
 
 
 def test_preference_switched_off_after_scheduling_cancels_at_send_time(patient):

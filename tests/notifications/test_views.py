@@ -251,3 +251,27 @@ def test_unsubscribe_token_cannot_be_forged_or_used_for_safety_alerts(client, cl
         response = client.post(reverse("notifications:unsubscribe", args=[token]))
         assert response.status_code == 404
     assert not Preference.objects.exists()
+
+
+def test_bell_poll_returns_only_my_newer_notifications(client, login, patient, outsider):
+    old = _note(patient, 1)
+    new = _note(patient, 2)
+    _note(outsider, 3)
+    login(client, patient)
+    data = client.get(reverse("notifications:unread"), {"after": old.pk}).json()
+    assert data["unread"] == 2
+    assert [item["id"] for item in data["items"]] == [new.pk]
+    assert data["items"][0]["title"] == "Note 2"
+    for bad in ("abc", "-1", "9" * 40):
+        response = client.get(reverse("notifications:unread"), {"after": bad})
+        assert response.status_code == 400
+
+
+def test_bell_polls_only_where_the_channel_layer_is_in_process(client, login, patient, settings):
+    login(client, patient)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert 'data-poll-seconds="10"' in client.get(reverse("home")).content.decode()
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {}}
+    }
+    assert 'data-poll-seconds="0"' in client.get(reverse("home")).content.decode()
