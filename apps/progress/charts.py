@@ -85,6 +85,10 @@ class Chart:
         return self.height - BOTTOM
 
     @property
+    def empty_y(self) -> float:
+        return self.plot_top + self.plot_height / 2
+
+    @property
     def plot_width(self) -> int:
         return self.plot_right - self.plot_left
 
@@ -97,9 +101,14 @@ def _y(chart: Chart, value: float, y_max: float) -> float:
     return round(chart.plot_bottom - (value / y_max) * chart.plot_height, 1) if y_max else 0.0
 
 
+# Dots keep this far from the plot's left and right edges so they are never cut in half.
+X_INSET = 8
+
+
 def _x_for(chart: Chart, day: dt.date, start: dt.date, end: dt.date) -> float:
     span = max((end - start).days, 1)
-    return round(chart.plot_left + ((day - start).days / span) * chart.plot_width, 1)
+    width = chart.plot_width - 2 * X_INSET
+    return round(chart.plot_left + X_INSET + ((day - start).days / span) * width, 1)
 
 
 def _short(day: dt.date) -> str:

@@ -105,7 +105,13 @@ def measure_blocks(
     return blocks
 
 
-def checkin_block(*, patient: User, today: dt.date, days: int = CHECKIN_DAYS) -> dict[str, Any]:
+def checkin_block(
+    *, patient: User, today: dt.date, admitted_on: dt.date | None = None, days: int = CHECKIN_DAYS
+) -> dict[str, Any]:
+    """The last six weeks of check-ins, or the time since admission when that is shorter
+    (at least two weeks), so a new patient's chart is not mostly empty."""
+    if admitted_on is not None and admitted_on <= today:
+        days = max(14, min(days, (today - admitted_on).days + 1))
     start = today - dt.timedelta(days=days - 1)
     checkins = selectors.checkins_between(patient=patient, start=start, end=today)
     by_day = {c.day: c for c in checkins}
@@ -130,7 +136,14 @@ def checkin_block(*, patient: User, today: dt.date, days: int = CHECKIN_DAYS) ->
         "done": len(checkins),
         "days": days,
     }
-    if first and last and first_avg["mood"] is not None and last_avg["mood"] is not None:
+    # Compare the first and last fortnight only when they do not overlap.
+    if (
+        days >= 28
+        and first
+        and last
+        and first_avg["mood"] is not None
+        and last_avg["mood"] is not None
+    ):
         summary += " " + _(
             "Average mood went from %(a)s in the first two weeks to %(b)s in the last two; "
             "average anxiety from %(c)s to %(d)s."
@@ -236,7 +249,7 @@ def progress_context(*, patient: User, own: bool) -> dict[str, Any]:
         "episode": episode,
         "today": today,
         "measures": measure_blocks(patient=patient, own=own, today=today, episode=episode),
-        "checkins": checkin_block(patient=patient, today=today),
+        "checkins": checkin_block(patient=patient, today=today, admitted_on=episode.admitted_on),
         "hours": hours_block(patient=patient, episode=episode),
         "homework": homework,
         "homework_summary": homework_summary,

@@ -352,6 +352,8 @@ class CaseloadRow:
     days_since_checkin: int | None
     hours: Any = None
     homework_overdue: int = 0
+    phq9_latest: int | None = None
+    gad7_latest: int | None = None
     next_session: dt.datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -430,6 +432,16 @@ def caseload_queryset(*, user: User, now: dt.datetime) -> QuerySet[User]:
             phq9_first=_latest("phq9", first=True),
             phq9_last=_latest("phq9"),
             phq9_last_at=_latest("phq9", field_name="taken_at"),
+            phq9_count=_count(
+                MeasureResponse.objects.filter(
+                    patient=OuterRef("pk"), instrument="phq9", total__isnull=False
+                )
+            ),
+            gad7_count=_count(
+                MeasureResponse.objects.filter(
+                    patient=OuterRef("pk"), instrument="gad7", total__isnull=False
+                )
+            ),
             gad7_first=_latest("gad7", first=True),
             gad7_last=_latest("gad7"),
             open_flags=_count(
@@ -512,8 +524,15 @@ def caseload_rows(
                 patient=p,
                 program=a.patient_profile.program,
                 status=a.episode_status or "",
-                phq9=change_between("phq9", a.phq9_first, a.phq9_last),
-                gad7=change_between("gad7", a.gad7_first, a.gad7_last),
+                # A change needs two scores; one score is shown on its own.
+                phq9=change_between("phq9", a.phq9_first, a.phq9_last)
+                if a.phq9_count > 1
+                else None,
+                gad7=change_between("gad7", a.gad7_first, a.gad7_last)
+                if a.gad7_count > 1
+                else None,
+                phq9_latest=a.phq9_last,
+                gad7_latest=a.gad7_last,
                 phq9_latest_at=a.phq9_last_at,
                 open_flags=a.open_flags,
                 top_severity=0 if a.urgent_flags else (2 if a.open_flags else None),
@@ -548,8 +567,8 @@ def sort_caseload(rows: list[CaseloadRow], sort: str) -> list[CaseloadRow]:
         "flags": flags_key,
         "name": name,
         # Highest (worst) latest score first; no score last.
-        "phq9": lambda r: (-(r.phq9.current) if r.phq9 else _NO_VALUE, name(r)),
-        "gad7": lambda r: (-(r.gad7.current) if r.gad7 else _NO_VALUE, name(r)),
+        "phq9": lambda r: (-r.phq9_latest if r.phq9_latest is not None else _NO_VALUE, name(r)),
+        "gad7": lambda r: (-r.gad7_latest if r.gad7_latest is not None else _NO_VALUE, name(r)),
         # Worsening first: largest increase at the top.
         "phq9_change": lambda r: (-(r.phq9.delta) if r.phq9 else _NO_VALUE, name(r)),
         # Longest without a check-in first; never checked in at the very top.

@@ -130,7 +130,7 @@ def test_my_progress_shows_summaries_charts_tables_and_is_audited(client, login,
     assert "Your PHQ-9 went from 16 to 9 since admission." in body
     assert 'role="img"' in body and '<title id="phq9-title">' in body
     assert "PHQ-9 scores as a table" in body
-    assert "You checked in on 2 of the last 42 days." in body
+    assert "You checked in on 2 of the last 21 days." in body
     assert "No check-in" in body  # missed days listed as missed, not zero
     assert AuditEvent.objects.filter(
         actor=history, patient=history, action="view", object_type="progress.summary"
