@@ -64,14 +64,16 @@
     scheduleRetry(form);
   }
 
+  // Capture phase: mark the form dirty before htmx (listening on the form) sends the save,
+  // so the request's own beforeRequest clears the mark rather than the other way round.
   document.addEventListener("input", function (ev) {
     var form = autosaveForm(ev.target);
     if (form) { dirty.add(form); setState(form, "dirty", T.unsaved); }
-  });
+  }, true);
   document.addEventListener("change", function (ev) {
     var form = autosaveForm(ev.target);
     if (form) { dirty.add(form); }
-  });
+  }, true);
 
   document.body.addEventListener("htmx:configRequest", function (ev) {
     if (autosaveForm(ev.detail.elt)) { ev.detail.parameters.seq = nextSeq(); }
