@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import patient_get_for_viewer
@@ -93,6 +93,15 @@ QUEUE_FILTERS = {
 }
 
 
+NEEDS_ACTION = [
+    Status.STARTED,
+    Status.SCREENED,
+    Status.SUBMITTED,
+    Status.INTAKE_SCHEDULED,
+    Status.WAITLISTED,
+]
+
+
 def applications_queue(
     *,
     user: User,
@@ -112,7 +121,8 @@ def applications_queue(
     if status_filter in QUEUE_FILTERS:
         qs = qs.filter(status__in=QUEUE_FILTERS[status_filter])
     elif status_filter != "all":
-        qs = qs.exclude(status__in=QUEUE_FILTERS["closed"])
+        # The default view: applications that still need someone to act.
+        qs = qs.filter(status__in=NEEDS_ACTION)
     if flagged_only:
         qs = qs.filter(flagged=True)
     search = (search or "").strip()
@@ -120,7 +130,7 @@ def applications_queue(
         qs = qs.filter(
             Q(patient__full_name__icontains=search) | Q(patient__preferred_name__icontains=search)
         )
-    return qs.order_by("-flagged", "submitted_at", "created_at")
+    return qs.order_by("-flagged", F("submitted_at").asc(nulls_first=True), "created_at")
 
 
 # --- steps -------------------------------------------------------------------------------

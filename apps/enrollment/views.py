@@ -574,7 +574,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "search": search,
             "flagged_only": flagged_only,
             "filters": [
-                ("", _("Open")),
+                ("", _("Needs action")),
                 ("new", _("New")),
                 ("screened", _("Screening done")),
                 ("intake", _("Intake scheduled")),
