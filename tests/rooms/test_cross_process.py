@@ -89,7 +89,9 @@ def test_two_processes_share_a_room_and_a_reconnect_catches_up(live_session, pat
             # Each speaks on its own process; the other hears it through Redis.
             for i in range(3):
                 await alice.send(f"a{i}", f"alice {i}")
-                await alice.wait_for(lambda f, i=i: f["type"] == "ack" and f["client_id"] == f"a{i}")
+                await alice.wait_for(
+                    lambda f, i=i: f["type"] == "ack" and f["client_id"] == f"a{i}"
+                )
                 await bob.wait_for(
                     lambda f, i=i: f["type"] == "message" and f["message"]["body"] == f"alice {i}"
                 )

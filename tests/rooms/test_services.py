@@ -15,14 +15,16 @@ from apps.rooms.models import Message, Participant, RiskAlert, RiskPhrase, Room
 from apps.rooms.protocol import FrameError, parse_frame
 from apps.rooms.selectors import Phase
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
-from tests.factories import admin_user, clinician_in, patient_in
+from tests.factories import admin_user, clinician_in
 from tests.rooms.factories import make_session
 
 pytestmark = pytest.mark.django_db
 
 
 def _connect(user, session, channel="chan"):
-    return services.room_connect(user=user, session_id=session.pk, channel_name=f"{channel}-{user.pk}")
+    return services.room_connect(
+        user=user, session_id=session.pk, channel_name=f"{channel}-{user.pk}"
+    )
 
 
 # --- Access ------------------------------------------------------------------------------
@@ -80,7 +82,13 @@ def test_bad_session_ids_are_refused(patient):
 
 @pytest.mark.parametrize(
     ("minutes_from_start", "phase"),
-    [(-16, Phase.NOT_OPEN), (-15, Phase.LIVE), (0, Phase.LIVE), (69, Phase.LIVE), (70, Phase.ENDED)],
+    [
+        (-16, Phase.NOT_OPEN),
+        (-15, Phase.LIVE),
+        (0, Phase.LIVE),
+        (69, Phase.LIVE),
+        (70, Phase.ENDED),
+    ],
 )
 def test_room_phase_boundaries(program, clinician, minutes_from_start, phase, settings):
     settings.ROOMS_GRACE_MINUTES = 10
@@ -107,7 +115,9 @@ def test_ended_room_is_history_then_expires(live_session, settings):
 # --- Messages ----------------------------------------------------------------------------
 
 
-def test_message_post_is_idempotent_per_client_id(live_session, patient, django_capture_on_commit_callbacks):
+def test_message_post_is_idempotent_per_client_id(
+    live_session, patient, django_capture_on_commit_callbacks
+):
     _connect(patient, live_session)
     with django_capture_on_commit_callbacks(execute=False) as first_events:
         payload, created = services.room_message_post(
@@ -172,9 +182,13 @@ def test_sync_query_count_does_not_grow_with_messages(
 def test_muted_member_cannot_post(live_session, clinician, patient):
     _connect(clinician, live_session)
     _connect(patient, live_session)
-    services.room_member_mute(by=clinician, session_id=live_session.pk, user_id=patient.pk, minutes=3)
+    services.room_member_mute(
+        by=clinician, session_id=live_session.pk, user_id=patient.pk, minutes=3
+    )
     with pytest.raises(RoomError) as exc:
-        services.room_message_post(author=patient, session_id=live_session.pk, body="x", client_id="q")
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="x", client_id="q"
+        )
     assert exc.value.code == "muted"
 
 
@@ -194,7 +208,9 @@ def test_closed_room_refuses_posts(live_session, patient):
     _connect(patient, live_session)
     Room.objects.filter(session=live_session).update(ended_at=timezone.now())
     with pytest.raises(RoomClosed):
-        services.room_message_post(author=patient, session_id=live_session.pk, body="x", client_id="z")
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="x", client_id="z"
+        )
 
 
 def test_facilitator_cannot_be_muted_or_removed(live_session, clinician, program):
@@ -232,7 +248,9 @@ def test_every_moderation_action_is_audited(live_session, clinician, patient):
     services.room_member_remove(by=clinician, session_id=sid, user_id=patient.pk)
     services.room_end(by=clinician, session_id=sid)
     details = set(
-        AuditEvent.objects.filter(actor=clinician, action="moderate").values_list("detail", flat=True)
+        AuditEvent.objects.filter(actor=clinician, action="moderate").values_list(
+            "detail", flat=True
+        )
     )
     assert details == {
         "room message deleted",
@@ -274,7 +292,10 @@ def test_facilitator_messages_do_not_raise_alerts(live_session, clinician):
     RiskPhrase.objects.create(phrase="overdose")
     _connect(clinician, live_session)
     services.room_message_post(
-        author=clinician, session_id=live_session.pk, body="Today: overdose prevention", client_id="t"
+        author=clinician,
+        session_id=live_session.pk,
+        body="Today: overdose prevention",
+        client_id="t",
     )
     assert not RiskAlert.objects.exists()
 

@@ -37,7 +37,9 @@ def test_unknown_session_gets_404(client, login, patient):
     assert login(client, patient).get("/rooms/987654/").status_code == 404
 
 
-def test_member_sees_the_live_room_without_facilitator_controls(client, login, live_session, patient):
+def test_member_sees_the_live_room_without_facilitator_controls(
+    client, login, live_session, patient
+):
     response = login(client, patient).get(url(live_session))
     assert response.status_code == 200
     body = response.content.decode()
@@ -65,7 +67,9 @@ def test_non_facilitating_clinician_reads_history_only_and_is_audited(
     assert response.status_code == 200
     assert 'id="room-config"' not in response.content.decode()
     assert "hello" in response.content.decode()
-    assert AuditEvent.objects.filter(actor=colleague, action="view", detail="room transcript").exists()
+    assert AuditEvent.objects.filter(
+        actor=colleague, action="view", detail="room transcript"
+    ).exists()
 
 
 def test_room_not_open_yet_says_when_it_opens(client, login, program, clinician, patient):
@@ -84,9 +88,7 @@ def test_ended_room_is_read_only_history_with_tombstones(client, login, live_ses
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
     now = timezone.now()
     Message.objects.create(room=room, author=patient, body="kept", created_at=now)
-    Message.objects.create(
-        room=room, author=patient, body="secret", created_at=now, deleted_at=now
-    )
+    Message.objects.create(room=room, author=patient, body="secret", created_at=now, deleted_at=now)
     body = login(client, patient).get(url(live_session)).content.decode()
     assert "kept" in body
     assert "secret" not in body
