@@ -11,6 +11,12 @@
   var live = document.getElementById("notif-live");
   var toast = document.getElementById("notif-toast");
   var toastTimer = null;
+  var labels = {
+    open: bell.dataset.labelOpen || "Open",
+    dismiss: bell.dataset.labelDismiss || "Dismiss",
+    fresh: bell.dataset.labelNew || "New notification:",
+    now: bell.dataset.labelNow || "Just now"
+  };
 
   function setCount(n) {
     n = parseInt(n, 10);
@@ -32,8 +38,8 @@
     toast.appendChild(title);
     if (data.body) { var body = document.createElement("p"); body.textContent = data.body; toast.appendChild(body); }
     var row = document.createElement("div"); row.className = "button-row";
-    var open = document.createElement("a"); open.href = safeLink(data.link); open.textContent = "Open";
-    var close = document.createElement("button"); close.type = "button"; close.className = "link-button notif-toast-close"; close.textContent = "Dismiss";
+    var open = document.createElement("a"); open.href = safeLink(data.link); open.textContent = labels.open;
+    var close = document.createElement("button"); close.type = "button"; close.className = "link-button notif-toast-close"; close.textContent = labels.dismiss;
     close.addEventListener("click", function () { toast.hidden = true; });
     row.appendChild(open); row.appendChild(close); toast.appendChild(row);
     toast.hidden = false;
@@ -49,9 +55,9 @@
     var t = document.createElement("p"); t.className = "notif-title"; t.textContent = data.title || "";
     text.appendChild(t);
     if (data.body) { var b = document.createElement("p"); b.textContent = data.body; text.appendChild(b); }
-    var when = document.createElement("p"); when.className = "muted"; when.textContent = "Just now";
+    var when = document.createElement("p"); when.className = "muted"; when.textContent = labels.now;
     text.appendChild(when);
-    var a = document.createElement("a"); a.href = safeLink(data.link); a.textContent = "Open";
+    var a = document.createElement("a"); a.href = safeLink(data.link); a.textContent = labels.open;
     var actions = document.createElement("div"); actions.className = "notif-actions"; actions.appendChild(a);
     li.appendChild(text); li.appendChild(actions);
     list.insertBefore(li, list.firstChild);
@@ -64,7 +70,7 @@
       if (data.id && data.id <= latest && document.getElementById("notif-" + data.id)) { return; }
       if (data.id > latest) { latest = data.id; }
       if (typeof data.unread === "number") { setCount(data.unread); }
-      if (live) { live.textContent = ""; setTimeout(function () { live.textContent = "New notification: " + (data.title || ""); }, 50); }
+      if (live) { live.textContent = ""; setTimeout(function () { live.textContent = labels.fresh + " " + (data.title || ""); }, 50); }
       showToast(data);
       prependToList(data);
     } else if (data.type === "notification.read") {
