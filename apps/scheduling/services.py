@@ -613,6 +613,7 @@ def memberships_end_for_patient(*, patient: User, on: dt.date, by: User | None =
         .filter(pk__in=group_ids)
         .order_by("pk")
     ):
+        _require_staff_of(by, group.program)
         for membership in GroupMembership.objects.select_for_update().filter(
             group=group,
             patient=patient,

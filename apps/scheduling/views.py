@@ -128,7 +128,7 @@ def my_week(request: HttpRequest) -> HttpResponse:
             obj=next_session,
         )
         next_item.join_open = next_session.join_is_open(now)  # type: ignore[attr-defined]
-    program = getattr(patient.patient_profile, "program", None)
+    program = getattr(getattr(patient, "patient_profile", None), "program", None)
     hours = None
     if program is not None:
         program_week_start = selectors.week_start_for(now.astimezone(program.time_zone).date())

@@ -511,3 +511,15 @@ def test_cancellation_queues_a_notice_for_members(program, clinician, patient):
     rows = Outbox.objects.filter(recipient=patient, kind="session_cancelled")
     assert rows.exists()
     assert all(f"scheduling.session:{session.pk}" in r.event_key for r in rows)
+
+
+def test_other_programs_clinician_cannot_end_memberships(
+    program, clinician, patient, other_clinician
+):
+    group = make_group(program, [clinician])
+    services.membership_add(group=group, patient=patient, by=clinician)
+    with pytest.raises(services.SchedulingError):
+        services.memberships_end_for_patient(
+            patient=patient, on=timezone.localdate(), by=other_clinician
+        )
+    assert GroupMembership.objects.get(patient=patient).status == MembershipStatus.ACTIVE
