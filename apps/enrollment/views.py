@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -51,7 +52,7 @@ from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid, change_summary
 from apps.measures.selectors import latest_by_context
 from apps.programs.models import Program
-from apps.programs.selectors import programs_for_staff
+from apps.programs.selectors import crisis_info_for_user, programs_for_staff
 
 STEP_LABELS = {
     "details": gettext_lazy("About you"),
@@ -586,6 +587,17 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _parse_times(values: list[str]) -> list[datetime]:
+    """Stored as ISO strings (UTC); shown by the template in the viewer's zone."""
+    out = []
+    for value in values or []:
+        try:
+            out.append(datetime.fromisoformat(value))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
     patient = application.patient
     responses = selectors.screening_responses(application=application)
@@ -613,7 +625,7 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
         "can_schedule": Status.INTAKE_SCHEDULED in services.TRANSITIONS[application.status],
         "can_decide": application.status in (Status.INTAKE_SCHEDULED, Status.WAITLISTED),
         "can_discharge": application.status == Status.ADMITTED,
-        "preferred_times": application.preferred_times,
+        "preferred_times": _parse_times(application.preferred_times),
         **defaults,
     }
 
@@ -949,6 +961,7 @@ def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResp
             "current": current,
             "form": form,
             "is_self": user.pk == patient.pk,
+            "clinic_phone": crisis_info_for_user(patient)["clinic_phone"],
         },
         status=400 if form.errors else 200,
     )

@@ -421,3 +421,29 @@ def test_every_read_of_an_application_is_audited(client, login, world, clinician
     login(client, clinician).get(url)
     after = AuditEvent.objects.filter(action="view", object_id=str(world.application.pk)).count()
     assert after == before + 1
+
+
+def test_a_new_consent_version_asks_the_admitted_patient_to_sign_again(
+    client, login, world, patient
+):
+    new = ConsentDocument.objects.create(
+        kind=ConsentKind.GROUP, version=2, title="Group agreement v2", body="Updated text."
+    )
+    login(client, patient)
+    dashboard = client.get(reverse("home")).content.decode()
+    assert "Review and sign updated consents" in dashboard
+    url = reverse("enrollment:consent_sign", args=[new.pk])
+    response = client.post(url, {"agree": "on", "typed_name": "Pat Member"})
+    assert response["Location"] == reverse("enrollment:consents")
+    assert patient.consent_signatures.filter(document=new).exists()
+    assert "Review and sign updated consents" not in client.get(reverse("home")).content.decode()
+
+
+def test_clinician_sees_preferred_times_in_their_zone(client, login, applicant, program, clinician):
+    app = walk_to_submitted(applicant, program)
+    body = (
+        login(client, clinician)
+        .get(reverse("enrollment:application_detail", args=[app.pk]))
+        .content.decode()
+    )
+    assert "Preferred times:" in body and "+00:00" not in body
