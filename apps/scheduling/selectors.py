@@ -339,6 +339,7 @@ def caseload_patients(*, user: User, program: Program) -> list[User]:
     return list(
         patients_visible_to(user=user)
         .filter(patient_profile__program=program)
+        .select_related("patient_profile")
         .order_by("full_name", "pk")
     )
 

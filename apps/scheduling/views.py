@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -157,7 +158,7 @@ def my_week(request: HttpRequest) -> HttpResponse:
 
 def _slot_choices(slots: list[dt.datetime]) -> list[tuple[str, str]]:
     tz = timezone.get_current_timezone()
-    return [(s.isoformat(), timezone.localtime(s, tz).strftime("%a %d %b, %H:%M")) for s in slots]
+    return [(s.isoformat(), date_format(timezone.localtime(s, tz), "D j M, H:i")) for s in slots]
 
 
 @patient_required
@@ -686,6 +687,8 @@ def _hours_rows(request: HttpRequest, program_id: int) -> tuple[Any, Any, dt.dat
     today = timezone.now().astimezone(program.time_zone).date()
     week_start = _week_param(request, today)
     patients = selectors.caseload_patients(user=user, program=program)
+    if request.GET.get("mine") == "1":
+        patients = [p for p in patients if p.patient_profile.primary_clinician_id == user.pk]  # type: ignore[attr-defined]
     rows = selectors.weekly_hours(patients=patients, program=program, week_start=week_start)
     return program, rows, week_start
 

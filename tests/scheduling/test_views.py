@@ -390,3 +390,36 @@ def test_query_counts_do_not_grow_with_sessions(
     # Our own queries are a fixed handful; the rest is session, user, MFA and other apps'
     # context processors (e.g. unread notifications), so leave some room for those.
     assert baseline <= 20
+
+
+@pytest.mark.parametrize("page", ["hours", "group"])
+def test_roster_and_hours_query_counts_do_not_grow(
+    client, login, program, clinician, group, page, django_assert_num_queries
+):
+    url = (
+        reverse("scheduling:program_hours", args=[program.pk])
+        if page == "hours"
+        else reverse("scheduling:group_detail", args=[group.pk])
+    )
+    login(client, clinician)
+    client.get(url)
+    baseline = _count(client, url)
+    past = list(Session.objects.filter(group=group, ends_at__lt=timezone.now()))
+    for _ in range(4):
+        extra = patient_in(program)
+        services.membership_add(
+            group=group, patient=extra, by=clinician, from_date=group.start_date
+        )
+        for s in past[:4]:
+            Attendance.objects.create(session=s, patient=extra, status="present", minutes=60)
+    with django_assert_num_queries(baseline):
+        assert client.get(url).status_code == 200
+
+
+def test_hours_only_my_patients(client, login, program, clinician, patient, group):
+    other = patient_in(program, full_name="Nadia Notmine")
+    login(client, clinician)
+    page = client.get(
+        reverse("scheduling:program_hours", args=[program.pk]), {"mine": "1"}
+    ).content.decode()
+    assert patient.full_name in page and other.full_name not in page
