@@ -84,13 +84,13 @@ class InsuranceForm(forms.ModelForm):
     card_front = forms.FileField(
         label=_("Photo of the card, front"),
         required=False,
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
         help_text=_("JPEG, PNG or WebP, up to 10 MB."),
     )
     card_back = forms.FileField(
         label=_("Photo of the card, back"),
         required=False,
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
         help_text=_("JPEG, PNG or WebP, up to 10 MB."),
     )
 

@@ -626,6 +626,7 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
         "can_decide": application.status in (Status.INTAKE_SCHEDULED, Status.WAITLISTED),
         "can_discharge": application.status == Status.ADMITTED,
         "preferred_times": _parse_times(application.preferred_times),
+        "part2_notice": PART2_NOTICE,
         **defaults,
     }
 
@@ -808,7 +809,12 @@ def discharge_summary(request: HttpRequest, application_id: int) -> HttpResponse
     return render(
         request,
         "enrollment/discharge_summary.html",
-        {"application": application, "discharge": application.discharge, "rows": rows},
+        {
+            "application": application,
+            "discharge": application.discharge,
+            "rows": rows,
+            "part2_notice": PART2_NOTICE,
+        },
     )
 
 

@@ -447,3 +447,21 @@ def test_clinician_sees_preferred_times_in_their_zone(client, login, applicant, 
         .content.decode()
     )
     assert "Preferred times:" in body and "+00:00" not in body
+
+
+def test_substance_use_records_carry_the_part2_notice(client, login, applicant, clinician):
+    from apps.programs.models import ProgramStaff
+
+    su = ProgramFactory(slug="su-notice", kind=ProgramKind.SUBSTANCE_USE)
+    ProgramStaff.objects.create(program=su, user=clinician)
+    app = walk_to_submitted(applicant, su)
+    assert {r.instrument for r in MeasureResponse.objects.filter(patient=applicant)} == {
+        "phq9", "gad7", "cssrs", "auditc", "dast10"
+    }  # fmt: skip
+    body = (
+        login(client, clinician)
+        .get(reverse("enrollment:application_detail", args=[app.pk]))
+        .content.decode()
+    )
+    assert "42 CFR part 2 prohibits unauthorized use or disclosure" in body
+    assert "AUDIT-C" in body and "DAST-10" in body
