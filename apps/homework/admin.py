@@ -12,7 +12,6 @@ from django.contrib import admin
 from django.http import HttpRequest
 from pydantic import ValidationError
 
-from apps.homework.loader import ContentError, content_hash
 from apps.homework.models import Module, ModuleVersion
 from apps.homework.schema import ModuleSpec, format_errors
 
@@ -53,6 +52,11 @@ class ModuleVersionForm(forms.ModelForm):
             spec = ModuleSpec.model_validate(raw)
         except ValidationError as exc:
             raise forms.ValidationError(format_errors(exc)) from exc
+        if ModuleVersion.objects.filter(module__slug=spec.slug, version=spec.version).exists():
+            raise forms.ValidationError(
+                f"field 'version': {spec.slug} already has version {spec.version}; "
+                "stored versions cannot change, use a higher number"
+            )
         self.spec = spec
         return spec.model_dump(mode="json")
 
@@ -86,9 +90,9 @@ class ModuleVersionAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ModuleVersion, form: Any, change: bool) -> None:
         from apps.homework.loader import module_version_create_from_spec
 
-        try:
-            saved = module_version_create_from_spec(spec=form.spec, source="admin")
-        except ContentError as exc:
-            raise forms.ValidationError(str(exc)) from exc
-        obj.pk = saved.pk
-        obj.content_hash = content_hash(form.spec)
+        # The form refused an existing version number, so this only ever creates.
+        saved = module_version_create_from_spec(spec=form.spec, source="admin")
+        for name in ("pk", "module_id", "version", "content", "content_hash", "step_count"):
+            setattr(obj, name, getattr(saved, name))
+        obj.source = saved.source
+        obj.created_at = saved.created_at

@@ -296,6 +296,9 @@ def review_home(request: HttpRequest) -> HttpResponse:
         )
         .order_by("full_name")
     )
+    audit_record(
+        actor=user, action=AuditAction.VIEW, object_type="homework.review", detail="review home"
+    )
     return render(
         request,
         "homework/review_home.html",
