@@ -47,10 +47,10 @@ from apps.enrollment.models import (
     TreatmentPlan,
 )
 from apps.measures.forms import InstrumentForm
-from apps.measures.models import MeasureContext, SafetyFlag
+from apps.measures.models import SafetyFlag
 from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid, change_summary
-from apps.measures.selectors import latest_by_context
+from apps.measures.selectors import response_by_ref
 from apps.programs.models import Program
 from apps.programs.selectors import crisis_info_for_user, programs_for_staff
 
@@ -787,11 +787,12 @@ def discharge_summary(request: HttpRequest, application_id: int) -> HttpResponse
         raise Http404
     rows = []
     for code in ("phq9", "gad7"):
-        intake = latest_by_context(
-            patient=application.patient, instrument=code, context=MeasureContext.INTAKE
+        # This episode's own questionnaires, not a later application's.
+        intake = response_by_ref(
+            patient=application.patient, instrument=code, ref=f"application:{application.pk}"
         )
-        final = latest_by_context(
-            patient=application.patient, instrument=code, context=MeasureContext.DISCHARGE
+        final = response_by_ref(
+            patient=application.patient, instrument=code, ref=f"discharge:{application.pk}"
         )
         rows.append(
             {

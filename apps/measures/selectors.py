@@ -73,6 +73,12 @@ def responses_for_patient(*, viewer: User, patient: User) -> QuerySet[MeasureRes
     return MeasureResponse.objects.filter(patient=patient)
 
 
+def response_by_ref(*, patient: User, instrument: str, ref: str) -> MeasureResponse | None:
+    """Unchecked read of the response a caller stored under ``ref`` (e.g. an application's
+    intake or discharge questionnaires); callers hold access already."""
+    return MeasureResponse.objects.filter(patient=patient, instrument=instrument, ref=ref).first()
+
+
 def latest_by_context(*, patient: User, instrument: str, context: str) -> MeasureResponse | None:
     """Unchecked read for services that already hold access (e.g. discharge summaries)."""
     return (
