@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -301,3 +302,66 @@ def timeline(*, patient: User, limit: int = 150) -> list[dict[str, Any]]:
         events.append({"at": f.opened_at, "kind": _("Safety flag"), "text": f.reason})
     events.sort(key=lambda e: e["at"], reverse=True)
     return events[:limit]
+
+
+def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
+    """Pre-rendered cells for the caseload table: with 500 rows, building these with
+    ``format_html`` is several times faster than template tags per cell. Every value is
+    escaped by ``format_html``."""
+    from django.urls import reverse
+    from django.utils.html import format_html
+    from django.utils.safestring import mark_safe
+
+    chart_url = reverse("progress:chart", args=[0])[: -len("0/")]
+    from_label, none_label = _("from"), _("None")
+    below_label, open_label = _("Below floor"), _("open")
+    dash = mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
+
+    def change_cell(change: Any, latest: int | None) -> str:
+        if change is not None:
+            return format_html(
+                '<strong>{}</strong> <span class="muted">{} {} ({})</span> '
+                '<span class="badge status-{}">{}</span>',
+                change.current,
+                from_label,
+                change.baseline,
+                change.delta_text,
+                change.status,
+                change.status_label,
+            )
+        return format_html("<strong>{}</strong>", latest) if latest is not None else dash
+
+    out = []
+    for row in rows:
+        hours = row.hours
+        if hours is None:
+            hours_cell = dash
+        elif row.below_floor:
+            hours_cell = format_html(
+                '<span class="below-floor">{} / {} h</span> <span class="badge danger">{}</span>',
+                f"{hours.hours:g}",
+                f"{hours.floor_hours:g}",
+                below_label,
+            )
+        else:
+            hours_cell = format_html("{} / {} h", f"{hours.hours:g}", f"{hours.floor_hours:g}")
+        out.append(
+            {
+                "row": row,
+                "url": f"{chart_url}{row.patient.pk}/",
+                "flags": (
+                    format_html('<span class="badge flag">{} {}</span>', row.open_flags, open_label)
+                    if row.open_flags
+                    else format_html('<span class="muted">{}</span>', none_label)
+                ),
+                "phq9": change_cell(row.phq9, row.phq9_latest),
+                "gad7": change_cell(row.gad7, row.gad7_latest),
+                "hours": hours_cell,
+                "next": (
+                    date_format(timezone.localtime(row.next_session), "D M j, g:i A")
+                    if row.next_session
+                    else dash
+                ),
+            }
+        )
+    return out

@@ -13,10 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.measures.scoring import change_summary
 
 MEANINGFUL_POINTS = 5
+STATUS_LABELS = {
+    "remission": gettext_lazy("Remission"),
+    "response": gettext_lazy("Response"),
+    "improved": gettext_lazy("Improved"),
+    "worse": gettext_lazy("Worse"),
+    "no_change": gettext_lazy("No clear change"),
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,10 @@ class Change:
     @property
     def worsened(self) -> bool:
         return self.meaningful and self.delta > 0
+
+    @property
+    def delta_text(self) -> str:
+        return f"+{self.delta}" if self.delta > 0 else str(self.delta)
 
     @property
     def percent(self) -> int | None:
@@ -58,13 +70,7 @@ class Change:
 
     @property
     def status_label(self) -> str:
-        return {
-            "remission": _("Remission"),
-            "response": _("Response"),
-            "improved": _("Improved"),
-            "worse": _("Worse"),
-            "no_change": _("No clear change"),
-        }[self.status]
+        return str(STATUS_LABELS[self.status])
 
 
 def change_between(code: str, baseline: int | None, current: int | None) -> Change | None:

@@ -26,6 +26,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import patients_visible_to
@@ -360,6 +361,22 @@ class CaseloadRow:
     @property
     def below_floor(self) -> bool:
         return bool(self.hours is not None and self.hours.below_floor)
+
+    @property
+    def checkin_text(self) -> str:
+        if self.days_since_checkin is None:
+            return gettext("Never")
+        if self.days_since_checkin == 0:
+            return gettext("Today")
+        return ngettext("%(n)s day ago", "%(n)s days ago", self.days_since_checkin) % {
+            "n": self.days_since_checkin
+        }
+
+    @property
+    def status_label(self) -> str:
+        from apps.enrollment.models import Status
+
+        return str(Status(self.status).label) if self.status in Status.values else self.status
 
     @property
     def hours_value(self) -> float:

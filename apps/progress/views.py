@@ -201,7 +201,13 @@ def caseload(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "progress/caseload.html",
-        {"rows": rows, "form": form, "programs": programs, "now": timezone.now()},
+        {
+            "rows": rows,
+            "cells": presentation.caseload_cells(rows),
+            "form": form,
+            "programs": programs,
+            "multi": len(programs) > 1,
+        },
         status=400 if form.errors else 200,
     )
 
