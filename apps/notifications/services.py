@@ -551,3 +551,17 @@ def unsubscribe_apply(*, token: str) -> tuple[User, str] | None:
         return None
     preferences_update(user=user, choices={(kind, Channel.EMAIL): False})
     return user, kind
+
+
+@transaction.atomic
+def outbox_retry(*, outbox_ids: Iterable[int]) -> int:
+    """Send failed rows again (an admin fixed the address or the provider is back): they
+    go back to pending, due now, with a fresh attempt count. Other rows are left alone."""
+    return Outbox.objects.filter(pk__in=list(outbox_ids), status=Status.FAILED).update(
+        status=Status.PENDING,
+        attempts=0,
+        due_at=timezone.now(),
+        claim_token=None,
+        last_error="retry requested",
+        updated_at=timezone.now(),
+    )
