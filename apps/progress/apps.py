@@ -43,3 +43,17 @@ class ProgressConfig(AppConfig):
             roles={"admin"}, label=_("Outcomes"), url_name="progress:outcomes", order=80
         )
         nav.register_panel(role="patient", order=5, key="checkin", render=checkin_panel)
+
+        from django.conf import settings
+
+        from apps.notifications import guards
+        from apps.progress.services import MEASURE_DUE_PREFIX, measure_due_guard
+
+        guards.register(
+            name="progress-measure-due", prefix=MEASURE_DUE_PREFIX, guard=measure_due_guard
+        )
+        # Declared in code; django-celery-beat's DatabaseScheduler installs it at start.
+        settings.CELERY_BEAT_SCHEDULE["progress-measure-reminders"] = {
+            "task": "progress.plan_measure_reminders",
+            "schedule": 3600.0,
+        }

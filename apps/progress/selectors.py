@@ -719,3 +719,9 @@ def checkin_averages(checkins: list[DailyCheckIn]) -> dict[str, float | None]:
         "craving": avg([c.craving for c in checkins if c.craving is not None]),
         "count": float(len(checkins)),
     }
+
+
+def checked_in_on(*, patient_id: int, day: dt.date) -> bool:
+    """Whether the patient has checked in on ``day`` (their local date). For the
+    notifications app's check-in nudge guard; reads only."""
+    return DailyCheckIn.objects.filter(patient_id=patient_id, day=day).exists()

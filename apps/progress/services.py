@@ -250,3 +250,65 @@ def repeat_measure_submit(
         ref=due.ref,
         program=selectors.patient_program(patient),
     )
+
+
+# --- reminders -----------------------------------------------------------------------------
+MEASURE_DUE_PREFIX = "progress.measuredue:"
+
+
+def measure_due_event_key(*, patient_id: int, due_on: dt.date) -> str:
+    return f"{MEASURE_DUE_PREFIX}{patient_id}@{due_on.isoformat()}"
+
+
+def measure_reminders_plan(*, now: dt.datetime | None = None) -> int:
+    """Queue one reminder per patient and due round of repeated measures, through the
+    notifications outbox (which renders the text, honours preferences and quiet hours, and
+    deduplicates). The message carries a link only, never the instrument's name or a score.
+
+    Idempotent: a round that already has an outbox row (sent, pending or cancelled) is left
+    alone, so a reminder is sent once. ``measure_due_guard`` cancels it at send time if the
+    patient has done the measures by then."""
+    from apps.accounts.models import Role, User
+    from apps.notifications.models import Kind, Outbox
+    from apps.notifications.services import notification_schedule
+
+    now = now or timezone.now()
+    queued = 0
+    patients = User.objects.filter(
+        role=Role.PATIENT, is_active=True, patient_profile__program__isnull=False
+    ).select_related("patient_profile__program")
+    for patient in patients.iterator(chunk_size=200):
+        due = selectors.measures_due(patient=patient, now=now)
+        if not due:
+            continue
+        key = measure_due_event_key(patient_id=patient.pk, due_on=due[0].due_on)
+        if Outbox.objects.filter(recipient_id=patient.pk, event_key=key).exists():
+            continue
+        with transaction.atomic():
+            rows = notification_schedule(
+                recipient=patient,
+                kind=Kind.GENERAL,
+                event_key=key,
+                context={"link": "/progress/"},
+                due_at=now,
+            )
+        queued += len(rows)
+    return queued
+
+
+def measure_due_guard(row: Any) -> str | None:
+    """Send-time check for measure reminders: skip when nothing from that round is still due.
+    Reads only."""
+    key = row.event_key[len(MEASURE_DUE_PREFIX) :]
+    try:
+        patient_id, day = key.split("@", 1)
+        due_on = dt.date.fromisoformat(day)
+        int(patient_id)
+    except ValueError:
+        return None
+    if str(row.recipient_id) != patient_id:
+        return "recipient does not match"
+    due = selectors.measures_due(patient=row.recipient)
+    if not any(d.due_on == due_on for d in due):
+        return "measures already done"
+    return None
