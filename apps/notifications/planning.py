@@ -253,7 +253,7 @@ def plan_checkin_nudges(*, now: dt.datetime) -> int:
                 recipient=row.user,
                 kind=Kind.CHECKIN_NUDGE,
                 event_key=key,
-                context={"link": "/measures/"},
+                context={"link": "/progress/check-in/"},
                 due_at=max(due, now),
             )
         )
@@ -512,18 +512,14 @@ def _checkin_guard(row: Outbox) -> str | None:
     match = _CHECKIN_KEY.match(row.event_key)
     if match is None or row.kind != Kind.CHECKIN_NUDGE:
         return None
-    from apps.measures.models import MeasureContext, MeasureResponse
-
-    zone = _zone(row.recipient)
     day = dt.date.fromisoformat(match.group(2))
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=zone)
-    done = MeasureResponse.objects.filter(
-        patient_id=row.recipient_id,
-        context=MeasureContext.CHECKIN,
-        taken_at__gte=start,
-        taken_at__lt=start + dt.timedelta(days=1),
-    ).exists()
-    return "already checked in today" if done else None
+    try:  # the progress app owns the daily check-in
+        from apps.progress.selectors import checked_in_on
+    except ImportError:
+        return None
+    return (
+        "already checked in today" if checked_in_on(patient_id=row.recipient_id, day=day) else None
+    )
 
 
 def register_guards() -> None:
