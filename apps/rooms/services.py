@@ -617,7 +617,7 @@ def room_message_delete(*, by: User, session_id: int | str, message_id: int) -> 
     """Tombstone a message: hidden from everyone, kept (body included) for the audit trail."""
     entered = _enter(user=by, session_id=session_id, facilitator=True)
     message = (
-        Message.objects.select_for_update()
+        Message.objects.select_for_update(of=("self",))
         .filter(room=entered.room, pk=message_id, kind=MessageKind.CHAT)
         .select_related("author")
         .first()
