@@ -16,8 +16,15 @@ from django.utils.translation import gettext as _
 from apps.accounts.mfa import user_needs_mfa_setup
 
 LAST_SEEN_KEY = "_viop_last_seen"
-# Requests that report on the session without counting as activity.
+# Requests that report on the session without counting as activity: the idle status poll,
+# and any background request a page marks with this header (e.g. a notification-count poll),
+# so a page left open cannot keep a session alive by itself.
 PASSIVE_PATHS = ("/accounts/session/status/",)
+PASSIVE_HEADER = "X-Idle-Passive"
+
+
+def request_is_passive(request: HttpRequest) -> bool:
+    return request.path.startswith(PASSIVE_PATHS) or request.headers.get(PASSIVE_HEADER) == "1"
 
 
 def session_idle_expired(session: object, now: float | None = None) -> bool:
@@ -40,11 +47,11 @@ class IdleTimeoutMiddleware:
         if request.user.is_authenticated:
             if session_idle_expired(request.session):
                 logout(request)  # also closes this user's sockets (signals.py)
-                if request.path.startswith(PASSIVE_PATHS) or request.headers.get("HX-Request"):
+                if request_is_passive(request) or request.headers.get("HX-Request"):
                     return JsonResponse({"authenticated": False, "remaining": 0}, status=401)
                 messages.info(request, _("You were signed out after a period of inactivity."))
                 return redirect(f"{reverse('account_login')}?next={request.path}")
-            if not request.path.startswith(PASSIVE_PATHS):
+            if not request_is_passive(request):
                 request.session[LAST_SEEN_KEY] = time.time()
         return self.get_response(request)
 

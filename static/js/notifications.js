@@ -80,7 +80,7 @@
   document.addEventListener("viop:user-event", function (ev) { handle(ev.detail || {}); });
 
   function refresh() {
-    return fetch(bell.dataset.unreadUrl + "?after=" + latest, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    return fetch(bell.dataset.unreadUrl + "?after=" + latest, { credentials: "same-origin", headers: { "Accept": "application/json", "X-Idle-Passive": "1" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (d) {
         if (!d) { return; }

@@ -75,3 +75,16 @@ def test_pages_carry_the_idle_timeout_for_the_warning_dialog(client, login, pati
     content = client.get("/").content.decode()
     assert f'data-idle-timeout="{settings.IDLE_TIMEOUT_SECONDS}"' in content
     assert 'id="idle-dialog"' in content
+
+
+def test_background_requests_marked_passive_do_not_keep_the_session_alive(client, login, patient, settings):
+    login(client, patient)
+    client.get("/")
+    _age_session(client, settings.IDLE_TIMEOUT_SECONDS - 40)
+    client.get("/", headers={"X-Idle-Passive": "1"})
+    remaining = client.get(reverse("accounts:session_status")).json()["remaining"]
+    assert remaining <= 40
+    _age_session(client, settings.IDLE_TIMEOUT_SECONDS + 1)
+    response = client.get("/", headers={"X-Idle-Passive": "1"})
+    assert response.status_code == 401
+    assert not client.get("/").wsgi_request.user.is_authenticated
