@@ -119,12 +119,15 @@ def _x_ticks(
     chart: Chart, start: dt.date, end: dt.date, count: int = 4
 ) -> list[tuple[float, str, str]]:
     span = max((end - start).days, 1)
-    step = max(1, round(span / (count - 1)))
+    count = min(count, span + 1)
     ticks = []
-    day = start
-    while day <= end:
+    seen = set()
+    for index in range(count):
+        day = start + dt.timedelta(days=round(span * index / max(count - 1, 1)))
+        if day in seen:
+            continue
+        seen.add(day)
         ticks.append((_x_for(chart, day, start, end), _short(day), "middle"))
-        day += dt.timedelta(days=step)
     if ticks:
         # Keep the outermost labels inside the drawing.
         ticks[0] = (ticks[0][0], ticks[0][1], "start")

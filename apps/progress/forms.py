@@ -102,7 +102,9 @@ class CaseloadFilterForm(forms.Form):
     flagged = forms.BooleanField(label=_("Open safety flags only"), required=False)
     below_floor = forms.BooleanField(label=_("Below this week's hour floor"), required=False)
     quiet = forms.BooleanField(label=_("No check-in for 3 days or more"), required=False)
-    closed = forms.BooleanField(label=_("Include discharged patients"), required=False)
+    closed = forms.BooleanField(
+        label=_("Include applicants and discharged patients"), required=False
+    )
     sort = forms.ChoiceField(
         label=_("Sort by"),
         required=False,

@@ -384,7 +384,6 @@ class CaseloadRow:
 
 
 CASELOAD_SORTS = ("flags", "name", "phq9", "phq9_change", "gad7", "checkin", "hours", "homework")
-CLOSED_EPISODE = ("discharged", "withdrawn", "referred")
 _NO_VALUE = 10**6
 
 
@@ -510,7 +509,9 @@ def caseload_rows(
     if program_id:
         qs = qs.filter(patient_profile__program_id=program_id)
     if not include_closed:
-        qs = qs.filter(Q(episode_status__isnull=True) | ~Q(episode_status__in=CLOSED_EPISODE))
+        # The caseload is patients in treatment: admitted, or added before enrollment existed
+        # (no application). Applicants are in enrollment's queue; discharged on request.
+        qs = qs.filter(Q(episode_status__isnull=True) | Q(episode_status="admitted"))
     search = (search or "").strip()[:100]
     if search:
         qs = qs.filter(Q(full_name__icontains=search) | Q(preferred_name__icontains=search))

@@ -220,3 +220,11 @@ def test_score_chart_shades_every_band():
     assert abs(sum(b.height for b in chart.bands) - chart.plot_height) < 1
     first, second = chart.series[0].dots
     assert first.y < second.y  # 16 is drawn higher than 9
+
+
+def test_applicants_are_not_on_the_caseload_unless_asked(patient, program, clinician):
+    from apps.enrollment.models import Application
+
+    Application.objects.create(patient=patient, program=program, status="submitted")
+    assert selectors.caseload_rows(user=clinician) == []
+    assert len(selectors.caseload_rows(user=clinician, include_closed=True)) == 1
