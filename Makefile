@@ -48,5 +48,17 @@ test: install lint typecheck migrations-check pytest
 seed: install
 	$(BIN)/python manage.py seed_demo
 
+# The production topology on this machine: nginx in front, gunicorn for pages, two daphne
+# processes for /ws/, Celery worker + beat, on PostgreSQL and Redis (deploy/prod-local.py).
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/virtualiop REDIS_URL=redis://127.0.0.1:6379/0 make prod-local
+.PHONY: prod-local
+prod-local: install
+	$(BIN)/python deploy/prod-local.py --migrate $(PROD_LOCAL_ARGS)
+
+# Benchmarks against baselines, results as tables (bench/RESULTS.md); same variables as
+# prod-local. BENCH_ARGS="--quick" checks the harness; "--soak-seconds 1800" is the 30-minute soak.
+bench: install
+	DJANGO_SETTINGS_MODULE=bench.settings $(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache
