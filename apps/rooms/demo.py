@@ -56,7 +56,7 @@ def seed(stdout: Any) -> None:
         .first()
     )
     if session is None:
-        stdout.write("rooms: no live demo session found; skipped messages\n")
+        stdout.write("  rooms: no live demo session found; skipped messages\n")
         return
     room = room_get_or_create(session=session)
     if room_phase(session=session, room=room) != Phase.LIVE:
@@ -87,5 +87,5 @@ def seed(stdout: Any) -> None:
             },
         )
     stdout.write(
-        f"rooms: {len(DEFAULT_RISK_PHRASES)} risk phrases; live room /rooms/{session.pk}/\n"
+        f"  rooms: {len(DEFAULT_RISK_PHRASES)} risk phrases; live room /rooms/{session.pk}/\n"
     )

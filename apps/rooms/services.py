@@ -251,7 +251,11 @@ def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dic
                 _broadcast_lobby(room)
             return {"type": "waiting", "v": 1, "session_id": session.pk, "locked": room.locked}
     if not was_present:
-        _system_message(room, SystemEvent.JOINED, subject=user, now=now)
+        if participant.away_since is None:
+            _system_message(room, SystemEvent.JOINED, subject=user, now=now)
+        else:  # back before their leaving was announced: nothing to say
+            participant.away_since = None
+            participant.save(update_fields=["away_since"])
         _broadcast_presence(room)
     _record_attendance(session, user, now, None)
     return welcome_payload(room=room, participant=participant, now=now)
@@ -304,7 +308,8 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
         _record_attendance(session, user, connection.joined_at, now)
         if not still_here:
             if room.ended_at is None:
-                _system_message(room, SystemEvent.LEFT, subject=user, now=now)
+                participant.away_since = now
+                participant.save(update_fields=["away_since"])
             _broadcast_presence(room)
     elif participant.status == ParticipantStatus.WAITING and not still_here:
         _broadcast_lobby(room)
@@ -317,8 +322,41 @@ def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> d
     entered = _enter(user=user, session_id=session_id, admitted=False)
     now = timezone.now()
     Connection.objects.filter(channel_name=channel_name).update(seen_at=now)
+    room_announce_departures(room=entered.room, now=now)
     room_announce_ending(room=entered.room, now=now)
     return {"type": "pong", "v": 1, "at": now.isoformat()}
+
+
+def left_after() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "ROOMS_LEFT_ANNOUNCE_SECONDS", 30))
+
+
+def room_announce_departures(*, room: Room, now: dt.datetime | None = None) -> int:
+    """Post "<name> left" for people away longer than ``ROOMS_LEFT_ANNOUNCE_SECONDS``.
+    Each departure is claimed with a conditional update, so it is posted once however many
+    sockets run this check."""
+    now = now or timezone.now()
+    cutoff = now - left_after()
+    due = list(
+        Participant.objects.filter(room=room, away_since__lte=cutoff).values_list(
+            "pk", "away_since"
+        )
+    )
+    posted = 0
+    for pk, away_since in due:
+        with transaction.atomic():
+            locked = _lock_room(room)
+            claimed = Participant.objects.filter(pk=pk, away_since=away_since).update(
+                away_since=None
+            )
+            if not claimed:
+                continue
+            participant = Participant.objects.select_related("user").get(pk=pk)
+            if _fresh_connections(locked, participant.user_id, now).exists():
+                continue  # back in the meantime
+            _system_message(locked, SystemEvent.LEFT, subject=participant.user, now=now)
+            posted += 1
+    return posted
 
 
 def room_announce_ending(*, room: Room, now: dt.datetime | None = None) -> bool:

@@ -228,7 +228,7 @@
       li.appendChild(name);
       var badges = [];
       if (p.facilitator) badges.push([S.facilitator, ""]);
-      if (p.hand) badges.push(["✋ " + S.hand_raised, "ok"]);
+      if (p.hand) badges.push([S.hand_raised, "ok"]);
       if (p.muted_until) badges.push([S.muted, "danger"]);
       if (cfg.facilitator && !p.facilitator) {
         var read = readMarkers.get(p.id) || 0;

@@ -113,7 +113,10 @@ async def test_waitlisted_patient_cannot_join(live_session, program):
 # --- Joining, presence and the lobby -----------------------------------------------------
 
 
-async def test_member_joins_and_sees_presence_and_system_message(live_session, clinician, patient):
+async def test_member_joins_and_sees_presence_and_system_message(
+    live_session, clinician, patient, settings
+):
+    settings.ROOMS_LEFT_ANNOUNCE_SECONDS = 0
     fac = await connect(live_session.pk, clinician)
     assert fac.first["type"] == "welcome"
     assert fac.first["you"]["facilitator"] is True
@@ -130,8 +133,32 @@ async def test_member_joins_and_sees_presence_and_system_message(live_session, c
     names = {p["name"] for p in presence["people"]}
     assert names == {"Carla", "Pat"}  # first names only
     await member.close()
+    gone = await fac.expect("presence")
+    assert [p["name"] for p in gone["people"]] == ["Carla"]
+    await fac.send(type="ping")  # the periodic check announces who stayed away
     left = await fac.expect_system("left")
     assert left["subject"]["id"] == patient.pk
+    await fac.close()
+
+
+async def test_quick_reconnect_is_not_announced(live_session, clinician, patient):
+    fac = await connect(live_session.pk, clinician)
+    member = await connect(live_session.pk, patient)
+    joined = await fac.expect_system("joined")
+    while joined["subject"]["id"] != patient.pk:
+        joined = await fac.expect_system("joined")
+    await member.close()
+    member = await connect(live_session.pk, patient)  # back within 30 seconds
+    await fac.send(type="ping")
+    await fac.expect("pong")
+    assert await fac.nothing_of("message")
+    events = await db(list)(
+        Message.objects.filter(kind="system", subject=patient).values_list(
+            "system_event", flat=True
+        )
+    )
+    assert events == ["joined"]
+    await member.close()
     await fac.close()
 
 
