@@ -107,7 +107,12 @@ def measure_blocks(
 
 
 def checkin_block(
-    *, patient: User, today: dt.date, admitted_on: dt.date | None = None, days: int = CHECKIN_DAYS
+    *,
+    patient: User,
+    today: dt.date,
+    admitted_on: dt.date | None = None,
+    days: int = CHECKIN_DAYS,
+    own: bool = True,
 ) -> dict[str, Any]:
     """The last six weeks of check-ins, or the time since admission when that is shorter
     (at least two weeks), so a new patient's chart is not mostly empty."""
@@ -133,10 +138,11 @@ def checkin_block(
     first = [c for c in checkins if c.day < start + dt.timedelta(days=14)]
     last = [c for c in checkins if c.day > today - dt.timedelta(days=14)]
     first_avg, last_avg = selectors.checkin_averages(first), selectors.checkin_averages(last)
-    summary = _("You checked in on %(done)s of the last %(days)s days.") % {
-        "done": len(checkins),
-        "days": days,
-    }
+    summary = (
+        _("You checked in on %(done)s of the last %(days)s days.")
+        if own
+        else _("Checked in on %(done)s of the last %(days)s days.")
+    ) % {"done": len(checkins), "days": days}
     # Compare the first and last fortnight only when they do not overlap.
     if (
         days >= 28
@@ -250,7 +256,9 @@ def progress_context(*, patient: User, own: bool) -> dict[str, Any]:
         "episode": episode,
         "today": today,
         "measures": measure_blocks(patient=patient, own=own, today=today, episode=episode),
-        "checkins": checkin_block(patient=patient, today=today, admitted_on=episode.admitted_on),
+        "checkins": checkin_block(
+            patient=patient, today=today, admitted_on=episode.admitted_on, own=own
+        ),
         "hours": hours_block(patient=patient, episode=episode),
         "homework": homework,
         "homework_summary": homework_summary,
