@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.utils import timezone
@@ -141,3 +142,29 @@ def test_offline_answer_shows_not_saved_and_retries(
     expect(page.locator("#state-reflection [data-state=saved]")).to_be_visible(timeout=20_000)
     expect(page.locator("#hw-page-state")).to_have_text("All changes saved.")
     assert Response.objects.get(step_id="reflection").value == {"text": "Typed while offline"}
+
+
+def test_closing_the_tab_mid_typing_still_saves(
+    live_server, page, browser_login, clinician, patient
+):
+    """Typed and closed within the autosave delay: the page sends the answer as it closes."""
+    modules = shipped_modules()
+    from apps.homework import services
+
+    assignment, _ = services.assignment_create(
+        clinician=clinician, patient=patient, module=modules["paced-breathing"]
+    )
+    browser_login(page, live_server.url, patient.email, PASSWORD)
+    page.goto(f"{live_server.url}/homework/a/{assignment.pk}/")
+    context = page.context
+    page.get_by_label("What did you notice in your body").fill("Closed straight after typing")
+    page.close(run_before_unload=True)  # well inside the 800 ms debounce
+
+    # The request leaves as the page closes; give the server a moment to store it (without
+    # touching the database here: the in-memory SQLite of tests locks tables across threads).
+    time.sleep(1.5)
+    again = context.new_page()
+    again.goto(f"{live_server.url}/homework/a/{assignment.pk}/")
+    expect(again.get_by_label("What did you notice in your body")).to_have_value(
+        "Closed straight after typing"
+    )
