@@ -333,3 +333,26 @@ def test_nav_links_for_each_role(client, login, patient, clinician, admin):
     assert reverse("progress:caseload") in client.get("/").content.decode()
     login(client, admin)
     assert reverse("progress:outcomes") in client.get("/").content.decode()
+
+
+def test_my_progress_query_count_does_not_grow_with_history(
+    client, login, patient, program, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    admit(patient, program, days_ago=41)
+    login(client, patient)
+    for days_ago in (40, 30):
+        score(patient, "phq9", 15, days_ago=days_ago)
+        checkin(patient, days_ago=days_ago)
+    client.get(reverse("progress:mine"))
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("progress:mine"))
+    for days_ago in range(1, 28):
+        checkin(patient, days_ago=days_ago)
+        if days_ago % 7 == 0:
+            score(patient, "phq9", 10, days_ago=days_ago)
+            score(patient, "gad7", 8, days_ago=days_ago)
+    with django_assert_num_queries(len(few.captured_queries)):
+        client.get(reverse("progress:mine"))
