@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
@@ -148,22 +149,22 @@ class FrameError(Exception):
 def parse_frame(content: Any) -> BaseModel:
     """Validate one decoded client frame; raise FrameError with a stable code."""
     if not isinstance(content, dict):
-        raise FrameError("invalid_frame", "A frame must be a JSON object.")
+        raise FrameError("invalid_frame", _("A frame must be a JSON object."))
     kind = content.get("type")
     if not isinstance(kind, str) or not kind:
-        raise FrameError("missing_type", "The frame has no type.", ["type"])
+        raise FrameError("missing_type", _("The frame has no type."), ["type"])
     if kind not in KNOWN_TYPES:
-        raise FrameError("unknown_type", "Unknown frame type.", ["type"])
+        raise FrameError("unknown_type", _("Unknown frame type."), ["type"])
     if "v" in content and content["v"] != PROTOCOL_VERSION:
-        raise FrameError("unsupported_version", "This server speaks protocol version 1.", ["v"])
+        raise FrameError("unsupported_version", _("This server speaks protocol version 1."), ["v"])
     try:
         frame: BaseModel = _adapter.validate_python(content)
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in err["loc"][1:]) for err in exc.errors()})
         too_long = any(err["type"] == "string_too_long" for err in exc.errors())
         if too_long:
-            raise FrameError("too_long", "The text is too long.", fields) from None
-        raise FrameError("invalid_fields", "Missing or invalid fields.", fields) from None
+            raise FrameError("too_long", _("The text is too long."), fields) from None
+        raise FrameError("invalid_fields", _("Missing or invalid fields."), fields) from None
     if isinstance(frame, Send) and not frame.body.strip():
-        raise FrameError("invalid_fields", "The message is empty.", ["body"])
+        raise FrameError("invalid_fields", _("The message is empty."), ["body"])
     return frame

@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
@@ -54,8 +55,13 @@ class RoomError(Exception):
     code = "refused"
 
     def __init__(self, message: str = "", code: str | None = None, **extra: Any) -> None:
-        super().__init__(message or self.__class__.__doc__ or "")
-        self.message = message or (self.__class__.__doc__ or "").strip()
+        default = {
+            "forbidden": _("You are not allowed in this room."),
+            "room_closed": _("The room is not open."),
+        }
+        text = message or default.get(self.code, _("That cannot be done."))
+        super().__init__(text)
+        self.message = str(text)
         if code:
             self.code = code
         self.extra = extra
@@ -138,7 +144,7 @@ def _enter(
     if access is None or not access.may_join_live:
         raise RoomForbidden()
     if facilitator and not access.is_facilitator:
-        raise RoomError("Only a facilitator can do that.", code="not_facilitator")
+        raise RoomError(_("Only a facilitator can do that."), code="not_facilitator")
     room = room_get_or_create(session=access.session)
     if selectors.room_phase(session=access.session, room=room) != Phase.LIVE:
         raise RoomClosed()
@@ -146,7 +152,7 @@ def _enter(
     if participant is not None and participant.status == ParticipantStatus.REMOVED:
         raise RoomForbidden()
     if admitted and (participant is None or participant.status != ParticipantStatus.ADMITTED):
-        raise RoomError("You are waiting to be admitted.", code="not_admitted")
+        raise RoomError(_("You are waiting to be admitted."), code="not_admitted")
     return Entered(access=access, room=room, participant=participant)
 
 
@@ -389,7 +395,7 @@ def _risk_match(body: str) -> str | None:
 
 def crisis_plan_url(patient: User) -> str | None:
     """Where staff read the patient's crisis (safety) plan, if the enrollment app serves it."""
-    for name in ("enrollment:safety_plan_staff", "enrollment:safety_plan"):
+    for name in ("enrollment:patient_safety_plan",):
         try:
             return reverse(name, kwargs={"patient_id": patient.pk})
         except NoReverseMatch:
@@ -463,16 +469,16 @@ def room_message_post(
         return selectors.message_payload(existing), False
     if participant.muted_until is not None and participant.muted_until > now:
         raise RoomError(
-            "A facilitator has muted you for a few minutes.",
+            _("A facilitator has muted you for a few minutes."),
             code="muted",
             until=participant.muted_until.isoformat(),
         )
     body = body.strip()
     if not body:
-        raise RoomError("The message is empty.", code="invalid_fields")
+        raise RoomError(_("The message is empty."), code="invalid_fields")
     limit, window = rate_limit()
     if _over_limit(key=f"send:{author.pk}", limit=limit, window=window):
-        raise RoomError("You are sending messages too fast. Wait a few seconds.", "rate_limited")
+        raise RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
     room = _lock_room(entered.room)
     message = Message.objects.create(
         room=room,
@@ -553,7 +559,7 @@ def room_read(*, user: User, session_id: int | str, message_id: int) -> int:
     participant = entered.participant
     assert participant is not None
     if not Message.objects.filter(room=entered.room, pk=message_id).exists():
-        raise RoomError("No such message in this room.", code="not_found")
+        raise RoomError(_("No such message in this room."), code="not_found")
     moved = Participant.objects.filter(
         pk=participant.pk, last_read_message_id__lt=message_id
     ).update(last_read_message_id=message_id)
@@ -591,7 +597,7 @@ def _target(entered: Entered, user_id: int) -> Participant:
         .first()
     )
     if target is None:
-        raise RoomError("That person is not in this room.", code="not_found")
+        raise RoomError(_("That person is not in this room."), code="not_found")
     return target
 
 
@@ -603,7 +609,7 @@ def _admit(entered: Entered, target: Participant, by: User, now: dt.datetime) ->
     room = entered.room
     access = selectors.room_access(user=target.user, session_id=entered.session.pk)
     if access is None or not access.is_member:
-        raise RoomError("That person is no longer a member of this group.", code="not_member")
+        raise RoomError(_("That person is no longer a member of this group."), code="not_member")
     target.status = ParticipantStatus.ADMITTED
     target.admitted_at = now
     target.admitted_by = by
@@ -623,7 +629,7 @@ def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
     entered.room = room
     target = _target(entered, user_id)
     if target.status != ParticipantStatus.WAITING:
-        raise RoomError("That person is not waiting in the lobby.", code="not_waiting")
+        raise RoomError(_("That person is not waiting in the lobby."), code="not_waiting")
     _admit(entered, target, by, timezone.now())
     _broadcast_lobby(room)
     _broadcast_presence(room)
@@ -661,7 +667,7 @@ def room_message_delete(*, by: User, session_id: int | str, message_id: int) -> 
         .first()
     )
     if message is None:
-        raise RoomError("No such message in this room.", code="not_found")
+        raise RoomError(_("No such message in this room."), code="not_found")
     if message.deleted_at is not None:
         return
     message.deleted_at = timezone.now()

@@ -612,6 +612,7 @@ async def test_risk_phrase_alerts_facilitators_privately(live_session, clinician
     assert alert["message_id"] == ack["id"]
     assert alert["user"] == {"id": patient.pk, "name": "Pat"}
     assert alert["link"] == f"/rooms/{live_session.pk}/#m-{ack['id']}"
+    assert alert["crisis_plan_url"].endswith(f"/patients/{patient.pk}/safety-plan/")
     # Delivered normally; nobody but the facilitators hears of the alert.
     assert await author.nothing_of("risk_alert")
     assert await other.nothing_of("risk_alert")
