@@ -239,6 +239,15 @@ class RiskAlert(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="room_risk_alerts"
     )
     phrase = models.CharField(max_length=80)
+    # The measures app's safety flag raised for it: clinicians review and acknowledge it
+    # there (which also stops the on-call escalation).
+    safety_flag = models.ForeignKey(
+        "measures.SafetyFlag",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="room_alerts",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -403,18 +403,25 @@ def crisis_plan_url(patient: User) -> str | None:
     return None
 
 
-def _facilitators(session: Session) -> list[User]:
-    people = {u.pk: u for u in session.group.facilitators.all()}
-    if session.facilitator is not None:
-        people[session.facilitator.pk] = session.facilitator
-    return list(people.values())
-
-
 def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: Session) -> None:
-    """A private alert to the facilitators: in the room (staff group) and through the
-    notifications app's safety alert (e-mail/in-app). The patient sees nothing different."""
-    alert = RiskAlert.objects.create(message=message, patient=patient, phrase=phrase)
+    """A private alert to the facilitators, in the room (staff group), plus a safety flag in
+    the measures app, which alerts the program's clinicians (e-mail/in-app, on-call
+    escalation) and is where a clinician acknowledges it. The patient sees nothing different."""
+    from apps.measures.services import safety_flag_raise
+
     link = f"/rooms/{session.pk}/#m-{message.pk}"
+    flag = safety_flag_raise(
+        patient=patient,
+        program=session.group.program,
+        severity="high",
+        source="room_message",
+        # Ids only: the flag page links back to the room, where the message is.
+        reason=f"Crisis phrase in a group chat message (session {session.pk}, "
+        f"message {message.pk})",
+    )
+    alert = RiskAlert.objects.create(
+        message=message, patient=patient, phrase=phrase, safety_flag=flag
+    )
     audit_record(
         actor=None,
         action=AuditAction.CREATE,
@@ -422,6 +429,10 @@ def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: 
         patient=patient,
         detail="risk phrase in group chat",
     )
+    try:
+        flag_url: str | None = reverse("measures:flag_detail", kwargs={"flag_id": flag.pk})
+    except NoReverseMatch:
+        flag_url = None
     _to_staff(
         session.pk,
         {
@@ -431,18 +442,9 @@ def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: 
             "user": {"id": patient.pk, "name": selectors.display_name(patient)},
             "phrase": phrase,
             "link": link,
+            "flag_url": flag_url,
             "crisis_plan_url": crisis_plan_url(patient),
         },
-    )
-    try:
-        from apps.notifications.services import safety_alert_raise
-    except ImportError:  # notifications not installed
-        return
-    safety_alert_raise(
-        event_key=f"rooms.riskalert:{alert.pk}",
-        patient=patient,
-        context={"link": link, "session_id": session.pk},
-        recipients=_facilitators(session),
     )
 
 

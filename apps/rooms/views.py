@@ -110,6 +110,7 @@ def js_strings() -> dict[str, str]:
         "risk": _("{name} wrote a message that may signal a crisis"),
         "view_message": _("View message"),
         "crisis_plan": _("Crisis plan"),
+        "review_flag": _("Review and acknowledge the safety flag"),
         "confirm_remove": _("Remove {name} from this session?"),
         "nobody_waiting": _("Nobody is waiting."),
         "error": _("Could not do that: {message}"),

@@ -298,6 +298,15 @@
     view.href = "#m-" + a.message_id;
     view.textContent = S.view_message;
     li.appendChild(view);
+    if (a.flag_url) {
+      li.appendChild(document.createTextNode(" · "));
+      var flag = document.createElement("a");
+      flag.href = a.flag_url;
+      flag.target = "_blank";
+      flag.rel = "noopener";
+      flag.textContent = S.review_flag;
+      li.appendChild(flag);
+    }
     if (a.crisis_plan_url) {
       li.appendChild(document.createTextNode(" · "));
       var plan = document.createElement("a");

@@ -617,7 +617,12 @@ async def test_risk_phrase_alerts_facilitators_privately(live_session, clinician
     assert await author.nothing_of("risk_alert")
     assert await other.nothing_of("risk_alert")
     assert await db(RiskAlert.objects.filter(message_id=ack["id"], patient=patient).exists)()
+    from apps.measures.models import SafetyFlag
     from apps.notifications.models import Outbox
+
+    flag = await db(SafetyFlag.objects.get)(patient=patient, source="room_message")
+    assert alert["flag_url"] == f"/measures/flags/{flag.pk}/"
+    assert "group chat" in flag.reason and "end it all" not in flag.reason
 
     assert await db(Outbox.objects.filter(recipient=clinician, kind="safety_alert").exists)()
     await author.send(
