@@ -8,8 +8,8 @@
   same token: a duplicate or late task message — a Redis redelivery after a lost worker, a
   second dispatcher — finds the token changed or the row sent and does nothing.
 - A row left ``sending`` longer than the lease (a worker killed mid-send) is taken back to
-  ``pending`` and claimed again. The lease is longer than the task's hard time limit, so a
-  live task is never doubled; only a send that completed at the provider in the instant
+  ``pending`` and claimed again. The task renews the lease when it starts, and the lease is
+  longer than the task's hard time limit, so a live task is never doubled; only a send that completed at the provider in the instant
   before the kill can be repeated — e-mail and SMS offer no idempotency key to prevent that.
 - Channel failures are retried through the outbox with exponential back-off (30 s, 60 s,
   2 min … capped at 1 h) rather than Celery countdowns, so no retry lives only in a worker;
@@ -160,6 +160,13 @@ def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None 
     if row is None or row.status != Status.SENDING or str(row.claim_token) != str(claim_token):
         return "skipped"
     now = now or timezone.now()
+    # Renew the lease as the task starts: the lease then bounds the send itself (hard time
+    # limit 90 s < lease 300 s), not the time the message waited in the queue. If the
+    # dispatcher took the row back first, this UPDATE matches nothing and we stop here.
+    if not Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=claim_token).update(
+        claimed_at=now
+    ):
+        return "skipped"
     recipient = row.recipient
     reason = None
     if not recipient.is_active:

@@ -271,3 +271,39 @@ def test_inactive_recipient_gets_nothing(patient):
     type(patient).objects.filter(pk=patient.pk).update(is_active=False)
     assert _run_dispatcher() == ["cancelled"]
     assert mail.outbox == []
+
+
+def test_a_task_that_starts_renews_its_lease(patient, settings, monkeypatch):
+    """A message that waited in the queue is not taken back while it is sending."""
+    settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
+    _no_quiet_hours(patient)
+    _schedule(patient)
+    t0 = timezone.now()
+    (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
+    started = t0 + dt.timedelta(seconds=59)  # the task ran late
+    seen = {}
+    real_send = dispatch._send_email
+
+    def send_and_look(row, message):
+        # While sending, a dispatcher a few seconds later must not take the row back.
+        seen["recovered"] = dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=65))
+        real_send(row, message)
+
+    monkeypatch.setattr(dispatch, "_send_email", send_and_look)
+    assert (
+        dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token, now=started)
+        == "sent"
+    )
+    assert seen == {"recovered": 0}
+    assert len(mail.outbox) == 1
+
+
+def test_a_task_starting_after_its_row_was_taken_back_sends_nothing(patient, settings):
+    settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
+    _no_quiet_hours(patient)
+    _schedule(patient)
+    t0 = timezone.now()
+    (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
+    assert dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=61)) == 1
+    assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "skipped"
+    assert mail.outbox == []
