@@ -379,6 +379,7 @@
       people = f.presence;
       setPinned(f.pinned);
       setMuted(f.you.muted_until);
+      setHand(!!f.you.hand);
       if (cfg.facilitator) {
         renderLobby(f.lobby || []);
         (f.read_markers || []).forEach(function (r) { readMarkers.set(r.user_id, r.message_id); });
@@ -462,6 +463,14 @@
         pending.delete(f.ref);
         if (!bodyInput.value) bodyInput.value = item.body;
       }
+      if (f.code === "rate_limited" && f.ref && pending.has(f.ref)) {
+        // Kept as "not sent yet" and tried again once the window has passed.
+        var ref = f.ref;
+        setTimeout(function () {
+          var item = pending.get(ref);
+          if (item) send({ type: "send", client_id: ref, body: item.body });
+        }, 5000);
+      }
       if (f.code === "muted") { setMuted(f.until); return; }
       errorEl.textContent = fmt(S.error, { message: f.message });
     },
@@ -538,12 +547,15 @@
     if (earliestId) send({ type: "history", before: earliestId, limit: 50 });
   });
   var hand = $("hand-button");
+  function setHand(raised) {
+    handRaised = raised;
+    if (!hand) return;
+    hand.setAttribute("aria-pressed", String(raised));
+    hand.textContent = raised ? S.lower_hand : S.raise_hand;
+  }
   if (hand) {
     hand.addEventListener("click", function () {
-      handRaised = !handRaised;
-      if (!send({ type: "hand", raised: handRaised })) { handRaised = !handRaised; return; }
-      hand.setAttribute("aria-pressed", String(handRaised));
-      hand.textContent = handRaised ? S.lower_hand : S.raise_hand;
+      if (send({ type: "hand", raised: !handRaised })) setHand(!handRaised);
     });
   }
   if (cfg.facilitator) {

@@ -4,6 +4,7 @@ admit, chat, typing indicator, delete, mute, end session."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from playwright.sync_api import expect
@@ -88,3 +89,55 @@ def test_facilitator_and_two_patients_run_a_group(
     pat.reload()
     expect(pat.get_by_role("heading", name="Chat history")).to_be_visible()
     expect(pat.locator(".transcript")).to_contain_text("Hi Pat, good to see you")
+
+
+def test_page_reconnects_after_a_server_restart_and_catches_up(
+    new_page, browser_login, artifacts_dir, program, clinician, patient, transactional_db
+):
+    from apps.rooms import services
+    from apps.rooms.models import Message
+
+    session = make_session(program, [clinician], [patient])
+    port = free_port()
+    env = server_env()
+    base = f"http://127.0.0.1:{port}"
+    pat = new_page(phone=True)
+    with daphne(port, env):
+        browser_login(pat, base, patient.email, PASSWORD)
+        pat.goto(f"{base}/rooms/{session.pk}/")
+        expect(pat.locator("#conn-state")).to_have_text("Connected")
+        pat.get_by_label("Your message").fill("before the restart")
+        pat.get_by_label("Your message").press("Enter")
+        expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_have_count(1)
+    # The server is gone: the page says so and keeps what the patient types.
+    expect(pat.locator("#conn-state")).to_have_text(re.compile("Reconnecting|Offline"))
+    pat.get_by_label("Your message").fill("typed while offline")
+    pat.get_by_label("Your message").press("Enter")
+    expect(pat.locator("#chat-list")).to_contain_text("not sent yet")
+
+    # Meanwhile the facilitator says something the page has not heard.
+    def facilitator_speaks() -> None:
+        from django.db import connection
+
+        services.room_connect(user=clinician, session_id=session.pk, channel_name="test-fac")
+        services.room_message_post(
+            author=clinician, session_id=session.pk, body="while you were away", client_id="f1"
+        )
+        connection.close()
+
+    # In another thread: Playwright's event loop runs in this one (broadcasts use async_to_sync).
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(facilitator_speaks).result()
+    with daphne(port, env):
+        expect(pat.locator("#conn-state")).to_have_text("Connected", timeout=30_000)
+        expect(pat.locator("#chat-list")).to_contain_text("while you were away")
+        expect(pat.locator("#chat-list")).not_to_contain_text("not sent yet")
+        pat.screenshot(path=str(artifacts_dir / "rooms-reconnected-phone.png"), full_page=True)
+        bodies = list(
+            Message.objects.filter(room__session=session, kind="chat")
+            .order_by("id")
+            .values_list("body", flat=True)
+        )
+        assert bodies == ["before the restart", "while you were away", "typed while offline"]
+        texts = pat.locator("#chat-list .chat-body").all_inner_texts()
+        assert texts == bodies  # in order, each once
