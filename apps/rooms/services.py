@@ -328,9 +328,45 @@ def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> d
     entered = _enter(user=user, session_id=session_id, admitted=False)
     now = timezone.now()
     Connection.objects.filter(channel_name=channel_name).update(seen_at=now)
+    room_reap_stale_connections(room=entered.room, now=now)
     room_announce_departures(room=entered.room, now=now)
     room_announce_ending(room=entered.room, now=now)
     return {"type": "pong", "v": 1, "at": now.isoformat()}
+
+
+def room_reap_stale_connections(*, room: Room, now: dt.datetime | None = None) -> int:
+    """Close the presence of sockets whose process died without saying so (no heartbeat
+    for ``PRESENCE_STALE``): their attendance interval ends when they were last seen, and
+    "left" is announced if the person has no other socket. Each row is claimed by deleting
+    it, so two checks never close it twice."""
+    now = now or timezone.now()
+    stale = list(
+        Connection.objects.filter(room=room, seen_at__lt=now - selectors.PRESENCE_STALE)
+        .select_related("user")
+        .order_by("pk")
+    )
+    reaped = 0
+    for connection in stale:
+        with transaction.atomic():
+            if not Connection.objects.filter(pk=connection.pk).delete()[0]:
+                continue
+            reaped += 1
+            participant = Participant.objects.filter(room=room, user=connection.user).first()
+            if participant is None or participant.status != ParticipantStatus.ADMITTED:
+                continue
+            session = Session.objects.get(pk=room.session_id)
+            last_seen = max(connection.seen_at, connection.joined_at)
+            _record_attendance(session, connection.user, connection.joined_at, last_seen)
+            if (
+                participant.away_since is None
+                and not _fresh_connections(room, connection.user_id, now).exists()
+            ):
+                participant.away_since = last_seen
+                participant.save(update_fields=["away_since"])
+    if reaped:
+        with transaction.atomic():
+            _broadcast_presence(room)
+    return reaped
 
 
 def left_after() -> dt.timedelta:

@@ -349,3 +349,32 @@ def test_demo_seed_is_idempotent(program, clinician, patient):
     demo.seed(out)
     demo.seed(out)
     assert RiskPhrase.objects.count() == len(demo.DEFAULT_RISK_PHRASES)
+
+
+def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
+    live_session, clinician, patient
+):
+    from apps.rooms.models import Connection
+    from apps.scheduling.models import Attendance
+
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    # The process died three minutes ago (simulated: the socket was opened and last seen then).
+    last_seen = timezone.now() - dt.timedelta(minutes=3)
+    Connection.objects.filter(user=patient).update(seen_at=last_seen, joined_at=last_seen)
+    services._record_attendance(live_session, patient, last_seen, None)
+    services.room_heartbeat(
+        user=clinician, session_id=live_session.pk, channel_name=f"chan-{clinician.pk}"
+    )
+    assert not Connection.objects.filter(user=patient).exists()
+    attendance = Attendance.objects.get(session=live_session, patient=patient)
+    closed = [
+        item for item in attendance.presence if item[0] == last_seen.astimezone(dt.UTC).isoformat()
+    ]
+    assert closed == [[last_seen.astimezone(dt.UTC).isoformat()] * 2]
+    # Away long enough: the same check announced that they left, once.
+    assert Message.objects.filter(system_event="left", subject=patient).count() == 1
+    services.room_heartbeat(
+        user=clinician, session_id=live_session.pk, channel_name=f"chan-{clinician.pk}"
+    )
+    assert Message.objects.filter(system_event="left", subject=patient).count() == 1
