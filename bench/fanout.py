@@ -23,6 +23,7 @@ import subprocess
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from bench.common import (
 PROGRAM_SLUG = "bench-fanout"
 GOAL_P99_MS = 100.0
 GOAL_RATIO = 3.0
+IDLE_PROBE_SECONDS = 15.0
 
 
 # --- data ---------------------------------------------------------------------------------
@@ -244,7 +246,11 @@ async def _client(
 
 
 async def _round(
-    targets: list[dict[str, Any]], interval: float, seconds: float, needs_welcome: bool
+    targets: list[dict[str, Any]],
+    interval: float,
+    seconds: float,
+    needs_welcome: bool,
+    cpu_probe: Callable[[], float] | None = None,
 ) -> Stats:
     """One bounded run: every client sends every ``interval`` s for ``seconds``."""
     stats = Stats()
@@ -286,6 +292,11 @@ async def _round(
     connect_started = time.perf_counter()
     await asyncio.gather(*starters, return_exceptions=True)
     stats.connect_seconds = time.perf_counter() - connect_started  # type: ignore[attr-defined]
+    stats.idle_cpu_pct = None  # type: ignore[attr-defined]
+    if cpu_probe is not None:  # all connected, nobody talking yet: what do silent sockets cost?
+        before, t0 = cpu_probe(), time.perf_counter()
+        await asyncio.sleep(IDLE_PROBE_SECONDS)
+        stats.idle_cpu_pct = (cpu_probe() - before) / (time.perf_counter() - t0) * 100  # type: ignore[attr-defined]
     stop_at[0] = time.perf_counter() + seconds
     go.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -315,6 +326,7 @@ def _summarise(stats: Stats, per_room: int) -> dict[str, float]:
         "connect_p99": percentile(stats.connect_ms, 99),
         "connect_retries": stats.connect_retries,
         "connect_seconds": stats.connect_seconds,  # type: ignore[attr-defined]
+        "idle_cpu_pct": stats.idle_cpu_pct,  # type: ignore[attr-defined]
     }
 
 
@@ -404,7 +416,10 @@ def run(
         pids = state["pids"]  # type: ignore[assignment]
         targets = _app_targets(rooms_data, ws_ports)
         before = sum(cpu_seconds(pids[n]) for n in ("ws1", "ws2"))  # type: ignore[index]
-        app[interval] = _summarise(asyncio.run(_round(targets, interval, seconds, True)), per_room)
+        app_probe = lambda: sum(cpu_seconds(pids[n]) for n in ("ws1", "ws2"))  # type: ignore[index]  # noqa: E731
+        app[interval] = _summarise(
+            asyncio.run(_round(targets, interval, seconds, True, app_probe)), per_room
+        )
         cpu["app"] = sum(cpu_seconds(pids[n]) for n in ("ws1", "ws2")) - before  # type: ignore[index]
         for step in max_rate_steps:
             if app[min(app)]["p99"] > GOAL_P99_MS or app[min(app)]["lost"]:
@@ -414,8 +429,9 @@ def run(
     with _relays(relay_ports) as procs:
         targets = _relay_targets(rooms, per_room, relay_ports)
         before = sum(cpu_seconds(p.pid) for p in procs)
+        relay_probe = lambda: sum(cpu_seconds(p.pid) for p in procs)  # noqa: E731
         relay[interval] = _summarise(
-            asyncio.run(_round(targets, interval, seconds, False)), per_room
+            asyncio.run(_round(targets, interval, seconds, False, relay_probe)), per_room
         )
         cpu["relay"] = sum(cpu_seconds(p.pid) for p in procs) - before
         for step in max_rate_steps:
@@ -465,6 +481,15 @@ def run(
             cpu["relay"],
             "s",
             note="both server processes",
+        )
+    )
+    result.rows.append(
+        Row(
+            f"server CPU with all {clients} clients connected and silent",
+            a["idle_cpu_pct"],
+            b["idle_cpu_pct"],
+            "% of a core",
+            note=f"over {IDLE_PROBE_SECONDS:g} s before the first message",
         )
     )
 
