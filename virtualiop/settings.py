@@ -147,7 +147,11 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parallel test runs (several checkouts or helpers) can keep their test databases apart.
 _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
-if _test_db_suffix and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not shared-cache memory: browser tests hit the live server from several threads,
+    # and in-memory SQLite answers "table is locked" at once where a file waits (timeout above).
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test{_test_db_suffix}-{os.getpid()}.sqlite3")}
+elif _test_db_suffix:
     DATABASES["default"]["TEST"] = {"NAME": f"test_virtualiop_{_test_db_suffix}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
