@@ -50,7 +50,7 @@ async def test_notification_is_pushed_to_the_recipients_open_page_only(patient, 
     assert (await mine.connect())[0] and (await theirs.connect())[0]
     try:
         assert await sync_to_async(_queue_and_deliver)(patient) == ["sent"]
-        frame = await mine.receive_json_from(timeout=5)
+        frame = await mine.receive_json_from(timeout=10)
         assert frame["type"] == "notification"
         assert frame["title"] == "Session changed" and frame["unread"] == 1
         assert frame["link"] == "/schedule/"
@@ -69,7 +69,7 @@ async def test_marking_read_updates_the_count_on_other_open_pages(patient):
     await socket.connect()
     try:
         await sync_to_async(services.notification_mark_read)(user=patient, notification_id=note.pk)
-        frame = await socket.receive_json_from(timeout=5)
+        frame = await socket.receive_json_from(timeout=10)
         assert frame == {"type": "notification.read", "unread": 0}
     finally:
         await socket.disconnect()

@@ -43,7 +43,7 @@ def test_reminder_appears_live_on_an_open_page(
     assert page.locator("#notif-count").is_hidden()
     assert sorted(_deliver_reminder(patient)) == ["sent", "sent"]
     toast = page.locator("#notif-toast")
-    toast.wait_for(state="visible", timeout=20_000)
+    toast.wait_for(state="visible", timeout=45_000)  # polls every 10 s
     assert "Your group starts at" in toast.inner_text()
     assert page.locator("#notif-count-n").inner_text() == "1"
     assert page.locator("#notif-live").inner_text().startswith("New notification: Group at")
