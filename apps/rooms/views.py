@@ -59,7 +59,10 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
         )
         context.update(
             {
-                "messages": [selectors.message_payload(m) for m in messages],
+                # created_at as a datetime: the template shows it in the viewer's zone.
+                "messages": [
+                    {**selectors.message_payload(m), "created_at": m.created_at} for m in messages
+                ],
                 "more": more,
                 "earliest": messages[0].pk if messages else None,
                 "room": room_obj,

@@ -167,3 +167,11 @@ def test_dashboard_panel_query_count_does_not_grow(
         make_session(program, [clinician], [patient])
     with django_assert_num_queries(1):
         assert render().count("Join ") == 4
+
+
+def test_history_times_are_shown_in_the_viewers_zone(client, login, live_session, patient):
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    at = dt.datetime(2026, 1, 15, 20, 5, tzinfo=dt.UTC)  # 12:05 in Los Angeles
+    Message.objects.create(room=room, author=patient, body="timed", created_at=at)
+    body = login(client, patient).get(url(live_session)).content.decode()
+    assert ">12:05</time>" in body
