@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 LATE_GRACE = dt.timedelta(minutes=3)
 DEFAULT_LEADS = (24 * 60, 60)
 MAX_LEAD_MINUTES = 7 * 24 * 60
+# Reminder rows are written once they fall due within this window (not weeks ahead), so a
+# moved or cancelled session leaves few rows behind.
+PLAN_AHEAD = dt.timedelta(hours=48)
 # Clinicians hear about the weekly hours on Thursdays from this local hour (program zone).
 HOURS_CHECK_WEEKDAY = 3
 HOURS_CHECK_FROM = dt.time(9, 0)
@@ -117,7 +120,7 @@ def plan_session_reminders(*, now: dt.datetime) -> int:
                 continue
             for lead in _leads_for(settings_map.get(patient_id)):
                 due = session.starts_at - dt.timedelta(minutes=lead)
-                if due < now - LATE_GRACE or due > now + dt.timedelta(minutes=MAX_LEAD_MINUTES):
+                if due < now - LATE_GRACE or due > now + PLAN_AHEAD:
                     continue
                 key = session_reminder_key(session.pk, session.starts_at, lead)
                 if (patient_id, key, Kind.SESSION_REMINDER) in existing:
@@ -158,7 +161,7 @@ def plan_appointment_reminders(*, now: dt.datetime) -> int:
             continue
         for lead in _leads_for(settings_map.get(appt.patient_id)):
             due = appt.starts_at - dt.timedelta(minutes=lead)
-            if due < now - LATE_GRACE:
+            if due < now - LATE_GRACE or due > now + PLAN_AHEAD:
                 continue
             key = appointment_reminder_key(appt.pk, appt.starts_at, lead)
             if (appt.patient_id, key, Kind.APPOINTMENT_REMINDER) in existing:

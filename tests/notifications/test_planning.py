@@ -301,3 +301,10 @@ def test_checkin_nudge_is_dropped_if_the_patient_already_checked_in(patient, now
     )
     assert _deliver_at(now + dt.timedelta(minutes=2)) == ["cancelled", "cancelled"]
     assert set(Outbox.objects.values_list("last_error", flat=True)) == {"already checked in today"}
+
+
+def test_reminders_are_written_only_when_due_within_two_days(group, member, now):
+    session = _session(group, now + dt.timedelta(days=4))
+    assert planning.plan_all(now=now) == 0
+    assert planning.plan_all(now=session.starts_at - dt.timedelta(hours=50)) == 2  # the 24 h one
+    assert planning.plan_all(now=session.starts_at - dt.timedelta(hours=47)) == 2  # the 1 h one
