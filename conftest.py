@@ -177,3 +177,16 @@ def browser_login():
         return page
 
     return _login
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run browser tests last. Playwright's sync API keeps an event loop running in the test
+    thread while the session-scoped browser is open, and async (Channels) tests that run after
+    it in the same thread would fail with "cannot be called from a running event loop"."""
+
+    def uses_browser(item: pytest.Item) -> bool:
+        return item.get_closest_marker("browser") is not None or "browser" in getattr(
+            item, "fixturenames", ()
+        )
+
+    items.sort(key=uses_browser)  # stable: keeps the order within each part

@@ -173,6 +173,7 @@ if REDIS_URL:
             # The pub/sub layer: group_send is one PUBLISH, and it measured faster than the
             # core layer for room fan-out. The database is the source of truth; the layer
             # only carries notifications, so anything it drops is recovered by catch-up.
+            # (This layer has no per-channel capacity to raise: its local queues are unbounded.)
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
