@@ -77,7 +77,9 @@ def test_pages_carry_the_idle_timeout_for_the_warning_dialog(client, login, pati
     assert 'id="idle-dialog"' in content
 
 
-def test_background_requests_marked_passive_do_not_keep_the_session_alive(client, login, patient, settings):
+def test_background_requests_marked_passive_do_not_keep_the_session_alive(
+    client, login, patient, settings
+):
     login(client, patient)
     client.get("/")
     _age_session(client, settings.IDLE_TIMEOUT_SECONDS - 40)
