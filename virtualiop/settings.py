@@ -60,6 +60,14 @@ if PRODUCTION:
 else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Absolute base for links in e-mail and SMS (paths carry ids only, never names).
+SITE_URL = env.str(
+    "SITE_URL", default="" if PRODUCTION else f"http://127.0.0.1:{env.int('PORT', default=8000)}"
+)
+if PRODUCTION and not SITE_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        "SITE_URL (https://…) is required in production for links in e-mail."
+    )
 
 INSTALLED_APPS = [
     "daphne",
@@ -150,7 +158,9 @@ _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared-cache memory: browser tests hit the live server from several threads,
     # and in-memory SQLite answers "table is locked" at once where a file waits (timeout above).
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test{_test_db_suffix}-{os.getpid()}.sqlite3")}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / f"test{_test_db_suffix}-{os.getpid()}.sqlite3")
+    }
 elif _test_db_suffix:
     DATABASES["default"]["TEST"] = {"NAME": f"test_virtualiop_{_test_db_suffix}"}
 

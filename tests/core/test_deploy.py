@@ -18,6 +18,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         DJANGO_ENV="production",
         SECRET_KEY="x" * 20 + "production-secret-key-for-the-deploy-check-0123456789",
         ALLOWED_HOSTS="iop.example.org",
+        SITE_URL="https://iop.example.org",
         TESTING="0",
     )
     env.update(extra)
