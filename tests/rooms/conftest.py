@@ -41,27 +41,6 @@ def _fresh_cache():
 
 
 @pytest.fixture
-def browser():
-    """Overrides the root session-scoped browser for the rooms tests: Playwright's sync API
-    leaves an event loop running in the test thread for as long as it is open, which breaks
-    every async (WebsocketCommunicator) test that runs after it. Opened and closed per test."""
-    from pathlib import Path
-
-    from conftest import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM}; CI must install it")
-        pytest.skip(f"Chromium not found at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
 def member2(program):
     return patient_in(program, email="member2@example.test", full_name="Robin Second")
 
