@@ -162,7 +162,8 @@ def _admitted_patient(patient: User, program: Program, index: int) -> None:
     profile = patient.patient_profile  # type: ignore[attr-defined]
     clinician = profile.primary_clinician or program.clinicians.filter(role=Role.CLINICIAN).first()
     now = timezone.now()
-    started = now - dt.timedelta(days=28 + index)
+    # Admitted about six weeks ago (start date 42-53 days back), so progress charts have history.
+    started = now - dt.timedelta(days=49 + index)
     app = Application.objects.create(
         patient=patient,
         program=program,
