@@ -11,6 +11,7 @@ and the signed-in patient dashboard. The faster server serves pages in productio
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ def servers(workers: int = 2) -> Iterator[dict[str, int]]:
     env.update(DEBUG="0", TESTING="0", LOG_LEVEL="WARNING", DJANGO_ENV="development")
     env.setdefault("VAR_DIR", "/tmp/viop-bench-var")  # noqa: S108
     gport, dport = PORTS["http_gunicorn"], PORTS["http_daphne"]
+    logdir = "/tmp/viop-bench-http"  # noqa: S108 - server logs, to read a 500's traceback
+    os.makedirs(logdir, exist_ok=True)
     procs = [
         subprocess.Popen(
             [
@@ -39,8 +42,8 @@ def servers(workers: int = 2) -> Iterator[dict[str, int]]:
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=open(f"{logdir}/gunicorn.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
         ),
         subprocess.Popen(
             [
@@ -53,8 +56,8 @@ def servers(workers: int = 2) -> Iterator[dict[str, int]]:
             ],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=open(f"{logdir}/daphne.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
         ),
     ]
     try:
