@@ -151,7 +151,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # Persistent connections in production; none in tests, where socket consumers and live
+    # servers run on many short-lived threads that would each keep one open.
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if TESTING else 60)
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Parallel test runs (several checkouts or helpers) can keep their test databases apart.
 _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
