@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
@@ -72,6 +73,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     user_group_name: str | None = None
     _session_task: asyncio.Task[None] | None = None
+    _client_gone: bool = False
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self.scope["request_context"] = requestcontext.RequestContext(
@@ -114,6 +116,26 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
             )
             return
         await super().websocket_receive(message)
+
+    async def send(  # type: ignore[override]
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """A broadcast can reach a socket whose client has just gone: drop it quietly
+        instead of logging a traceback (the client catches up when it reconnects)."""
+        if self._client_gone:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            self._client_gone = True
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        # AsyncJsonWebsocketConsumer.send_json calls its parent's send, past ours.
+        await self.send(text_data=await self.encode_json(content), close=close)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        self._client_gone = True
+        await super().websocket_disconnect(message)
 
     async def disconnect(self, code: int) -> None:
         if self._session_task is not None:

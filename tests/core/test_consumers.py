@@ -156,3 +156,22 @@ async def test_in_app_events_reach_the_users_socket_only(patient, outsider):
     assert await theirs.receive_nothing(timeout=0.3)
     await mine.disconnect()
     await theirs.disconnect()
+
+
+async def test_broadcast_to_a_socket_whose_client_just_left_is_dropped_quietly(patient):
+    from autobahn.exception import Disconnected
+
+    from apps.core.consumers import NotificationSocketConsumer
+
+    consumer = NotificationSocketConsumer()
+    sent = []
+
+    async def base_send(message):
+        sent.append(message)
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer.base_send = base_send
+    await consumer.user_event({"type": "user.event", "payload": {"kind": "x"}})  # no exception
+    assert len(sent) == 1
+    await consumer.user_event({"type": "user.event", "payload": {"kind": "y"}})
+    assert len(sent) == 1  # once gone, nothing more is attempted
