@@ -175,7 +175,8 @@ def _wait_and_measure(
     killed_at = None
     half_deadline = start.timestamp() + 60 + bound / 2
     while time.time() < end_by:
-        done = client.hlen(f"{key}:at")
+        # Only this run's ids: the planner's own reminders go through the same backend.
+        done = sum(1 for k in client.hkeys(f"{key}:at") if k.decode() in due)
         if done >= len(due):
             break
         if (
@@ -189,8 +190,10 @@ def _wait_and_measure(
             time.sleep(5)
             workers.start_worker(1)
         time.sleep(1)
-    counts = {k.decode(): int(v) for k, v in client.hgetall(f"{key}:count").items()}
-    at = {k.decode(): float(v) for k, v in client.hgetall(f"{key}:at").items()}
+    counts = {
+        k.decode(): int(v) for k, v in client.hgetall(f"{key}:count").items() if k.decode() in due
+    }
+    at = {k.decode(): float(v) for k, v in client.hgetall(f"{key}:at").items() if k.decode() in due}
     waited_until = time.time()
     lateness = []
     for ident, due_at in due.items():
