@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import formats
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
 
 from apps.notifications import conf
 from apps.notifications.models import Kind
@@ -198,70 +199,88 @@ def render(*, kind: str, recipient: User, payload: dict[str, Any]) -> Message:
             body=body,
             sms=f"{body} {link}",
         )
-    if kind == Kind.CHECKIN_NUDGE:
-        body = _("Time for your daily check-in. It takes a minute.")
-        return Message(
-            subject=_("Your daily check-in"),
-            lines=[hello, body],
-            link=link,
-            link_label=_("Check in"),
-            title=_("Daily check-in"),
-            body=body,
-            sms=f"{body} {link}",
-        )
-    if kind == Kind.SAFETY_ALERT:
-        body = _("A patient's safety flag needs your review today.")
-        return Message(
-            subject=_("Safety flag: review needed"),
-            lines=[hello, body],
-            link=link,
-            link_label=_("Review"),
-            title=_("Safety flag: review needed"),
-            body=body,
-            sms=f"{body} {link}",
-            extra={"urgent": bool(payload.get("urgent"))},
-        )
-    if kind == Kind.SAFETY_ESCALATION:
-        body = _("A safety flag has not been acknowledged for 30 minutes. You are on call.")
-        return Message(
-            subject=_("On call: unacknowledged safety flag"),
-            lines=[hello, body],
-            link=link,
-            link_label=_("Review"),
-            title=_("Unacknowledged safety flag"),
-            body=body,
-            sms=f"{body} {link}",
-            extra={"urgent": True},
-        )
-    if kind == Kind.NO_SHOW:
-        body = _("A patient missed a session without an excuse.")
-        return Message(
-            subject=_("Missed session"),
-            lines=[hello, body],
-            link=link,
-            link_label=_("See attendance"),
-            title=_("Missed session"),
-            body=body,
-            sms=f"{body} {link}",
-        )
-    if kind == Kind.HOURS_BELOW_FLOOR:
-        body = _("A patient is below the program's weekly hours so far this week.")
-        return Message(
-            subject=_("Weekly hours below the floor"),
-            lines=[hello, body],
-            link=link,
-            link_label=_("See the patient"),
-            title=_("Below weekly hours"),
-            body=body,
-            sms=f"{body} {link}",
-        )
-    body = _("You have a new notification.")
+    if kind in _STATIC:
+        return _static_message(_STATIC[kind], hello=hello, link=link, payload=payload)
+    return _static_message(
+        _StaticText(
+            _l("New notification"), _l("You have a new notification."), None, _l("New notification")
+        ),
+        hello=hello,
+        link=link,
+        payload=payload,
+        link_label=open_label,
+    )
+
+
+@dataclass(frozen=True)
+class _StaticText:
+    """A kind whose text carries nothing but the recipient's first name and a link.
+    ``urgent``: "" (no flag), "always", or "payload" (taken from the payload)."""
+
+    subject: Any
+    body: Any
+    link_label: Any
+    title: Any
+    urgent: str = ""
+
+
+_STATIC: dict[str, _StaticText] = {
+    Kind.CHECKIN_NUDGE: _StaticText(
+        _l("Your daily check-in"),
+        _l("Time for your daily check-in. It takes a minute."),
+        _l("Check in"),
+        _l("Daily check-in"),
+    ),
+    Kind.SAFETY_ALERT: _StaticText(
+        _l("Safety flag: review needed"),
+        _l("A patient's safety flag needs your review today."),
+        _l("Review"),
+        _l("Safety flag: review needed"),
+        urgent="payload",
+    ),
+    Kind.SAFETY_ESCALATION: _StaticText(
+        _l("On call: unacknowledged safety flag"),
+        _l("A safety flag has not been acknowledged for 30 minutes. You are on call."),
+        _l("Review"),
+        _l("Unacknowledged safety flag"),
+        urgent="always",
+    ),
+    Kind.NO_SHOW: _StaticText(
+        _l("Missed session"),
+        _l("A patient missed a session without an excuse."),
+        _l("See attendance"),
+        _l("Missed session"),
+    ),
+    Kind.HOURS_BELOW_FLOOR: _StaticText(
+        _l("Weekly hours below the floor"),
+        _l("A patient is below the program's weekly hours so far this week."),
+        _l("See the patient"),
+        _l("Below weekly hours"),
+    ),
+}
+
+
+def _static_message(
+    text: _StaticText,
+    *,
+    hello: str,
+    link: str,
+    payload: dict[str, Any],
+    link_label: str | None = None,
+) -> Message:
+    body = str(text.body)
+    extra: dict[str, Any] = {}
+    if text.urgent == "always":
+        extra["urgent"] = True
+    elif text.urgent == "payload":
+        extra["urgent"] = bool(payload.get("urgent"))
     return Message(
-        subject=_("New notification"),
+        subject=str(text.subject),
         lines=[hello, body],
         link=link,
-        link_label=open_label,
-        title=_("New notification"),
+        link_label=link_label if link_label is not None else str(text.link_label),
+        title=str(text.title),
         body=body,
         sms=f"{body} {link}",
+        extra=extra,
     )
