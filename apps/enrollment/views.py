@@ -826,8 +826,7 @@ def _plan_patient(request: HttpRequest, patient_id: int | None) -> User:
         if user.role != Role.PATIENT:
             raise Http404
         return user
-    if user.role == Role.PATIENT and user.pk != patient_id:
-        raise Http404
+    # The selector decides: a patient resolves only to themselves, staff to their programs'.
     patient = selectors.plan_patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404
