@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from apps.notifications import guards
 from apps.notifications.models import Kind, NotificationSettings, Outbox
+from apps.notifications.rendering import user_zone
 from apps.notifications.services import notification_schedule, safety_alert_raise
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def plan_homework_overdue(*, now: dt.datetime) -> int:
         status__in=OPEN_STATUSES, due_date__isnull=False, due_date__gte=recent
     ).select_related("patient"):
         assert assignment.due_date is not None
-        zone = _zone(assignment.patient)
+        zone = user_zone(assignment.patient)
         local_today = now.astimezone(zone).date()
         if assignment.due_date >= local_today:
             continue
@@ -220,12 +221,6 @@ def plan_homework_overdue(*, now: dt.datetime) -> int:
     return created
 
 
-def _zone(user: User) -> zoneinfo.ZoneInfo:
-    from apps.notifications.rendering import user_zone
-
-    return user_zone(user)
-
-
 def checkin_due_at(*, checkin_time: dt.time, zone: zoneinfo.ZoneInfo, day: dt.date) -> dt.datetime:
     """The nudge's instant on local ``day``. A wall-clock time skipped by a spring-forward
     change lands the gap's length later (02:30 → 03:30); a repeated one takes the first."""
@@ -243,7 +238,7 @@ def plan_checkin_nudges(*, now: dt.datetime) -> int:
     ).select_related("user")
     for row in rows:
         assert row.checkin_time is not None
-        zone = _zone(row.user)
+        zone = user_zone(row.user)
         local_day = now.astimezone(zone).date()
         due = checkin_due_at(checkin_time=row.checkin_time, zone=zone, day=local_day)
         if not (now - LATE_GRACE <= due <= now + dt.timedelta(hours=1)):
