@@ -82,6 +82,74 @@ def test_caseload_row_shows_change_flags_checkin_hours_homework_and_next_session
     assert row.next_session is not None and row.next_session > timezone.now()
 
 
+def test_caseload_next_session_is_the_earliest_one_the_patient_has_a_seat_for(
+    patient, program, clinician
+):
+    """The next-session subquery starts from the patient's memberships (it was a scan of every
+    future session per patient, bench finding 4); it keeps the seat rule of
+    ``membership_covers``: cancelled sessions, waitlist places, and sessions after a
+    membership ended or before it began do not count."""
+    from tests.homework.factories import make_group
+
+    now = timezone.now()
+    today = timezone.localdate()
+
+    def session(group, *, days, status="scheduled"):
+        starts = now + dt.timedelta(days=days)
+        return Session.objects.create(
+            group=group,
+            occurrence_date=timezone.localdate(starts),
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(hours=3),
+            status=status,
+            cancel_reason="Facilitator ill" if status == "cancelled" else "",
+        )
+
+    def mine():
+        return next(r for r in selectors.caseload_rows(user=clinician) if r.patient == patient)
+
+    admit(patient, program, days_ago=30)
+    ended = make_group(program, name="Ended")
+    GroupMembership.objects.create(
+        group=ended,
+        patient=patient,
+        from_date=today - dt.timedelta(days=30),
+        to_date=today + dt.timedelta(days=2),
+        status="ended",
+    )
+    session(ended, days=1, status="cancelled")
+    session(ended, days=5)  # after the membership ended
+    later = make_group(program, name="Later")
+    GroupMembership.objects.create(
+        group=later, patient=patient, from_date=today + dt.timedelta(days=6)
+    )
+    session(later, days=3)  # before the seat begins
+    waitlisted = make_group(program, name="Waitlist")
+    GroupMembership.objects.create(
+        group=waitlisted,
+        patient=patient,
+        from_date=today,
+        status="waitlisted",
+        waitlist_position=1,
+    )
+    session(waitlisted, days=1)
+    someone_elses = make_group(program, name="Other")
+    GroupMembership.objects.create(
+        group=someone_elses, patient=patient_in(program), from_date=today
+    )
+    session(someone_elses, days=1)
+    row = mine()
+    assert row.next_session is None
+
+    second = session(ended, days=2)  # the last day of the ended seat
+    first_of_later = session(later, days=7)
+    row = mine()
+    assert row.next_session == second.starts_at
+    second.delete()
+    row = mine()
+    assert row.next_session == first_of_later.starts_at
+
+
 def test_caseload_query_count_does_not_grow_with_patients(
     program, clinician, django_assert_num_queries
 ):
