@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -277,40 +277,35 @@ def weekly_hours(
         minutes[patient_id] += mins
         if mins:
             days[patient_id].add(starts_at.astimezone(tz).date())
-    for patient_id, starts_at, ends_at in Appointment.objects.filter(
-        patient_id__in=ids,
-        status=AppointmentStatus.COMPLETED,
-        starts_at__gte=start,
-        starts_at__lt=end,
-    ).values_list("patient_id", "starts_at", "ends_at"):
-        minutes[patient_id] += int((ends_at - starts_at).total_seconds() // 60)
-        days[patient_id].add(starts_at.astimezone(tz).date())
     # What is still on the calendar this week: the room left to catch up.
     left: dict[int, int] = defaultdict(int)
     upcoming_from = max(now, start)
-    memberships = GroupMembership.objects.filter(
-        patient_id__in=ids, status__in=[MembershipStatus.ACTIVE, MembershipStatus.ENDED]
-    ).values_list("patient_id", "group_id", "from_date", "to_date")
-    by_group: dict[int, list[tuple[int, dt.date, dt.date | None]]] = defaultdict(list)
-    for patient_id, group_id, from_date, to_date in memberships:
-        by_group[group_id].append((patient_id, from_date, to_date))
-    if by_group and upcoming_from < end:
-        for group_id, occ_date, s_start, s_end in Session.objects.filter(
-            group_id__in=list(by_group),
-            status=SessionStatus.SCHEDULED,
-            starts_at__gte=upcoming_from,
-            starts_at__lt=end,
-        ).values_list("group_id", "occurrence_date", "starts_at", "ends_at"):
-            for patient_id, from_date, to_date in by_group[group_id]:
-                if from_date <= occ_date and (to_date is None or to_date >= occ_date):
-                    left[patient_id] += int((s_end - s_start).total_seconds() // 60)
-    if upcoming_from < end:
-        for patient_id, s_start, s_end in Appointment.objects.filter(
+    # Completed appointments count; booked or requested ones still ahead are room left. One
+    # query for both (the page costs scale with queries, not rows: bench/RESULTS.md).
+    for patient_id, status, starts_at, ends_at in Appointment.objects.filter(
+        patient_id__in=ids,
+        status__in=[AppointmentStatus.COMPLETED, "booked", "requested"],
+        starts_at__gte=start,
+        starts_at__lt=end,
+    ).values_list("patient_id", "status", "starts_at", "ends_at"):
+        length = int((ends_at - starts_at).total_seconds() // 60)
+        if status == AppointmentStatus.COMPLETED:
+            minutes[patient_id] += length
+            days[patient_id].add(starts_at.astimezone(tz).date())
+        elif starts_at >= upcoming_from:
+            left[patient_id] += length
+    if ids and upcoming_from < end:
+        # Scheduled sessions ahead this week that each patient has a seat for, read through
+        # the memberships so seat and session come in one query. One filter() call, so every
+        # condition is on the same session row.
+        occurrence = F("group__sessions__occurrence_date")
+        for patient_id, s_start, s_end in GroupMembership.objects.filter(
+            membership_covers(patient_ref=None, date_ref=occurrence),
             patient_id__in=ids,
-            status__in=["booked", "requested"],
-            starts_at__gte=upcoming_from,
-            starts_at__lt=end,
-        ).values_list("patient_id", "starts_at", "ends_at"):
+            group__sessions__status=SessionStatus.SCHEDULED,
+            group__sessions__starts_at__gte=upcoming_from,
+            group__sessions__starts_at__lt=end,
+        ).values_list("patient_id", "group__sessions__starts_at", "group__sessions__ends_at"):
             left[patient_id] += int((s_end - s_start).total_seconds() // 60)
     today = now.astimezone(tz).date()
     week_end = week_start + dt.timedelta(days=6)

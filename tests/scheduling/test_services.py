@@ -356,6 +356,58 @@ def open_hours(clinician):
     )
 
 
+def test_weekly_hours_room_left_counts_seats_and_bookings_in_three_queries(
+    program, clinician, patient, django_assert_num_queries
+):
+    """Room left this week: scheduled sessions ahead the patient has a seat for, and booked or
+    requested appointments ahead; three queries for any number of patients (was five)."""
+    now = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)  # Monday morning in LA
+    group = make_group(
+        program,
+        [clinician],
+        days=(0, 1, 2),
+        start_date=dt.date(2026, 3, 2),
+        duration_minutes=120,
+        now=dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC),
+    )
+    services.membership_add(
+        group=group, patient=patient, by=clinician, now=dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    )
+    late_joiner = patient_in(program)
+    GroupMembership.objects.create(
+        group=group, patient=late_joiner, from_date=dt.date(2026, 3, 3), status="active"
+    )
+    tuesday = Session.objects.get(group=group, occurrence_date=dt.date(2026, 3, 3))
+    tuesday.status = "cancelled"
+    tuesday.cancel_reason = "Holiday"
+    tuesday.save(update_fields=["status", "cancel_reason"])
+    thursday = dt.datetime(2026, 3, 5, 10, tzinfo=LA)
+    for status, minutes in (("booked", 60), ("requested", 30), ("cancelled", 45)):
+        Appointment.objects.create(
+            program=program,
+            clinician=clinician,
+            patient=patient,
+            kind="individual",
+            starts_at=thursday,
+            ends_at=thursday + dt.timedelta(minutes=minutes),
+            status=status,
+        )
+    with django_assert_num_queries(3):
+        mine, theirs = selectors.weekly_hours(
+            patients=[patient, late_joiner],
+            program=program,
+            week_start=dt.date(2026, 3, 2),
+            now=now,
+        )
+    assert mine.minutes == 0
+    assert mine.scheduled_minutes_left == 120 + 120 + 60 + 30  # Mon and Wed; booked, requested
+    assert theirs.scheduled_minutes_left == 120  # Wed only: no seat on Monday, Tue cancelled
+    with django_assert_num_queries(2):  # a past week has nothing left to look up
+        selectors.weekly_hours(
+            patients=[patient], program=program, week_start=dt.date(2026, 2, 23), now=now
+        )
+
+
 def _tomorrow_at(hour, minute=0):
     day = timezone.localdate(timezone.now(), LA) + dt.timedelta(days=1)
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=LA)
