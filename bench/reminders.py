@@ -139,6 +139,15 @@ def _outbox_rows(count: int, key: str) -> tuple[dict[str, dt.datetime], dt.datet
         User.objects.filter(email__startswith="pat", email__endswith="@bench.test").order_by("pk")
     )
     assert recipients, "seed first: python -m bench.seed"
+    # Without settings a recipient has the default quiet hours (21:00-08:00 Pacific for the
+    # bench patients): run at night, every reminder would be deferred to the morning. This
+    # measures dispatch, so the bench recipients have none.
+    from apps.notifications.models import NotificationSettings
+
+    for user in recipients:
+        NotificationSettings.objects.update_or_create(
+            user=user, defaults={"quiet_start": None, "quiet_end": None}
+        )
     start, dues = _due_times(count)
     rows = []
     for i, due in enumerate(dues):
