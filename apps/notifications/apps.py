@@ -17,9 +17,14 @@ class NotificationsConfig(AppConfig):
         register_guards()
 
         # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
+        from apps.notifications.tasks import DISPATCH_EVERY_SECONDS
+
         settings.CELERY_BEAT_SCHEDULE["notifications-dispatch"] = {
             "task": "notifications.dispatch_due",
-            "schedule": 30.0,
+            "schedule": DISPATCH_EVERY_SECONDS,
+            # A tick that waited for a busy worker longer than the interval is dropped: the
+            # next one does the same work.
+            "options": {"expire_seconds": int(DISPATCH_EVERY_SECONDS)},
         }
         settings.CELERY_BEAT_SCHEDULE["notifications-plan"] = {
             "task": "notifications.plan",

@@ -24,9 +24,11 @@ def site_url() -> str:
 
 
 def sending_lease_seconds() -> int:
-    """How long a claimed row may stay "sending" before the dispatcher takes it back.
-    Longer than the delivery task's hard time limit, so a live task is never doubled."""
-    return int(_get("NOTIFICATIONS_SENDING_LEASE_SECONDS", 300))
+    """How long a claimed row may stay "sending" without its worker renewing the claim before
+    the dispatcher takes it back. A live worker renews every quarter lease (``LeaseKeeper``),
+    so this bounds how late the rows of a worker that died on another host are, not how long
+    a send may take; a dead worker on the same host is noticed at once."""
+    return int(_get("NOTIFICATIONS_SENDING_LEASE_SECONDS", 60))
 
 
 def max_attempts() -> int:

@@ -18,15 +18,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import smtplib
+import socket
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -39,11 +44,16 @@ from apps.notifications.models import (
     SAFETY_KINDS,
     Channel,
     Notification,
+    NotificationSettings,
     Outbox,
     Status,
 )
 from apps.notifications.rendering import Message, render, user_zone
-from apps.notifications.selectors import channels_enabled, settings_for
+from apps.notifications.selectors import (
+    channels_enabled,
+    preferences_maps,
+    settings_for_users,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,47 +78,274 @@ def _enqueue(claim: Claim) -> None:
     deliver.delay(claim.outbox_id, claim.token)
 
 
+# --- who holds a claim --------------------------------------------------------------------
+
+
+def _pid_namespace() -> str:
+    # Two containers may share a host name (host networking) but not a PID namespace: a
+    # process id means something only within its namespace, so the owner names both.
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "-"
+
+
+def _host_prefix() -> str:
+    return f"{socket.gethostname()}/{_pid_namespace()}:"
+
+
+def worker_identity() -> str:
+    """This process, as written in ``Outbox.claimed_by`` while it sends a row."""
+    return f"{_host_prefix()}{os.getpid()}"
+
+
+def _process_gone(pid: int) -> bool:
+    """True only when ``pid`` certainly no longer runs (a zombie counts as gone: it can
+    send nothing). Any doubt (permission, a reused pid) answers False and the lease decides."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in {"Z", "X"}
+
+
+# --- taking rows back ----------------------------------------------------------------------
+
+
 def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
-    """Take back rows stuck in ``sending`` past the lease (their worker died)."""
+    """Take back rows stuck in ``sending`` past the lease: no live process renewed it (the
+    worker died, or the row waited in a queue), so none is sending it."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=conf.sending_lease_seconds())
     return Outbox.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff).update(
         status=Status.PENDING,
         claim_token=None,
+        claimed_by="",
         due_at=now,
         last_error="claim expired (worker lost); retrying",
         updated_at=now,
     )
 
 
+def outbox_release_dead_claims(*, now: dt.datetime | None = None) -> int:
+    """Take back at once the rows held by a process of this host that no longer exists (a
+    worker killed with SIGKILL or by the OOM killer), instead of waiting for the lease.
+    Safe: a dead process sends nothing more. Rows of other hosts wait for their lease."""
+    prefix = _host_prefix()
+    owners = set(
+        Outbox.objects.filter(status=Status.SENDING, claimed_by__startswith=prefix)
+        .order_by()
+        .values_list("claimed_by", flat=True)
+        .distinct()
+    )
+    dead = [
+        owner
+        for owner in owners
+        if owner.rpartition(":")[2].isdigit() and _process_gone(int(owner.rpartition(":")[2]))
+    ]
+    if not dead:
+        return 0
+    now = now or timezone.now()
+    released = Outbox.objects.filter(status=Status.SENDING, claimed_by__in=dead).update(
+        status=Status.PENDING,
+        claim_token=None,
+        claimed_by="",
+        last_error="its worker process died; retrying",
+        updated_at=now,
+    )
+    if released:
+        logger.warning("released %s outbox rows held by dead worker processes", released)
+    return released
+
+
+# --- claiming --------------------------------------------------------------------------------
+
+
 @transaction.atomic
 def outbox_claim_due(
-    *, now: dt.datetime | None = None, limit: int = 200, enqueue: bool = True
+    *,
+    now: dt.datetime | None = None,
+    limit: int = 200,
+    enqueue: bool = True,
+    owner: str = "",
+    recover: bool = True,
 ) -> list[Claim]:
-    """Claim due rows and (after commit) enqueue their delivery. Safe to run concurrently:
-    a row is claimed by exactly one caller."""
+    """Claim up to ``limit`` due rows under one fresh token and (``enqueue``, after commit)
+    enqueue a delivery task for each. Safe to run concurrently: a row is claimed by exactly
+    one caller. ``owner`` (``worker_identity()``) when the caller sends the rows itself."""
     now = now or timezone.now()
-    outbox_recover_stale(now=now)
+    if recover:
+        outbox_recover_stale(now=now)
     due = Outbox.objects.filter(status=Status.PENDING, due_at__lte=now).order_by("due_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True)
-    claims = []
-    for pk in list(due.values_list("pk", flat=True)[:limit]):
-        token = uuid.uuid4()
-        # The conditional UPDATE is the claim: whoever flips pending → sending owns the row.
-        won = Outbox.objects.filter(pk=pk, status=Status.PENDING).update(
-            status=Status.SENDING,
-            claim_token=token,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-            updated_at=now,
+    pks = list(due.values_list("pk", flat=True)[:limit])
+    if not pks:
+        return []
+    token = uuid.uuid4()
+    # The conditional UPDATE is the claim: whoever flips pending → sending owns the row. With
+    # SKIP LOCKED the rows are already ours; without it (SQLite) another dispatcher may have
+    # flipped some first, so read back which ones carry our token.
+    won = Outbox.objects.filter(pk__in=pks, status=Status.PENDING).update(
+        status=Status.SENDING,
+        claim_token=token,
+        claimed_at=now,
+        claimed_by=owner,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    if won != len(pks):
+        pks = list(
+            Outbox.objects.filter(pk__in=pks, claim_token=token)
+            .order_by("due_at", "pk")
+            .values_list("pk", flat=True)
         )
-        if won:
-            claims.append(Claim(outbox_id=pk, token=str(token)))
+    claims = [Claim(outbox_id=pk, token=str(token)) for pk in pks]
     if enqueue:
         for claim in claims:
             transaction.on_commit(lambda c=claim: _enqueue(c))  # type: ignore[misc]
     return claims
+
+
+def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
+    """Claim due rows in batches and send them in this process until none is due or the
+    budget is spent; returns how many were claimed. Rows are claimed only by the process that
+    sends them (never while waiting in a queue), under a lease this process keeps renewing,
+    so a row of a dead worker comes back quickly: at once on the same host, after the lease
+    elsewhere."""
+    deadline = time.monotonic() + budget_seconds
+    owner = worker_identity()
+    outbox_release_dead_claims()
+    total = 0
+    while True:
+        claims = outbox_claim_due(limit=batch, enqueue=False, owner=owner, recover=False)
+        if claims:
+            outbox_deliver_claimed(claims=claims)
+        total += len(claims)
+        if len(claims) < batch or time.monotonic() >= deadline:
+            return total
+
+
+# --- the lease ---------------------------------------------------------------------------------
+
+
+class LeaseKeeper:
+    """Renews ``claimed_at`` of the rows held under ``token`` every quarter lease from a
+    background thread, for as long as this process lives and the block runs. A live send is
+    therefore never taken back however long it takes (the task's time limit ends it), while a
+    dead process stops renewing and its rows return after one lease."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.lease = conf.sending_lease_seconds()
+        self._renewed = time.monotonic()  # the claim (or the caller's renewal) just set it
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread = threading.Thread(target=self._run, name="outbox-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def fresh(self) -> bool:
+        """Renewed within half a lease: nobody can have taken our rows back yet."""
+        return time.monotonic() - self._renewed < self.lease / 2
+
+    def renew(self) -> int:
+        started = time.monotonic()
+        count = Outbox.objects.filter(status=Status.SENDING, claim_token=self.token).update(
+            claimed_at=timezone.now()
+        )
+        self._renewed = started
+        return count
+
+    def _run(self) -> None:
+        from django.db import connection as thread_connection
+
+        try:
+            while not self._stop.wait(self.lease / 4):
+                try:
+                    self.renew()
+                except DatabaseError:
+                    logger.warning("could not renew the outbox lease", exc_info=True)
+        finally:
+            thread_connection.close()
+
+
+# --- delivering --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """What a batch of deliveries reads once instead of per row."""
+
+    settings: dict[int, NotificationSettings]
+    prefs: dict[int, dict[tuple[str, str], bool]]
+    email: Any = None  # one e-mail connection for the batch, opened on first use
+
+    @classmethod
+    def load(cls, rows: list[Outbox]) -> _Batch:
+        ids = {row.recipient_id for row in rows}
+        return cls(settings=settings_for_users(user_ids=ids), prefs=preferences_maps(user_ids=ids))
+
+    def email_connection(self) -> Any:
+        if self.email is None:
+            self.email = get_connection(conf.email_backend())
+        return self.email
+
+    def close(self) -> None:
+        if self.email is not None:
+            with contextlib.suppress(Exception):
+                self.email.close()
+            self.email = None
+
+
+def outbox_deliver_claimed(*, claims: list[Claim], now: dt.datetime | None = None) -> list[str]:
+    """Deliver rows this process just claimed (one token), reading the recipients, their
+    settings and preferences once for the batch. Each row is marked sent as soon as it is
+    handed over, so a kill mid-batch repeats nothing already recorded."""
+    if not claims:
+        return []
+    token = claims[0].token
+    rows = list(
+        Outbox.objects.select_related("recipient").filter(
+            pk__in=[c.outbox_id for c in claims], status=Status.SENDING, claim_token=token
+        )
+    )
+    batch = _Batch.load(rows)
+    results = []
+    try:
+        with LeaseKeeper(token) as lease:
+            for row in rows:
+                # Normally the lease is fresh and the row is ours without asking; after a
+                # long stall, check (and renew) before sending.
+                if not lease.fresh() and not _renew(row, token, timezone.now()):
+                    results.append("skipped")
+                    continue
+                results.append(_deliver_row(row, token, now or timezone.now(), batch))
+    finally:
+        batch.close()
+    return results
+
+
+def _renew(row: Outbox, token: str, now: dt.datetime) -> bool:
+    return bool(
+        Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token).update(
+            claimed_at=now, claimed_by=worker_identity()
+        )
+    )
 
 
 def _finish(row: Outbox, token: str, **fields: object) -> bool:
@@ -129,11 +366,12 @@ def backoff_seconds(attempts: int) -> int:
     return int(min(MAX_BACKOFF_SECONDS, conf.retry_base_seconds() * 2 ** max(0, attempts - 1)))
 
 
-def _quiet_hours_decision(row: Outbox, now: dt.datetime) -> tuple[str, dt.datetime | None]:
+def _quiet_hours_decision(
+    row: Outbox, now: dt.datetime, prefs: NotificationSettings
+) -> tuple[str, dt.datetime | None]:
     """('send', None), ('defer', until) or ('skip', None) for quiet hours."""
     if row.channel == Channel.IN_APP or row.kind in SAFETY_KINDS:
         return "send", None
-    prefs = settings_for(user=row.recipient)
     zone = user_zone(row.recipient)
     local = now.astimezone(zone)
     if not prefs.in_quiet_hours(local.time().replace(tzinfo=None)):
@@ -160,25 +398,38 @@ def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None 
     if row is None or row.status != Status.SENDING or str(row.claim_token) != str(claim_token):
         return "skipped"
     now = now or timezone.now()
-    # Renew the lease as the task starts: the lease then bounds the send itself (hard time
-    # limit 90 s < lease 300 s), not the time the message waited in the queue. If the
-    # dispatcher took the row back first, this UPDATE matches nothing and we stop here.
-    if not Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=claim_token).update(
-        claimed_at=now
-    ):
+    # Renew the lease as the task starts (the message may have waited in the queue), then
+    # keep renewing while it sends. If the dispatcher took the row back first, this UPDATE
+    # matches nothing and we stop here.
+    if not _renew(row, claim_token, now):
         return "skipped"
+    batch = _Batch.load([row])
+    try:
+        with LeaseKeeper(claim_token):
+            return _deliver_row(row, claim_token, now, batch)
+    finally:
+        batch.close()
+
+
+def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch) -> str:
     recipient = row.recipient
+    prefs = batch.settings[row.recipient_id]
     reason = None
     if not recipient.is_active:
         reason = "recipient inactive"
-    elif row.channel not in channels_enabled(user=recipient, kind=row.kind):
+    elif row.channel not in channels_enabled(
+        user=recipient,
+        kind=row.kind,
+        prefs=batch.prefs[row.recipient_id],
+        user_settings=prefs,
+    ):
         reason = "turned off in preferences"
     else:
         reason = guards.reason_to_skip(row)
     if reason:
         _finish(row, claim_token, status=Status.CANCELLED, last_error=reason[:300])
         return "cancelled"
-    decision, until = _quiet_hours_decision(row, now)
+    decision, until = _quiet_hours_decision(row, now, prefs)
     if decision == "skip":
         _finish(row, claim_token, status=Status.CANCELLED, last_error="quiet hours")
         return "cancelled"
@@ -189,6 +440,7 @@ def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None 
             status=Status.PENDING,
             due_at=until,
             claim_token=None,
+            claimed_by="",
             attempts=F("attempts") - 1,
             last_error="deferred: quiet hours",
         )
@@ -199,9 +451,9 @@ def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None 
         if row.channel == Channel.IN_APP:
             return _deliver_in_app(row, claim_token, message)
         if row.channel == Channel.EMAIL:
-            _send_email(row, message)
+            _send_email(row, message, batch)
         elif row.channel == Channel.SMS:
-            _send_sms(row, message)
+            _send_sms(row, message, prefs)
     except Exception as exc:
         transient = getattr(exc, "transient", True)
         logger.warning(
@@ -211,12 +463,15 @@ def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None 
             row.attempts,
             type(exc).__name__,
         )
+        if row.channel == Channel.EMAIL:
+            batch.close()  # the connection may be broken: the next row opens a new one
         if transient and row.attempts < conf.max_attempts():
             _finish(
                 row,
                 claim_token,
                 status=Status.PENDING,
                 claim_token=None,
+                claimed_by="",
                 due_at=now + dt.timedelta(seconds=backoff_seconds(row.attempts)),
                 last_error=_error_text(exc),
             )
@@ -274,7 +529,7 @@ def _push(user_id: int, event: dict[str, Any]) -> None:
         logger.warning("in-app push to user %s failed", user_id, exc_info=True)
 
 
-def _send_email(row: Outbox, message: Message) -> None:
+def _send_email(row: Outbox, message: Message, batch: _Batch) -> None:
     from apps.notifications.unsubscribe import unsubscribe_url
 
     recipient = row.recipient
@@ -293,7 +548,7 @@ def _send_email(row: Outbox, message: Message) -> None:
         body=text,
         to=[recipient.email],
         headers=headers,
-        connection=get_connection(conf.email_backend()),
+        connection=batch.email_connection(),
     )
     email.attach_alternative(html, "text/html")
     try:
@@ -302,8 +557,7 @@ def _send_email(row: Outbox, message: Message) -> None:
         raise DeliveryError("recipient refused by the mail server", transient=False) from exc
 
 
-def _send_sms(row: Outbox, message: Message) -> None:
-    prefs = settings_for(user=row.recipient)
+def _send_sms(row: Outbox, message: Message, prefs: NotificationSettings) -> None:
     if not prefs.phone_verified:
         raise DeliveryError("phone not verified", transient=False)
     sms.get_backend().send(to=prefs.sms_phone, body=f"Virtual IOP: {message.sms}"[:480])

@@ -99,6 +99,9 @@ class Outbox(models.Model):
     # Set when a dispatcher claims the row; a delivery task acts only on its own claim.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # "<host>/<pid namespace>:<pid>" of the process sending the row (empty while a claimed
+    # row waits in a queue), so a process known dead on that host releases its rows at once.
+    claimed_by = models.CharField(max_length=120, blank=True, default="", editable=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -3,6 +3,7 @@ notifications, settings and preferences (nobody else's, whatever their role)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
@@ -49,12 +50,34 @@ def settings_for(*, user: User) -> NotificationSettings:
     return found if found is not None else NotificationSettings(user=user)
 
 
+def settings_for_users(*, user_ids: Iterable[int]) -> dict[int, NotificationSettings]:
+    """``settings_for`` for many users in one query (a batch of deliveries)."""
+    ids = set(user_ids)
+    found = {s.user_id: s for s in NotificationSettings.objects.filter(user_id__in=ids)}
+    return {uid: found.get(uid) or NotificationSettings(user_id=uid) for uid in ids}
+
+
 def preferences_map(*, user: User) -> dict[tuple[str, str], bool]:
     """Every (kind, channel) → enabled for ``user``, explicit choices over defaults."""
     chosen = {
         (p.kind, p.channel): p.enabled
         for p in Preference.objects.filter(user=user).only("kind", "channel", "enabled")
     }
+    return _with_defaults(chosen)
+
+
+def preferences_maps(*, user_ids: Iterable[int]) -> dict[int, dict[tuple[str, str], bool]]:
+    """``preferences_map`` for many users in one query (a batch of deliveries)."""
+    ids = set(user_ids)
+    chosen: dict[int, dict[tuple[str, str], bool]] = {uid: {} for uid in ids}
+    for p in Preference.objects.filter(user_id__in=ids).only(
+        "user_id", "kind", "channel", "enabled"
+    ):
+        chosen[p.user_id][(p.kind, p.channel)] = p.enabled
+    return {uid: _with_defaults(c) for uid, c in chosen.items()}
+
+
+def _with_defaults(chosen: dict[tuple[str, str], bool]) -> dict[tuple[str, str], bool]:
     out: dict[tuple[str, str], bool] = {}
     for kind in Kind.values:
         for channel in Channel.values:
@@ -66,12 +89,16 @@ def preferences_map(*, user: User) -> dict[tuple[str, str], bool]:
 
 
 def channels_enabled(
-    *, user: User, kind: str, prefs: dict[tuple[str, str], bool] | None = None
+    *,
+    user: User,
+    kind: str,
+    prefs: dict[tuple[str, str], bool] | None = None,
+    user_settings: NotificationSettings | None = None,
 ) -> set[str]:
     """Channels ``user`` wants ``kind`` on, leaving out SMS without a verified phone."""
     prefs = prefs if prefs is not None else preferences_map(user=user)
     channels = {c for c in Channel.values if prefs.get((kind, c), False)}
-    if Channel.SMS in channels and not settings_for(user=user).phone_verified:
+    if Channel.SMS in channels and not (user_settings or settings_for(user=user)).phone_verified:
         channels.discard(Channel.SMS)
     return channels
 
