@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from apps.rooms import selectors, services
+from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
 from apps.rooms.protocol import MAX_MUTE_MINUTES
 from apps.rooms.selectors import Phase
@@ -57,12 +57,13 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             access=access,
             before=before,
         )
+        # created_at as a datetime: shown in the viewer's zone.
+        payloads = [{**selectors.message_payload(m), "created_at": m.created_at} for m in messages]
         context.update(
             {
-                # created_at as a datetime: the template shows it in the viewer's zone.
-                "messages": [
-                    {**selectors.message_payload(m), "created_at": m.created_at} for m in messages
-                ],
+                # Not "messages": that name is django.contrib.messages' in base.html, which
+                # printed every payload as a status notice above the page.
+                "transcript": presentation.transcript_items(payloads, viewer_id=user.pk),
                 "more": more,
                 "earliest": messages[0].pk if messages else None,
                 "room": room_obj,

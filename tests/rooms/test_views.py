@@ -175,3 +175,29 @@ def test_history_times_are_shown_in_the_viewers_zone(client, login, live_session
     Message.objects.create(room=room, author=patient, body="timed", created_at=at)
     body = login(client, patient).get(url(live_session)).content.decode()
     assert ">12:05</time>" in body
+
+
+def test_history_is_not_repeated_as_status_notices(client, login, live_session, patient):
+    """The transcript once, in the list: the context key "messages" used to be read by
+    base.html as django.contrib.messages and printed every payload as a notice."""
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    Message.objects.create(room=room, author=patient, body="only once", created_at=timezone.now())
+    body = login(client, patient).get(url(live_session)).content.decode()
+    assert body.count("only once") == 1
+    assert "message-info" not in body
+    assert '<li class="chat-msg mine" id="m-' in body
+
+
+def test_history_system_lines_and_facilitator_badge(
+    client, login, live_session, patient, clinician
+):
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    now = timezone.now()
+    Message.objects.create(
+        room=room, kind="system", system_event="joined", subject=patient, created_at=now
+    )
+    Message.objects.create(room=room, author=clinician, body="<b>welcome</b>", created_at=now)
+    body = login(client, patient).get(url(live_session)).content.decode()
+    assert f"{patient.first_name_display} joined</li>" in body
+    assert '<span class="badge">Facilitator</span>' in body
+    assert "&lt;b&gt;welcome&lt;/b&gt;" in body and "<b>welcome" not in body
