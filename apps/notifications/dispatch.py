@@ -1,16 +1,22 @@
 """Claiming due outbox rows and delivering them, once.
 
-- ``outbox_claim_due`` (the beat task, every 30 s) moves due ``pending`` rows to ``sending``
-  with a fresh claim token, one conditional UPDATE per row (and ``SKIP LOCKED`` on
-  PostgreSQL, so concurrent dispatchers pick disjoint rows), then enqueues one delivery
-  task per claimed row after commit.
-- ``outbox_deliver`` (the delivery task) acts only if the row is still ``sending`` under the
-  same token: a duplicate or late task message — a Redis redelivery after a lost worker, a
-  second dispatcher — finds the token changed or the row sent and does nothing.
-- A row left ``sending`` longer than the lease (a worker killed mid-send) is taken back to
-  ``pending`` and claimed again. The task renews the lease when it starts, and the lease is
-  longer than the task's hard time limit, so a live task is never doubled; only a send that completed at the provider in the instant
-  before the kill can be repeated — e-mail and SMS offer no idempotency key to prevent that.
+- ``outbox_claim_due`` moves due ``pending`` rows to ``sending`` under a fresh claim token
+  with one conditional UPDATE (``SKIP LOCKED`` on PostgreSQL, so concurrent claimers pick
+  disjoint rows). ``outbox_drain`` (the ``notifications.deliver_due`` task, started by the
+  beat tick ``notifications.dispatch_due`` every 5 s when rows are due) claims batches and
+  sends them in the same worker process until none is due: a row is ``sending`` only while
+  a live process holds it, never while it waits in a broker queue.
+- Each row is marked sent (conditional on its token) as soon as the provider took it, so a
+  worker killed mid-batch repeats nothing that was recorded. ``outbox_deliver`` (the older
+  one-row task) follows the same rule: a duplicate or late message finds the token changed
+  or the row sent and does nothing.
+- The lease: the holder renews ``claimed_at`` every quarter lease from a thread
+  (``LeaseKeeper``) while it lives, so a live send is never taken back however long it
+  takes. A row whose holder stopped renewing for a whole lease (60 s; the worker or its
+  host died) goes back to ``pending``; a row whose holder process is known dead on this host
+  (``claimed_by``, checked by every tick and delivery task) goes back at once. Only a send
+  the provider accepted in the instant before the kill can be repeated — e-mail and SMS
+  offer no idempotency key to prevent that.
 - Channel failures are retried through the outbox with exponential back-off (30 s, 60 s,
   2 min … capped at 1 h) rather than Celery countdowns, so no retry lives only in a worker;
   after ``NOTIFICATIONS_MAX_ATTEMPTS`` or a permanent error the row is ``failed`` (admin).
