@@ -25,6 +25,29 @@ from tests.factories import ProgramFactory, admin_user, clinician_in, patient_in
 ARTIFACTS = Path(__file__).parent / "test-artifacts"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _socket_pool_connections_closed(django_db_setup):
+    """Socket consumers run database work on a thread pool (apps.core.consumers.off_loop);
+    a call still finishing when its test ended can leave that thread's connection open,
+    which stops the test database from being dropped. Close them all before it is."""
+    yield
+    import threading
+
+    from django.db import connections
+
+    from apps.core.consumers import SOCKET_DB_THREADS, _socket_db_pool
+
+    barrier = threading.Barrier(SOCKET_DB_THREADS, timeout=10)
+
+    def close_here() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()  # one job per thread: each waits until all threads hold one
+        connections.close_all()
+
+    for future in [_socket_db_pool.submit(close_here) for _ in range(SOCKET_DB_THREADS)]:
+        future.result(timeout=30)
+
+
 @pytest.fixture
 def program(db):
     return ProgramFactory(name="Evening Adult IOP", slug="evening-adult")

@@ -191,7 +191,9 @@ if REDIS_URL:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": env.str("CHANNEL_PREFIX", default="viop"),
+                # Redis pub/sub channels are server-wide, not per database number: test runs
+                # side by side (TEST_DB_SUFFIX) must not hear each other's rooms.
+                "prefix": env.str("CHANNEL_PREFIX", default=f"viop{_test_db_suffix}"),
             },
         }
     }

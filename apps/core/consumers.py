@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
@@ -22,10 +25,28 @@ from django.db import close_old_connections
 from apps.core import requestcontext
 from apps.core.events import user_group
 
+T = TypeVar("T")
+
 CLOSE_SESSION_ENDED = 4401
 CLOSE_UNAUTHORISED = 4403
 MAX_FRAME_BYTES = 64 * 1024
 SESSION_CHECK_SECONDS = 30
+
+
+# Socket work has no thread affinity, so it runs on a pool: one process uses several
+# database connections at once (each thread keeps its own, up to CONN_MAX_AGE).
+SOCKET_DB_THREADS = 8
+_socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
+
+
+def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
+    """Run ``fn`` (database work) in a thread of the sockets' pool.
+
+    Channels' ``database_sync_to_async`` defaults to one thread per process for all sync
+    code (thread-sensitive): every socket's queries then queue behind each other. Stale
+    connections are still closed around each call, as Channels does.
+    """
+    return database_sync_to_async(fn, thread_sensitive=False, executor=_socket_db_pool)
 
 
 class PingConsumer(AsyncWebsocketConsumer):
@@ -86,7 +107,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return False
-        return await database_sync_to_async(_session_still_valid)(self.scope)
+        return await off_loop(_session_still_valid)(self.scope)
 
     async def join_user_group(self) -> None:
         self.user_group_name = user_group(self.scope["user"].pk)
@@ -94,16 +115,20 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         self._session_task = asyncio.create_task(self._watch_session())
 
     async def _watch_session(self) -> None:
+        # The first check at a random point of the period: sockets that opened together
+        # (a group joining at 7 pm) do not all check in the same second ever after.
+        delay = random.uniform(0.5, 1.0) * SESSION_CHECK_SECONDS  # noqa: S311 - not crypto
         while True:
-            await asyncio.sleep(SESSION_CHECK_SECONDS)
-            if not await database_sync_to_async(_session_still_valid)(self.scope):
+            await asyncio.sleep(delay)
+            delay = SESSION_CHECK_SECONDS
+            if not await off_loop(_session_still_valid)(self.scope):
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
 
     async def session_still_valid(self) -> bool:
         """Call before acting on any frame from the client."""
         self.scope["_viop_touch"] = True
-        return await database_sync_to_async(_session_still_valid)(self.scope)
+        return await off_loop(_session_still_valid)(self.scope)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_SESSION_ENDED)

@@ -2,20 +2,28 @@
 
 Protocol: docs/rooms-protocol.md. Close codes: 4401 signed out / idle (from the base
 class), 4403 not allowed (not a participant, removed, discharged), 4410 room not open.
+
+Cost per process, not per socket: every ``check_seconds`` one task per process (``_Ticker``)
+refreshes the presence of all its room sockets, re-checks their users' access and posts
+the room notices, one service call per room (``services.room_tick``), instead of each
+socket doing all that on its own. Service calls run on the loop's thread pool
+(``off_loop``), so one slow query does not hold up every other socket of the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import weakref
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
 from pydantic import BaseModel
 
 from apps.core import requestcontext
-from apps.core.consumers import CLOSE_SESSION_ENDED, UserSocketConsumer
+from apps.core.consumers import CLOSE_SESSION_ENDED, UserSocketConsumer, off_loop
 from apps.rooms import protocol, services
 from apps.rooms.models import room_group, room_staff_group, room_user_group
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
@@ -24,10 +32,68 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_CLOSED = 4410
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+class _Ticker:
+    """This process's room sockets (of one event loop), checked together every
+    ``RoomConsumer.check_seconds``; and one lock per room so this process broadcasts a
+    room's messages in the order their ids were given."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, RoomConsumer] = {}
+        self.send_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, consumer: RoomConsumer) -> None:
+        self.sockets[consumer.channel_name] = consumer
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.run())
+
+    def discard(self, consumer: RoomConsumer) -> None:
+        self.sockets.pop(consumer.channel_name, None)
+        if not any(c.session_id == consumer.session_id for c in self.sockets.values()):
+            lock = self.send_locks.get(consumer.session_id)
+            if lock is not None and not lock.locked():
+                del self.send_locks[consumer.session_id]
+
+    async def run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(RoomConsumer.check_seconds)
+            by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
+            for consumer in list(self.sockets.values()):
+                by_room[consumer.session_id].append(consumer)
+            for session_id, consumers in by_room.items():
+                try:
+                    async with self.send_locks[session_id]:  # it may post notices
+                        refused = await off_loop(services.room_tick)(
+                            session_id=session_id,
+                            sockets=[(c.channel_name, c.scope["user"].pk) for c in consumers],
+                        )
+                    for consumer in consumers:
+                        exc = refused.get(consumer.channel_name)
+                        if exc is not None and consumer.channel_name in self.sockets:
+                            self.discard(consumer)
+                            await consumer._refused(exc)
+                except Exception:  # one room's failure must not stop the others' checks
+                    logger.exception("room check failed for session %s", session_id)
+
+
+_tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _ticker() -> _Ticker:
+    loop = asyncio.get_running_loop()
+    ticker = _tickers.get(loop)
+    if ticker is None:
+        ticker = _tickers[loop] = _Ticker()
+    return ticker
 
 
 class RoomConsumer(UserSocketConsumer):
-    # Re-check access, refresh presence and post "ending in 5 minutes" this often.
+    # Re-check access, refresh presence and post room notices this often (per process).
     check_seconds: float = 10.0
 
     session_id: int
@@ -35,7 +101,6 @@ class RoomConsumer(UserSocketConsumer):
     registered: bool = False
     is_facilitator: bool = False
     _groups: list[str]
-    _check_task: asyncio.Task[None] | None = None
 
     async def _call(self, fn: Callable[..., T], **kwargs: Any) -> T:
         """Run a service in a worker thread with this socket's audit context."""
@@ -48,7 +113,15 @@ class RoomConsumer(UserSocketConsumer):
             finally:
                 requestcontext.reset(token)
 
-        return await database_sync_to_async(run)()
+        result: T = await off_loop(run)()
+        return result
+
+    async def _call_in_order(self, fn: Callable[..., T], **kwargs: Any) -> T:
+        """``_call`` for services that post messages. Their broadcasts go out when they
+        commit, inside the call; holding this process's lock for the room until then keeps
+        its broadcasts in id order (the row lock orders the ids, not the broadcasts)."""
+        async with _ticker().send_locks[self.session_id]:
+            return await self._call(fn, **kwargs)
 
     async def connect(self) -> None:
         self._groups = []
@@ -77,7 +150,7 @@ class RoomConsumer(UserSocketConsumer):
             await self.channel_layer.group_add(name, self.channel_name)
             self._groups.append(name)
         try:
-            first = await self._call(
+            first = await self._call_in_order(
                 services.room_connect,
                 user=user,
                 session_id=self.session_id,
@@ -89,21 +162,7 @@ class RoomConsumer(UserSocketConsumer):
         self.registered = True
         self.admitted = first["type"] == "welcome"
         await self.send_json(first)
-        self._check_task = asyncio.create_task(self._watch_room())
-
-    async def _watch_room(self) -> None:
-        while True:
-            await asyncio.sleep(self.check_seconds)
-            try:
-                await self._call(
-                    services.room_heartbeat,
-                    user=self.scope["user"],
-                    session_id=self.session_id,
-                    channel_name=self.channel_name,
-                )
-            except RoomError as exc:
-                await self._refused(exc)
-                return
+        _ticker().add(self)
 
     async def _refused(self, exc: RoomError) -> None:
         """Access was lost (removed, discharged) or the room closed: say so, then close."""
@@ -117,13 +176,11 @@ class RoomConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code: int) -> None:
-        if self._check_task is not None:
-            self._check_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._check_task
+        with contextlib.suppress(RuntimeError):
+            _ticker().discard(self)
         if self.registered:
             self.registered = False
-            await self._call(
+            await self._call_in_order(
                 services.room_disconnect,
                 user=self.scope["user"],
                 session_id=self.session_id,
@@ -149,7 +206,7 @@ class RoomConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_SESSION_ENDED)
             return
         user = self.scope["user"]
-        if await database_sync_to_async(services.frame_rate_limited)(user_id=user.pk):
+        if await off_loop(services.frame_rate_limited)(user_id=user.pk):
             await self.error("rate_limited", "Too many frames. Wait a few seconds.")
             return
         try:
@@ -170,11 +227,8 @@ class RoomConsumer(UserSocketConsumer):
 
     async def on_ping(self, frame: BaseModel) -> None:
         await self.send_json(
-            await self._call(
-                services.room_heartbeat,
-                user=self.scope["user"],
-                session_id=self.session_id,
-                channel_name=self.channel_name,
+            await self._call_in_order(
+                services.room_ping, session_id=self.session_id, channel_name=self.channel_name
             )
         )
 
@@ -200,7 +254,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_send(self, frame: protocol.Send) -> None:
-        payload, created = await self._call(
+        payload, created = await self._call_in_order(
             services.room_message_post,
             author=self.scope["user"],
             session_id=self.session_id,
@@ -238,7 +292,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_admit(self, frame: protocol.Admit) -> None:
-        await self._call(
+        await self._call_in_order(
             services.room_admit,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -246,7 +300,9 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_admit_all(self, frame: protocol.AdmitAll) -> None:
-        await self._call(services.room_admit_all, by=self.scope["user"], session_id=self.session_id)
+        await self._call_in_order(
+            services.room_admit_all, by=self.scope["user"], session_id=self.session_id
+        )
 
     async def on_delete(self, frame: protocol.Delete) -> None:
         await self._call(
@@ -266,7 +322,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_remove(self, frame: protocol.Remove) -> None:
-        await self._call(
+        await self._call_in_order(
             services.room_member_remove,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -274,7 +330,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_lock(self, frame: protocol.Lock) -> None:
-        await self._call(
+        await self._call_in_order(
             services.room_lock,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -287,7 +343,9 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_end(self, frame: protocol.End) -> None:
-        await self._call(services.room_end, by=self.scope["user"], session_id=self.session_id)
+        await self._call_in_order(
+            services.room_end, by=self.scope["user"], session_id=self.session_id
+        )
 
     # --- Channel-layer events -------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.rooms.models import Connection, Message, Participant, ParticipantStatus, Room
 from apps.scheduling.models import GroupMembership, MembershipStatus, Session, SessionStatus
 from apps.scheduling.selectors import session_get_for_participant, session_is_facilitator
@@ -97,6 +97,40 @@ def _active_member(*, user: User, session: Session) -> bool:
         status=MembershipStatus.ACTIVE,
         from_date__lte=session.occurrence_date,
     ).exists()
+
+
+def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
+    """Which of ``user_ids`` may be in the live room now: ``room_access(...).may_join_live``
+    for many users in three queries (the periodic check of a room's sockets)."""
+    if not user_ids:
+        return set()
+    from apps.scheduling.models import Group
+
+    facilitators = set(
+        Group.facilitators.through.objects.filter(
+            group_id=session.group_id, user_id__in=user_ids
+        ).values_list("user_id", flat=True)
+    )
+    if session.facilitator_id in user_ids:
+        facilitators.add(session.facilitator_id)
+    today = timezone.localdate(timezone=session.group.program.time_zone)
+    day = max(today, session.occurrence_date)
+    members = set(
+        GroupMembership.objects.filter(
+            Q(to_date__isnull=True) | Q(to_date__gte=day),
+            group_id=session.group_id,
+            patient_id__in=user_ids,
+            patient__role=Role.PATIENT,
+            status=MembershipStatus.ACTIVE,
+            from_date__lte=session.occurrence_date,
+        ).values_list("patient_id", flat=True)
+    )
+    removed = set(
+        Participant.objects.filter(
+            room__session=session, user_id__in=members, status=ParticipantStatus.REMOVED
+        ).values_list("user_id", flat=True)
+    )
+    return facilitators | (members - removed)
 
 
 def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:

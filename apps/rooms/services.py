@@ -321,16 +321,53 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
         _broadcast_lobby(room)
 
 
-@transaction.atomic
+def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, RoomError]:
+    """The periodic check of one room for one process's sockets ``[(channel name, user id)]``:
+    keep their presence fresh, re-check their users' access, close the presence of sockets
+    whose process died, and post "left" and "ending in 5 minutes" when due. Returns the
+    sockets that must close, with why (RoomForbidden/RoomClosed). About 10 queries a room,
+    however many sockets it has here."""
+    now = timezone.now()
+    session = (
+        Session.objects.select_related("group", "group__program").filter(pk=session_id).first()
+    )
+    room = Room.objects.filter(session_id=session_id).first()
+    if session is None or room is None:
+        return {channel: RoomClosed() for channel, _ in sockets}
+    room.session = session
+    if selectors.room_phase(session=session, room=room, now=now) != Phase.LIVE:
+        return {channel: RoomClosed() for channel, _ in sockets}
+    allowed = selectors.users_allowed_live(session=session, user_ids={u for _, u in sockets})
+    refused: dict[str, RoomError] = {
+        channel: RoomForbidden() for channel, user_id in sockets if user_id not in allowed
+    }
+    Connection.objects.filter(
+        channel_name__in=[channel for channel, _ in sockets if channel not in refused]
+    ).update(seen_at=now)
+    room_reap_stale_connections(room=room, now=now)
+    room_announce_departures(room=room, now=now)
+    room_announce_ending(room=room, now=now)
+    return refused
+
+
 def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
-    """Keep this socket's presence fresh, re-check access, and post "ending in 5 minutes"
-    once when it is due. Raises RoomForbidden/RoomClosed when the socket must close."""
-    entered = _enter(user=user, session_id=session_id, admitted=False)
+    """``room_tick`` for one socket; raises RoomForbidden/RoomClosed when it must close."""
+    refused = room_tick(session_id=int(session_id), sockets=[(channel_name, user.pk)])
+    if channel_name in refused:
+        raise refused[channel_name]
+    return {"type": "pong", "v": 1, "at": timezone.now().isoformat()}
+
+
+def room_ping(*, session_id: int, channel_name: str) -> dict[str, Any]:
+    """A client's keep-alive: refresh this socket's presence and post "left" and "ending in
+    5 minutes" if due (three queries when nothing is). Access is re-checked by the next
+    ``room_tick`` (at most ``check_seconds`` away) and by every action (``_enter``)."""
     now = timezone.now()
     Connection.objects.filter(channel_name=channel_name).update(seen_at=now)
-    room_reap_stale_connections(room=entered.room, now=now)
-    room_announce_departures(room=entered.room, now=now)
-    room_announce_ending(room=entered.room, now=now)
+    room = Room.objects.select_related("session").filter(session_id=session_id).first()
+    if room is not None and room.ended_at is None:
+        room_announce_departures(room=room, now=now)
+        room_announce_ending(room=room, now=now)
     return {"type": "pong", "v": 1, "at": now.isoformat()}
 
 

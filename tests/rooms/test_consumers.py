@@ -632,3 +632,69 @@ async def test_risk_phrase_alerts_facilitators_privately(live_session, clinician
     assert await db(RiskAlert.objects.count)() == 1
     for c in (fac, author, other):
         await c.close()
+
+
+# --- Cost per process, not per socket ---------------------------------------------------
+
+
+async def test_one_check_per_room_per_period_covers_every_socket(
+    live_session, clinician, patient, member2, monkeypatch
+):
+    from apps.rooms import services
+    from apps.rooms.consumers import RoomConsumer
+
+    calls: list[set[int]] = []
+    real_tick = services.room_tick
+
+    def counting_tick(*, session_id, sockets):
+        calls.append({user_id for _, user_id in sockets})
+        return real_tick(session_id=session_id, sockets=sockets)
+
+    monkeypatch.setattr(services, "room_tick", counting_tick)
+    monkeypatch.setattr(RoomConsumer, "check_seconds", 0.3)
+    clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    import asyncio
+
+    await asyncio.sleep(1.0)
+    for client in clients:
+        await client.close()
+    assert 2 <= len(calls) <= 4  # one call a period, not one per socket
+    assert {clinician.pk, patient.pk, member2.pk} in calls
+
+
+async def test_a_burst_of_messages_reaches_everyone_in_id_order(
+    live_session, clinician, patient, member2, settings, monkeypatch
+):
+    """Sends run on several threads at once; a thread that is slow to publish after its
+    commit (simulated) must not let a later message overtake it."""
+    import asyncio
+    import random
+    import time
+
+    from apps.core import events
+
+    settings.ROOMS_RATE_LIMIT_MESSAGES = 100
+    real_send = events.group_send_now
+
+    def slow_send(group, event):
+        time.sleep(random.uniform(0, 0.02))  # noqa: S311
+        real_send(group, event)
+
+    monkeypatch.setattr(events, "group_send_now", slow_send)
+
+    senders = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    listener = senders[0]
+    await asyncio.gather(
+        *(
+            client.send(type="send", client_id=f"burst-{n}-{i}", body=f"burst {i}")
+            for n, client in enumerate(senders)
+            for i in range(10)
+        )
+    )
+    ids = []
+    while len(ids) < 30:
+        ids.append((await listener.expect_chat(timeout=10))["id"])
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 30
+    for client in senders:
+        await client.close()

@@ -15,8 +15,8 @@ from apps.rooms.models import Message, Participant, RiskAlert, RiskPhrase, Room
 from apps.rooms.protocol import FrameError, parse_frame
 from apps.rooms.selectors import Phase
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
-from tests.factories import admin_user, clinician_in
-from tests.rooms.factories import make_session
+from tests.factories import admin_user, clinician_in, patient_in
+from tests.rooms.factories import add_member, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -378,3 +378,85 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
         user=clinician, session_id=live_session.pk, channel_name=f"chan-{clinician.pk}"
     )
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
+
+
+# --- The periodic check, once per process and room -----------------------------------------
+
+
+def test_users_allowed_live_agrees_with_room_access(
+    live_session, clinician, patient, member2, outsider, other_clinician, program
+):
+    from apps.scheduling.models import GroupMembership
+
+    program_colleague = clinician_in(program, email="colleague@example.test")
+    removed, discharged = member2, patient
+    _connect(clinician, live_session)
+    _connect(removed, live_session)
+    services.room_member_remove(by=clinician, session_id=live_session.pk, user_id=removed.pk)
+    GroupMembership.objects.filter(patient=discharged).update(status="ended")
+    people = [clinician, patient, member2, outsider, other_clinician, program_colleague]
+    allowed = selectors.users_allowed_live(
+        session=live_session, user_ids={user.pk for user in people}
+    )
+    for user in people:
+        access = selectors.room_access(user=user, session_id=live_session.pk)
+        expected = access is not None and access.may_join_live
+        assert (user.pk in allowed) is expected, user.email
+    assert allowed == {clinician.pk}
+
+
+def test_room_tick_costs_the_same_for_two_sockets_or_twenty(live_session, clinician, program):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def tick_queries(count: int) -> int:
+        sockets = []
+        for i in range(count):
+            member = patient_in(program, email=f"tick{count}-{i}@example.test")
+            add_member(live_session, member)
+            _connect(member, live_session, channel=f"tick{count}")
+            sockets.append((f"tick{count}-{member.pk}", member.pk))
+        with CaptureQueriesContext(connection) as ctx:
+            refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+        assert refused == {}
+        return len(ctx.captured_queries)
+
+    few, many = tick_queries(2), tick_queries(20)
+    assert few == many
+    assert many <= 12
+
+
+def test_room_tick_refuses_only_the_discharged_and_refreshes_the_others(
+    live_session, clinician, patient, member2
+):
+    from apps.rooms.models import Connection
+    from apps.scheduling.models import GroupMembership
+
+    for user in (clinician, patient, member2):
+        _connect(user, live_session)
+    long_ago = timezone.now() - dt.timedelta(seconds=60)
+    Connection.objects.update(seen_at=long_ago)
+    GroupMembership.objects.filter(patient=member2).update(status="ended")
+    sockets = [(f"chan-{u.pk}", u.pk) for u in (clinician, patient, member2)]
+    refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+    assert list(refused) == [f"chan-{member2.pk}"]
+    assert isinstance(refused[f"chan-{member2.pk}"], RoomForbidden)
+    fresh = set(Connection.objects.filter(seen_at__gt=long_ago).values_list("user_id", flat=True))
+    assert fresh == {clinician.pk, patient.pk}
+
+
+def test_room_tick_closes_every_socket_of_an_ended_room(live_session, clinician, patient):
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    services.room_end(by=clinician, session_id=live_session.pk)
+    sockets = [(f"chan-{u.pk}", u.pk) for u in (clinician, patient)]
+    refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+    assert set(refused) == {f"chan-{clinician.pk}", f"chan-{patient.pk}"}
+    assert all(isinstance(exc, RoomClosed) for exc in refused.values())
+
+
+def test_ping_is_cheap(live_session, patient, django_assert_max_num_queries):
+    _connect(patient, live_session)
+    with django_assert_max_num_queries(3):
+        pong = services.room_ping(session_id=live_session.pk, channel_name=f"chan-{patient.pk}")
+    assert pong["type"] == "pong"
