@@ -31,6 +31,12 @@ def sending_lease_seconds() -> int:
     return int(_get("NOTIFICATIONS_SENDING_LEASE_SECONDS", 60))
 
 
+def delivery_tasks() -> int:
+    """How many delivery tasks a dispatcher tick starts at most when rows are due: about the
+    number of worker processes (more only wait in the queue and expire)."""
+    return int(_get("NOTIFICATIONS_DELIVERY_TASKS", 4))
+
+
 def max_attempts() -> int:
     return int(_get("NOTIFICATIONS_MAX_ATTEMPTS", 5))
 

@@ -233,7 +233,9 @@ def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
     while True:
         claims = outbox_claim_due(limit=batch, enqueue=False, owner=owner, recover=False)
         if claims:
-            outbox_deliver_claimed(claims=claims)
+            # A slow provider must not carry the batch into the task's time limits: rows not
+            # started by then go back to pending for the next task.
+            outbox_deliver_claimed(claims=claims, stop_at=deadline + budget_seconds / 2)
         total += len(claims)
         if len(claims) < batch or time.monotonic() >= deadline:
             return total
@@ -318,10 +320,13 @@ class _Batch:
             self.email = None
 
 
-def outbox_deliver_claimed(*, claims: list[Claim], now: dt.datetime | None = None) -> list[str]:
+def outbox_deliver_claimed(
+    *, claims: list[Claim], now: dt.datetime | None = None, stop_at: float | None = None
+) -> list[str]:
     """Deliver rows this process just claimed (one token), reading the recipients, their
     settings and preferences once for the batch. Each row is marked sent as soon as it is
-    handed over, so a kill mid-batch repeats nothing already recorded."""
+    handed over, so a kill mid-batch repeats nothing already recorded. Rows not started by
+    ``stop_at`` (``time.monotonic()``) are released to ``pending`` ("released")."""
     if not claims:
         return []
     token = claims[0].token
@@ -334,7 +339,11 @@ def outbox_deliver_claimed(*, claims: list[Claim], now: dt.datetime | None = Non
     results = []
     try:
         with LeaseKeeper(token) as lease:
-            for row in rows:
+            for n, row in enumerate(rows):
+                if stop_at is not None and time.monotonic() >= stop_at:
+                    _release(rows[n:], token)
+                    results.extend(["released"] * (len(rows) - n))
+                    break
                 # Normally the lease is fresh and the row is ours without asking; after a
                 # long stall, check (and renew) before sending.
                 if not lease.fresh() and not _renew(row, token, timezone.now()):
@@ -344,6 +353,18 @@ def outbox_deliver_claimed(*, claims: list[Claim], now: dt.datetime | None = Non
     finally:
         batch.close()
     return results
+
+
+def _release(rows: list[Outbox], token: str) -> int:
+    return Outbox.objects.filter(
+        pk__in=[row.pk for row in rows], status=Status.SENDING, claim_token=token
+    ).update(
+        status=Status.PENDING,
+        claim_token=None,
+        claimed_by="",
+        attempts=F("attempts") - 1,
+        updated_at=timezone.now(),
+    )
 
 
 def _renew(row: Outbox, token: str, now: dt.datetime) -> bool:

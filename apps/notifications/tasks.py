@@ -14,16 +14,15 @@ from celery import shared_task
 from django.db import DatabaseError
 from django.utils import timezone
 
-from apps.notifications import dispatch
+from apps.notifications import conf, dispatch
 from apps.notifications.models import Outbox, Status
 
 # A row due just after a tick waits at most this long for the next one, when no delivery
 # task is already draining (during a burst they keep claiming what falls due).
 DISPATCH_EVERY_SECONDS = 5.0
-# Rows claimed at once by a delivery task, and how many such tasks a tick starts at most
-# (about the number of worker processes; more only wait in the queue and expire).
+# Rows claimed at once by a delivery task (how many such tasks a tick starts at most:
+# conf.delivery_tasks, NOTIFICATIONS_DELIVERY_TASKS).
 DRAIN_BATCH = 25
-DRAIN_TASKS = 4
 # A delivery task stops claiming after this long (well under its soft time limit) so beat's
 # other tasks get a worker; the next tick starts another if rows are still due.
 DRAIN_BUDGET_SECONDS = 20.0
@@ -38,13 +37,14 @@ DELIVER_HARD_LIMIT = 90
     time_limit=30,
     ignore_result=True,
 )
-def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int = DRAIN_TASKS) -> int:
+def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
     """Take back rows whose worker died or whose lease ran out, then start up to ``tasks``
     delivery tasks, one per ``batch`` rows due. Returns the number of tasks started.
 
     One claim of 200 rows per 30 s tick capped throughput at 400 rows a minute; claiming
     everything at once and queueing a task per row kept thousands of rows "sending" in the
     queue, where a killed worker's share waited for a 300 s lease (bench/RESULTS.md)."""
+    tasks = tasks or conf.delivery_tasks()
     now = timezone.now()
     dispatch.outbox_recover_stale(now=now)
     dispatch.outbox_release_dead_claims(now=now)

@@ -186,3 +186,24 @@ def test_two_workers_draining_at_once_send_each_row_once(patient):
         t.join()
     assert sum(claimed) == 60
     assert len(_sent_ids()) == 60 and set(_sent_ids().values()) == {1}
+
+
+def test_rows_not_started_before_the_stop_time_go_back_to_pending(patient):
+    """A slow provider cannot carry a batch into the task's time limits."""
+    _due_reminders(patient, 3)
+    claims = dispatch.outbox_claim_due(enqueue=False)
+    results = dispatch.outbox_deliver_claimed(claims=claims, stop_at=time.monotonic() - 1)
+    assert results == ["released"] * 3 and mail.outbox == []
+    assert set(Outbox.objects.values_list("status", "attempts", "claimed_by")) == {
+        (Status.PENDING, 0, "")
+    }
+    assert tasks.deliver_due() == 3 and len(mail.outbox) == 3
+
+
+def test_dispatcher_starts_as_many_tasks_as_configured(patient, settings, monkeypatch):
+    started = []
+    monkeypatch.setattr(tasks.deliver_due, "apply_async", lambda **kw: started.append(kw))
+    settings.NOTIFICATIONS_DELIVERY_TASKS = 2
+    _due_reminders(patient, 100)
+    assert tasks.dispatch_due() == 2 and len(started) == 2
+    assert all(kw["expires"] <= 2 * tasks.DISPATCH_EVERY_SECONDS for kw in started)
