@@ -220,6 +220,12 @@ def outbox_claim_due(
     return claims
 
 
+def outbox_due_count(*, now: dt.datetime, limit: int) -> int:
+    """How many rows are due to be claimed, counting no further than ``limit``."""
+    due = Outbox.objects.filter(status=Status.PENDING, due_at__lte=now).order_by()
+    return due.values("pk")[:limit].count()
+
+
 def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
     """Claim due rows in batches and send them in this process until none is due or the
     budget is spent; returns how many were claimed. Rows are claimed only by the process that

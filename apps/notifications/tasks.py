@@ -15,7 +15,6 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.notifications import conf, dispatch
-from apps.notifications.models import Outbox, Status
 
 # A row due just after a tick waits at most this long for the next one, when no delivery
 # task is already draining (during a burst they keep claiming what falls due).
@@ -48,12 +47,7 @@ def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
     now = timezone.now()
     dispatch.outbox_recover_stale(now=now)
     dispatch.outbox_release_dead_claims(now=now)
-    due = (
-        Outbox.objects.filter(status=Status.PENDING, due_at__lte=now)
-        .order_by()
-        .values("pk")[: batch * tasks]
-        .count()
-    )
+    due = dispatch.outbox_due_count(now=now, limit=batch * tasks)
     started = min(tasks, math.ceil(due / batch))
     for _ in range(started):
         # Expires with the next tick: when every worker is busy, tasks that did not start do
