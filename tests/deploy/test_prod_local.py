@@ -4,7 +4,9 @@ Starts nginx + gunicorn + two daphne processes + a Celery worker and beat agains
 test database, puts two sockets of one user on *different* daphne processes (nginx names the
 upstream in X-Viop-Upstream) and shows events cross between processes through the Redis
 channel layer: an event published by a third process reaches both, and signing out over
-HTTP (gunicorn) closes both.
+HTTP (gunicorn) closes both. Then members of one live group room on different daphne
+processes chat: every message is stored, then reaches each other member exactly once with
+the same id, and a member who reconnects on the other process catches up with ``sync``.
 
 Skipped where nginx is missing or DATABASE_URL/REDIS_URL are not PostgreSQL/Redis; with
 ``CI`` set a missing prerequisite fails instead of skipping.
@@ -230,5 +232,214 @@ def test_events_cross_between_daphne_processes(topology, patient):
             if hasattr(layer := get_channel_layer(), "flush"):
                 with contextlib.suppress(Exception):
                     await layer.flush()
+
+    asyncio.run(scenario())
+
+
+class _RoomSocket:
+    """A room socket through nginx: who it is, which daphne process it landed on, and every
+    frame it has received (read in the background)."""
+
+    def __init__(self, name: str, user, ws, upstream: str) -> None:
+        self.name = name
+        self.user = user
+        self.ws = ws
+        self.upstream = upstream
+        self.frames: list[dict] = []
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            async for text in self.ws:
+                self.frames.append(json.loads(text))
+
+    async def send(self, **frame) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def wait_for(self, predicate, what: str, timeout: float = 15) -> dict:
+        """The first frame received so far (or within ``timeout``) matching ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for frame in self.frames:
+                if predicate(frame):
+                    return frame
+            if time.monotonic() > deadline or self.reader.done():
+                seen = [f.get("type") for f in self.frames]
+                raise AssertionError(f"{self.name} ({self.upstream}): no {what}; saw {seen}")
+            await asyncio.sleep(0.05)
+
+    def chats(self, message_id: int) -> list[dict]:
+        return [
+            f["message"]
+            for f in self.frames
+            if f.get("type") == "message" and f["message"]["id"] == message_id
+        ]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.reader, 5)
+
+
+async def _room_socket(url: str, name: str, user, cookie: str, want: str | None) -> _RoomSocket:
+    """Connect ``user`` to the room through nginx, reconnecting until the socket lands on the
+    daphne process ``want`` (any when None); returns it after its ``welcome``."""
+    import websockets
+
+    landed = []
+    for _ in range(8):
+        ws = await websockets.connect(
+            url, origin=f"http://127.0.0.1:{PORT}", additional_headers={"Cookie": cookie}
+        )
+        upstream = ws.response.headers["X-Viop-Upstream"]
+        if want is None or upstream == want:
+            sock = _RoomSocket(name, user, ws, upstream)
+            await sock.wait_for(lambda f: f.get("type") == "welcome", "welcome")
+            return sock
+        landed.append(upstream)
+        await ws.close()
+    raise AssertionError(f"nginx never put {name} on {want}: {landed}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_room_messages_cross_between_daphne_processes(topology, program, clinician, patient):
+    """Members of one live room on different daphne processes: each one's chat message is
+    stored, then reaches every other member exactly once with the same id; a member who
+    drops and comes back on the *other* process catches up with ``sync``."""
+    from apps.rooms.models import Connection, Message
+    from tests.factories import patient_in
+    from tests.rooms.factories import make_session
+
+    member2 = patient_in(program, email="member2@example.test", full_name="Robin Second")
+    member3 = patient_in(program, email="member3@example.test", full_name="Sam Third")
+    # Started 5 minutes ago, one hour long, members admitted on arrival: the room is live.
+    live = make_session(program, [clinician], [patient, member2, member3])
+    people = {
+        "facilitator": clinician,  # MFA enrolled; the socket needs only the signed-in session
+        "patient": patient,
+        "member2": member2,
+        "member3": member3,
+    }
+    cookies = {
+        name: f"{settings.SESSION_COOKIE_NAME}={_session_for(user).session_key}"
+        for name, user in people.items()
+    }
+    url = topology["url"].replace("http://", "ws://") + f"/ws/rooms/{live.pk}/"
+    upstreams = [f"127.0.0.1:{p}" for p in topology["ws_ports"]]
+
+    def stored(message: dict, author) -> bool:
+        return Message.objects.filter(
+            pk=message["id"], room__session=live, author=author, body=message["body"]
+        ).exists()
+
+    async def scenario() -> None:
+        sockets: list[_RoomSocket] = []
+        try:
+            # Alternate the people over the two daphne processes.
+            for index, (name, user) in enumerate(people.items()):
+                want = upstreams[index % len(upstreams)]
+                sockets.append(await _room_socket(url, name, user, cookies[name], want))
+            placed = {s.name: s.upstream for s in sockets}
+            # Patients of the room sit on different daphne processes.
+            assert placed["patient"] != placed["member2"], placed
+            assert placed["member3"] != placed["member2"], placed
+            assert set(placed.values()) == set(upstreams), placed
+
+            # Each sends one chat message; the ack carries the id the room will see.
+            sent: list[tuple[_RoomSocket, dict]] = []
+            for sock in sockets:
+                client_id = f"cross-{sock.name}"
+                await sock.send(type="send", client_id=client_id, body=f"hello from {sock.name}")
+                ack = await sock.wait_for(
+                    lambda f, c=client_id: f.get("type") == "ack" and f["client_id"] == c,
+                    f"ack for {client_id}",
+                )
+                assert ack["duplicate"] is False
+                assert stored(ack["message"], sock.user), ack
+                sent.append((sock, ack))
+
+            for sender, ack in sent:
+                for sock in sockets:
+                    if sock is sender:
+                        continue
+                    frame = await sock.wait_for(
+                        lambda f, i=ack["id"]: (
+                            f.get("type") == "message" and f["message"]["id"] == i
+                        ),
+                        f"message {ack['id']} from {sender.name}",
+                    )
+                    message = frame["message"]
+                    # The row exists by the time any member sees the message.
+                    assert stored(message, sender.user), message
+                    assert message["kind"] == "chat"
+                    assert message["body"] == f"hello from {sender.name}"
+                    assert message["client_id"] == ack["client_id"]
+                    assert message["author"]["id"] == sender.user.pk
+            # Some of those crossed processes (the sender's daphne is not the receiver's).
+            assert any(s.upstream != r.upstream for s, _ in sent for r in sockets if r is not s)
+
+            # Exactly once: give any duplicate time to arrive, then count.
+            await asyncio.sleep(2)
+            for sender, ack in sent:
+                for sock in sockets:
+                    if sock is not sender:
+                        copies = sock.chats(ack["id"])
+                        assert len(copies) == 1, (sock.name, sender.name, copies)
+            assert Message.objects.filter(room__session=live, kind="chat").count() == len(sent)
+
+            # A member drops; two others (one on each process) write while it is away.
+            leaver = next(s for s in sockets if s.name == "patient")
+            last_seen = max(ack["id"] for _, ack in sent)
+            first_upstream = leaver.upstream
+            await leaver.close()
+            sockets.remove(leaver)
+            writers = [next(s for s in sockets if s.upstream == u) for u in upstreams]
+            missed = []
+            for writer in writers:
+                client_id = f"while-away-{writer.name}"
+                await writer.send(type="send", client_id=client_id, body=f"missed {writer.name}")
+                ack = await writer.wait_for(
+                    lambda f, c=client_id: f.get("type") == "ack" and f["client_id"] == c,
+                    f"ack for {client_id}",
+                )
+                missed.append(ack["id"])
+            # It comes back on the other daphne process and asks for what it missed.
+            other_upstream = next(u for u in upstreams if u != first_upstream)
+            back = await _room_socket(
+                url, "patient (back)", patient, cookies["patient"], other_upstream
+            )
+            sockets.append(back)
+            assert back.upstream != first_upstream
+            await back.send(type="sync", after=last_seen)
+            batch = await back.wait_for(
+                lambda f: f.get("type") == "messages" and f["after"] == last_seen, "messages"
+            )
+            chats = [m for m in batch["messages"] if m["kind"] == "chat"]
+            assert [m["id"] for m in chats] == missed
+            assert [m["body"] for m in chats] == [f"missed {w.name}" for w in writers]
+            ids = [m["id"] for m in batch["messages"]]
+            assert ids == sorted(set(ids)) and all(i > last_seen for i in ids)
+            assert batch["more"] is False
+        finally:
+            for sock in sockets:
+                await sock.close()
+            # Daphne records each departure (presence, attendance) after the socket closes;
+            # let those transactions commit before the test database is flushed, or the
+            # flush's TRUNCATE can deadlock with them.
+            deadline = time.monotonic() + 20
+            while (
+                Connection.objects.filter(room__session=live).exists()
+                and time.monotonic() < deadline
+            ):
+                await asyncio.sleep(0.1)
+            if hasattr(layer := get_channel_layer(), "flush"):
+                with contextlib.suppress(Exception):
+                    await layer.flush()
+            # The queries above ran in this event loop's context, on a connection of their
+            # own; left open, it would keep the test database from being dropped.
+            connections.close_all()
+
+    from channels.layers import get_channel_layer
+    from django.db import connections
 
     asyncio.run(scenario())
