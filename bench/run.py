@@ -58,6 +58,12 @@ def _prepare(url: str, scale: float) -> None:
         env=env,
         check=True,
     )
+    # Planner statistics, as autovacuum keeps them in production (it may be off on a
+    # development server, and bulk-loaded tables have none until analysed).
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
 
 
 def machine() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
@@ -101,6 +102,20 @@ class RoomConsumer(UserSocketConsumer):
     registered: bool = False
     is_facilitator: bool = False
     _groups: list[str]
+
+    _window_start: float = 0.0
+    _window_frames: int = 0
+
+    def _frame_allowed(self) -> bool:
+        """A ceiling on frames of any kind (6x the message limit) against floods, counted
+        per socket in memory: no round trip to Redis for every frame. Messages have their
+        own limit per user across processes (services.room_message_post)."""
+        limit, window = services.rate_limit()
+        now = time.monotonic()
+        if now - self._window_start >= window:
+            self._window_start, self._window_frames = now, 0
+        self._window_frames += 1
+        return self._window_frames <= limit * 6
 
     async def _call(self, fn: Callable[..., T], **kwargs: Any) -> T:
         """Run a service in a worker thread with this socket's audit context."""
@@ -202,12 +217,11 @@ class RoomConsumer(UserSocketConsumer):
     # --- Client frames --------------------------------------------------------------------
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not self._frame_allowed():
+            await self.error("rate_limited", "Too many frames. Wait a few seconds.")
+            return
         if not await self.session_still_valid():
             await self.close(code=CLOSE_SESSION_ENDED)
-            return
-        user = self.scope["user"]
-        if await off_loop(services.frame_rate_limited)(user_id=user.pk):
-            await self.error("rate_limited", "Too many frames. Wait a few seconds.")
             return
         try:
             frame = protocol.parse_frame(content)

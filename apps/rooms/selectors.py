@@ -162,6 +162,51 @@ def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
     )
 
 
+def participant_in_session(*, user: User, session_id: int | str) -> Participant | None:
+    """``user``'s participant row in the room of ``session_id`` (whatever its status), with
+    the room, session, group and program, in one query; None if they were never in it."""
+    try:
+        pk = int(session_id)
+    except (TypeError, ValueError):
+        return None
+    if not user.is_authenticated:
+        return None
+    participant = (
+        Participant.objects.select_related(
+            "room", "room__session", "room__session__group", "room__session__group__program"
+        )
+        .filter(room__session_id=pk, user=user)
+        .first()
+    )
+    if participant is not None:
+        participant.user = user  # the same row: no second query for it
+    return participant
+
+
+def room_access_of_participant(participant: Participant) -> RoomAccess:
+    """``room_access`` for someone with a participant row in the room (so they were a member
+    or a facilitator once): the same rule, re-checked now, in at most one query."""
+    user, session = participant.user, participant.room.session
+    if user.is_patient:
+        removed = participant.status == ParticipantStatus.REMOVED
+        member = not removed and _active_member(user=user, session=session)
+        return RoomAccess(
+            session=session,
+            user=user,
+            is_facilitator=False,
+            is_member=member,
+            may_read_history=not removed,
+        )
+    facilitator = session_is_facilitator(user=user, session=session)
+    return RoomAccess(
+        session=session,
+        user=user,
+        is_facilitator=facilitator,
+        is_member=False,
+        may_read_history=facilitator,  # others' reading rights are room_access's to say
+    )
+
+
 def room_for_session(*, session: Session) -> Room | None:
     return Room.objects.filter(session=session).first()
 

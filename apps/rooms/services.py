@@ -11,14 +11,18 @@ row lock on the room (``_lock_room``) so ids in a room grow in commit order and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,6 +48,9 @@ from apps.rooms.models import (
 )
 from apps.rooms.selectors import Phase, RoomAccess
 from apps.scheduling.models import Session
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ENDING_NOTICE_BEFORE = dt.timedelta(minutes=5)
 TYPING_THROTTLE_SECONDS = 3
@@ -100,12 +107,6 @@ def _over_limit(*, key: str, limit: int, window: int) -> bool:
     return count > limit
 
 
-def frame_rate_limited(*, user_id: int) -> bool:
-    """Any frame at all: a generous ceiling (6x the message limit) against floods."""
-    limit, window = rate_limit()
-    return _over_limit(key=f"frame:{user_id}", limit=limit * 6, window=window)
-
-
 # --- Access -------------------------------------------------------------------------------
 
 
@@ -131,6 +132,47 @@ def room_get_or_create(*, session: Session) -> Room:
         return Room.objects.get(session=session)
 
 
+ORDER_LOCK_NAMESPACE = 0x524F4F4D  # "ROOM": keeps our advisory-lock keys apart
+
+
+@contextmanager
+def _in_room_order(session_id: int | str) -> Iterator[None]:
+    """Hold this room's order lock from before its transaction until its broadcasts are out.
+
+    The room's row lock gives message ids in commit order, but two daphne processes each
+    publish after their own commit and could publish out of that order, so a client could
+    see id 12 before 11 and, reconnecting in between, catch up "after 12" and miss 11. On
+    PostgreSQL a session-level advisory lock per room, taken before the transaction and
+    released after the on-commit broadcasts (which run inside it), orders the publishes
+    too. SQLite (one process in development) has one writer anyway."""
+    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
+        yield  # inside an outer transaction the broadcasts only go out after it: no help
+        return
+    try:
+        key = (ORDER_LOCK_NAMESPACE << 32) | (int(session_id) & 0xFFFFFFFF)
+    except (TypeError, ValueError):
+        yield
+        return
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def in_room_order(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator (outside ``@transaction.atomic``) for services that post messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _in_room_order(kwargs.get("session_id", "")):  # type: ignore[arg-type]
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _lock_room(room: Room) -> Room:
     """Serialise writes that allocate message ids in this room (see the module doc)."""
     return Room.objects.select_for_update().get(pk=room.pk)
@@ -139,16 +181,27 @@ def _lock_room(room: Room) -> Room:
 def _enter(
     *, user: User, session_id: int | str, facilitator: bool = False, admitted: bool = True
 ) -> Entered:
-    """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed."""
-    access = selectors.room_access(user=user, session_id=session_id)
-    if access is None or not access.may_join_live:
+    """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed.
+
+    Someone already in the room (every chat message, read marker, ping...) costs two
+    queries: their participant row with its room and session, then the access rule
+    (``selectors.room_access_of_participant``). Anyone else goes the long way."""
+    participant = selectors.participant_in_session(user=user, session_id=session_id)
+    if participant is not None:
+        access = selectors.room_access_of_participant(participant)
+        room = participant.room
+    else:
+        found = selectors.room_access(user=user, session_id=session_id)
+        if found is None or not found.may_join_live:
+            raise RoomForbidden()
+        access = found
+        room = room_get_or_create(session=access.session)
+    if not access.may_join_live:
         raise RoomForbidden()
     if facilitator and not access.is_facilitator:
         raise RoomError(_("Only a facilitator can do that."), code="not_facilitator")
-    room = room_get_or_create(session=access.session)
     if selectors.room_phase(session=access.session, room=room) != Phase.LIVE:
         raise RoomClosed()
-    participant = Participant.objects.filter(room=room, user=user).first()
     if participant is not None and participant.status == ParticipantStatus.REMOVED:
         raise RoomForbidden()
     if admitted and (participant is None or participant.status != ParticipantStatus.ADMITTED):
@@ -226,6 +279,7 @@ def _fresh_connections(room: Room, user_id: int, now: dt.datetime) -> Any:
 # --- Joining and leaving ----------------------------------------------------------------
 
 
+@in_room_order
 @transaction.atomic
 def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
     """Register an open socket. Facilitators are admitted; a member is admitted at once if
@@ -295,6 +349,7 @@ def welcome_payload(
     return data
 
 
+@in_room_order
 @transaction.atomic
 def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
     """A socket closed: close its presence interval (attendance) and say who left. No access
@@ -321,6 +376,7 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
         _broadcast_lobby(room)
 
 
+@in_room_order
 def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, RoomError]:
     """The periodic check of one room for one process's sockets ``[(channel name, user id)]``:
     keep their presence fresh, re-check their users' access, close the presence of sockets
@@ -521,6 +577,7 @@ def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: 
     )
 
 
+@in_room_order
 @transaction.atomic
 def room_message_post(
     *, author: User, session_id: int | str, body: str, client_id: str
@@ -697,6 +754,7 @@ def _admit(entered: Entered, target: Participant, by: User, now: dt.datetime) ->
     _moderation_audit(by, target, target.user, "room admit")
 
 
+@in_room_order
 @transaction.atomic
 def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
     entered = _enter(user=by, session_id=session_id, facilitator=True)
@@ -710,6 +768,7 @@ def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
     _broadcast_presence(room)
 
 
+@in_room_order
 @transaction.atomic
 def room_admit_all(*, by: User, session_id: int | str) -> int:
     entered = _enter(user=by, session_id=session_id, facilitator=True)
@@ -779,6 +838,7 @@ def room_member_mute(*, by: User, session_id: int | str, user_id: int, minutes: 
     )
 
 
+@in_room_order
 @transaction.atomic
 def room_member_remove(*, by: User, session_id: int | str, user_id: int) -> None:
     """Remove a member from this session: their sockets close and they cannot come back."""
@@ -798,6 +858,7 @@ def room_member_remove(*, by: User, session_id: int | str, user_id: int) -> None
     _broadcast_lobby(room)
 
 
+@in_room_order
 @transaction.atomic
 def room_lock(*, by: User, session_id: int | str, locked: bool) -> None:
     """A locked room lets nobody new in automatically: newcomers wait in the lobby."""
@@ -834,6 +895,7 @@ def room_pin(*, by: User, session_id: int | str, body: str) -> None:
     )
 
 
+@in_room_order
 @transaction.atomic
 def room_end(*, by: User, session_id: int | str) -> None:
     """End the session now: the room becomes read-only history and every socket closes."""

@@ -460,3 +460,68 @@ def test_ping_is_cheap(live_session, patient, django_assert_max_num_queries):
     with django_assert_max_num_queries(3):
         pong = services.room_ping(session_id=live_session.pk, channel_name=f"chan-{patient.pk}")
     assert pong["type"] == "pong"
+
+
+def test_a_chat_message_costs_a_fixed_handful_of_queries(live_session, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _connect(patient, live_session)
+    with CaptureQueriesContext(connection) as ctx:
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="hello", client_id="q1"
+        )
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    # participant+room+session, membership, duplicate check, room lock, insert, read
+    # marker, risk phrases.
+    assert len(statements) <= 7, statements
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broadcasts_of_concurrent_writers_leave_in_id_order(
+    live_session, patient, member2, monkeypatch
+):
+    """Two writers (threads standing in for two daphne processes) post to one room while
+    publishing is slow: the room's order lock keeps the broadcasts in id order."""
+    import random
+    import threading
+    import time as time_mod
+
+    from django.db import connection, connections
+
+    from apps.core import events
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
+    published: list[int] = []
+
+    def slow_publish(group, event):
+        payload = event.get("payload", {})
+        if payload.get("type") == "message" and payload["message"]["kind"] == "chat":
+            time_mod.sleep(random.uniform(0, 0.02))  # noqa: S311
+            published.append(payload["message"]["id"])
+
+    monkeypatch.setattr(events, "group_send_now", slow_publish)
+    monkeypatch.setattr(services, "rate_limit", lambda: (1000, 10))
+    _connect(patient, live_session)
+    _connect(member2, live_session)
+
+    def writer(user, tag):
+        try:
+            for i in range(15):
+                services.room_message_post(
+                    author=user, session_id=live_session.pk, body="hi", client_id=f"{tag}{i}"
+                )
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=writer, args=(patient, "a")),
+        threading.Thread(target=writer, args=(member2, "b")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(published) == 30
+    assert published == sorted(published)
