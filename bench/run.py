@@ -58,10 +58,15 @@ def _prepare(url: str, scale: float) -> None:
         env=env,
         check=True,
     )
-    # Planner statistics, as autovacuum keeps them in production (it may be off on a
-    # development server, and bulk-loaded tables have none until analysed).
+    _analyze(url)
+
+
+def _analyze(url: str) -> None:
+    """Planner statistics, as autovacuum keeps them in production (it may be off on a
+    development server, and bulk-loaded tables have none until analysed)."""
     import psycopg
 
+    _ensure_database(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE")
 
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         _prepare(os.environ["DATABASE_URL"], 1.0)
     if "pages" in chosen:
         _prepare(small_url, 0.1)
+    _analyze(os.environ["DATABASE_URL"])
 
     from bench import channel_layer, fanout, http_servers, idle, pages, reminders, soak
 
