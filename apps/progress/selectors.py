@@ -14,7 +14,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from django.core.paginator import Page, Paginator
 from django.db.models import (
+    Case,
     Count,
     F,
     IntegerField,
@@ -23,8 +25,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -502,11 +505,116 @@ def caseload_rows(
 ) -> list[CaseloadRow]:
     """One row per patient of the clinician's programs. A fixed number of queries: one for the
     patients (with subqueries) and scheduling's ``weekly_hours`` once per program."""
-    from apps.scheduling.selectors import week_start_for, weekly_hours
-
     if not is_clinician(user):
         return []
     now = now or timezone.now()
+    qs = _caseload_filtered(
+        user=user,
+        now=now,
+        program_id=program_id,
+        flagged_only=flagged_only,
+        include_closed=include_closed,
+        search=search,
+    )
+    rows = _caseload_rows_for(list(qs), now=now)
+    if below_floor_only:
+        rows = [r for r in rows if r.below_floor]
+    if quiet_days is not None:
+        rows = [
+            r for r in rows if r.days_since_checkin is None or r.days_since_checkin >= quiet_days
+        ]
+    return sort_caseload(rows, sort)
+
+
+CASELOAD_PAGE_SIZE = 50
+
+
+def caseload_page(
+    *,
+    user: User,
+    page: Any = 1,
+    per_page: int = CASELOAD_PAGE_SIZE,
+    program_id: int | None = None,
+    flagged_only: bool = False,
+    below_floor_only: bool = False,
+    quiet_days: int | None = None,
+    include_closed: bool = False,
+    search: str = "",
+    sort: str = "flags",
+    now: dt.datetime | None = None,
+) -> Page[CaseloadRow]:
+    """One page of ``caseload_rows`` (a bad or missing page number gives the first page, one
+    past the end the last). Sorts the database can do are done there, so only the page's
+    patients are loaded and computed; sorting or filtering by this week's hours or by days
+    since check-in (in each patient's zone) computes every row first, then pages."""
+    now = now or timezone.now()
+    if not is_clinician(user):
+        return Paginator([], per_page).get_page(1)
+    order = _sql_order(sort)
+    if order is None or below_floor_only or quiet_days is not None:
+        rows = caseload_rows(
+            user=user,
+            program_id=program_id,
+            flagged_only=flagged_only,
+            below_floor_only=below_floor_only,
+            quiet_days=quiet_days,
+            include_closed=include_closed,
+            search=search,
+            sort=sort,
+            now=now,
+        )
+        return Paginator(rows, per_page).get_page(page)
+    qs = _caseload_filtered(
+        user=user,
+        now=now,
+        program_id=program_id,
+        flagged_only=flagged_only,
+        include_closed=include_closed,
+        search=search,
+    ).order_by(*order, "pk")
+    result: Any = Paginator(qs, per_page).get_page(page)
+    result.object_list = _caseload_rows_for(list(result.object_list), now=now)
+    return result  # type: ignore[no-any-return]
+
+
+def _sql_order(sort: str) -> list[Any] | None:
+    """``sort_caseload``'s keys as SQL ordering, for the sorts that need no Python value."""
+    name = Lower("full_name")
+    if sort == "flags" or sort not in CASELOAD_SORTS:
+        return [
+            Case(When(open_flags__gt=0, then=Value(0)), default=Value(1)),
+            Case(
+                When(urgent_flags__gt=0, then=Value(0)),
+                When(open_flags__gt=0, then=Value(2)),
+                default=Value(9),
+            ),
+            name,
+        ]
+    if sort == "name":
+        return [name]
+    if sort in ("phq9", "gad7"):
+        return [F(f"{sort}_last").desc(nulls_last=True), name]
+    if sort == "phq9_change":
+        change = Case(
+            When(phq9_count__gt=1, then=F("phq9_last") - F("phq9_first")),
+            default=None,
+            output_field=IntegerField(),
+        )
+        return [change.desc(nulls_last=True), name]
+    if sort == "homework":
+        return [F("homework_overdue").desc(), name]
+    return None  # "checkin", "hours": computed per patient in Python
+
+
+def _caseload_filtered(
+    *,
+    user: User,
+    now: dt.datetime,
+    program_id: int | None,
+    flagged_only: bool,
+    include_closed: bool,
+    search: str,
+) -> QuerySet[User]:
     qs = caseload_queryset(user=user, now=now)
     if program_id:
         qs = qs.filter(patient_profile__program_id=program_id)
@@ -519,7 +627,13 @@ def caseload_rows(
         qs = qs.filter(Q(full_name__icontains=search) | Q(preferred_name__icontains=search))
     if flagged_only:
         qs = qs.filter(Q(open_flags__gt=0))
-    patients = list(qs)
+    return qs
+
+
+def _caseload_rows_for(patients: list[User], *, now: dt.datetime) -> list[CaseloadRow]:
+    """Rows for annotated patients (``caseload_queryset``): ``weekly_hours`` once per program."""
+    from apps.scheduling.selectors import week_start_for, weekly_hours
+
     by_program: dict[int, list[User]] = {}
     programs: dict[int, Program] = {}
     for p in patients:
@@ -563,13 +677,7 @@ def caseload_rows(
                 next_session=min(nexts) if nexts else None,
             )
         )
-    if below_floor_only:
-        rows = [r for r in rows if r.below_floor]
-    if quiet_days is not None:
-        rows = [
-            r for r in rows if r.days_since_checkin is None or r.days_since_checkin >= quiet_days
-        ]
-    return sort_caseload(rows, sort)
+    return rows
 
 
 def sort_caseload(rows: list[CaseloadRow], sort: str) -> list[CaseloadRow]:

@@ -191,19 +191,21 @@ def caseload(request: HttpRequest) -> HttpResponse:
             "search": data["q"],
             "sort": data["sort"] or "flags",
         }
-    rows = selectors.caseload_rows(user=user, **params)
+    page = selectors.caseload_page(user=user, page=request.GET.get("page"), **params)
+    rows = page.object_list
     audit_record(
         actor=user,
         action=AuditAction.VIEW,
         object_type="progress.caseload",
-        detail=f"caseload ({len(rows)} patients)",
+        detail=f"caseload ({len(rows)} of {page.paginator.count} patients)",
     )
     return render(
         request,
         "progress/caseload.html",
         {
             "rows": rows,
-            "cells": presentation.caseload_cells(rows),
+            "page_obj": page,
+            "cells": presentation.caseload_cells(list(rows)),
             "form": form,
             "programs": programs,
             "multi": len(programs) > 1,
