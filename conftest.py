@@ -25,6 +25,13 @@ from tests.factories import ProgramFactory, admin_user, clinician_in, patient_in
 ARTIFACTS = Path(__file__).parent / "test-artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _fragment_cache_off(settings):
+    """Cached fragments (apps.core.fragments) are invalidated after commit, which a test's
+    wrapping transaction never reaches; the tests of the cache turn it on themselves."""
+    settings.FRAGMENT_CACHE = False
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _socket_pool_connections_closed(django_db_setup):
     """Socket consumers run database work on a thread pool (apps.core.consumers.off_loop);

@@ -172,6 +172,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Cached page fragments (apps/core/fragments.py): only with a cache every process shares, so a
+# write in one process invalidates the copy another process would serve.
+FRAGMENT_CACHE = env.bool("FRAGMENT_CACHE", default=bool(REDIS_URL))
 
 if REDIS_URL:
     CACHES = {

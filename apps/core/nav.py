@@ -8,6 +8,11 @@ dashboards only render what is registered, so no app edits another app's templat
     nav.register_panel(role="patient", order=10, render=my_week_panel)
 
 A panel is a callable ``(request) -> (template_name, context) | None``; ``None`` hides it.
+
+Caching is opt-in per panel: ``cache=PanelCache(scopes=fn)`` keeps the rendered panel in the
+shared cache (``apps.core.fragments``) until a write bumps one of the version counters
+``fn(request)`` names, or at most a minute. Never for safety flags or crisis content, nor for
+a panel whose render function writes an audit event.
 """
 
 from __future__ import annotations
@@ -33,11 +38,21 @@ class NavLink:
 
 
 @dataclass(frozen=True)
+class PanelCache:
+    """What a cached panel depends on: version-counter names (``fragments.scope``) and any
+    other values its HTML varies on (such as the viewer's local date)."""
+
+    scopes: Callable[[HttpRequest], list[str]]
+    vary: Callable[[HttpRequest], list[Any]] | None = None
+
+
+@dataclass(frozen=True)
 class Panel:
     role: str
     order: int
     render: Callable[[HttpRequest], PanelResult]
     key: str = field(default="")
+    cache: PanelCache | None = None
 
 
 _links: dict[str, NavLink] = {}
@@ -51,9 +66,14 @@ def register_link(
 
 
 def register_panel(
-    *, role: str, order: int, render: Callable[[HttpRequest], PanelResult], key: str
+    *,
+    role: str,
+    order: int,
+    render: Callable[[HttpRequest], PanelResult],
+    key: str,
+    cache: PanelCache | None = None,
 ) -> None:
-    _panels[f"{role}:{key}"] = Panel(role=role, order=order, render=render, key=key)
+    _panels[f"{role}:{key}"] = Panel(role=role, order=order, render=render, key=key, cache=cache)
 
 
 def links_for(role: str | None) -> list[dict[str, str]]:
@@ -72,14 +92,50 @@ def links_for(role: str | None) -> list[dict[str, str]]:
 
 
 def panels_for(role: str, request: HttpRequest) -> list[dict[str, Any]]:
-    rendered = []
-    for panel in sorted((p for p in _panels.values() if p.role == role), key=lambda p: p.order):
+    from apps.core import fragments
+
+    panels = sorted((p for p in _panels.values() if p.role == role), key=lambda p: p.order)
+    cached = [p for p in panels if p.cache is not None]
+    htmls = dict(
+        zip(
+            (p.key for p in cached),
+            fragments.cached_many(request, [_fragment(p, request) for p in cached]),
+            strict=True,
+        )
+    )
+    rendered: list[dict[str, Any]] = []
+    for panel in panels:
+        if panel.cache is not None:
+            if htmls[panel.key]:
+                rendered.append({"html": htmls[panel.key], "key": panel.key})
+            continue
         result = panel.render(request)
         if result is None:
             continue
         template, context = result
         rendered.append({"template": template, "context": context, "key": panel.key})
     return rendered
+
+
+def _fragment(panel: Panel, request: HttpRequest) -> Any:
+    from apps.core import fragments
+
+    spec = panel.cache
+    assert spec is not None
+
+    def render() -> str:
+        result = panel.render(request)
+        if result is None:
+            return ""  # hidden, and cached as hidden
+        template, context = result
+        return fragments.render_fragment(template, {"panel": context}, request)
+
+    return fragments.Fragment(
+        name=f"panel:{panel.role}:{panel.key}",
+        scopes=spec.scopes(request),
+        render=render,
+        vary=spec.vary(request) if spec.vary else (),
+    )
 
 
 def register_defaults() -> None:

@@ -28,6 +28,14 @@ def patient_status_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | N
     }
 
 
+def _status_scopes(request: HttpRequest) -> list[str]:
+    from apps.core.fragments import user_scope
+
+    # The application, signatures and plan point at the patient (their transitions and
+    # goals at the application and plan); consent documents are per program.
+    return [user_scope(request.user), "app:enrollment", "programs.program"]
+
+
 class EnrollmentConfig(AppConfig):
     name = "apps.enrollment"
     label = "enrollment"
@@ -47,4 +55,10 @@ class EnrollmentConfig(AppConfig):
             url_name="enrollment:queue",
             order=20,
         )
-        nav.register_panel(role="patient", order=1, key="application", render=patient_status_panel)
+        nav.register_panel(
+            role="patient",
+            order=1,
+            key="application",
+            render=patient_status_panel,
+            cache=nav.PanelCache(scopes=_status_scopes),
+        )

@@ -17,7 +17,13 @@ class HomeworkConfig(AppConfig):
         nav.register_link(
             roles={"clinician"}, label=_("Homework"), url_name="homework:review", order=40
         )
-        nav.register_panel(role="patient", order=30, key="homework", render=panels.patient_panel)
+        nav.register_panel(
+            role="patient",
+            order=30,
+            key="homework",
+            render=panels.patient_panel,
+            cache=panels.PATIENT_CACHE,
+        )
         nav.register_panel(
             role="clinician", order=30, key="homework_review", render=panels.clinician_panel
         )

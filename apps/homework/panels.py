@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from apps.core.nav import PanelResult
+from apps.core.fragments import user_scope
+from apps.core.nav import PanelCache, PanelResult
 from apps.homework import selectors
+
+
+def _patient_scopes(request: HttpRequest) -> list[str]:
+    # Assignments point at the patient; module titles are shared content.
+    return [user_scope(request.user), "homework.module", "homework.moduleversion"]
+
+
+PATIENT_CACHE = PanelCache(scopes=_patient_scopes)
 
 
 def patient_panel(request: HttpRequest) -> PanelResult:

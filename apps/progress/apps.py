@@ -24,6 +24,25 @@ def checkin_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
     }
 
 
+def _checkin_scopes(request: HttpRequest) -> list[str]:
+    from apps.core.fragments import user_scope
+
+    # Check-ins, responses and the application point at the patient; the measure schedule,
+    # the program and enrollment's other tables are shared.
+    return [
+        user_scope(request.user),
+        "progress.measureschedule",
+        "programs.program",
+        "app:enrollment",
+    ]
+
+
+def _checkin_day(request: HttpRequest) -> list[Any]:
+    from apps.progress import selectors
+
+    return [selectors.local_today(request.user)]  # type: ignore[arg-type]
+
+
 class ProgressConfig(AppConfig):
     """Measurement-based care: daily check-ins, repeated measures, progress charts, caseload."""
 
@@ -42,7 +61,13 @@ class ProgressConfig(AppConfig):
         nav.register_link(
             roles={"admin"}, label=_("Outcomes"), url_name="progress:outcomes", order=80
         )
-        nav.register_panel(role="patient", order=5, key="checkin", render=checkin_panel)
+        nav.register_panel(
+            role="patient",
+            order=5,
+            key="checkin",
+            render=checkin_panel,
+            cache=nav.PanelCache(scopes=_checkin_scopes, vary=_checkin_day),
+        )
 
         from django.conf import settings
 

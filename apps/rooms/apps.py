@@ -13,5 +13,11 @@ class RoomsConfig(AppConfig):
         from apps.core import nav
         from apps.rooms import panels
 
-        nav.register_panel(role="patient", order=5, key="rooms-live", render=panels.live_rooms)
-        nav.register_panel(role="clinician", order=5, key="rooms-live", render=panels.live_rooms)
+        for role in ("patient", "clinician"):
+            nav.register_panel(
+                role=role,
+                order=5,
+                key="rooms-live",
+                render=panels.live_rooms,
+                cache=panels.LIVE_ROOMS_CACHE,
+            )

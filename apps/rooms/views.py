@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
+from apps.core import fragments
 from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
 from apps.rooms.protocol import MAX_MUTE_MINUTES
 from apps.rooms.selectors import Phase
+from apps.scheduling.models import Session
 
 
 @require_GET
@@ -52,25 +58,55 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             before = int(request.GET.get("before", "0")) or None
         except ValueError:
             before = None
-        room_obj, messages, more = services.room_transcript_read(
-            viewer=user,  # type: ignore[arg-type]
-            access=access,
-            before=before,
+        if phase == Phase.LIVE or room_obj is None:
+            context.update(_transcript(user, access, before))
+            return render(request, "rooms/history.html", context)
+        # A closed room's transcript changes only by moderation (a message or the room row
+        # saved: rooms.room:<id>) or a session edit; author names by the minute's expiry.
+        missed = []
+
+        def render_transcript() -> str:
+            missed.append(True)
+            return fragments.render_fragment(
+                "rooms/partials/transcript.html", _transcript(user, access, before), request
+            )
+
+        context["transcript_html"] = fragments.cached(
+            request,
+            "rooms:history",
+            scopes=[
+                fragments.scope("rooms.room", room_obj.pk),
+                fragments.scope(Session, session.pk),
+            ],
+            vary=[session.pk, before],
+            render=render_transcript,
         )
-        # created_at as a datetime: shown in the viewer's zone.
-        payloads = [{**selectors.message_payload(m), "created_at": m.created_at} for m in messages]
-        context.update(
-            {
-                # Not "messages": that name is django.contrib.messages' in base.html, which
-                # printed every payload as a status notice above the page.
-                "transcript": presentation.transcript_items(payloads, viewer_id=user.pk),
-                "more": more,
-                "earliest": messages[0].pk if messages else None,
-                "room": room_obj,
-            }
-        )
+        if not missed and not user.is_patient:  # type: ignore[union-attr]
+            # On a miss room_transcript_read records the staff read; a hit must as well.
+            viewer: Any = user
+            audit_record(
+                actor=viewer, action=AuditAction.VIEW, obj=room_obj, detail="room transcript"
+            )
+        context["room"] = room_obj
         return render(request, "rooms/history.html", context)
     return render(request, "rooms/closed.html", context)
+
+
+def _transcript(user: Any, access: Any, before: int | None) -> dict[str, Any]:
+    """The transcript page's context; reads by staff are audited (room_transcript_read)."""
+    room_obj, messages, more = services.room_transcript_read(
+        viewer=user, access=access, before=before
+    )
+    # created_at as a datetime: shown in the viewer's zone.
+    payloads = [{**selectors.message_payload(m), "created_at": m.created_at} for m in messages]
+    return {
+        # Not "messages": that name is django.contrib.messages' in base.html, which
+        # printed every payload as a status notice above the page.
+        "transcript": presentation.transcript_items(payloads, viewer_id=user.pk),
+        "more": more,
+        "earliest": messages[0].pk if messages else None,
+        "room": room_obj,
+    }
 
 
 def js_strings() -> dict[str, str]:

@@ -32,7 +32,17 @@ class SchedulingConfig(AppConfig):
             url_name="scheduling:group_list",
             order=25,
         )
-        nav.register_panel(role="patient", order=10, key="week", render=panels.patient_week)
         nav.register_panel(
-            role="clinician", order=10, key="groups-today", render=panels.clinician_today
+            role="patient",
+            order=10,
+            key="week",
+            render=panels.patient_week,
+            cache=panels.PATIENT_WEEK_CACHE,
+        )
+        nav.register_panel(
+            role="clinician",
+            order=10,
+            key="groups-today",
+            render=panels.clinician_today,
+            cache=panels.CLINICIAN_TODAY_CACHE,
         )

@@ -8,7 +8,28 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.core.fragments import user_scope
+from apps.core.nav import PanelCache
 from apps.scheduling import selectors
+
+
+def _week_scopes(request: HttpRequest) -> list[str]:
+    # Seats, appointments and attendance point at the patient; sessions, groups and the
+    # program's hour floor are shared rows.
+    return [user_scope(request.user), "scheduling.session", "scheduling.group", "programs.program"]
+
+
+def _today_scopes(request: HttpRequest) -> list[str]:
+    # Facilitator changes reach the user's counter through m2m_changed.
+    return [user_scope(request.user), "scheduling.session", "scheduling.group"]
+
+
+def _local_day(request: HttpRequest) -> list[object]:
+    return [timezone.localdate()]
+
+
+PATIENT_WEEK_CACHE = PanelCache(scopes=_week_scopes)
+CLINICIAN_TODAY_CACHE = PanelCache(scopes=_today_scopes, vary=_local_day)
 
 
 def patient_week(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core import fragments
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import forms, selectors, services
 from apps.scheduling.ical import calendar_for_user
@@ -93,10 +94,40 @@ def _errors(exc: services.SchedulingError) -> str:
 def my_week(request: HttpRequest) -> HttpResponse:
     """The patient's week in their own zone: agenda, what's next (join button), hours."""
     patient = _user(request)
+    today = timezone.localdate()
+    week_start = _week_param(request, today)
+    # The audit event is written on every view, cached or not.
+    audit_record(
+        actor=patient, action=AuditAction.VIEW, object_type="scheduling.week", patient=patient
+    )
+    body = fragments.cached(
+        request,
+        "scheduling:my_week",
+        scopes=_week_scopes(patient),
+        vary=[today, week_start],
+        render=lambda: fragments.render_fragment(
+            "scheduling/partials/my_week_body.html",
+            _my_week_context(patient, today=today, week_start=week_start),
+            request,
+        ),
+    )
+    return render(request, "scheduling/my_week.html", {"body": body})
+
+
+def _week_scopes(user: User) -> list[str]:
+    """What a patient's week depends on: their seats, appointments and attendance (rows that
+    point at them), and the shared sessions, groups and program rules."""
+    return [
+        fragments.user_scope(user),
+        "scheduling.session",
+        "scheduling.group",
+        "programs.program",
+    ]
+
+
+def _my_week_context(patient: User, *, today: dt.date, week_start: dt.date) -> dict[str, Any]:
     now = timezone.now()
     tz = timezone.get_current_timezone()
-    today = now.astimezone(tz).date()
-    week_start = _week_param(request, today)
     start = dt.datetime.combine(week_start, dt.time.min, tzinfo=tz)
     end = start + dt.timedelta(days=7)
     items = selectors.agenda_for_patient(patient=patient, start=start, end=end)
@@ -137,23 +168,16 @@ def my_week(request: HttpRequest) -> HttpResponse:
             hours = selectors.weekly_hours(
                 patients=[patient], program=program, week_start=program_week_start, now=now
             )[0]
-    audit_record(
-        actor=patient, action=AuditAction.VIEW, object_type="scheduling.week", patient=patient
-    )
-    return render(
-        request,
-        "scheduling/my_week.html",
-        {
-            "days": sorted(days.items()),
-            "week_start": week_start,
-            "prev_week": week_start - dt.timedelta(days=7),
-            "next_week": week_start + dt.timedelta(days=7),
-            "today": today,
-            "next_item": next_item,
-            "hours": hours,
-            "now": now,
-        },
-    )
+    return {
+        "days": sorted(days.items()),
+        "week_start": week_start,
+        "prev_week": week_start - dt.timedelta(days=7),
+        "next_week": week_start + dt.timedelta(days=7),
+        "today": today,
+        "next_item": next_item,
+        "hours": hours,
+        "now": now,
+    }
 
 
 def _slot_choices(slots: list[dt.datetime]) -> list[tuple[str, str]]:
@@ -272,13 +296,35 @@ def appointment_status(request: HttpRequest, appointment_id: int) -> HttpRespons
 def today(request: HttpRequest) -> HttpResponse:
     """My sessions and appointments today (in my zone), and appointment requests."""
     user = _user(request)
-    tz = timezone.get_current_timezone()
-    now = timezone.now()
-    day = now.astimezone(tz).date()
+    today_local = timezone.localdate()
+    day = today_local
     raw = request.GET.get("day")
     if raw:
         with contextlib.suppress(ValueError):
             day = dt.date.fromisoformat(raw)
+    audit_record(actor=user, action=AuditAction.VIEW, object_type="scheduling.today")
+    body = fragments.cached(
+        request,
+        "scheduling:today",
+        # Appointments, requests and program staff rows point at the clinician; facilitator
+        # changes reach them through m2m_changed; sessions, groups and programs are shared.
+        scopes=[
+            fragments.user_scope(user),
+            "scheduling.session",
+            "scheduling.group",
+            "programs.program",
+        ],
+        vary=[day, today_local],
+        render=lambda: fragments.render_fragment(
+            "scheduling/partials/today_body.html", _today_context(user, day=day), request
+        ),
+    )
+    return render(request, "scheduling/today.html", {"day": day, "body": body})
+
+
+def _today_context(user: User, *, day: dt.date) -> dict[str, Any]:
+    tz = timezone.get_current_timezone()
+    now = timezone.now()
     start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
     end = start + dt.timedelta(days=1)
     sessions = list(selectors.sessions_for_clinician(clinician=user, start=start, end=end))
@@ -292,21 +338,16 @@ def today(request: HttpRequest) -> HttpResponse:
     )
     for session in sessions:
         session.join_open = session.join_is_open(now)  # type: ignore[attr-defined]
-    audit_record(actor=user, action=AuditAction.VIEW, object_type="scheduling.today")
-    return render(
-        request,
-        "scheduling/today.html",
-        {
-            "day": day,
-            "prev_day": day - dt.timedelta(days=1),
-            "next_day": day + dt.timedelta(days=1),
-            "sessions": sessions,
-            "appointments": appointments,
-            "requests": requests,
-            "programs": list(programs_for_staff(user=user)),
-            "now": now,
-        },
-    )
+    return {
+        "day": day,
+        "prev_day": day - dt.timedelta(days=1),
+        "next_day": day + dt.timedelta(days=1),
+        "sessions": sessions,
+        "appointments": appointments,
+        "requests": requests,
+        "programs": list(programs_for_staff(user=user)),
+        "now": now,
+    }
 
 
 @staff_required

@@ -1,0 +1,210 @@
+"""Rendered HTML fragments cached per viewer, invalidated by version counters.
+
+A fragment is cached under a key made of its name, the viewer, the active language and time
+zone, any extra ``vary`` values (a day, a page number) and the current value of every
+*version counter* it depends on. A counter is a cache entry bumped after commit whenever a
+row that could change the fragment is saved or deleted (``bump_for_instance``, connected to
+``post_save``/``post_delete``/``m2m_changed`` in ``CoreConfig.ready``):
+
+- ``<app.model>:<pk>`` for the row itself and for every row it points at through a foreign
+  key, so a check-in bumps ``accounts.user:<patient id>`` and a chat message bumps
+  ``rooms.room:<room id>``;
+- ``<app.model>`` for the whole table, and ``app:<app label>`` for every table of an app,
+  for fragments that read shared rows (sessions, groups, programs, consent documents).
+
+Writes that send no signals (``queryset.update()``, ``bulk_create``) and the passing of time
+(a join button opening) are bounded by the time to live, at most ``MAX_TTL`` seconds.
+
+Only on when the cache is shared by every process (Redis; ``settings.FRAGMENT_CACHE``,
+which defaults to whether ``REDIS_URL`` is set): with the local-memory cache a write in one
+process could not invalidate another process's copy, so nothing is cached there.
+
+Never cache safety flags or crisis content, and keep ``audit_record`` outside the cached
+part, so a cache hit is audited like a miss. A fragment carrying ``{% csrf_token %}`` is
+rendered with a placeholder that is replaced by the request's own token on every serve.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models, transaction
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import SafeString, mark_safe
+
+MAX_TTL = 60
+CSRF_PLACEHOLDER = "__fragment_csrf_token__"
+_VERSION_PREFIX = "fragver:"
+_KEY_PREFIX = "frag:"
+# Tables whose writes never change a cached fragment, and are written on every page view or
+# chat event (the audit trail, sockets, the notification outbox).
+EXCLUDED_LABELS = frozenset({"audit", "notifications"})
+EXCLUDED_MODELS = frozenset({"rooms.connection"})
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "FRAGMENT_CACHE", False))
+
+
+def scope(model: type[models.Model] | str, pk: Any = None) -> str:
+    """The version-counter name for a table, or one row of it."""
+    label = model if isinstance(model, str) else model._meta.label_lower
+    return label if pk is None else f"{label}:{pk}"
+
+
+def user_scope(user: Any) -> str:
+    return scope("accounts.user", user.pk)
+
+
+def _versions(scopes: Iterable[str]) -> list[str]:
+    keys = [_VERSION_PREFIX + s for s in scopes]
+    found = cache.get_many(keys)
+    missing = [k for k in keys if k not in found]
+    if missing:
+        # A fresh random value, never a reused one: a counter that was evicted must not come
+        # back with a value an old fragment was stored under.
+        for key in missing:
+            cache.add(key, uuid.uuid4().hex, timeout=None)
+        found.update(cache.get_many(missing))
+    return [str(found.get(k, "")) for k in keys]
+
+
+def bump(scopes: Iterable[str]) -> None:
+    """Invalidate every fragment that depends on any of ``scopes`` (after commit)."""
+    keys = {_VERSION_PREFIX + s: uuid.uuid4().hex for s in scopes}
+    if keys and enabled():
+        transaction.on_commit(lambda: cache.set_many(keys, timeout=None), robust=True)
+
+
+def render_fragment(template: str, context: dict[str, Any], request: HttpRequest) -> str:
+    """Render a template to a string for caching (CSRF token as a placeholder)."""
+    return render_to_string(template, {**context, "csrf_token": CSRF_PLACEHOLDER}, request)
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One cacheable fragment: its name, the counters and values it depends on, and how to
+    render it (HTML safe to show) on a miss."""
+
+    name: str
+    scopes: Iterable[str]
+    render: Callable[[], str]
+    vary: Iterable[Any] = ()
+    ttl: int = MAX_TTL
+
+
+def cached_many(request: HttpRequest, fragments: list[Fragment]) -> list[SafeString]:
+    """Each fragment for this viewer: from the cache when every counter it depends on is
+    unchanged, else rendered and stored. Two cache round trips for the lot."""
+    if enabled() and fragments:
+        scope_lists = [list(f.scopes) for f in fragments]
+        union = sorted({s for scopes in scope_lists for s in scopes})
+        versions = dict(zip(union, _versions(union), strict=True))
+        base = [
+            str(getattr(request.user, "pk", None)),
+            translation.get_language() or "",
+            timezone.get_current_timezone_name(),
+        ]
+        keys = [
+            _KEY_PREFIX
+            + "|".join([f.name, *base, *(str(v) for v in f.vary), *(versions[s] for s in scopes)])
+            for f, scopes in zip(fragments, scope_lists, strict=True)
+        ]
+        found = cache.get_many(keys)
+        htmls = []
+        for f, key in zip(fragments, keys, strict=True):
+            html = found.get(key)
+            if html is None:
+                html = f.render()
+                cache.set(key, html, min(f.ttl, MAX_TTL))
+            htmls.append(html)
+    else:
+        htmls = [f.render() for f in fragments]
+    token = None
+    out = []
+    for html in htmls:
+        if CSRF_PLACEHOLDER in html:
+            token = token or get_token(request)
+            html = html.replace(CSRF_PLACEHOLDER, token)
+        out.append(mark_safe(html))  # noqa: S308 - rendered by the template engine or format_html
+    return out
+
+
+def cached(
+    request: HttpRequest,
+    name: str,
+    *,
+    scopes: Iterable[str],
+    render: Callable[[], str],
+    vary: Iterable[Any] = (),
+    ttl: int = MAX_TTL,
+) -> SafeString:
+    """The fragment ``name`` for this viewer (see ``cached_many``)."""
+    return cached_many(request, [Fragment(name, scopes, render, vary, ttl)])[0]
+
+
+# --- invalidation ---------------------------------------------------------------------------
+_fk_cache: dict[type[models.Model], list[tuple[str, str]]] = {}
+
+
+def _foreign_keys(model: type[models.Model]) -> list[tuple[str, str]]:
+    """(attname, target label) for every concrete foreign key / one-to-one of ``model``."""
+    fks = _fk_cache.get(model)
+    if fks is None:
+        fks = [
+            (f.attname, f.related_model._meta.label_lower)  # type: ignore[union-attr]
+            for f in model._meta.concrete_fields
+            if f.is_relation and (f.many_to_one or f.one_to_one)
+        ]
+        _fk_cache[model] = fks
+    return fks
+
+
+def _tracked(model: type[models.Model]) -> bool:
+    meta = model._meta
+    return (
+        model.__module__.startswith("apps.")
+        and meta.app_label not in EXCLUDED_LABELS
+        and meta.label_lower not in EXCLUDED_MODELS
+    )
+
+
+def scopes_for_instance(instance: models.Model) -> list[str]:
+    model = type(instance)
+    label = model._meta.label_lower
+    out = [f"app:{model._meta.app_label}", label, f"{label}:{instance.pk}"]
+    for attname, target in _foreign_keys(model):
+        value = getattr(instance, attname, None)
+        if value is not None:
+            out.append(f"{target}:{value}")
+    return out
+
+
+def on_save_or_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if enabled() and _tracked(sender) and not kwargs.get("raw"):
+        bump(scopes_for_instance(instance))
+
+
+def on_m2m_changed(
+    sender: Any,
+    instance: models.Model,
+    action: str,
+    model: type[models.Model],
+    pk_set: set[Any] | None,
+    **kwargs: Any,
+) -> None:
+    if not enabled() or not action.startswith("post_") or not _tracked(type(instance)):
+        return
+    scopes = scopes_for_instance(instance)
+    target = model._meta.label_lower
+    scopes.append(target)
+    scopes += [f"{target}:{pk}" for pk in pk_set or ()]
+    bump(scopes)
