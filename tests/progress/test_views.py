@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
@@ -356,3 +358,76 @@ def test_my_progress_query_count_does_not_grow_with_history(
             score(patient, "gad7", 8, days_ago=days_ago)
     with django_assert_num_queries(len(few.captured_queries)):
         client.get(reverse("progress:mine"))
+
+
+def _caseload_of(program, n, *, prefix="pg"):
+    return [
+        patient_in(program, email=f"{prefix}{i}@example.test", full_name=f"Pat {i:03d}")
+        for i in range(n)
+    ]
+
+
+def test_caseload_is_paged_fifty_a_page_with_labelled_navigation(client, login, program, clinician):
+    _caseload_of(program, 55)
+    login(client, clinician)
+    first = client.get(reverse("progress:caseload")).content.decode()
+    assert first.count("data-patient=") == 50
+    assert "55 patients" in first
+    assert 'aria-label="Caseload pages"' in first
+    assert "Page 1 of 2" in first and "Next page" in first and "Previous page" not in first
+    second = client.get(reverse("progress:caseload"), {"page": 2}).content.decode()
+    assert second.count("data-patient=") == 5
+    assert "Page 2 of 2" in second and "Previous page" in second
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-3", "999", "1.5", ""])
+def test_caseload_bad_page_numbers_are_never_a_500(client, login, program, clinician, page):
+    _caseload_of(program, 55)
+    login(client, clinician)
+    response = client.get(reverse("progress:caseload"), {"page": page})
+    assert response.status_code == 200
+    assert response.content.decode().count("data-patient=") in (50, 5)
+
+
+def test_caseload_pages_keep_the_filters_and_sort(client, login, program, clinician):
+    _caseload_of(program, 55)
+    login(client, clinician)
+    body = client.get(reverse("progress:caseload"), {"sort": "name", "q": "Pat"}).content.decode()
+    assert "?sort=name&amp;q=Pat&amp;page=2" in body
+    second = client.get(reverse("progress:caseload"), {"sort": "name", "q": "Pat", "page": 2})
+    names = second.content.decode()
+    assert "Pat 050" in names and "Pat 054" in names and "Pat 049" not in names
+
+
+@pytest.mark.parametrize("sort", ["flags", "name", "phq9", "phq9_change", "gad7", "homework"])
+def test_caseload_pages_in_the_database_match_the_full_sort(program, clinician, sort):
+    patients = _caseload_of(program, 12)
+    for i, p in enumerate(patients):
+        score(p, "phq9", 5 + i % 4, days_ago=20, context="intake")
+        score(p, "phq9", 10 - i % 5, days_ago=2)
+    safety_flag_raise(
+        patient=patients[7], program=program, severity="urgent", source="t", reason="Urgent"
+    )
+    safety_flag_raise(
+        patient=patients[3], program=program, severity="moderate", source="t", reason="Low"
+    )
+    full = [r.patient.pk for r in selectors.caseload_rows(user=clinician, sort=sort)]
+    paged = []
+    for n in (1, 2, 3):
+        page = selectors.caseload_page(user=clinician, sort=sort, page=n, per_page=5)
+        paged += [r.patient.pk for r in page.object_list]
+    assert paged == full
+
+
+def test_caseload_page_query_count_does_not_grow_past_a_page(
+    client, login, program, clinician, django_assert_num_queries
+):
+    login(client, clinician)
+    _caseload_of(program, 3, prefix="a")
+    client.get(reverse("progress:caseload"))
+    with CaptureQueriesContext(connection) as small:
+        client.get(reverse("progress:caseload"))
+    _caseload_of(program, 70, prefix="b")
+    with django_assert_num_queries(len(small.captured_queries)):
+        response = client.get(reverse("progress:caseload"), {"page": 2})
+    assert response.content.decode().count("data-patient=") == 23

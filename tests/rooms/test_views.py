@@ -201,3 +201,43 @@ def test_history_system_lines_and_facilitator_badge(
     assert f"{patient.first_name_display} joined</li>" in body
     assert '<span class="badge">Facilitator</span>' in body
     assert "&lt;b&gt;welcome&lt;/b&gt;" in body and "<b>welcome" not in body
+
+
+def test_cached_history_is_still_audited_for_staff_and_shows_moderation_at_once(
+    client, login, live_session, program, patient, settings, django_capture_on_commit_callbacks
+):
+    settings.FRAGMENT_CACHE = True
+    colleague = clinician_in(program, email="colleague-cache@example.test")
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    message = Message.objects.create(
+        room=room, author=patient, body="first words", created_at=timezone.now()
+    )
+    login(client, colleague)
+    for _ in range(3):
+        assert "first words" in client.get(url(live_session)).content.decode()
+    assert (
+        AuditEvent.objects.filter(
+            actor=colleague, detail="room transcript", object_id=room.pk
+        ).count()
+        == 3
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        message.deleted_at = timezone.now()
+        message.save(update_fields=["deleted_at"])
+    body = client.get(url(live_session)).content.decode()
+    assert "first words" not in body
+    assert "Message removed by a facilitator" in body
+
+
+def test_cached_history_is_per_viewer(client, login, live_session, patient, member2, settings):
+    """ "mine" marks the viewer's own messages: one member's cached page is not another's."""
+    settings.FRAGMENT_CACHE = True
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    Message.objects.create(room=room, author=patient, body="from pat", created_at=timezone.now())
+    login(client, patient)
+    assert 'class="chat-msg mine"' in client.get(url(live_session)).content.decode()
+    client.logout()
+    login(client, member2)
+    body = client.get(url(live_session)).content.decode()
+    assert "from pat" in body
+    assert 'class="chat-msg mine"' not in body

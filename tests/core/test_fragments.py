@@ -1,0 +1,140 @@
+"""Cached page fragments (apps.core.fragments): a write shows at once, viewers never share a
+fragment, and audited reads are audited on a cache hit too."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import escape
+
+from apps.audit.models import AuditEvent
+from apps.core import fragments
+from tests.factories import patient_in
+from tests.homework.factories import assign, shipped_modules
+from tests.progress.factories import checkin, valid_post
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fragment_cache(settings):
+    settings.FRAGMENT_CACHE = True
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _queries(client, path):
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(path).content.decode()
+    return len(ctx.captured_queries), body
+
+
+def test_dashboard_panels_are_served_from_the_cache(client, login, patient):
+    login(client, patient)
+    client.get("/")
+    first, _ = _queries(client, "/")
+    cache.clear()
+    uncached, _ = _queries(client, "/")
+    assert first < uncached
+
+
+def test_a_checkin_shows_on_the_dashboard_at_once(
+    client, login, patient, django_capture_on_commit_callbacks
+):
+    login(client, patient)
+    assert "Done today" not in client.get("/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("progress:checkin"), valid_post(mood="6"))
+    assert "Done today" in client.get("/").content.decode()
+
+
+def test_a_new_homework_assignment_shows_on_the_dashboard_at_once(
+    client, login, patient, clinician, django_capture_on_commit_callbacks
+):
+    module = next(iter(shipped_modules().values()))
+    title = escape(module.title)
+    login(client, patient)
+    assert title not in client.get("/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assign(clinician, patient, module)
+    assert title in client.get("/").content.decode()
+
+
+def test_without_the_after_commit_bump_the_cached_panel_would_be_stale(
+    client, login, patient, clinician
+):
+    """The control for the tests above: the panel really is cached, so only the version
+    bump makes the new assignment show."""
+    module = next(iter(shipped_modules().values()))
+    title = escape(module.title)
+    login(client, patient)
+    client.get("/")
+    assign(clinician, patient, module)  # on_commit never runs inside the test transaction
+    assert title not in client.get("/").content.decode()
+
+
+def test_two_patients_never_see_each_others_cached_panels(
+    client, login, patient, program, clinician
+):
+    module = next(iter(shipped_modules().values()))
+    title = escape(module.title)
+    other = patient_in(program, email="other-frag@example.test")
+    assign(clinician, patient, module)
+    login(client, patient)
+    assert title in client.get("/").content.decode()
+    client.logout()
+    login(client, other)
+    body = client.get("/").content.decode()
+    assert title not in body
+    assert client.get(reverse("scheduling:my_week")).status_code == 200
+
+
+def test_my_week_is_audited_on_every_view_cached_or_not(client, login, patient):
+    login(client, patient)
+    for _ in range(3):
+        assert client.get(reverse("scheduling:my_week")).status_code == 200
+    assert AuditEvent.objects.filter(actor=patient, object_type="scheduling.week").count() == 3
+
+
+def test_today_is_audited_on_every_view_and_keeps_a_working_csrf_token(client, login, clinician):
+    login(client, clinician)
+    for _ in range(2):
+        response = client.get(reverse("scheduling:today"))
+        assert response.status_code == 200
+        assert fragments.CSRF_PLACEHOLDER not in response.content.decode()
+    assert AuditEvent.objects.filter(actor=clinician, object_type="scheduling.today").count() == 2
+
+
+def test_versions_are_bumped_for_the_row_and_the_rows_it_points_at(
+    patient, django_capture_on_commit_callbacks
+):
+    scopes = [fragments.user_scope(patient), "progress.dailycheckin", "app:progress"]
+    before = fragments._versions(scopes)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkin(patient, days_ago=40)
+    after = fragments._versions(scopes)
+    assert all(b != a for b, a in zip(before, after, strict=True))
+
+
+def test_audit_events_do_not_bump_versions(patient, django_capture_on_commit_callbacks):
+    from apps.audit.models import AuditAction
+    from apps.audit.services import audit_record
+
+    before = fragments._versions([fragments.user_scope(patient)])
+    with django_capture_on_commit_callbacks(execute=True):
+        audit_record(actor=patient, action=AuditAction.VIEW, object_type="x", patient=patient)
+    assert fragments._versions([fragments.user_scope(patient)]) == before
+
+
+def test_off_without_a_shared_cache(settings, client, login, patient, clinician):
+    settings.FRAGMENT_CACHE = False
+    module = next(iter(shipped_modules().values()))
+    title = escape(module.title)
+    login(client, patient)
+    client.get("/")
+    assign(clinician, patient, module)
+    assert title in client.get("/").content.decode()
