@@ -25,6 +25,15 @@ def programs_for_staff(*, user: User) -> QuerySet[Program]:
 
 
 def program_for_patient(*, user: User) -> Program | None:
+    from apps.accounts.models import PatientProfile
+    from apps.accounts.models import User as UserModel
+
+    related = UserModel.patient_profile.related  # type: ignore[attr-defined]
+    if not related.is_cached(user):
+        # Profile and program in one query (the crisis banner asks on every patient page),
+        # kept on the user object as the reverse one-to-one accessor would keep it.
+        profile = PatientProfile.objects.select_related("program").filter(user=user).first()
+        related.set_cached_value(user, profile)
     profile = getattr(user, "patient_profile", None)
     return profile.program if profile is not None else None
 
