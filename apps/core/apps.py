@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.apps import apps as django_apps
 
 
 class CoreConfig(AppConfig):
@@ -14,6 +15,11 @@ class CoreConfig(AppConfig):
 
         from apps.core import fragments
 
-        post_save.connect(fragments.on_save_or_delete, dispatch_uid="fragments-save")
-        post_delete.connect(fragments.on_save_or_delete, dispatch_uid="fragments-delete")
+        # Per model, not for every sender: a post_delete listener stops Django's fast
+        # (single-statement) cascade delete, which the untracked tables keep.
+        for model in django_apps.get_models():
+            if fragments.tracked(model):
+                uid = model._meta.label_lower
+                post_save.connect(fragments.on_save_or_delete, sender=model, dispatch_uid=uid)
+                post_delete.connect(fragments.on_save_or_delete, sender=model, dispatch_uid=uid)
         m2m_changed.connect(fragments.on_m2m_changed, dispatch_uid="fragments-m2m")

@@ -38,16 +38,28 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_TTL = 60
-CSRF_PLACEHOLDER = "__fragment_csrf_token__"
 _VERSION_PREFIX = "fragver:"
 _KEY_PREFIX = "frag:"
 # Tables whose writes never change a cached fragment, and are written on every page view or
 # chat event (the audit trail, sockets, the notification outbox).
 EXCLUDED_LABELS = frozenset({"audit", "notifications"})
 EXCLUDED_MODELS = frozenset({"rooms.connection"})
+
+
+def csrf_placeholder() -> str:
+    """Stands for the CSRF token in cached HTML; derived from SECRET_KEY so that no text a
+    user typed (a chat message) can contain it."""
+    global _csrf_placeholder
+    if _csrf_placeholder is None:
+        _csrf_placeholder = "csrf-" + salted_hmac("fragments", "csrf").hexdigest()[:24]
+    return _csrf_placeholder
+
+
+_csrf_placeholder: str | None = None
 
 
 def enabled() -> bool:
@@ -86,7 +98,7 @@ def bump(scopes: Iterable[str]) -> None:
 
 def render_fragment(template: str, context: dict[str, Any], request: HttpRequest) -> str:
     """Render a template to a string for caching (CSRF token as a placeholder)."""
-    return render_to_string(template, {**context, "csrf_token": CSRF_PLACEHOLDER}, request)
+    return render_to_string(template, {**context, "csrf_token": csrf_placeholder()}, request)
 
 
 @dataclass(frozen=True)
@@ -129,11 +141,12 @@ def cached_many(request: HttpRequest, fragments: list[Fragment]) -> list[SafeStr
     else:
         htmls = [f.render() for f in fragments]
     token = None
+    placeholder = csrf_placeholder()
     out = []
     for html in htmls:
-        if CSRF_PLACEHOLDER in html:
+        if placeholder in html:
             token = token or get_token(request)
-            html = html.replace(CSRF_PLACEHOLDER, token)
+            html = html.replace(placeholder, token)
         out.append(mark_safe(html))  # noqa: S308 - rendered by the template engine or format_html
     return out
 
@@ -168,7 +181,7 @@ def _foreign_keys(model: type[models.Model]) -> list[tuple[str, str]]:
     return fks
 
 
-def _tracked(model: type[models.Model]) -> bool:
+def tracked(model: type[models.Model]) -> bool:
     meta = model._meta
     return (
         model.__module__.startswith("apps.")
@@ -189,7 +202,7 @@ def scopes_for_instance(instance: models.Model) -> list[str]:
 
 
 def on_save_or_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if enabled() and _tracked(sender) and not kwargs.get("raw"):
+    if enabled() and tracked(sender) and not kwargs.get("raw"):
         bump(scopes_for_instance(instance))
 
 
@@ -201,7 +214,7 @@ def on_m2m_changed(
     pk_set: set[Any] | None,
     **kwargs: Any,
 ) -> None:
-    if not enabled() or not action.startswith("post_") or not _tracked(type(instance)):
+    if not enabled() or not action.startswith("post_") or not tracked(type(instance)):
         return
     scopes = scopes_for_instance(instance)
     target = model._meta.label_lower
