@@ -12,6 +12,10 @@ row that could change the fragment is saved or deleted (``bump_for_instance``, c
 - ``<app.model>`` for the whole table, and ``app:<app label>`` for every table of an app,
   for fragments that read shared rows (sessions, groups, programs, consent documents).
 
+A fragment lists every counter its HTML depends on: rows that point at a user only through
+another row (a homework response points at its assignment) are covered by their table's
+counter, not by the user's.
+
 Writes that send no signals (``queryset.update()``, ``bulk_create``) and the passing of time
 (a join button opening) are bounded by the time to live, at most ``MAX_TTL`` seconds.
 

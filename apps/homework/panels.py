@@ -10,8 +10,14 @@ from apps.homework import selectors
 
 
 def _patient_scopes(request: HttpRequest) -> list[str]:
-    # Assignments point at the patient; module titles are shared content.
-    return [user_scope(request.user), "homework.module", "homework.moduleversion"]
+    # Assignments point at the patient; the steps done are counted from responses, which
+    # point at the assignment only; module titles and step counts are shared content.
+    return [
+        user_scope(request.user),
+        "homework.response",
+        "homework.module",
+        "homework.moduleversion",
+    ]
 
 
 PATIENT_CACHE = PanelCache(scopes=_patient_scopes)

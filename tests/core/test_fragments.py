@@ -177,3 +177,22 @@ def test_off_without_a_shared_cache(settings, client, login, patient, clinician)
     client.get("/")
     assign(clinician, patient, module)
     assert title in client.get("/").content.decode()
+
+
+def test_homework_progress_shows_on_the_dashboard_at_once(
+    client, login, patient, clinician, django_capture_on_commit_callbacks
+):
+    """Responses point at the assignment, not the patient: the panel depends on their table."""
+    from apps.homework import services
+    from tests.homework.factories import DictData
+
+    module = shipped_modules()["urge-surfing"]
+    assignment = assign(clinician, patient, module)
+    steps = assignment.module_version.step_count
+    login(client, patient)
+    assert f"0/{steps}" in client.get("/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.response_save(
+            assignment=assignment, user=patient, step_id="waves", data=DictData({"read": "1"})
+        )
+    assert f"1/{steps}" in client.get("/").content.decode()
