@@ -1,9 +1,10 @@
 """Rendered HTML fragments cached per viewer, invalidated by version counters.
 
 A fragment is cached under a key made of its name, the viewer, the active language and time
-zone, any extra ``vary`` values (a day, a page number) and the current value of every
-*version counter* it depends on. A counter is a cache entry bumped after commit whenever a
-row that could change the fragment is saved or deleted (``bump_for_instance``, connected to
+zone and any extra ``vary`` values (a day, a page number), stored with the value of every
+*version counter* it depends on when it was rendered; it is served only while they all
+still hold that value. A counter is a cache entry bumped after commit whenever a
+row that could change the fragment is saved or deleted (``on_save_or_delete``, connected to
 ``post_save``/``post_delete``/``m2m_changed`` in ``CoreConfig.ready``):
 
 - ``<app.model>:<pk>`` for the row itself and for every row it points at through a foreign
@@ -80,16 +81,18 @@ def user_scope(user: Any) -> str:
     return scope("accounts.user", user.pk)
 
 
-def _versions(scopes: Iterable[str]) -> list[str]:
+def _versions(scopes: Iterable[str], found: dict[str, Any] | None = None) -> list[str]:
+    """The current value of each counter (``found``: what a combined read already got)."""
     keys = [_VERSION_PREFIX + s for s in scopes]
-    found = cache.get_many(keys)
+    if found is None:
+        found = cache.get_many(keys)
     missing = [k for k in keys if k not in found]
     if missing:
         # A fresh random value, never a reused one: a counter that was evicted must not come
         # back with a value an old fragment was stored under.
         for key in missing:
             cache.add(key, uuid.uuid4().hex, timeout=None)
-        found.update(cache.get_many(missing))
+        found = {**found, **cache.get_many(missing)}
     return [str(found.get(k, "")) for k in keys]
 
 
@@ -119,28 +122,31 @@ class Fragment:
 
 def cached_many(request: HttpRequest, fragments: list[Fragment]) -> list[SafeString]:
     """Each fragment for this viewer: from the cache when every counter it depends on is
-    unchanged, else rendered and stored. Two cache round trips for the lot."""
+    unchanged, else rendered and stored. One cache read for the lot."""
     if enabled() and fragments:
-        scope_lists = [list(f.scopes) for f in fragments]
-        union = sorted({s for scopes in scope_lists for s in scopes})
-        versions = dict(zip(union, _versions(union), strict=True))
         base = [
             str(getattr(request.user, "pk", None)),
             translation.get_language() or "",
             timezone.get_current_timezone_name(),
         ]
+        scope_lists = [list(f.scopes) for f in fragments]
+        union = sorted({s for scopes in scope_lists for s in scopes})
         keys = [
-            _KEY_PREFIX
-            + "|".join([f.name, *base, *(str(v) for v in f.vary), *(versions[s] for s in scopes)])
-            for f, scopes in zip(fragments, scope_lists, strict=True)
+            _KEY_PREFIX + "|".join([f.name, *base, *(str(v) for v in f.vary)]) for f in fragments
         ]
-        found = cache.get_many(keys)
+        # One round trip: the stored fragments (each with the counter values it was rendered
+        # under) and the counters' current values.
+        found = cache.get_many(keys + [_VERSION_PREFIX + s for s in union])
+        versions = dict(zip(union, _versions(union, found), strict=True))
         htmls = []
-        for f, key in zip(fragments, keys, strict=True):
-            html = found.get(key)
-            if html is None:
+        for f, key, scopes in zip(fragments, keys, scope_lists, strict=True):
+            current = tuple(versions[s] for s in scopes)
+            stored = found.get(key)
+            if stored is not None and stored[0] == current:
+                html = stored[1]
+            else:
                 html = f.render()
-                cache.set(key, html, min(f.ttl, MAX_TTL))
+                cache.set(key, (current, html), min(f.ttl, MAX_TTL))
             htmls.append(html)
     else:
         htmls = [f.render() for f in fragments]
