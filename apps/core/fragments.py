@@ -47,6 +47,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_TTL = 60
+# Counters expire too (one per written row would otherwise pile up in Redis for ever); one
+# that expired comes back with a fresh random value, so it only costs a re-render.
+VERSION_TTL = 3600
 _VERSION_PREFIX = "fragver:"
 _KEY_PREFIX = "frag:"
 # Tables whose writes never change a cached fragment, and are written on every page view or
@@ -91,7 +94,7 @@ def _versions(scopes: Iterable[str], found: dict[str, Any] | None = None) -> lis
         # A fresh random value, never a reused one: a counter that was evicted must not come
         # back with a value an old fragment was stored under.
         for key in missing:
-            cache.add(key, uuid.uuid4().hex, timeout=None)
+            cache.add(key, uuid.uuid4().hex, timeout=VERSION_TTL)
         found = {**found, **cache.get_many(missing)}
     return [str(found.get(k, "")) for k in keys]
 
@@ -100,7 +103,7 @@ def bump(scopes: Iterable[str]) -> None:
     """Invalidate every fragment that depends on any of ``scopes`` (after commit)."""
     keys = {_VERSION_PREFIX + s: uuid.uuid4().hex for s in scopes}
     if keys and enabled():
-        transaction.on_commit(lambda: cache.set_many(keys, timeout=None), robust=True)
+        transaction.on_commit(lambda: cache.set_many(keys, timeout=VERSION_TTL), robust=True)
 
 
 def render_fragment(template: str, context: dict[str, Any], request: HttpRequest) -> str:

@@ -196,3 +196,15 @@ def test_homework_progress_shows_on_the_dashboard_at_once(
             assignment=assignment, user=patient, step_id="waves", data=DictData({"read": "1"})
         )
     assert f"1/{steps}" in client.get("/").content.decode()
+
+
+def test_an_expired_counter_never_brings_back_an_old_fragment(client, login, patient, clinician):
+    """Counters expire (VERSION_TTL); one that comes back gets a fresh value, so fragments
+    stored under the old one are not served."""
+    module = next(iter(shipped_modules().values()))
+    title = escape(module.title)
+    login(client, patient)
+    client.get("/")
+    assign(clinician, patient, module)  # no after-commit bump inside the test transaction
+    cache.delete(fragments._VERSION_PREFIX + fragments.user_scope(patient))
+    assert title in client.get("/").content.decode()
