@@ -8,8 +8,8 @@ row that could change the fragment is saved or deleted (``on_save_or_delete``, c
 ``post_save``/``post_delete``/``m2m_changed`` in ``CoreConfig.ready``):
 
 - ``<app.model>:<pk>`` for the row itself and for every row it points at through a foreign
-  key, so a check-in bumps ``accounts.user:<patient id>`` and a chat message bumps
-  ``rooms.room:<room id>``;
+  key, for users, rooms and sessions (``ROW_SCOPED``): a check-in bumps
+  ``accounts.user:<patient id>``, a chat message ``rooms.room:<room id>``;
 - ``<app.model>`` for the whole table, and ``app:<app label>`` for every table of an app,
   for fragments that read shared rows (sessions, groups, programs, consent documents).
 
@@ -56,6 +56,10 @@ _KEY_PREFIX = "frag:"
 # chat event (the audit trail, sockets, the notification outbox).
 EXCLUDED_LABELS = frozenset({"audit", "notifications"})
 EXCLUDED_MODELS = frozenset({"rooms.connection"})
+# The tables whose single rows a fragment may depend on (``scope(model, pk)``); other tables
+# have table- and app-wide counters only, so the cache does not hold a counter per chat
+# message or audit row.
+ROW_SCOPED = frozenset({"accounts.user", "rooms.room", "scheduling.session"})
 
 
 def csrf_placeholder() -> str:
@@ -75,9 +79,14 @@ def enabled() -> bool:
 
 
 def scope(model: type[models.Model] | str, pk: Any = None) -> str:
-    """The version-counter name for a table, or one row of it."""
+    """The version-counter name for a table, or one row of it (``ROW_SCOPED`` tables only:
+    no write would ever bump a row counter of another table)."""
     label = model if isinstance(model, str) else model._meta.label_lower
-    return label if pk is None else f"{label}:{pk}"
+    if pk is None:
+        return label
+    if label not in ROW_SCOPED:
+        raise ValueError(f"{label} rows have no version counter; add it to ROW_SCOPED")
+    return f"{label}:{pk}"
 
 
 def user_scope(user: Any) -> str:
@@ -206,10 +215,12 @@ def tracked(model: type[models.Model]) -> bool:
 def scopes_for_instance(instance: models.Model) -> list[str]:
     model = type(instance)
     label = model._meta.label_lower
-    out = [f"app:{model._meta.app_label}", label, f"{label}:{instance.pk}"]
+    out = [f"app:{model._meta.app_label}", label]
+    if label in ROW_SCOPED:
+        out.append(f"{label}:{instance.pk}")
     for attname, target in _foreign_keys(model):
         value = getattr(instance, attname, None)
-        if value is not None:
+        if value is not None and target in ROW_SCOPED:
             out.append(f"{target}:{value}")
     return out
 
@@ -232,5 +243,6 @@ def on_m2m_changed(
     scopes = scopes_for_instance(instance)
     target = model._meta.label_lower
     scopes.append(target)
-    scopes += [f"{target}:{pk}" for pk in pk_set or ()]
+    if target in ROW_SCOPED:
+        scopes += [f"{target}:{pk}" for pk in pk_set or ()]
     bump(scopes)

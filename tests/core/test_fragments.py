@@ -208,3 +208,9 @@ def test_an_expired_counter_never_brings_back_an_old_fragment(client, login, pat
     assign(clinician, patient, module)  # no after-commit bump inside the test transaction
     cache.delete(fragments._VERSION_PREFIX + fragments.user_scope(patient))
     assert title in client.get("/").content.decode()
+
+
+def test_a_row_counter_exists_only_for_row_scoped_tables():
+    assert fragments.scope("rooms.room", 3) == "rooms.room:3"
+    with pytest.raises(ValueError, match="ROW_SCOPED"):
+        fragments.scope("rooms.message", 3)
