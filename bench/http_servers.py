@@ -55,7 +55,9 @@ def servers(workers: int = 2) -> Iterator[dict[str, int]]:
                 "virtualiop.asgi:application",
             ],
             cwd=ROOT,
-            env=env,
+            # Django's advice for ASGI: no persistent connections (each sync view runs in a
+            # fresh thread, which would keep its own connection until PostgreSQL refuses more).
+            env={**env, "CONN_MAX_AGE": "0"},
             stdout=open(f"{logdir}/daphne.log", "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         ),

@@ -89,12 +89,12 @@ class Topology:
         return env
 
     # --- processes ---------------------------------------------------------------------
-    def _start(self, name: str, argv: list[str]) -> None:
+    def _start(self, name: str, argv: list[str], **extra_env: str) -> None:
         log = open(self.run_dir / f"{name}.log", "ab")  # noqa: SIM115 - child keeps it
         self.procs[name] = subprocess.Popen(
             argv,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -143,7 +143,10 @@ class Topology:
                 ],
             )
         else:
-            self._start("web", self._daphne(self.http_port))
+            # Pages under ASGI: each sync view runs in a fresh thread, which would keep its own
+            # persistent connection until PostgreSQL refuses more (Django: no CONN_MAX_AGE
+            # under ASGI). The /ws/ processes keep theirs: a fixed pool of threads holds them.
+            self._start("web", self._daphne(self.http_port), CONN_MAX_AGE="0")
         for index, port in enumerate(self.ws_ports, start=1):
             self._start(f"ws{index}", self._daphne(port))
         if self.args.celery:
