@@ -59,25 +59,34 @@ class _Ticker:
                 del self.send_locks[consumer.session_id]
 
     async def run(self) -> None:
+        """Each room is checked once a period, the rooms spread over the period (not all in
+        the same instant, which would make that second's messages wait)."""
         while self.sockets:
-            await asyncio.sleep(RoomConsumer.check_seconds)
+            period = RoomConsumer.check_seconds
             by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
             for consumer in list(self.sockets.values()):
                 by_room[consumer.session_id].append(consumer)
+            gap = period / max(len(by_room), 1)
             for session_id, consumers in by_room.items():
-                try:
-                    async with self.send_locks[session_id]:  # it may post notices
-                        refused = await off_loop(services.room_tick)(
-                            session_id=session_id,
-                            sockets=[(c.channel_name, c.scope["user"].pk) for c in consumers],
-                        )
-                    for consumer in consumers:
-                        exc = refused.get(consumer.channel_name)
-                        if exc is not None and consumer.channel_name in self.sockets:
-                            self.discard(consumer)
-                            await consumer._refused(exc)
-                except Exception:  # one room's failure must not stop the others' checks
-                    logger.exception("room check failed for session %s", session_id)
+                await asyncio.sleep(gap)
+                await self._check(session_id, consumers)
+
+    async def _check(self, session_id: int, consumers: list[RoomConsumer]) -> None:
+        live = [c for c in consumers if c.channel_name in self.sockets]
+        if not live:
+            return
+        try:
+            refused = await off_loop(services.room_tick)(
+                session_id=session_id,
+                sockets=[(c.channel_name, c.scope["user"].pk) for c in live],
+            )
+            for consumer in live:
+                exc = refused.get(consumer.channel_name)
+                if exc is not None and consumer.channel_name in self.sockets:
+                    self.discard(consumer)
+                    await consumer._refused(exc)
+        except Exception:  # one room's failure must not stop the others' checks
+            logger.exception("room check failed for session %s", session_id)
 
 
 _tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = (

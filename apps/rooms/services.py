@@ -376,7 +376,6 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
         _broadcast_lobby(room)
 
 
-@in_room_order
 def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, RoomError]:
     """The periodic check of one room for one process's sockets ``[(channel name, user id)]``:
     keep their presence fresh, re-check their users' access, close the presence of sockets
@@ -400,10 +399,27 @@ def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, R
     Connection.objects.filter(
         channel_name__in=[channel for channel, _ in sockets if channel not in refused]
     ).update(seen_at=now)
-    room_reap_stale_connections(room=room, now=now)
-    room_announce_departures(room=room, now=now)
-    room_announce_ending(room=room, now=now)
+    if _notices_due(room=room, now=now):
+        # Only now hold the room's order lock (these post messages); the usual tick posts
+        # nothing and so never makes a chat message wait.
+        with _in_room_order(session_id):
+            room_reap_stale_connections(room=room, now=now)
+            room_announce_departures(room=room, now=now)
+            room_announce_ending(room=room, now=now)
     return refused
+
+
+def _notices_due(*, room: Room, now: dt.datetime) -> bool:
+    """Is there a dead socket to reap, a departure or the ending notice to post?"""
+    session = room.session
+    if room.ending_notice_at is None and (
+        session.ends_at - ENDING_NOTICE_BEFORE <= now < session.ends_at
+    ):
+        return True
+    return (
+        Connection.objects.filter(room=room, seen_at__lt=now - selectors.PRESENCE_STALE).exists()
+        or Participant.objects.filter(room=room, away_since__lte=now - left_after()).exists()
+    )
 
 
 def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
