@@ -65,7 +65,9 @@ def admit_with_groups(app, clinician, groups):
     return services.application_admit(
         application=app,
         by=clinician,
-        start_date=timezone.localdate(),
+        # The program's today (a start date is a date in the program's zone): UTC's today is
+        # tomorrow there in the evening, and a seat from tomorrow ended today is deleted.
+        start_date=timezone.localdate(timezone=app.program.time_zone),
         primary_clinician=clinician,
         groups=groups,
     )
