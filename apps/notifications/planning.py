@@ -239,9 +239,14 @@ def plan_checkin_nudges(*, now: dt.datetime) -> int:
     for row in rows:
         assert row.checkin_time is not None
         zone = user_zone(row.user)
-        local_day = now.astimezone(zone).date()
-        due = checkin_due_at(checkin_time=row.checkin_time, zone=zone, day=local_day)
-        if not (now - LATE_GRACE <= due <= now + dt.timedelta(hours=1)):
+        # The window can straddle the patient's midnight (23:55 with a 00:05 check-in is
+        # tomorrow's nudge; 00:01 with 23:59 is yesterday's, still within the grace).
+        today = now.astimezone(zone).date()
+        for local_day in (today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)):
+            due = checkin_due_at(checkin_time=row.checkin_time, zone=zone, day=local_day)
+            if now - LATE_GRACE <= due <= now + dt.timedelta(hours=1):
+                break
+        else:
             continue
         key = f"measures.checkin:{row.user_id}@{local_day.isoformat()}"
         if Outbox.objects.filter(recipient_id=row.user_id, event_key=key).exists():

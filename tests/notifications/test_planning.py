@@ -176,18 +176,41 @@ def test_appointment_reminder_and_cancellation(program, clinician, patient, now)
     assert _deliver_at(now + dt.timedelta(minutes=1)) == ["cancelled", "cancelled"]
 
 
+# Awkward moments for a patient in America/Los_Angeles (the planner takes ``now``).
+CHECKIN_MOMENTS = [
+    pytest.param(dt.datetime(2026, 11, 30, 7, 55, tzinfo=dt.UTC), id="sun-23:55-local"),
+    pytest.param(dt.datetime(2026, 11, 30, 0, 5, tzinfo=dt.UTC), id="just-after-utc-midnight"),
+    pytest.param(dt.datetime(2026, 11, 30, 8, 30, tzinfo=dt.UTC), id="mon-00:30-local"),
+    pytest.param(dt.datetime(2026, 11, 28, 20, 0, tzinfo=dt.UTC), id="sat-noon-local"),
+]
+
+
+@pytest.mark.parametrize("now", CHECKIN_MOMENTS)
 def test_checkin_nudge_at_the_patients_local_time_once_a_day(patient, now):
     local = now.astimezone(patient.time_zone)
+    due_local = local + dt.timedelta(minutes=10)
     NotificationSettings.objects.create(
         user=patient,
         quiet_start=None,
         quiet_end=None,
-        checkin_time=(local + dt.timedelta(minutes=10)).time().replace(second=0, microsecond=0),
+        checkin_time=due_local.time().replace(second=0, microsecond=0),
     )
     assert planning.plan_all(now=now) == 2
     assert planning.plan_all(now=now + dt.timedelta(minutes=5)) == 0
     row = Outbox.objects.filter(kind=Kind.CHECKIN_NUDGE).first()
-    assert row.due_at.astimezone(patient.time_zone).time().minute == (local.minute + 10) % 60
+    assert row.due_at.astimezone(patient.time_zone).time().minute == due_local.minute
+    assert row.event_key == f"measures.checkin:{patient.pk}@{due_local.date().isoformat()}"
+    assert planning.plan_all(now=now + dt.timedelta(days=1)) == 2  # again the next day
+
+
+def test_checkin_nudge_just_before_local_midnight_is_sent_after_it_within_the_grace(patient):
+    now = dt.datetime(2026, 11, 30, 8, 1, tzinfo=dt.UTC)  # Monday 00:01 in Los Angeles
+    NotificationSettings.objects.create(
+        user=patient, quiet_start=None, quiet_end=None, checkin_time=dt.time(23, 59)
+    )
+    assert planning.plan_all(now=now) == 2
+    row = Outbox.objects.filter(kind=Kind.CHECKIN_NUDGE).first()
+    assert row.event_key == f"measures.checkin:{patient.pk}@2026-11-29"
 
 
 def test_open_safety_flag_alerts_clinicians_and_escalates_unless_acknowledged(
