@@ -14,30 +14,42 @@ from apps.progress.models import DailyCheckIn
 from apps.progress.selectors import local_today, patient_zone
 
 
-def admit(patient, program, *, days_ago: int, by=None) -> Application:
+def days_before(patient, days: int, *, now: dt.datetime | None = None) -> dt.datetime:
+    """The same wall-clock time ``days`` days back on the patient's calendar (not ``days`` × 24 h,
+    which across a DST change lands on another local day near midnight)."""
+    return (now or timezone.now()).astimezone(patient_zone(patient)) - dt.timedelta(days=days)
+
+
+def admit(
+    patient, program, *, days_ago: int, by=None, now: dt.datetime | None = None
+) -> Application:
     """An admitted episode that started ``days_ago`` days ago (patient's local calendar)."""
-    start = local_today(patient) - dt.timedelta(days=days_ago)
+    start = local_today(patient, now) - dt.timedelta(days=days_ago)
     return Application.objects.create(
         patient=patient,
         program=program,
         status=Status.ADMITTED,
         start_date=start,
         decided_by=by,
-        decided_at=timezone.now() - dt.timedelta(days=days_ago),
+        decided_at=days_before(patient, days_ago, now=now),
     )
 
 
 def discharge(
-    application: Application, *, by, days_ago: int = 0, reason: str = "completed"
+    application: Application,
+    *,
+    by,
+    days_ago: int = 0,
+    reason: str = "completed",
+    now: dt.datetime | None = None,
 ) -> Discharge:
+    """Discharged ``days_ago`` days ago on the patient's local calendar."""
+    when = days_before(application.patient, days_ago, now=now)
     application.status = Status.DISCHARGED
-    application.status_changed_at = timezone.now() - dt.timedelta(days=days_ago)
+    application.status_changed_at = when
     application.save(update_fields=["status", "status_changed_at"])
     return Discharge.objects.create(
-        application=application,
-        reason=reason,
-        discharged_at=timezone.now() - dt.timedelta(days=days_ago),
-        by=by,
+        application=application, reason=reason, discharged_at=when, by=by
     )
 
 

@@ -230,10 +230,22 @@ def test_discharge_measures_fall_due_with_enrollments_ref(patient, program, clin
     assert due[0].context == MeasureContext.DISCHARGE
 
 
-def test_discharge_measures_lapse_after_a_month(patient, program, clinician):
-    app = admit(patient, program, days_ago=80)
-    discharge(app, by=clinician, days_ago=31)
-    assert selectors.measures_due(patient=patient) == []
+@pytest.mark.parametrize(
+    "now",
+    [
+        # Sunday 23:55 in Los Angeles, a month after the fall-back (31 × 24 h is 30 local days).
+        pytest.param(dt.datetime(2026, 11, 30, 7, 55, tzinfo=dt.UTC), id="sun-23:55-after-dst-end"),
+        pytest.param(dt.datetime(2026, 11, 30, 0, 5, tzinfo=dt.UTC), id="just-after-utc-midnight"),
+        pytest.param(dt.datetime(2026, 11, 30, 8, 30, tzinfo=dt.UTC), id="mon-00:30-local"),
+        # Monday 00:30 a month after the spring-forward (30 × 24 h is 31 local days).
+        pytest.param(dt.datetime(2026, 4, 6, 7, 30, tzinfo=dt.UTC), id="mon-00:30-after-dst-start"),
+    ],
+)
+@pytest.mark.parametrize(("days_ago", "due"), [(30, ["phq9", "gad7"]), (31, [])])
+def test_discharge_measures_lapse_after_a_month(patient, program, clinician, now, days_ago, due):
+    app = admit(patient, program, days_ago=80, now=now)
+    discharge(app, by=clinician, days_ago=days_ago, now=now)
+    assert [d.code for d in selectors.measures_due(patient=patient, now=now)] == due
 
 
 def test_without_an_admission_the_first_intake_measure_anchors_the_schedule(patient):
