@@ -37,11 +37,13 @@ def make_group(program, *, name: str = "Relapse Prevention Group", members=()) -
     return group
 
 
-def make_session(group: Group, *, days_ago: int = 1) -> Session:
-    starts = timezone.now() - dt.timedelta(days=days_ago)
+def make_session(
+    group: Group, *, days_ago: int = 1, starts_at: dt.datetime | None = None
+) -> Session:
+    starts = starts_at or timezone.now() - dt.timedelta(days=days_ago)
     return Session.objects.create(
         group=group,
-        occurrence_date=starts.date(),
+        occurrence_date=starts.astimezone(group.program.time_zone).date(),
         starts_at=starts,
         ends_at=starts + dt.timedelta(hours=3),
         topic="Urges and cravings",

@@ -290,10 +290,28 @@ def test_bad_assign_form_is_refused(client, login, clinician, patient, modules, 
     assert not Assignment.objects.exists()
 
 
+def _last_local(weekday: int, at: dt.time, zone) -> dt.datetime:
+    """The latest ``weekday`` (0 = Monday) at ``at`` in ``zone`` from 1 to 7 days ago."""
+    today = timezone.now().astimezone(zone).date()
+    day = today - dt.timedelta(days=(today.weekday() - weekday) % 7 or 7)
+    return dt.datetime.combine(day, at, tzinfo=zone)
+
+
+# Local moments in the program's (and patient's) zone, America/Los_Angeles; the first two
+# are already Monday in UTC.
+@pytest.mark.parametrize(
+    ("weekday", "at", "name"),
+    [
+        pytest.param(6, dt.time(23, 30), "Sunday", id="sun-23:30-local"),
+        pytest.param(6, dt.time(17, 0), "Sunday", id="just-after-utc-midnight"),
+        pytest.param(0, dt.time(0, 30), "Monday", id="mon-00:30-local"),
+        pytest.param(2, dt.time(18, 0), "Wednesday", id="wed-evening-group"),
+    ],
+)
 def test_clinician_assigns_to_a_group_after_a_session(
-    client, login, clinician, patient, group, modules
+    client, login, clinician, patient, group, modules, weekday, at, name
 ):
-    session = make_session(group)
+    session = make_session(group, starts_at=_last_local(weekday, at, group.program.time_zone))
     login(client, clinician)
     response = client.post(
         reverse("homework:review_group", args=[group.pk]),
@@ -304,8 +322,8 @@ def test_clinician_assigns_to_a_group_after_a_session(
     assert a.group == group and a.session == session
     client.force_login(patient)
     listing = client.get(reverse("homework:index")).content.decode()
-    weekday = timezone.localtime(session.starts_at).strftime("%A")
-    assert f"after {weekday}&#x27;s group" in listing or f"after {weekday}'s group" in listing
+    # Shown in the patient's zone, whatever the UTC weekday of the session.
+    assert f"after {name}&#x27;s group" in listing or f"after {name}'s group" in listing
 
 
 def test_session_of_another_group_is_refused(
