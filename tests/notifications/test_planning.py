@@ -307,20 +307,27 @@ def test_homework_overdue_notice_is_planned_once_and_stopped_if_submitted(patien
     assert _deliver_at(now) == ["cancelled", "cancelled"]
 
 
+@pytest.mark.parametrize(
+    "now",
+    [
+        *CHECKIN_MOMENTS,
+        pytest.param(dt.datetime(2026, 11, 30, 7, 59, tzinfo=dt.UTC), id="sun-23:59-local"),
+    ],
+)
 def test_checkin_nudge_is_dropped_if_the_patient_already_checked_in(patient, now):
     from apps.progress.models import DailyCheckIn
 
-    local = now.astimezone(patient.time_zone)
+    due_local = now.astimezone(patient.time_zone) + dt.timedelta(minutes=1)
     NotificationSettings.objects.create(
         user=patient,
         quiet_start=None,
         quiet_end=None,
-        checkin_time=(local + dt.timedelta(minutes=1)).time().replace(second=0, microsecond=0),
+        checkin_time=due_local.time().replace(second=0, microsecond=0),
     )
     planning.plan_all(now=now)
     assert Outbox.objects.filter(kind=Kind.CHECKIN_NUDGE).count() == 2
-    DailyCheckIn.objects.create(
-        patient=patient, day=local.date(), mood=5, anxiety=3, sleep_hours=7, sleep_quality=3
+    DailyCheckIn.objects.create(  # on the nudge's local day (at 23:59 that is tomorrow)
+        patient=patient, day=due_local.date(), mood=5, anxiety=3, sleep_hours=7, sleep_quality=3
     )
     assert _deliver_at(now + dt.timedelta(minutes=2)) == ["cancelled", "cancelled"]
     assert set(Outbox.objects.values_list("last_error", flat=True)) == {"already checked in today"}
