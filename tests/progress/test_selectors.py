@@ -47,12 +47,22 @@ def populate(patient, program, clinician, group, *, phq=(16, 9), flagged=False, 
 
 
 def _sessions(group):
+    """An attended session earlier in this program week (two hours ago, or at the week's
+    start when the week began less than two hours ago: early on a Monday in the program's
+    zone two hours ago is last week) and one tomorrow."""
+    from apps.scheduling.selectors import week_start_for
+
     now = timezone.now()
+    tz = group.program.time_zone
+    monday = dt.datetime.combine(
+        week_start_for(timezone.localdate(now, tz)), dt.time.min, tzinfo=tz
+    )
+    starts = max(now - dt.timedelta(hours=2), monday)
     past = Session.objects.create(
         group=group,
-        occurrence_date=(now - dt.timedelta(hours=2)).date(),
-        starts_at=now - dt.timedelta(hours=2),
-        ends_at=now - dt.timedelta(hours=1),
+        occurrence_date=timezone.localdate(starts, tz),
+        starts_at=starts,
+        ends_at=min(starts + dt.timedelta(hours=1), now),
     )
     Session.objects.create(
         group=group,
