@@ -26,7 +26,11 @@ from django.utils import timezone
 from apps.accounts.models import Role, User
 from apps.rooms.models import Connection, Message, Participant, ParticipantStatus, Room
 from apps.scheduling.models import GroupMembership, MembershipStatus, Session, SessionStatus
-from apps.scheduling.selectors import session_get_for_participant, session_is_facilitator
+from apps.scheduling.selectors import (
+    membership_covers,
+    session_get_for_participant,
+    session_is_facilitator,
+)
 
 PRESENCE_STALE = dt.timedelta(seconds=90)
 
@@ -134,7 +138,17 @@ def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
 
 
 def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
-    """The user's access to the room of ``session_id``, or None (callers answer 404/4403)."""
+    """The user's access to the room of ``session_id``, or None (callers answer 404/4403).
+
+    Someone with a participant row in the room (everyone who was ever in it) is answered
+    from that row and one membership query (``room_access_of_participant``)."""
+    participant = participant_in_session(user=user, session_id=session_id)
+    if participant is not None:
+        known = room_access_of_participant(participant)
+        if known is not None:
+            return known
+        if user.is_patient:
+            return None
     session = session_get_for_participant(user=user, session_id=session_id)
     if session is None:
         return None
@@ -183,13 +197,29 @@ def participant_in_session(*, user: User, session_id: int | str) -> Participant 
     return participant
 
 
-def room_access_of_participant(participant: Participant) -> RoomAccess:
+def room_access_of_participant(participant: Participant) -> RoomAccess | None:
     """``room_access`` for someone with a participant row in the room (so they were a member
-    or a facilitator once): the same rule, re-checked now, in at most one query."""
+    or a facilitator once): the same rule, re-checked now, in one more query. None when the
+    rule now gives them nothing at all."""
     user, session = participant.user, participant.room.session
     if user.is_patient:
+        # One query for both questions room_access asks of a patient's memberships: does one
+        # cover the session's date (the history), and is one still active (the live room)?
+        today = timezone.localdate(timezone=session.group.program.time_zone)
+        day = max(today, session.occurrence_date)
+        seats = list(
+            GroupMembership.objects.filter(
+                membership_covers(patient_ref=user.pk, date_ref=session.occurrence_date),
+                group_id=session.group_id,
+            ).values_list("status", "to_date")
+        )
+        if not seats:
+            return None
         removed = participant.status == ParticipantStatus.REMOVED
-        member = not removed and _active_member(user=user, session=session)
+        member = not removed and any(
+            status == MembershipStatus.ACTIVE and (to_date is None or to_date >= day)
+            for status, to_date in seats
+        )
         return RoomAccess(
             session=session,
             user=user,
@@ -198,12 +228,10 @@ def room_access_of_participant(participant: Participant) -> RoomAccess:
             may_read_history=not removed,
         )
     facilitator = session_is_facilitator(user=user, session=session)
+    if not facilitator:
+        return None  # other staff: room_access (program staff may read the history)
     return RoomAccess(
-        session=session,
-        user=user,
-        is_facilitator=facilitator,
-        is_member=False,
-        may_read_history=facilitator,  # others' reading rights are room_access's to say
+        session=session, user=user, is_facilitator=True, is_member=False, may_read_history=True
     )
 
 

@@ -187,8 +187,9 @@ def _enter(
     queries: their participant row with its room and session, then the access rule
     (``selectors.room_access_of_participant``). Anyone else goes the long way."""
     participant = selectors.participant_in_session(user=user, session_id=session_id)
-    if participant is not None:
-        access = selectors.room_access_of_participant(participant)
+    known = selectors.room_access_of_participant(participant) if participant else None
+    if participant is not None and known is not None:
+        access = known
         room = participant.room
     else:
         found = selectors.room_access(user=user, session_id=session_id)

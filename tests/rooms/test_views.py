@@ -241,3 +241,33 @@ def test_cached_history_is_per_viewer(client, login, live_session, patient, memb
     body = client.get(url(live_session)).content.decode()
     assert "from pat" in body
     assert 'class="chat-msg mine"' not in body
+
+
+def test_a_participant_whose_seat_was_deleted_cannot_read_the_history(
+    client, login, live_session, patient
+):
+    """The quick access path for people who were in the room (their participant row) keeps
+    the rule: the history needs a membership covering the session's date."""
+    from apps.scheduling.models import GroupMembership
+
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    Participant.objects.create(room=room, user=patient, status="admitted")
+    login(client, patient)
+    assert client.get(url(live_session)).status_code == 200
+    GroupMembership.objects.filter(patient=patient).delete()
+    assert client.get(url(live_session)).status_code == 404
+
+
+def test_a_former_member_still_reads_the_history_of_a_session_they_had_a_seat_in(
+    client, login, live_session, patient
+):
+    from apps.scheduling.models import GroupMembership
+
+    room = Room.objects.create(session=live_session, ended_at=timezone.now())
+    Message.objects.create(room=room, author=patient, body="from then", created_at=timezone.now())
+    Participant.objects.create(room=room, user=patient, status="admitted")
+    GroupMembership.objects.filter(patient=patient).update(
+        status="ended", to_date=live_session.occurrence_date
+    )
+    body = login(client, patient).get(url(live_session)).content.decode()
+    assert "from then" in body
