@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -50,6 +51,7 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             "session_id": session.pk,
             "me": user.pk,
             "facilitator": access.is_facilitator,
+            "tz": timezone.get_current_timezone_name(),
             "strings": js_strings(),
         }
         return render(request, "rooms/room.html", context)

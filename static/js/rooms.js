@@ -74,7 +74,8 @@
 
   function timeOf(iso) {
     try {
-      return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      // The viewer's profile zone and the 24-hour clock, as the page header and My week show.
+      return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: cfg.tz || undefined });
     } catch (e) { return ""; }
   }
 

@@ -271,3 +271,10 @@ def test_a_former_member_still_reads_the_history_of_a_session_they_had_a_seat_in
     )
     body = login(client, patient).get(url(live_session)).content.decode()
     assert "from then" in body
+
+
+def test_chat_times_use_the_viewers_profile_zone(client, login, live_session, patient):
+    patient.time_zone = "America/Denver"
+    patient.save(update_fields=["time_zone"])
+    body = login(client, patient).get(url(live_session)).content.decode()
+    assert '"tz": "America/Denver"' in body
