@@ -157,15 +157,7 @@ def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
             room__session=session, user=user, status=ParticipantStatus.REMOVED
         ).exists()
         member = not removed and _active_member(user=user, session=session)
-        # A former member keeps read access to the history of sessions they had a seat in
-        # (session_get_for_participant checked that); a removed one does not.
-        return RoomAccess(
-            session=session,
-            user=user,
-            is_facilitator=False,
-            is_member=member,
-            may_read_history=not removed,
-        )
+        return _patient_access(session, user, removed=removed, member=member)
     facilitator = session_is_facilitator(user=user, session=session)
     return RoomAccess(
         session=session,
@@ -173,6 +165,18 @@ def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
         is_facilitator=facilitator,
         is_member=False,
         may_read_history=True,
+    )
+
+
+def _patient_access(session: Session, user: User, *, removed: bool, member: bool) -> RoomAccess:
+    """A patient with a seat on the session's date: in the live room while their membership
+    is active; a former member keeps read access to the history; a removed one has neither."""
+    return RoomAccess(
+        session=session,
+        user=user,
+        is_facilitator=False,
+        is_member=member and not removed,
+        may_read_history=not removed,
     )
 
 
@@ -215,18 +219,12 @@ def room_access_of_participant(participant: Participant) -> RoomAccess | None:
         )
         if not seats:
             return None
-        removed = participant.status == ParticipantStatus.REMOVED
-        member = not removed and any(
+        member = any(
             status == MembershipStatus.ACTIVE and (to_date is None or to_date >= day)
             for status, to_date in seats
         )
-        return RoomAccess(
-            session=session,
-            user=user,
-            is_facilitator=False,
-            is_member=member,
-            may_read_history=not removed,
-        )
+        removed = participant.status == ParticipantStatus.REMOVED
+        return _patient_access(session, user, removed=removed, member=member)
     facilitator = session_is_facilitator(user=user, session=session)
     if not facilitator:
         return None  # other staff: room_access (program staff may read the history)
