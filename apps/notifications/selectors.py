@@ -118,9 +118,14 @@ def unread_count(*, user: User) -> int:
     return notifications_for(user=user).filter(read_at__isnull=True).count()
 
 
-def latest_id(*, user: User) -> int:
-    found = notifications_for(user=user).order_by("-pk").values_list("pk", flat=True).first()
-    return int(found or 0)
+def bell_state(*, user: User) -> tuple[int, int]:
+    """(unread count, latest id) for the bell every page shows, in one query."""
+    from django.db.models import Count, Max, Q
+
+    found = notifications_for(user=user).aggregate(
+        unread=Count("pk", filter=Q(read_at__isnull=True)), latest=Max("pk")
+    )
+    return int(found["unread"] or 0), int(found["latest"] or 0)
 
 
 def notifications_after(*, user: User, after_id: int, limit: int = 5) -> list[Notification]:

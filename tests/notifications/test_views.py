@@ -275,3 +275,24 @@ def test_bell_polls_only_where_the_channel_layer_is_in_process(client, login, pa
         "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {}}
     }
     assert 'data-poll-seconds="0"' in client.get(reverse("home")).content.decode()
+
+
+def test_bell_shows_unread_count_and_latest_id_in_one_query(client, login, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.notifications.models import Notification
+
+    notes = [
+        Notification.objects.create(recipient=patient, kind="general", title=f"n{i}")
+        for i in range(3)
+    ]
+    notes[0].read_at = notes[0].created_at
+    notes[0].save(update_fields=["read_at"])
+    login(client, patient)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/").content.decode()
+    assert f'data-latest-id="{notes[-1].pk}"' in body
+    assert '<span id="notif-count-n">2</span>' in body
+    bell_queries = [q for q in ctx.captured_queries if "notifications_notification" in q["sql"]]
+    assert len(bell_queries) == 1

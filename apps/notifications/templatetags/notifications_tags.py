@@ -4,28 +4,20 @@ from typing import Any
 
 from django import template
 
-from apps.notifications.selectors import latest_id, unread_count
+from apps.notifications.selectors import bell_state
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def unread_notifications(context: dict[str, Any]) -> int:
-    """The signed-in user's unread in-app notifications (0 for anonymous visitors)."""
+def notification_bell(context: dict[str, Any]) -> dict[str, int]:
+    """The bell's unread count and latest id, in one query (0 and 0 for anonymous visitors)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return 0
-    return unread_count(user=user)
-
-
-@register.simple_tag(takes_context=True)
-def latest_notification_id(context: dict[str, Any]) -> int:
-    request = context.get("request")
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return 0
-    return latest_id(user=user)
+        return {"unread": 0, "latest": 0}
+    unread, latest = bell_state(user=user)
+    return {"unread": unread, "latest": latest}
 
 
 @register.simple_tag
