@@ -54,7 +54,7 @@ def test_apply_flagged_consent_admit_and_plans(
     page.wait_for_url(re.compile(r"/support/$"))
     support = page.get_by_role("main")
     assert "call 911" in support.inner_text().lower() or "Call 911" in support.inner_text()
-    assert page.get_by_role("link", name="call 988").is_visible()
+    assert support.get_by_role("link", name="call 988").is_visible()
     page.screenshot(
         path=str(artifacts_dir / "enrollment-crisis-after-flag-phone.png"), full_page=True
     )
