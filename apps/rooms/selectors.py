@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
@@ -91,16 +91,21 @@ class RoomAccess:
         return self.is_facilitator or self.is_member
 
 
-def _active_member(*, user: User, session: Session) -> bool:
+def _active_seat(session: Session) -> Q:
+    """Memberships that give a live seat in ``session``'s room now: active, begun by the
+    session's date and not ending before today (a discharged member is out at once)."""
     today = timezone.localdate(timezone=session.group.program.time_zone)
     day = max(today, session.occurrence_date)
-    return GroupMembership.objects.filter(
-        Q(to_date__isnull=True) | Q(to_date__gte=day),
-        group_id=session.group_id,
-        patient=user,
-        status=MembershipStatus.ACTIVE,
-        from_date__lte=session.occurrence_date,
-    ).exists()
+    return (
+        Q(group_id=session.group_id)
+        & Q(status=MembershipStatus.ACTIVE)
+        & Q(from_date__lte=session.occurrence_date)
+        & (Q(to_date__isnull=True) | Q(to_date__gte=day))
+    )
+
+
+def _active_member(*, user: User, session: Session) -> bool:
+    return GroupMembership.objects.filter(_active_seat(session), patient=user).exists()
 
 
 def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
@@ -117,16 +122,9 @@ def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
     )
     if session.facilitator_id in user_ids:
         facilitators.add(session.facilitator_id)
-    today = timezone.localdate(timezone=session.group.program.time_zone)
-    day = max(today, session.occurrence_date)
     members = set(
         GroupMembership.objects.filter(
-            Q(to_date__isnull=True) | Q(to_date__gte=day),
-            group_id=session.group_id,
-            patient_id__in=user_ids,
-            patient__role=Role.PATIENT,
-            status=MembershipStatus.ACTIVE,
-            from_date__lte=session.occurrence_date,
+            _active_seat(session), patient_id__in=user_ids, patient__role=Role.PATIENT
         ).values_list("patient_id", flat=True)
     )
     removed = set(
@@ -208,21 +206,14 @@ def room_access_of_participant(participant: Participant) -> RoomAccess | None:
     user, session = participant.user, participant.room.session
     if user.is_patient:
         # One query for both questions room_access asks of a patient's memberships: does one
-        # cover the session's date (the history), and is one still active (the live room)?
-        today = timezone.localdate(timezone=session.group.program.time_zone)
-        day = max(today, session.occurrence_date)
-        seats = list(
-            GroupMembership.objects.filter(
-                membership_covers(patient_ref=user.pk, date_ref=session.occurrence_date),
-                group_id=session.group_id,
-            ).values_list("status", "to_date")
-        )
-        if not seats:
+        # cover the session's date (the history), and is one still a live seat (the room)?
+        seats = GroupMembership.objects.filter(
+            membership_covers(patient_ref=user.pk, date_ref=session.occurrence_date),
+            group_id=session.group_id,
+        ).aggregate(covering=Count("pk"), live=Count("pk", filter=_active_seat(session)))
+        if not seats["covering"]:
             return None
-        member = any(
-            status == MembershipStatus.ACTIVE and (to_date is None or to_date >= day)
-            for status, to_date in seats
-        )
+        member = seats["live"] > 0
         removed = participant.status == ParticipantStatus.REMOVED
         return _patient_access(session, user, removed=removed, member=member)
     facilitator = session_is_facilitator(user=user, session=session)

@@ -423,14 +423,6 @@ def _notices_due(*, room: Room, now: dt.datetime) -> bool:
     )
 
 
-def room_heartbeat(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
-    """``room_tick`` for one socket; raises RoomForbidden/RoomClosed when it must close."""
-    refused = room_tick(session_id=int(session_id), sockets=[(channel_name, user.pk)])
-    if channel_name in refused:
-        raise refused[channel_name]
-    return {"type": "pong", "v": 1, "at": timezone.now().isoformat()}
-
-
 def room_ping(*, session_id: int, channel_name: str) -> dict[str, Any]:
     """A client's keep-alive: refresh this socket's presence and post "left" and "ending in
     5 minutes" if due (three queries when nothing is). Access is re-checked by the next
@@ -651,7 +643,8 @@ def room_message_post(
     return payload, True
 
 
-def _audit_staff_read(entered: Entered | None, user: User, room: Room, what: str) -> None:
+def _audit_staff_read(user: User, room: Room, what: str) -> None:
+    """Staff reads of a room's messages are audited (a patient reads their own group's)."""
     if not user.is_patient:
         audit_record(actor=user, action=AuditAction.VIEW, obj=room, detail=what)
 
@@ -661,7 +654,7 @@ def room_sync(*, user: User, session_id: int | str, after: int) -> dict[str, Any
     client asks again while ``more``), and which earlier messages were deleted since."""
     entered = _enter(user=user, session_id=session_id)
     rows, more = selectors.messages_after(room=entered.room, after=after)
-    _audit_staff_read(entered, user, entered.room, "room catch-up")
+    _audit_staff_read(user, entered.room, "room catch-up")
     return {
         "type": "messages",
         "v": 1,
@@ -676,7 +669,7 @@ def room_history(*, user: User, session_id: int | str, before: int, limit: int) 
     """Scroll-back: up to ``limit`` messages before ``before``, oldest first."""
     entered = _enter(user=user, session_id=session_id)
     rows, more = selectors.messages_before(room=entered.room, before=before, limit=limit)
-    _audit_staff_read(entered, user, entered.room, "room history page")
+    _audit_staff_read(user, entered.room, "room history page")
     return {
         "type": "history",
         "v": 1,
@@ -940,9 +933,13 @@ def room_transcript_read(
     if room is None:
         return None, [], False
     rows, more = selectors.messages_before(room=room, before=before, limit=limit)
-    if not viewer.is_patient:
-        audit_record(actor=viewer, action=AuditAction.VIEW, obj=room, detail="room transcript")
+    room_transcript_viewed(viewer=viewer, room=room)
     return room, rows, more
+
+
+def room_transcript_viewed(*, viewer: User, room: Room) -> None:
+    """Record a read of the room page's transcript (also when it came from the cache)."""
+    _audit_staff_read(viewer, room, "room transcript")
 
 
 def room_welcome(*, user: User, session_id: int | str) -> dict[str, Any]:

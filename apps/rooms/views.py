@@ -11,8 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
 from apps.core import fragments
 from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
@@ -83,12 +81,8 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             vary=[session.pk, before],
             render=render_transcript,
         )
-        if not missed and not user.is_patient:  # type: ignore[union-attr]
-            # On a miss room_transcript_read records the staff read; a hit must as well.
-            viewer: Any = user
-            audit_record(
-                actor=viewer, action=AuditAction.VIEW, obj=room_obj, detail="room transcript"
-            )
+        if not missed:  # a miss was recorded by room_transcript_read; a hit must be too
+            services.room_transcript_viewed(viewer=user, room=room_obj)  # type: ignore[arg-type]
         context["room"] = room_obj
         return render(request, "rooms/history.html", context)
     return render(request, "rooms/closed.html", context)

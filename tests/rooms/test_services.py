@@ -363,9 +363,7 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     last_seen = timezone.now() - dt.timedelta(minutes=3)
     Connection.objects.filter(user=patient).update(seen_at=last_seen, joined_at=last_seen)
     services._record_attendance(live_session, patient, last_seen, None)
-    services.room_heartbeat(
-        user=clinician, session_id=live_session.pk, channel_name=f"chan-{clinician.pk}"
-    )
+    services.room_tick(session_id=live_session.pk, sockets=[(f"chan-{clinician.pk}", clinician.pk)])
     assert not Connection.objects.filter(user=patient).exists()
     attendance = Attendance.objects.get(session=live_session, patient=patient)
     closed = [
@@ -374,9 +372,7 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     assert closed == [[last_seen.astimezone(dt.UTC).isoformat()] * 2]
     # Away long enough: the same check announced that they left, once.
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
-    services.room_heartbeat(
-        user=clinician, session_id=live_session.pk, channel_name=f"chan-{clinician.pk}"
-    )
+    services.room_tick(session_id=live_session.pk, sockets=[(f"chan-{clinician.pk}", clinician.pk)])
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
 
 
