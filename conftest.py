@@ -32,6 +32,17 @@ def _fragment_cache_off(settings):
     settings.FRAGMENT_CACHE = False
 
 
+@pytest.fixture(autouse=True)
+def _risk_phrases_fresh():
+    """The rooms app keeps the active risk phrases per process for a few seconds; a test's
+    rolled-back phrases must not outlive it."""
+    from apps.rooms.services import risk_phrases_changed
+
+    risk_phrases_changed()
+    yield
+    risk_phrases_changed()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _socket_pool_connections_closed(django_db_setup):
     """Socket consumers run database work on a thread pool (apps.core.consumers.off_loop);

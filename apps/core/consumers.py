@@ -11,16 +11,17 @@ import asyncio
 import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from asgiref.sync import SyncToAsync
 from autobahn.exception import Disconnected
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from apps.core import requestcontext
 from apps.core.events import user_group
@@ -37,6 +38,36 @@ SESSION_CHECK_SECONDS = 30
 # database connections at once (each thread keeps its own, up to CONN_MAX_AGE).
 SOCKET_DB_THREADS = 8
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
+# With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
+# it is used in each request; a socket's every frame counts as one. Once this often per
+# thread is enough: a connection that failed is still checked before its next use.
+SOCKET_HEALTH_CHECK_SECONDS = 10.0
+_pool_thread = threading.local()
+
+
+def _close_old_connections() -> None:
+    close_old_connections()
+    now = time.monotonic()
+    if now - getattr(_pool_thread, "health_checked_at", -SOCKET_HEALTH_CHECK_SECONDS) < (
+        SOCKET_HEALTH_CHECK_SECONDS
+    ):
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and not conn.errors_occurred:
+                conn.health_check_done = True  # type: ignore[attr-defined]
+    else:
+        _pool_thread.health_checked_at = now
+
+
+class _SocketDatabaseSyncToAsync(SyncToAsync):
+    """Channels' ``database_sync_to_async`` (stale connections closed around each call),
+    with the health check of a persistent connection at most every few seconds."""
+
+    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
+        _close_old_connections()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            close_old_connections()
 
 
 def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
@@ -46,7 +77,7 @@ def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
     code (thread-sensitive): every socket's queries then queue behind each other. Stale
     connections are still closed around each call, as Channels does.
     """
-    return database_sync_to_async(fn, thread_sensitive=False, executor=_socket_db_pool)
+    return _SocketDatabaseSyncToAsync(fn, thread_sensitive=False, executor=_socket_db_pool)
 
 
 class PingConsumer(AsyncWebsocketConsumer):
@@ -201,8 +232,9 @@ class NotificationSocketConsumer(UserSocketConsumer):
         if not await self.authorise():
             await self.close(code=CLOSE_UNAUTHORISED)
             return
-        await self.accept()
+        # Subscribed before the client hears it is open: a logout right after is not missed.
         await self.join_user_group()
+        await self.accept()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "ping":

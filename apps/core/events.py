@@ -3,24 +3,60 @@
 Every service that tells open pages about a change goes through ``send_event_on_commit``
 (as Zulip's ``send_event_on_commit``), so a rolled-back write is never announced and a
 stored row always exists before anyone hears of it.
+
+With the Redis pub/sub layer and one Redis host (production), a broadcast from sync code
+is one ``PUBLISH`` from the calling thread, in the layer's own wire format (its serializer
+and group channel name), instead of a hop onto the event loop through ``async_to_sync``:
+a socket's service call (which holds its room's order lock until its broadcasts are out)
+then never waits for a busy loop to get round to it. Any other layer takes the hop.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+_publisher_lock = threading.Lock()
+_publishers: dict[str, Any] = {}
+
+
+def _sync_publisher(layer: Any) -> Any | None:
+    """A redis-py client for ``layer`` when it is the single-host pub/sub layer, else None."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if not isinstance(layer, RedisPubSubChannelLayer):
+        return None
+    hosts = layer._kwargs.get("hosts") or []
+    if len(hosts) != 1 or not isinstance(hosts[0], str):
+        return None  # several shards: the layer's own hashing decides; take the hop
+    client = _publishers.get(hosts[0])
+    if client is None:
+        import redis
+
+        with _publisher_lock:
+            client = _publishers.get(hosts[0])
+            if client is None:
+                client = _publishers[hosts[0]] = redis.Redis.from_url(hosts[0])
+    return client
+
 
 def group_send_now(group: str, event: dict[str, Any]) -> None:
     # Round-trip through JSON so an unserialisable payload fails here, in tests, not in Redis.
     payload = json.loads(json.dumps(event))
     layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, payload)
+    if layer is None:
+        return
+    client = _sync_publisher(layer)
+    if client is not None:
+        prefix = layer._kwargs.get("prefix", "asgi")
+        client.publish(f"{prefix}__group__{group}", layer.serialize(payload))
+        return
+    async_to_sync(layer.group_send)(group, payload)
 
 
 def send_event_on_commit(group: str, event: dict[str, Any]) -> None:

@@ -10,8 +10,20 @@ class RoomsConfig(AppConfig):
     verbose_name = _("Group rooms")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from apps.core import nav
         from apps.rooms import panels
+        from apps.rooms.models import RiskPhrase
+        from apps.rooms.services import risk_phrases_changed
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                lambda **kwargs: risk_phrases_changed(),
+                sender=RiskPhrase,
+                weak=False,
+                dispatch_uid=f"rooms-risk-phrases-{signal is post_save}",
+            )
 
         for role in ("patient", "clinician"):
             nav.register_panel(

@@ -163,8 +163,8 @@ class RoomConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.is_facilitator = access.is_facilitator
+        await self.join_user_group()  # before the client hears it is open (logout)
         await self.accept()
-        await self.join_user_group()
         # Join before the snapshot so nothing sent in between is missed (the client drops
         # duplicates by id). Room events reach a lobby socket only once it is admitted.
         groups = [room_group(self.session_id), room_user_group(self.session_id, user.pk)]

@@ -178,22 +178,24 @@ def _patient_access(session: Session, user: User, *, removed: bool, member: bool
     )
 
 
-def participant_in_session(*, user: User, session_id: int | str) -> Participant | None:
+def participant_in_session(
+    *, user: User, session_id: int | str, lock_room: bool = False
+) -> Participant | None:
     """``user``'s participant row in the room of ``session_id`` (whatever its status), with
-    the room, session, group and program, in one query; None if they were never in it."""
+    the room, session, group and program, in one query; None if they were never in it.
+    ``lock_room`` (inside a transaction) also takes the room's row lock (FOR UPDATE OF)."""
     try:
         pk = int(session_id)
     except (TypeError, ValueError):
         return None
     if not user.is_authenticated:
         return None
-    participant = (
-        Participant.objects.select_related(
-            "room", "room__session", "room__session__group", "room__session__group__program"
-        )
-        .filter(room__session_id=pk, user=user)
-        .first()
-    )
+    rows = Participant.objects.select_related(
+        "room", "room__session", "room__session__group", "room__session__group__program"
+    ).filter(room__session_id=pk, user=user)
+    if lock_room:
+        rows = rows.select_for_update(of=("room",))
+    participant = rows.first()
     if participant is not None:
         participant.user = user  # the same row: no second query for it
     return participant

@@ -4,7 +4,7 @@ Each public service checks access first (``_enter``: the user is still a member 
 facilitator, not removed, the room live) and then writes — so a member discharged or
 removed mid-session is refused on their very next action. Messages are stored before they
 are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds a
-row lock on the room (``_lock_room``) so ids in a room grow in commit order and catch-up
+row lock on the room (``_lock_room``, or ``_enter(lock_room=True)``) so ids in a room grow in commit order and catch-up
 ("everything after id N") cannot skip a message that committed late.
 """
 
@@ -96,8 +96,17 @@ def rate_limit() -> tuple[int, int]:
 
 def _over_limit(*, key: str, limit: int, window: int) -> bool:
     """Fixed-window counter in the Django cache (Redis in production, so the limit holds
-    across daphne processes; INCR is atomic there)."""
+    across daphne processes). On Redis it is one round trip (INCR and EXPIRE in a pipeline);
+    elsewhere the cache's add/incr."""
     bucket = f"rooms:rl:{key}:{int(time.time() // window)}"
+    client = _cache_redis()
+    if client is not None:
+        name = cache.make_and_validate_key(bucket)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, window * 2)
+        count = int(pipe.execute()[0])
+        return count > limit
     cache.add(bucket, 0, timeout=window * 2)
     try:
         count = cache.incr(bucket)
@@ -105,6 +114,24 @@ def _over_limit(*, key: str, limit: int, window: int) -> bool:
         cache.set(bucket, 1, timeout=window * 2)
         count = 1
     return count > limit
+
+
+_cache_clients: dict[str, Any] = {}
+
+
+def _cache_redis() -> Any | None:
+    """A redis-py client on the default cache's Redis (one per process), or None when the
+    cache is not Redis. Django's Redis cache builds a client object on every call."""
+    conf = settings.CACHES["default"]
+    if conf["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+        return None
+    location = conf["LOCATION"]
+    client = _cache_clients.get(location)
+    if client is None:
+        import redis
+
+        client = _cache_clients.setdefault(location, redis.Redis.from_url(location))
+    return client
 
 
 # --- Access -------------------------------------------------------------------------------
@@ -179,14 +206,22 @@ def _lock_room(room: Room) -> Room:
 
 
 def _enter(
-    *, user: User, session_id: int | str, facilitator: bool = False, admitted: bool = True
+    *,
+    user: User,
+    session_id: int | str,
+    facilitator: bool = False,
+    admitted: bool = True,
+    lock_room: bool = False,
 ) -> Entered:
     """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed.
 
     Someone already in the room (every chat message, read marker, ping...) costs two
     queries: their participant row with its room and session, then the access rule
-    (``selectors.room_access_of_participant``). Anyone else goes the long way."""
-    participant = selectors.participant_in_session(user=user, session_id=session_id)
+    (``selectors.room_access_of_participant``). Anyone else goes the long way.
+    ``lock_room`` (inside a transaction) takes the room's row lock with the first query."""
+    participant = selectors.participant_in_session(
+        user=user, session_id=session_id, lock_room=lock_room
+    )
     known = selectors.room_access_of_participant(participant) if participant else None
     if participant is not None and known is not None:
         access = known
@@ -522,11 +557,40 @@ def room_announce_ending(*, room: Room, now: dt.datetime | None = None) -> bool:
 # --- Chat -----------------------------------------------------------------------------------
 
 
+# Active risk phrases, compiled, kept per process for this long: every patient's chat
+# message is matched, and the list changes rarely (in admin). A change made in this process
+# applies at once (signals in apps.py); other processes pick it up within this time.
+RISK_PHRASES_CACHE_SECONDS = 30.0
+_risk_patterns_cache: tuple[float, list[tuple[str, re.Pattern[str]]]] | None = None
+
+
+def risk_phrases_changed() -> None:
+    """Forget the cached phrases (a phrase was saved or deleted)."""
+    global _risk_patterns_cache
+    _risk_patterns_cache = None
+
+
+def _risk_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    global _risk_patterns_cache
+    cached = _risk_patterns_cache
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < RISK_PHRASES_CACHE_SECONDS:
+        return cached[1]
+    patterns = [
+        (
+            phrase,
+            re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?!\w)"),
+        )
+        for phrase in RiskPhrase.objects.filter(active=True).values_list("phrase", flat=True)
+    ]
+    _risk_patterns_cache = (now, patterns)
+    return patterns
+
+
 def _risk_match(body: str) -> str | None:
     text = " ".join(body.lower().split())
-    for phrase in RiskPhrase.objects.filter(active=True).values_list("phrase", flat=True):
-        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in phrase.split()) + r"(?!\w)"
-        if re.search(pattern, text):
+    for phrase, pattern in _risk_patterns():
+        if pattern.search(text):
             return phrase
     return None
 
@@ -594,21 +658,26 @@ def room_message_post(
     """Store a chat message, then broadcast it. Returns (message payload, created).
 
     Idempotent per (room, author, client_id): a resend returns the stored message and
-    broadcasts nothing new. Refused (RoomError) when muted or over the rate limit.
-    Holds the room's row lock while the id is allocated.
+    broadcasts nothing new (the unique constraint finds it; refusals look it up first, so
+    a resend of a stored message is answered even when the author is now muted or over
+    the limit). Refused (RoomError) when muted or over the rate limit. Holds the room's
+    row lock, taken with the author's participant row, while the id is allocated.
     """
-    entered = _enter(user=author, session_id=session_id)
+    entered = _enter(user=author, session_id=session_id, lock_room=True)
     participant = entered.participant
     assert participant is not None
     now = timezone.now()
-    existing = (
-        Message.objects.filter(room=entered.room, author=author, client_id=client_id)
-        .select_related("author")
-        .first()
-    )
-    if existing is not None:
-        return selectors.message_payload(existing), False
+
+    def stored() -> Message | None:
+        return (
+            Message.objects.filter(room=entered.room, author=author, client_id=client_id)
+            .select_related("author")
+            .first()
+        )
+
     if participant.muted_until is not None and participant.muted_until > now:
+        if existing := stored():
+            return selectors.message_payload(existing), False
         raise RoomError(
             _("A facilitator has muted you for a few minutes."),
             code="muted",
@@ -619,18 +688,26 @@ def room_message_post(
         raise RoomError(_("The message is empty."), code="invalid_fields")
     limit, window = rate_limit()
     if _over_limit(key=f"send:{author.pk}", limit=limit, window=window):
+        if existing := stored():
+            return selectors.message_payload(existing), False
         raise RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
-    room = _lock_room(entered.room)
-    message = Message.objects.create(
-        room=room,
-        author=author,
-        kind=MessageKind.CHAT,
-        body=body,
-        client_id=client_id,
-        created_at=now,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate leaves the transaction usable
+            message = Message.objects.create(
+                room=entered.room,
+                author=author,
+                kind=MessageKind.CHAT,
+                body=body,
+                client_id=client_id,
+                created_at=now,
+            )
+    except IntegrityError:
+        existing = stored()
+        if existing is None:
+            raise
+        return selectors.message_payload(existing), False
     payload = selectors.message_payload(message)
-    _broadcast(room.session_id, {"type": "message", "message": payload})
+    _broadcast(entered.room.session_id, {"type": "message", "message": payload})
     Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
         last_read_message_id=message.pk
     )

@@ -192,6 +192,50 @@ def test_muted_member_cannot_post(live_session, clinician, patient):
     assert exc.value.code == "muted"
 
 
+def test_a_resend_of_a_stored_message_is_answered_even_when_now_muted(
+    live_session, clinician, patient
+):
+    """The ack of a stored message was lost, the author got muted, the client resends:
+    the resend gets the stored message back (no 'muted' for a message that went out)."""
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    first, _ = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="before", client_id="r1"
+    )
+    services.room_member_mute(
+        by=clinician, session_id=live_session.pk, user_id=patient.pk, minutes=3
+    )
+    again, created = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="before", client_id="r1"
+    )
+    assert not created and again["id"] == first["id"]
+    with pytest.raises(RoomError) as exc:  # a new message is still refused
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="new", client_id="r2"
+        )
+    assert exc.value.code == "muted"
+
+
+def test_a_resend_over_the_rate_limit_returns_the_stored_message(
+    live_session, patient, monkeypatch
+):
+    monkeypatch.setattr(services, "rate_limit", lambda: (1, 10))
+    _connect(patient, live_session)
+    first, _ = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="one", client_id="l1"
+    )
+    again, created = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="one", client_id="l1"
+    )
+    assert not created and again["id"] == first["id"]
+    with pytest.raises(RoomError) as exc:
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="two", client_id="l2"
+        )
+    assert exc.value.code == "rate_limited"
+    assert Message.objects.filter(kind="chat").count() == 1
+
+
 def test_mute_expires(live_session, clinician, patient):
     _connect(clinician, live_session)
     _connect(patient, live_session)
@@ -280,6 +324,24 @@ def test_risk_phrase_matching(db, body, hit):
         RiskPhrase.objects.create(phrase=phrase)
     RiskPhrase.objects.create(phrase="a normal day", active=False)
     assert services._risk_match(body) == hit
+
+
+def test_a_risk_phrase_added_or_retired_applies_to_the_next_message(db):
+    """The phrases are kept per process for a few seconds; a change saved in admin (this
+    process) applies at once."""
+    assert services._risk_match("I took an overdose") is None  # now cached: no phrases
+    phrase = RiskPhrase.objects.create(phrase="overdose")
+    assert services._risk_match("I took an overdose") == "overdose"
+    phrase.active = False
+    phrase.save()
+    assert services._risk_match("I took an overdose") is None
+    RiskPhrase.objects.create(phrase="took an")
+    assert services._risk_match("I took an overdose") == "took an"
+    RiskPhrase.objects.filter(phrase="took an").update(active=False)  # no signal for this:
+    assert services._risk_match("I took an overdose") == "took an"  # still cached...
+    cached_at, patterns = services._risk_patterns_cache  # type: ignore[misc]
+    services._risk_patterns_cache = (cached_at - services.RISK_PHRASES_CACHE_SECONDS, patterns)
+    assert services._risk_match("I took an overdose") is None  # ...for a few seconds at most
 
 
 def test_risk_phrase_is_normalised_in_admin(db):
@@ -468,9 +530,17 @@ def test_a_chat_message_costs_a_fixed_handful_of_queries(live_session, patient):
             author=patient, session_id=live_session.pk, body="hello", client_id="q1"
         )
     statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
-    # participant+room+session, membership, duplicate check, room lock, insert, read
-    # marker, risk phrases.
-    assert len(statements) <= 7, statements
+    # participant+room+session (with the room's row lock), membership, insert, read marker,
+    # risk phrases (then kept for a few seconds: not queried by the next message).
+    assert len(statements) <= 5, statements
+    with CaptureQueriesContext(connection) as ctx:
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="again", client_id="q2"
+        )
+    statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(statements) <= 4, statements
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE OF" in statements[0]
 
 
 @pytest.mark.django_db(transaction=True)
