@@ -24,8 +24,12 @@ Only on when the cache is shared by every process (Redis; ``settings.FRAGMENT_CA
 which defaults to whether ``REDIS_URL`` is set): with the local-memory cache a write in one
 process could not invalidate another process's copy, so nothing is cached there.
 
-Never cache safety flags or crisis content, and keep ``audit_record`` outside the cached
-part, so a cache hit is audited like a miss. A fragment carrying ``{% csrf_token %}`` is
+Safety flags are cached only because every write to them bumps the counters at once (a
+flag is created with ``save``; the acknowledgement's conditional ``update`` bumps them
+itself, ``measures.services.safety_flag_acknowledge``): never let a flag wait for the time to
+live. Never cache a crisis plan (the crisis page reads it every time; the banner on patient
+pages carries only phone numbers). Keep ``audit_record`` outside the cached part, so a cache
+hit is audited like a miss. A fragment carrying ``{% csrf_token %}`` is
 rendered with a placeholder that is replaced by the request's own token on every serve.
 """
 

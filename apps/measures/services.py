@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core import fragments
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import Instrument, instrument_get
 from apps.measures.scoring import AnswersInvalid, score
@@ -178,6 +179,8 @@ def safety_flag_acknowledge(*, flag: SafetyFlag, by: User, note: str) -> SafetyF
     if not claimed:
         raise ValidationError({"note": _("This flag was already acknowledged.")})
     flag.refresh_from_db()
+    # The conditional update sent no post_save: say so to cached pages (the caseload).
+    fragments.bump(fragments.scopes_for_instance(flag))
     _stop_escalation(flag)
     audit_record(
         actor=by, action=AuditAction.UPDATE, obj=flag, patient=flag.patient, detail="acknowledged"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core import fragments
 from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
@@ -191,27 +193,58 @@ def caseload(request: HttpRequest) -> HttpResponse:
             "search": data["q"],
             "sort": data["sort"] or "flags",
         }
-    page = selectors.caseload_page(user=user, page=request.GET.get("page"), **params)
-    rows = page.object_list
+    page_number = request.GET.get("page") or "1"
     audit_record(
         actor=user,
         action=AuditAction.VIEW,
         object_type="progress.caseload",
-        detail=f"caseload ({len(rows)} of {page.paginator.count} patients)",
+        detail=f"caseload page {page_number[:10]}",
+    )
+
+    def render_table() -> str:
+        page = selectors.caseload_page(user=user, page=page_number, **params)
+        rows = page.object_list
+        return fragments.render_fragment(
+            "progress/partials/caseload_table.html",
+            {
+                "rows": rows,
+                "page_obj": page,
+                "cells": presentation.caseload_cells(list(rows)),
+                "form": form,
+                "multi": len(programs) > 1,
+            },
+            request,
+        )
+
+    table = fragments.cached(
+        request,
+        "progress:caseload",
+        scopes=CASELOAD_SCOPES,
+        # Hashed: a name searched for stays out of the cache's keys.
+        vary=[hashlib.sha256(request.GET.urlencode().encode()).hexdigest()],
+        render=render_table,
     )
     return render(
         request,
         "progress/caseload.html",
-        {
-            "rows": rows,
-            "page_obj": page,
-            "cells": presentation.caseload_cells(list(rows)),
-            "form": form,
-            "programs": programs,
-            "multi": len(programs) > 1,
-        },
+        {"table": table},
         status=400 if form.errors else 200,
     )
+
+
+# Everything a caseload row shows comes from these apps' tables. Any write to them (a
+# check-in, a score, a flag raised or acknowledged, attendance, homework, an enrollment)
+# renders the table again; what only time changes ("quiet for 3 days") is at most
+# fragments.MAX_TTL seconds old.
+CASELOAD_SCOPES = [
+    "app:accounts",
+    "app:enrollment",
+    "app:homework",
+    "app:measures",
+    "app:programs",
+    "app:progress",
+    "app:scheduling",
+]
 
 
 def _visible_patient(request: HttpRequest, patient_id: int) -> User:

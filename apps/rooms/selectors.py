@@ -85,6 +85,8 @@ class RoomAccess:
     is_facilitator: bool
     is_member: bool  # a patient with a live seat (may join the live room)
     may_read_history: bool
+    # The room when the answer came from the user's participant row (no query for it).
+    room: Room | None = None
 
     @property
     def may_join_live(self) -> bool:
@@ -217,12 +219,19 @@ def room_access_of_participant(participant: Participant) -> RoomAccess | None:
             return None
         member = seats["live"] > 0
         removed = participant.status == ParticipantStatus.REMOVED
-        return _patient_access(session, user, removed=removed, member=member)
+        found = _patient_access(session, user, removed=removed, member=member)
+        found.room = participant.room
+        return found
     facilitator = session_is_facilitator(user=user, session=session)
     if not facilitator:
         return None  # other staff: room_access (program staff may read the history)
     return RoomAccess(
-        session=session, user=user, is_facilitator=True, is_member=False, may_read_history=True
+        session=session,
+        user=user,
+        is_facilitator=True,
+        is_member=False,
+        may_read_history=True,
+        room=participant.room,
     )
 
 

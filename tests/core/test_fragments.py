@@ -214,3 +214,95 @@ def test_a_row_counter_exists_only_for_row_scoped_tables():
     assert fragments.scope("rooms.room", 3) == "rooms.room:3"
     with pytest.raises(ValueError, match="ROW_SCOPED"):
         fragments.scope("rooms.message", 3)
+
+
+# --- The caseload (safety flags in it) and the crisis banner --------------------------------
+def _flagged(body: str, patient) -> bool:
+    row = re.search(rf'<tr data-patient="{patient.pk}"[^>]*>', body)
+    assert row is not None, "the patient is not on the caseload"
+    return "row-flagged" in row.group(0)
+
+
+def test_the_caseload_is_cached_and_a_new_or_acknowledged_flag_shows_at_once(
+    client, login, clinician, patient, program, django_capture_on_commit_callbacks
+):
+    from apps.measures.services import safety_flag_acknowledge, safety_flag_raise
+
+    login(client, clinician)
+    path = reverse("progress:caseload")
+    assert not _flagged(client.get(path).content.decode(), patient)
+    cached, _ = _queries(client, path)
+    cache.clear()
+    uncached, _ = _queries(client, path)
+    assert cached < uncached  # served from the cache
+    with django_capture_on_commit_callbacks(execute=True):
+        flag = safety_flag_raise(
+            patient=patient, program=program, severity="high", source="checkin", reason="test"
+        )
+    assert _flagged(client.get(path).content.decode(), patient)
+    with django_capture_on_commit_callbacks(execute=True):
+        # A conditional update (no post_save): the service bumps the counters itself.
+        safety_flag_acknowledge(flag=flag, by=clinician, note="Called; safe tonight.")
+    assert not _flagged(client.get(path).content.decode(), patient)
+
+
+def test_a_clinician_never_gets_another_clinicians_cached_caseload(
+    client, login, clinician, patient, other_clinician, other_program
+):
+    stranger = patient_in(other_program, email="stranger@example.test", full_name="Sam Stranger")
+    login(client, clinician)
+    assert (
+        f'data-patient="{patient.pk}"' in client.get(reverse("progress:caseload")).content.decode()
+    )
+    other = Client()
+    login(other, other_clinician)
+    body = other.get(reverse("progress:caseload")).content.decode()
+    assert f'data-patient="{patient.pk}"' not in body
+    assert f'data-patient="{stranger.pk}"' in body
+
+
+def test_the_caseload_is_audited_on_every_view_cached_or_not(client, login, clinician, patient):
+    login(client, clinician)
+    for _ in range(3):
+        assert client.get(reverse("progress:caseload")).status_code == 200
+    assert AuditEvent.objects.filter(object_type="progress.caseload", actor=clinician).count() == 3
+
+
+def test_a_search_term_stays_out_of_the_cache_keys(client, login, clinician, patient, monkeypatch):
+    stored = []
+    real_set = cache.set
+
+    def recording_set(key, *args, **kwargs):
+        stored.append(str(key))
+        return real_set(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set", recording_set)
+    login(client, clinician)
+    client.get(reverse("progress:caseload") + "?q=Zebediah")
+    assert any("progress:caseload" in key for key in stored)
+    assert not any("Zebediah" in key for key in stored)
+
+
+def test_the_crisis_banner_is_cached_per_patient_and_a_phone_change_shows_at_once(
+    client, login, patient, program, other_program, django_capture_on_commit_callbacks
+):
+    program.clinic_phone = "(555) 010-1111"
+    program.save()
+    other_program.clinic_phone = "(555) 010-2222"
+    other_program.save()
+    login(client, patient)
+    assert "(555) 010-1111" in client.get("/").content.decode()
+    first, _ = _queries(client, "/")
+    cache.clear()
+    uncached, _ = _queries(client, "/")
+    assert first < uncached
+    other = Client()
+    login(other, patient_in(other_program, email="o@example.test"))
+    body = other.get("/").content.decode()
+    assert "(555) 010-2222" in body and "(555) 010-1111" not in body
+    with django_capture_on_commit_callbacks(execute=True):
+        program.clinic_phone = "(555) 010-3333"
+        program.save()
+    assert "(555) 010-3333" in client.get("/").content.decode()
+    # The crisis page itself is never cached: it reads the program now.
+    assert "(555) 010-3333" in client.get(reverse("crisis")).content.decode()
