@@ -34,9 +34,12 @@ MAX_FRAME_BYTES = 64 * 1024
 SESSION_CHECK_SECONDS = 30
 
 
-# Socket work has no thread affinity, so it runs on a pool: one process uses several
-# database connections at once (each thread keeps its own, up to CONN_MAX_AGE).
-SOCKET_DB_THREADS = 8
+# Socket work has no thread affinity, so it runs on a pool: one slow query does not hold up
+# every socket of the process (each thread keeps its own connection, up to CONN_MAX_AGE).
+# Two threads: the work is mostly Python (the ORM) under one GIL, and the room fan-out
+# benchmark measured p99 at 80 msg/s 1.1 s with 8 threads, 0.42 s with 3 and 0.29 s with 2
+# (1: 0.38 s): more threads only fight the event loop for the GIL (bench/RESULTS.md).
+SOCKET_DB_THREADS = 2
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
 # With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
 # it is used in each request; a socket's every frame counts as one. Once this often per
@@ -91,11 +94,12 @@ class PingConsumer(AsyncWebsocketConsumer):
 
 
 def _session_still_valid(scope: dict[str, Any]) -> bool:
+    """Is the socket's login session still alive? Runs on the sockets' pool (``off_loop``),
+    which has already closed stale connections."""
     from django.contrib.sessions.backends.db import SessionStore
 
     from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
 
-    close_old_connections()
     session = scope.get("session")
     user = scope.get("user")
     if session is None or user is None or not user.is_authenticated:

@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from apps.core import requestcontext
-from apps.core.consumers import CLOSE_SESSION_ENDED, UserSocketConsumer, off_loop
+from apps.core.consumers import (
+    CLOSE_SESSION_ENDED,
+    UserSocketConsumer,
+    _session_still_valid,
+    off_loop,
+)
 from apps.rooms import protocol, services
 from apps.rooms.models import room_group, room_staff_group, room_user_group
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
@@ -34,6 +39,10 @@ CLOSE_ROOM_CLOSED = 4410
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
+
+
+class _SessionEnded(Exception):
+    """The login session is over (found by the check that runs with a frame's service)."""
 
 
 class _Ticker:
@@ -114,6 +123,7 @@ class RoomConsumer(UserSocketConsumer):
 
     _window_start: float = 0.0
     _window_frames: int = 0
+    _check_session_next: bool = False
 
     def _frame_allowed(self) -> bool:
         """A ceiling on frames of any kind (6x the message limit) against floods, counted
@@ -127,10 +137,18 @@ class RoomConsumer(UserSocketConsumer):
         return self._window_frames <= limit * 6
 
     async def _call(self, fn: Callable[..., T], **kwargs: Any) -> T:
-        """Run a service in a worker thread with this socket's audit context."""
+        """Run a service in a worker thread with this socket's audit context. For a client's
+        frame, the login session is checked first in the same thread call (one trip to the
+        pool per frame, not two); raises ``_SessionEnded`` if it is over."""
         ctx = self.scope.get("request_context")
+        scope = self.scope
+        check, self._check_session_next = self._check_session_next, False
 
         def run() -> T:
+            if check:
+                scope["_viop_touch"] = True  # the user's frame counts as activity
+                if not _session_still_valid(scope):
+                    raise _SessionEnded
             token = requestcontext.set_current(ctx)
             try:
                 return fn(**kwargs)
@@ -229,24 +247,30 @@ class RoomConsumer(UserSocketConsumer):
         if not self._frame_allowed():
             await self.error("rate_limited", "Too many frames. Wait a few seconds.")
             return
-        if not await self.session_still_valid():
-            await self.close(code=CLOSE_SESSION_ENDED)
-            return
         try:
             frame = protocol.parse_frame(content)
         except protocol.FrameError as exc:
+            if not await self.session_still_valid():
+                await self.close(code=CLOSE_SESSION_ENDED)
+                return
             await self.error(exc.code, exc.message, fields=exc.fields)
             return
         kind = frame.type  # type: ignore[attr-defined]
         handler = getattr(self, f"on_{kind}")
+        # Every handler calls one service: the session is checked with it (``_call``).
+        self._check_session_next = True
         try:
             await handler(frame)
+        except _SessionEnded:
+            await self.close(code=CLOSE_SESSION_ENDED)
         except (RoomForbidden, RoomClosed) as exc:
             await self._refused(exc)
         except RoomError as exc:
             ref = getattr(frame, "client_id", None)
             extra = {"ref": ref} if ref else {}
             await self.error(exc.code, exc.message, **extra, **exc.extra)
+        finally:
+            self._check_session_next = False
 
     async def on_ping(self, frame: BaseModel) -> None:
         await self.send_json(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -514,6 +515,46 @@ async def test_logged_out_sockets_are_closed(live_session, patient):
     member = await connect(live_session.pk, patient)
     await db(user_sockets_close)(user_id=patient.pk, reason="logged_out")
     assert await member.expect_close() == 4401
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "send", "client_id": "late", "body": "still there?"},
+        {"type": "ping"},
+        {"type": "send", "client_id": "", "body": ""},  # a bad frame: checked too
+    ],
+)
+async def test_an_idle_expired_session_closes_the_room_socket_on_its_next_frame(
+    live_session, patient, settings, frame
+):
+    """The session is checked with the frame's service, in the same trip to the pool."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts.middleware import LAST_SEEN_KEY
+    from tests.rooms.conftest import communicator_for, session_for
+
+    store = await db(session_for)(patient)
+    comm = communicator_for(live_session.pk, store)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.receive_json_from(timeout=3)  # welcome
+
+    def expire() -> None:
+        stored = SessionStore(session_key=store.session_key)
+        stored[LAST_SEEN_KEY] = time.time() - settings.IDLE_TIMEOUT_SECONDS - 10
+        stored.save()
+
+    await db(expire)()
+    await comm.send_json_to(frame)
+    while True:
+        output = await comm.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            break
+        assert '"ack"' not in output.get("text", "") and '"pong"' not in output.get("text", "")
+    assert output["code"] == 4401
+    assert not await db(Message.objects.filter(client_id="late").exists)()
+    await comm.disconnect()
 
 
 # --- Bad input -------------------------------------------------------------------------
