@@ -197,7 +197,10 @@ def participant_in_session(
     ).filter(room__session_id=pk, user=user)
     if lock_room:
         rows = rows.select_for_update(of=("room",))
-    participant = rows.first()
+    try:
+        participant = rows.get()  # one row per (room, user); get() compiles no ORDER BY
+    except Participant.DoesNotExist:
+        participant = None
     if participant is not None:
         participant.user = user  # the same row: no second query for it
     return participant
