@@ -60,6 +60,10 @@ _KEY_PREFIX = "frag:"
 # chat event (the audit trail, sockets, the notification outbox).
 EXCLUDED_LABELS = frozenset({"audit", "notifications"})
 EXCLUDED_MODELS = frozenset({"rooms.connection"})
+# Tables whose new rows change no cached fragment, though edits may: a chat message is posted
+# only while its room is live, and a room's transcript is cached only once it has closed
+# (rooms.views); a message removed afterwards (in admin) is an edit, and still bumps.
+QUIET_INSERTS = frozenset({"rooms.message"})
 # The tables whose single rows a fragment may depend on (``scope(model, pk)``); other tables
 # have table- and app-wide counters only, so the cache does not hold a counter per chat
 # message or audit row.
@@ -230,8 +234,11 @@ def scopes_for_instance(instance: models.Model) -> list[str]:
 
 
 def on_save_or_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if enabled() and tracked(sender) and not kwargs.get("raw"):
-        bump(scopes_for_instance(instance))
+    if not enabled() or not tracked(sender) or kwargs.get("raw"):
+        return
+    if kwargs.get("created") and sender._meta.label_lower in QUIET_INSERTS:
+        return
+    bump(scopes_for_instance(instance))
 
 
 def on_m2m_changed(

@@ -306,3 +306,31 @@ def test_the_crisis_banner_is_cached_per_patient_and_a_phone_change_shows_at_onc
     assert "(555) 010-3333" in client.get("/").content.decode()
     # The crisis page itself is never cached: it reads the program now.
     assert "(555) 010-3333" in client.get(reverse("crisis")).content.decode()
+
+
+def test_a_new_chat_message_bumps_nothing_but_a_removed_one_does(
+    live_room_message_parts, django_capture_on_commit_callbacks
+):
+    """Posting happens only in live rooms, whose transcript is never cached: a chat message
+    costs no cache write. Removing one (an edit) still invalidates the closed transcript."""
+    room, author = live_room_message_parts
+    from apps.rooms.models import Message
+
+    with django_capture_on_commit_callbacks(execute=False) as posted:
+        message = Message.objects.create(
+            room=room, author=author, body="hi", created_at=timezone.now()
+        )
+    assert posted == []
+    with django_capture_on_commit_callbacks(execute=False) as removed:
+        message.deleted_at = timezone.now()
+        message.save(update_fields=["deleted_at"])
+    assert len(removed) == 1
+
+
+@pytest.fixture
+def live_room_message_parts(program, clinician, patient):
+    from apps.rooms.models import Room
+    from tests.rooms.factories import make_session
+
+    session = make_session(program, [clinician], [patient])
+    return Room.objects.create(session=session), patient
