@@ -188,6 +188,21 @@ def test_dashboard_shows_the_checkin_panel_and_due_measures(client, login, patie
     assert "Fill in your PHQ-9" in body
 
 
+@pytest.mark.parametrize(("days_ago", "label"), [(14, "due today"), (15, "overdue since")])
+def test_a_due_questionnaire_says_whether_it_is_due_today_or_overdue(
+    client, login, patient, program, days_ago, label
+):
+    """A round falls due every 14 days from admission: on the day it says so; from the next
+    day on it is overdue (it stays listed until done)."""
+    admit(patient, program, days_ago=days_ago)
+    login(client, patient)
+    body = client.get("/").content.decode()
+    assert "Fill in your PHQ-9" in body
+    assert label in body
+    other = "overdue since" if label == "due today" else "due today"
+    assert other not in body
+
+
 def test_due_phq9_is_taken_with_measures_form_and_saved(client, login, patient, program):
     admit(patient, program, days_ago=15)
     login(client, patient)
