@@ -194,6 +194,18 @@ def test_join_button_live_from_15_minutes_before(client, login, patient, live_se
     assert f'href="/rooms/{live_session.pk}/"' not in page
 
 
+def test_a_running_session_offers_join_not_a_provisional_left_early(
+    client, login, patient, live_session
+):
+    """A patient who dropped out of a running group sees Join (to go back), not 'Left early ·
+    0 min', until the session ends."""
+    Attendance.objects.create(session=live_session, patient=patient, status="left_early", minutes=0)
+    login(client, patient)
+    page = client.get(reverse("scheduling:my_week")).content.decode()
+    assert f'href="/rooms/{live_session.pk}/"' in page
+    assert "Left early" not in page
+
+
 def test_dashboard_panels(client, login, patient, clinician, live_session):
     login(client, patient)
     page = client.get("/").content.decode()
