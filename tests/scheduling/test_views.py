@@ -439,3 +439,34 @@ def test_hours_only_my_patients(client, login, program, clinician, patient, grou
         reverse("scheduling:program_hours", args=[program.pk]), {"mine": "1"}
     ).content.decode()
     assert patient.full_name in page and other.full_name not in page
+
+
+@pytest.mark.parametrize(
+    ("minutes", "left", "days_left", "badge"),
+    [
+        (540, 0, 3, "Minimum met"),
+        (0, 540, 7, "On track"),  # Monday morning, the week's groups still to come
+        (120, 180, 2, "Below the weekly minimum"),  # the rest cannot make it up
+        (120, 600, 0, "Below the weekly minimum"),  # the week is over
+    ],
+)
+def test_the_hours_badge_flags_a_week_only_when_the_minimum_can_no_longer_be_met(
+    minutes, left, days_left, badge
+):
+    from django.template.loader import render_to_string
+
+    from apps.scheduling.selectors import WeeklyHours
+
+    hours = WeeklyHours(
+        patient=None,  # type: ignore[arg-type]
+        minutes=minutes,
+        days=3,
+        floor_minutes=540,
+        min_days=3,
+        scheduled_minutes_left=left,
+        days_left=days_left,
+    )
+    html = render_to_string("scheduling/partials/hours.html", {"hours": hours})
+    assert badge in html
+    for other in {"Minimum met", "On track", "Below the weekly minimum"} - {badge}:
+        assert other not in html
