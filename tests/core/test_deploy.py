@@ -84,3 +84,32 @@ def test_seed_demo_refuses_production():
     )
     assert result.returncode != 0
     assert "never loaded" in result.stderr
+
+
+def test_make_runs_access_log_leaves_out_query_strings():
+    """A caseload search is a patient's name: the development server logs the path only."""
+    import io
+
+    from virtualiop.devserver import PathOnlyAccessLog
+
+    out = io.StringIO()
+    log = PathOnlyAccessLog(out)
+    log(
+        "http",
+        "complete",
+        {
+            "client": ["127.0.0.1", 5000],
+            "method": "GET",
+            "path": "/progress/caseload/?q=Zebediah+Smith",
+            "status": 200,
+            "size": 10,
+        },
+    )
+    log("websocket", "connecting", {"client": ["127.0.0.1", 5001], "path": "/ws/me/?x=1"})
+    text = out.getvalue()
+    assert "/progress/caseload/" in text and "/ws/me/" in text
+    assert "Zebediah" not in text and "?" not in text
+    from pathlib import Path
+
+    procfile = (Path(__file__).resolve().parents[2] / "deploy" / "Procfile.dev").read_text()
+    assert "virtualiop.devserver" in procfile
