@@ -94,7 +94,7 @@ class PingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "pong", "at": time.time()}))
 
 
-def _session_still_valid(scope: dict[str, Any]) -> bool:
+def login_session_alive(scope: dict[str, Any]) -> bool:
     """Is the socket's login session still alive? Runs on the sockets' pool (``off_loop``),
     which has already closed stale connections."""
     from django.contrib.sessions.backends.db import SessionStore
@@ -153,7 +153,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return False
-        return await off_loop(_session_still_valid)(self.scope)
+        return await off_loop(login_session_alive)(self.scope)
 
     async def join_user_group(self) -> None:
         self.user_group_name = user_group(self.scope["user"].pk)
@@ -167,14 +167,14 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(delay)
             delay = SESSION_CHECK_SECONDS
-            if not await off_loop(_session_still_valid)(self.scope):
+            if not await off_loop(login_session_alive)(self.scope):
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
 
     async def session_still_valid(self) -> bool:
         """Call before acting on any frame from the client."""
         self.scope["_viop_touch"] = True
-        return await off_loop(_session_still_valid)(self.scope)
+        return await off_loop(login_session_alive)(self.scope)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_SESSION_ENDED)

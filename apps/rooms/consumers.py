@@ -27,7 +27,7 @@ from apps.core import requestcontext
 from apps.core.consumers import (
     CLOSE_SESSION_ENDED,
     UserSocketConsumer,
-    _session_still_valid,
+    login_session_alive,
     off_loop,
 )
 from apps.rooms import protocol, services
@@ -147,7 +147,7 @@ class RoomConsumer(UserSocketConsumer):
         def run() -> T:
             if check:
                 scope["_viop_touch"] = True  # the user's frame counts as activity
-                if not _session_still_valid(scope):
+                if not login_session_alive(scope):
                     raise _SessionEnded
             token = requestcontext.set_current(ctx)
             try:
