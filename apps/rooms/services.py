@@ -126,6 +126,8 @@ def _cache_redis() -> Any | None:
     if conf["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         return None
     location = conf["LOCATION"]
+    if not isinstance(location, str):
+        return None  # several servers: Django's client picks one per key; use the cache API
     client = _cache_clients.get(location)
     if client is None:
         import redis
