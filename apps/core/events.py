@@ -14,15 +14,13 @@ then never waits for a busy loop to get round to it. Any other layer takes the h
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-_publisher_lock = threading.Lock()
-_publishers: dict[str, Any] = {}
+from apps.core import redis_clients
 
 
 def _sync_publisher(layer: Any) -> Any | None:
@@ -34,15 +32,7 @@ def _sync_publisher(layer: Any) -> Any | None:
     hosts = layer._kwargs.get("hosts") or []
     if len(hosts) != 1 or not isinstance(hosts[0], str):
         return None  # several shards: the layer's own hashing decides; take the hop
-    client = _publishers.get(hosts[0])
-    if client is None:
-        import redis
-
-        with _publisher_lock:
-            client = _publishers.get(hosts[0])
-            if client is None:
-                client = _publishers[hosts[0]] = redis.Redis.from_url(hosts[0])
-    return client
+    return redis_clients.client_for(hosts[0])
 
 
 def group_send_now(group: str, event: dict[str, Any]) -> None:

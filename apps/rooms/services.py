@@ -4,8 +4,9 @@ Each public service checks access first (``_enter``: the user is still a member 
 facilitator, not removed, the room live) and then writes — so a member discharged or
 removed mid-session is refused on their very next action. Messages are stored before they
 are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds a
-row lock on the room (``_lock_room``, or ``_enter(lock_room=True)``) so ids in a room grow in commit order and catch-up
-("everything after id N") cannot skip a message that committed late.
+row lock on the room (``_lock_room``, or ``_enter(lock_room=True)``) so ids in a room grow in
+commit order and catch-up ("everything after id N") cannot skip a message that committed
+late.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core import redis_clients
 from apps.core.events import send_event_on_commit
 from apps.rooms import selectors
 from apps.rooms.models import (
@@ -116,24 +118,16 @@ def _over_limit(*, key: str, limit: int, window: int) -> bool:
     return count > limit
 
 
-_cache_clients: dict[str, Any] = {}
-
-
 def _cache_redis() -> Any | None:
-    """A redis-py client on the default cache's Redis (one per process), or None when the
-    cache is not Redis. Django's Redis cache builds a client object on every call."""
+    """A redis-py client on the default cache's Redis, or None when the cache is not one
+    Redis server (Django's Redis cache builds a client object on every call)."""
     conf = settings.CACHES["default"]
     if conf["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         return None
     location = conf["LOCATION"]
     if not isinstance(location, str):
         return None  # several servers: Django's client picks one per key; use the cache API
-    client = _cache_clients.get(location)
-    if client is None:
-        import redis
-
-        client = _cache_clients.setdefault(location, redis.Redis.from_url(location))
-    return client
+    return redis_clients.client_for(location)
 
 
 # --- Access -------------------------------------------------------------------------------
