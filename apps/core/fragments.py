@@ -25,9 +25,9 @@ which defaults to whether ``REDIS_URL`` is set): with the local-memory cache a w
 process could not invalidate another process's copy, so nothing is cached there.
 
 Safety flags are cached only because every write to them bumps the counters at once (a
-flag is created with ``save``; the acknowledgement's conditional ``update`` bumps them
-itself, ``measures.services.safety_flag_acknowledge``): never let a flag wait for the time to
-live. Never cache a crisis plan (the crisis page reads it every time; the banner on patient
+flag is created with ``save``; the acknowledgement's conditional ``update`` calls
+``row_changed`` itself, ``measures.services.safety_flag_acknowledge``): never let a flag wait
+for the time to live. Never cache a crisis plan (the crisis page reads it every time; the banner on patient
 pages carries only phone numbers). Keep ``audit_record`` outside the cached part, so a cache
 hit is audited like a miss. A fragment carrying ``{% csrf_token %}`` is
 rendered with a placeholder that is replaced by the request's own token on every serve.
@@ -35,6 +35,7 @@ rendered with a placeholder that is replaced by the request's own token on every
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -116,6 +117,13 @@ def _versions(scopes: Iterable[str], found: dict[str, Any] | None = None) -> lis
     return [str(found.get(k, "")) for k in keys]
 
 
+def _fragment_key(name: str, parts: Iterable[Any]) -> str:
+    """The cache key of fragment ``name`` for these viewer and ``vary`` values: the values
+    hashed, so nothing a user typed (a name searched for) is written into a key."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+    return f"{_KEY_PREFIX}{name}|{digest}"
+
+
 def bump(scopes: Iterable[str]) -> None:
     """Invalidate every fragment that depends on any of ``scopes`` (after commit)."""
     keys = {_VERSION_PREFIX + s: uuid.uuid4().hex for s in scopes}
@@ -151,9 +159,7 @@ def cached_many(request: HttpRequest, fragments: list[Fragment]) -> list[SafeStr
         ]
         scope_lists = [list(f.scopes) for f in fragments]
         union = sorted({s for scopes in scope_lists for s in scopes})
-        keys = [
-            _KEY_PREFIX + "|".join([f.name, *base, *(str(v) for v in f.vary)]) for f in fragments
-        ]
+        keys = [_fragment_key(f.name, [*base, *f.vary]) for f in fragments]
         # One round trip: the stored fragments (each with the counter values it was rendered
         # under) and the counters' current values.
         found = cache.get_many(keys + [_VERSION_PREFIX + s for s in union])
@@ -233,12 +239,20 @@ def scopes_for_instance(instance: models.Model) -> list[str]:
     return out
 
 
+def row_changed(instance: models.Model) -> None:
+    """Invalidate what depends on ``instance`` (after commit). The signals call it for every
+    save and delete; a write that sends none (a conditional ``queryset.update()`` a page
+    must not wait for) calls it itself."""
+    if enabled() and tracked(type(instance)):
+        bump(scopes_for_instance(instance))
+
+
 def on_save_or_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if not enabled() or not tracked(sender) or kwargs.get("raw"):
+    if kwargs.get("raw"):
         return
     if kwargs.get("created") and sender._meta.label_lower in QUIET_INSERTS:
         return
-    bump(scopes_for_instance(instance))
+    row_changed(instance)
 
 
 def on_m2m_changed(

@@ -179,8 +179,7 @@ def safety_flag_acknowledge(*, flag: SafetyFlag, by: User, note: str) -> SafetyF
     if not claimed:
         raise ValidationError({"note": _("This flag was already acknowledged.")})
     flag.refresh_from_db()
-    # The conditional update sent no post_save: say so to cached pages (the caseload).
-    fragments.bump(fragments.scopes_for_instance(flag))
+    fragments.row_changed(flag)  # the conditional update sent no post_save (the caseload)
     _stop_escalation(flag)
     audit_record(
         actor=by, action=AuditAction.UPDATE, obj=flag, patient=flag.patient, detail="acknowledged"
