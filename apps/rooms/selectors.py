@@ -242,6 +242,11 @@ def room_for_session(*, session: Session) -> Room | None:
     return Room.objects.filter(session=session).first()
 
 
+def room_of(access: RoomAccess) -> Room | None:
+    """The room ``access`` is about: carried from the participant row, else looked up."""
+    return access.room or room_for_session(session=access.session)
+
+
 def display_name(user: User) -> str:
     """Patients are shown to the group by first name only; staff the same, for symmetry."""
     return user.first_name_display

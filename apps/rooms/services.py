@@ -1002,7 +1002,7 @@ def room_transcript_read(
 ) -> tuple[Room | None, list[Message], bool]:
     """The read-only history shown on the room page once the room has closed. Reads by
     staff are audited."""
-    room = selectors.room_for_session(session=access.session)
+    room = selectors.room_of(access)
     if room is None:
         return None, [], False
     rows, more = selectors.messages_before(room=room, before=before, limit=limit)

@@ -27,7 +27,7 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
     if access is None:
         raise Http404
     session = access.session
-    room_obj = access.room or selectors.room_for_session(session=session)
+    room_obj = selectors.room_of(access)
     phase = selectors.room_phase(session=session, room=room_obj)
     context = {
         "session": session,
