@@ -27,7 +27,7 @@ from apps.core import requestcontext
 from apps.core.consumers import (
     CLOSE_SESSION_ENDED,
     UserSocketConsumer,
-    login_session_alive,
+    frame_session_alive,
     off_loop,
 )
 from apps.rooms import protocol, services
@@ -145,10 +145,8 @@ class RoomConsumer(UserSocketConsumer):
         check, self._check_session_next = self._check_session_next, False
 
         def run() -> T:
-            if check:
-                scope["_viop_touch"] = True  # the user's frame counts as activity
-                if not login_session_alive(scope):
-                    raise _SessionEnded
+            if check and not frame_session_alive(scope):
+                raise _SessionEnded
             token = requestcontext.set_current(ctx)
             try:
                 return fn(**kwargs)
