@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
 from apps.rooms.models import Connection, Message, Participant, ParticipantStatus, Room
 from apps.scheduling.models import GroupMembership, MembershipStatus, Session, SessionStatus
 from apps.scheduling.selectors import (
-    membership_covers,
     session_get_for_participant,
     session_is_facilitator,
 )
@@ -141,10 +140,9 @@ def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
     """The user's access to the room of ``session_id``, or None (callers answer 404/4403).
 
     Someone with a participant row in the room (everyone who was ever in it) is answered
-    from that row and one membership query (``room_access_of_participant``)."""
-    participant = participant_in_session(user=user, session_id=session_id)
+    from that row in one query (``participant_access``)."""
+    participant, known = participant_access(user=user, session_id=session_id)
     if participant is not None:
-        known = room_access_of_participant(participant)
         if known is not None:
             return known
         if user.is_patient:
@@ -180,55 +178,138 @@ def _patient_access(session: Session, user: User, *, removed: bool, member: bool
     )
 
 
-def participant_in_session(
+class _ParticipantRead:
+    """The statement behind ``participant_access``: the participant row with its room,
+    session, group and program, and the three answers the access rule needs about the user
+    (memberships covering the session's date, live seats, facilitator of the group), in one
+    round trip and without the ORM compiling two queries per call (~4 ms of Python on every
+    chat message; bench/RESULTS.md). Written once per process from the models' metadata, so
+    the columns follow the models; its membership conditions are ``membership_covers`` and
+    ``_active_seat`` in SQL, and tests/rooms/test_access_read.py holds it to the ORM rule."""
+
+    def __init__(self) -> None:
+        from apps.programs.models import Program
+        from apps.scheduling.models import Group
+
+        self.models = (Participant, Room, Session, Group, Program)
+        aliases = ("p", "r", "s", "g", "prog")
+        self.fields = [list(m._meta.concrete_fields) for m in self.models]
+        columns = [
+            f"{alias}.{f.column}"
+            for alias, fields in zip(aliases, self.fields, strict=True)
+            for f in fields
+        ]
+        m = GroupMembership._meta.db_table
+        fac = Group.facilitators.through._meta.db_table
+        seat = f"FROM {m} gm WHERE gm.group_id = s.group_id AND gm.patient_id = p.user_id"
+        # Table and column names from the models' metadata; values only as parameters.
+        self.sql = (
+            f"SELECT {', '.join(columns)},"  # noqa: S608
+            # membership_covers(date=s.occurrence_date): active or ended, on that date
+            f" (SELECT COUNT(*) {seat} AND gm.status IN (%s, %s)"
+            "  AND gm.from_date <= s.occurrence_date"
+            "  AND (gm.to_date IS NULL OR gm.to_date >= s.occurrence_date)) AS covering,"
+            # _active_seat: active, begun by the date; open-ended, or the latest end date
+            # (compared with max(today, date) in Python: today is in the program's zone)
+            f" (SELECT COUNT(*) {seat} AND gm.status = %s"
+            "  AND gm.from_date <= s.occurrence_date AND gm.to_date IS NULL) AS open_seats,"
+            f" (SELECT MAX(gm.to_date) {seat} AND gm.status = %s"
+            "  AND gm.from_date <= s.occurrence_date) AS seat_until,"
+            f" (SELECT COUNT(*) FROM {fac} f WHERE f.group_id = s.group_id"
+            "  AND f.user_id = p.user_id) AS facilitates"
+            f" FROM {Participant._meta.db_table} p"
+            f" INNER JOIN {Room._meta.db_table} r ON r.id = p.room_id"
+            f" INNER JOIN {Session._meta.db_table} s ON s.id = r.session_id"
+            f" INNER JOIN {Group._meta.db_table} g ON g.id = s.group_id"
+            f" INNER JOIN {Program._meta.db_table} prog ON prog.id = g.program_id"
+            " WHERE r.session_id = %s AND p.user_id = %s"
+        )
+        self.params = [
+            MembershipStatus.ACTIVE,
+            MembershipStatus.ENDED,
+            MembershipStatus.ACTIVE,
+            MembershipStatus.ACTIVE,
+        ]
+        self.converters: dict[str, dict[int, Any]] = {}
+
+    def __call__(
+        self, *, user_id: int, session_id: int, lock_room: bool
+    ) -> tuple[Participant, tuple[Any, ...]] | None:
+        from django.db import connection
+
+        sql = self.sql
+        if lock_room and connection.features.has_select_for_update_of:
+            sql += " FOR UPDATE OF r"
+        elif lock_room and connection.features.has_select_for_update:
+            sql += " FOR UPDATE"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*self.params, session_id, user_id])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        compiler = Participant.objects.none().query.get_compiler(connection=connection)
+        converters = self.converters.get(connection.vendor)
+        if converters is None:
+            cols = [f.get_col(f.model._meta.db_table) for fields in self.fields for f in fields]
+            converters = self.converters[connection.vendor] = compiler.get_converters(cols)
+        if converters:
+            row = next(iter(compiler.apply_converters([row], converters)))
+        objects: list[Any] = []
+        at = 0
+        for model, fields in zip(self.models, self.fields, strict=True):
+            values = row[at : at + len(fields)]
+            objects.append(model.from_db(connection.alias, [f.attname for f in fields], values))
+            at += len(fields)
+        participant, room, session, group, program = objects
+        group.program = program
+        session.group = group
+        room.session = session
+        participant.room = room
+        covering, open_seats, seat_until, facilitates = row[at:]
+        if isinstance(seat_until, str):  # SQLite gives the aggregate's date as text
+            seat_until = dt.date.fromisoformat(seat_until)
+        return participant, (covering, open_seats, seat_until, facilitates)
+
+
+_participant_read: _ParticipantRead | None = None
+
+
+def participant_access(
     *, user: User, session_id: int | str, lock_room: bool = False
-) -> Participant | None:
-    """``user``'s participant row in the room of ``session_id`` (whatever its status), with
-    the room, session, group and program, in one query; None if they were never in it.
+) -> tuple[Participant | None, RoomAccess | None]:
+    """``user``'s participant row in the room of ``session_id`` (whatever its status, with
+    its room, session, group and program) and the access rule's answer for them now, in one
+    query. (None, None) if they were never in the room; (row, None) when the rule gives them
+    nothing from that row (other staff: ``room_access`` goes the long way).
     ``lock_room`` (inside a transaction) also takes the room's row lock (FOR UPDATE OF)."""
+    global _participant_read
     try:
         pk = int(session_id)
     except (TypeError, ValueError):
-        return None
-    if not user.is_authenticated:
-        return None
-    rows = Participant.objects.select_related(
-        "room", "room__session", "room__session__group", "room__session__group__program"
-    ).filter(room__session_id=pk, user=user)
-    if lock_room:
-        rows = rows.select_for_update(of=("room",))
-    try:
-        participant = rows.get()  # one row per (room, user); get() compiles no ORDER BY
-    except Participant.DoesNotExist:
-        participant = None
-    if participant is not None:
-        participant.user = user  # the same row: no second query for it
-    return participant
-
-
-def room_access_of_participant(participant: Participant) -> RoomAccess | None:
-    """``room_access`` for someone with a participant row in the room (so they were a member
-    or a facilitator once): the same rule, re-checked now, in one more query. None when the
-    rule now gives them nothing at all."""
-    user, session = participant.user, participant.room.session
+        return None, None
+    if not user.is_authenticated or not -(2**63) <= pk < 2**63:
+        return None, None
+    if _participant_read is None:
+        _participant_read = _ParticipantRead()
+    found_row = _participant_read(user_id=user.pk, session_id=pk, lock_room=lock_room)
+    if found_row is None:
+        return None, None
+    participant, (covering, open_seats, seat_until, facilitates) = found_row
+    participant.user = user  # the same row: no second query for it
+    session = participant.room.session
     if user.is_patient:
-        # One query for both questions room_access asks of a patient's memberships: does one
-        # cover the session's date (the history), and is one still a live seat (the room)?
-        seats = GroupMembership.objects.filter(
-            membership_covers(patient_ref=user.pk, date_ref=session.occurrence_date),
-            group_id=session.group_id,
-        ).aggregate(covering=Count("pk"), live=Count("pk", filter=_active_seat(session)))
-        if not seats["covering"]:
-            return None
-        member = seats["live"] > 0
+        if not covering:
+            return participant, None
+        today = timezone.localdate(timezone=session.group.program.time_zone)
+        day = max(today, session.occurrence_date)
+        member = bool(open_seats) or (seat_until is not None and seat_until >= day)
         removed = participant.status == ParticipantStatus.REMOVED
         found = _patient_access(session, user, removed=removed, member=member)
         found.room = participant.room
-        return found
-    facilitator = session_is_facilitator(user=user, session=session)
-    if not facilitator:
-        return None  # other staff: room_access (program staff may read the history)
-    return RoomAccess(
+        return participant, found
+    if not (session.facilitator_id == user.pk or facilitates):
+        return participant, None
+    access = RoomAccess(
         session=session,
         user=user,
         is_facilitator=True,
@@ -236,6 +317,7 @@ def room_access_of_participant(participant: Participant) -> RoomAccess | None:
         may_read_history=True,
         room=participant.room,
     )
+    return participant, access
 
 
 def room_for_session(*, session: Session) -> Room | None:

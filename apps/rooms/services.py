@@ -211,14 +211,13 @@ def _enter(
 ) -> Entered:
     """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed.
 
-    Someone already in the room (every chat message, read marker, ping...) costs two
-    queries: their participant row with its room and session, then the access rule
-    (``selectors.room_access_of_participant``). Anyone else goes the long way.
-    ``lock_room`` (inside a transaction) takes the room's row lock with the first query."""
-    participant = selectors.participant_in_session(
+    Someone already in the room (every chat message, read marker, ping...) costs one
+    query: their participant row with its room and session and the access rule's facts
+    (``selectors.participant_access``). Anyone else goes the long way.
+    ``lock_room`` (inside a transaction) takes the room's row lock with that query."""
+    participant, known = selectors.participant_access(
         user=user, session_id=session_id, lock_room=lock_room
     )
-    known = selectors.room_access_of_participant(participant) if participant else None
     if participant is not None and known is not None:
         access = known
         room = participant.room

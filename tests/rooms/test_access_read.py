@@ -1,0 +1,181 @@
+"""``selectors.participant_access`` (one hand-written statement on every chat message) gives
+the same answer as the access rule written with the ORM (``membership_covers``,
+``_active_seat``, ``session_is_facilitator``), case by case, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+
+import pytest
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apps.rooms import selectors
+from apps.rooms.models import Participant, ParticipantStatus, Room
+from apps.scheduling.models import GroupMembership
+from apps.scheduling.selectors import membership_covers, session_is_facilitator
+from tests.factories import clinician_in, patient_in
+from tests.rooms.factories import make_session
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.timedelta(days=1)
+
+
+def _reference(participant: Participant) -> tuple[bool, bool, bool] | None:
+    """The rule as the ORM states it: (is_facilitator, is_member, may_read_history)."""
+    user, session = participant.user, participant.room.session
+    if user.is_patient:
+        seats = GroupMembership.objects.filter(
+            membership_covers(patient_ref=user.pk, date_ref=session.occurrence_date),
+            group_id=session.group_id,
+        ).aggregate(covering=Count("pk"), live=Count("pk", filter=selectors._active_seat(session)))
+        if not seats["covering"]:
+            return None
+        removed = participant.status == ParticipantStatus.REMOVED
+        return (False, seats["live"] > 0 and not removed, not removed)
+    if session_is_facilitator(user=user, session=session):
+        return (True, False, True)
+    return None
+
+
+def _answer(access: selectors.RoomAccess | None) -> tuple[bool, bool, bool] | None:
+    if access is None:
+        return None
+    return (access.is_facilitator, access.is_member, access.may_read_history)
+
+
+# (status, from_date, to_date) of one membership, in days from the session's date
+# (``today`` marks days from today instead, for sessions days before or after it).
+MEMBERSHIPS = [
+    [],
+    [("active", -14, None)],
+    [("active", -14, 0)],
+    [("active", -14, -1)],
+    [("active", 1, None)],
+    [("active", -14, "today")],
+    [("active", -14, "yesterday")],
+    [("ended", -14, 0)],
+    [("ended", -14, None)],
+    [("ended", -14, -1)],
+    [("waitlisted", -14, None)],
+    [("ended", -30, -10), ("active", -9, None)],
+    [("ended", -14, 0), ("active", -14, "yesterday")],
+    [("ended", -20, "yesterday"), ("active", -14, "tomorrow")],
+]
+SESSION_DAYS = [-3, 0, 2]  # the session days before, on, or after today
+STATUSES = [ParticipantStatus.ADMITTED, ParticipantStatus.WAITING, ParticipantStatus.REMOVED]
+
+
+def _date(session_date: dt.date, offset: int | str | None) -> dt.date | None:
+    today = timezone.localdate()
+    return {
+        None: None,
+        "today": today,
+        "yesterday": today - DAY,
+        "tomorrow": today + DAY,
+    }.get(offset, session_date + DAY * offset if isinstance(offset, int) else None)  # type: ignore[arg-type]
+
+
+def test_a_patients_answer_matches_the_orm_rule_in_every_case(program, clinician):
+    checked = 0
+    for memberships, days, status in itertools.product(MEMBERSHIPS, SESSION_DAYS, STATUSES):
+        patient = patient_in(program)
+        session = make_session(program, [clinician], starts_in=dt.timedelta(days=days))
+        room = Room.objects.create(session=session)
+        removed_at = timezone.now() if status == ParticipantStatus.REMOVED else None
+        participant = Participant.objects.create(
+            room=room, user=patient, status=status, removed_at=removed_at
+        )
+        for state, start, end in memberships:
+            GroupMembership.objects.create(
+                group=session.group,
+                patient=patient,
+                status=state,
+                from_date=_date(session.occurrence_date, start),
+                to_date=_date(session.occurrence_date, end),
+                waitlist_position=1 if state == "waitlisted" else None,
+            )
+        participant.refresh_from_db()
+        expected = _reference(participant)
+        row, access = selectors.participant_access(user=patient, session_id=session.pk)
+        assert row is not None and row.pk == participant.pk
+        assert _answer(access) == expected, (memberships, days, status)
+        checked += 1
+    assert checked == len(MEMBERSHIPS) * len(SESSION_DAYS) * len(STATUSES)
+
+
+def test_staff_answers_match_the_orm_rule(program, clinician):
+    colleague = clinician_in(program, email="colleague@example.test")
+    cover = clinician_in(program, email="cover@example.test")
+    session = make_session(program, [clinician])
+    session.facilitator = cover
+    session.save(update_fields=["facilitator"])
+    room = Room.objects.create(session=session)
+    for user in (clinician, colleague, cover):
+        participant = Participant.objects.create(room=room, user=user)
+        participant.refresh_from_db()
+        row, access = selectors.participant_access(user=user, session_id=session.pk)
+        assert row is not None
+        assert _answer(access) == _reference(participant)
+    assert _answer(selectors.participant_access(user=colleague, session_id=session.pk)[1]) is None
+    assert selectors.room_access(user=colleague, session_id=session.pk) is not None  # history
+
+
+def test_the_row_comes_whole_in_one_query(program, clinician, patient):
+    session = make_session(program, [clinician], [patient])
+    room = Room.objects.create(session=session, pinned_text="Be kind")
+    Participant.objects.create(room=room, user=patient, muted_until=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        row, access = selectors.participant_access(user=patient, session_id=session.pk)
+        assert row is not None and access is not None and access.is_member
+        # Every field of every model read is there, converted (no lazy load, no string).
+        assert row.room.pinned_text == "Be kind"
+        assert row.room.session.starts_at == session.starts_at
+        assert row.room.session.group.program.time_zone == program.time_zone
+        assert isinstance(row.muted_until, dt.datetime) and row.muted_until.tzinfo is not None
+        assert row.user is patient and access.room is row.room
+    assert len(queries) == 1
+
+
+def test_nobody_and_bad_ids_get_nothing(program, clinician, patient, outsider):
+    session = make_session(program, [clinician], [patient])
+    Room.objects.create(session=session)
+    assert selectors.participant_access(user=outsider, session_id=session.pk) == (None, None)
+    for bad in ("abc", "", None, 2**70, -1):
+        assert selectors.participant_access(user=patient, session_id=bad) == (None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lock_room_holds_the_rooms_row_until_commit(program, clinician, patient):
+    if not connection.features.has_select_for_update:
+        pytest.skip("SQLite has no row locks (it serialises writers)")
+    session = make_session(program, [clinician], [patient])
+    room = Room.objects.create(session=session)
+    Participant.objects.create(room=room, user=patient)
+    outcome: list[str] = []
+
+    def other_writer() -> None:  # its own connection, as another daphne process would have
+        try:
+            with transaction.atomic():
+                Room.objects.select_for_update(nowait=True).get(pk=room.pk)
+            outcome.append("got the lock")
+        except DatabaseError:
+            outcome.append("locked")
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        selectors.participant_access(user=patient, session_id=session.pk, lock_room=True)
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        thread.join()
+    assert outcome == ["locked"]
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    thread.join()
+    assert outcome == ["locked", "got the lock"]
