@@ -179,6 +179,41 @@ def test_sync_query_count_does_not_grow_with_messages(
         services.room_sync(user=patient, session_id=live_session.pk, after=0)
 
 
+def test_a_post_is_stored_whole_and_marks_it_read_for_its_author_once(
+    live_session, clinician, patient
+):
+    _connect(clinician, live_session)
+    _connect(patient, live_session)
+    theirs, _ = services.room_message_post(
+        author=clinician, session_id=live_session.pk, body="welcome", client_id="c1"
+    )
+    mine, created = services.room_message_post(
+        author=patient, session_id=live_session.pk, body="  hello all  ", client_id="p1"
+    )
+    assert created and mine["id"] > theirs["id"]
+    stored = Message.objects.get(pk=mine["id"])
+    assert (stored.kind, stored.body, stored.client_id, stored.author_id) == (
+        "chat",
+        "hello all",
+        "p1",
+        patient.pk,
+    )
+    assert stored.created_at is not None and stored.deleted_at is None
+    assert Participant.objects.get(user=patient).last_read_message_id == mine["id"]
+    again, created = services.room_message_post(  # the resend writes nothing
+        author=patient, session_id=live_session.pk, body="hello all", client_id="p1"
+    )
+    assert not created and again == mine
+    assert Message.objects.filter(author=patient).count() == 1
+    # The same client id from someone else is their own message.
+    other, created = services.room_message_post(
+        author=clinician, session_id=live_session.pk, body="and you", client_id="p1"
+    )
+    assert created and other["id"] > mine["id"]
+    assert Participant.objects.get(user=patient).last_read_message_id == mine["id"]
+    assert Participant.objects.get(user=clinician).last_read_message_id == other["id"]
+
+
 def test_muted_member_cannot_post(live_session, clinician, patient):
     _connect(clinician, live_session)
     _connect(patient, live_session)
