@@ -395,9 +395,16 @@ class RoomConsumer(UserSocketConsumer):
     # --- Channel-layer events -------------------------------------------------------------
 
     async def room_event(self, event: dict[str, Any]) -> None:
-        """A broadcast for the room (or its facilitators): forward once admitted."""
+        """A broadcast for the room (or its facilitators): forward once admitted.
+
+        The Redis pub/sub layer hands the same event to every socket of the room in this
+        process: it is encoded once, by the first, not once per socket (a chat message
+        reaches 15)."""
         if self.admitted:
-            await self.send_json(event["payload"])
+            text = event.get("_text")
+            if text is None:
+                text = event["_text"] = await self.encode_json(event["payload"])
+            await self.send(text_data=text)
 
     async def room_control(self, event: dict[str, Any]) -> None:
         action = event.get("action")
