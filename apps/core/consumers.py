@@ -21,6 +21,7 @@ from asgiref.sync import SyncToAsync
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import close_old_connections, connections
 
@@ -40,7 +41,7 @@ SESSION_CHECK_SECONDS = 30
 # Two threads: the work is mostly Python (the ORM) under one GIL, and the room fan-out
 # benchmark measured p99 at 80 msg/s 1.1 s with 8 threads, 0.42 s with 3 and 0.29 s with 2
 # (1: 0.38 s): more threads only fight the event loop for the GIL (bench/RESULTS.md).
-SOCKET_DB_THREADS = 2
+SOCKET_DB_THREADS: int = getattr(settings, "SOCKET_DB_THREADS", 2)
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
 # With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
 # it is used in each request; a socket's every frame counts as one. Once this often per
