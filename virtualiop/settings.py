@@ -171,7 +171,7 @@ elif _test_db_suffix:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Threads per daphne process for the sockets' database work (apps/core/consumers.py).
-SOCKET_DB_THREADS = env.int("SOCKET_DB_THREADS", default=2)
+SOCKET_DB_THREADS = env.int("SOCKET_DB_THREADS", default=4)
 
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

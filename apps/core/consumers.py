@@ -38,10 +38,13 @@ SESSION_CHECK_SECONDS = 30
 
 # Socket work has no thread affinity, so it runs on a pool: one slow query does not hold up
 # every socket of the process (each thread keeps its own connection, up to CONN_MAX_AGE).
-# Two threads: the work is mostly Python (the ORM) under one GIL, and the room fan-out
-# benchmark measured p99 at 80 msg/s 1.1 s with 8 threads, 0.42 s with 3 and 0.29 s with 2
-# (1: 0.38 s): more threads only fight the event loop for the GIL (bench/RESULTS.md).
-SOCKET_DB_THREADS: int = getattr(settings, "SOCKET_DB_THREADS", 2)
+# Four threads (``SOCKET_DB_THREADS``): a chat message is now mostly waiting on PostgreSQL
+# and Redis (one statement reads the access, one stores the message), so more threads
+# overlap those waits; when it was mostly Python (the ORM compiling queries), two were best
+# and more fought the event loop for the GIL. Measured at 80 msg/s in the room fan-out
+# benchmark, 2026-11-30: p99 1.3-2.1 s with 2, 0.37-0.63 s with 4, 2.3 s with 6
+# (bench/RESULTS.md).
+SOCKET_DB_THREADS: int = getattr(settings, "SOCKET_DB_THREADS", 4)
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
 # With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
 # it is used in each request; a socket's every frame counts as one. Once this often per
