@@ -7,4 +7,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "People and roles"
 
     def ready(self) -> None:
-        from apps.accounts import signals  # noqa: F401
+        from apps.accounts import signals
+
+        signals.connect_user_signals()

@@ -1,14 +1,16 @@
-"""Auth side effects: record failed logins, and close a user's sockets when they sign out."""
+"""Auth side effects: record failed logins, close a user's sockets when they sign out, and
+make them re-read their session when the password or the active flag may have changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from apps.accounts.services import user_sockets_close
+from apps.accounts.services import user_sockets_close, user_sockets_recheck
 from apps.core import requestcontext
 
 
@@ -39,3 +41,27 @@ def _close_sockets_on_logout(
 ) -> None:
     if user is not None:
         user_sockets_close(user_id=user.pk, reason="logged_out")
+
+
+_SESSION_FIELDS = frozenset({"password", "is_active"})
+
+
+def _recheck_sockets_on_user_save(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """Open sockets answer frames from their last session read (``frame_session_alive``):
+    a save that may change the password or the active flag makes them read it again."""
+    if created or kwargs.get("raw"):
+        return
+    if update_fields is None or _SESSION_FIELDS & set(update_fields):
+        user_sockets_recheck(user_id=instance.pk)
+
+
+def connect_user_signals() -> None:
+    from django.contrib.auth import get_user_model
+
+    post_save.connect(
+        _recheck_sockets_on_user_save,
+        sender=get_user_model(),
+        dispatch_uid="accounts-recheck-sockets-on-user-save",
+    )

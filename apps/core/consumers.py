@@ -98,17 +98,26 @@ class PingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "pong", "at": time.time()}))
 
 
-def login_session_alive(scope: dict[str, Any]) -> bool:
-    """Is the socket's login session still alive? Runs on the sockets' pool (``off_loop``),
-    which has already closed stale connections."""
+def login_session_alive(scope: dict[str, Any], *, reload_user: bool = False) -> bool:
+    """Is the socket's login session still alive? Reads the session row, and with
+    ``reload_user`` the user's row too (the socket's user was loaded when it opened: a
+    password changed or an account deactivated since shows only in a fresh row). Runs on
+    the sockets' pool (``off_loop``), which has already closed stale connections."""
+    from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
     from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
 
+    scope.pop("_viop_checked", None)
     session = scope.get("session")
     user = scope.get("user")
     if session is None or user is None or not user.is_authenticated:
         return False
+    if reload_user:
+        user = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+        if user is None:
+            return False  # deactivated (or deleted)
+        scope["user"] = user
     key = getattr(session, "session_key", None)
     if not key:
         return False
@@ -123,16 +132,38 @@ def login_session_alive(scope: dict[str, Any]) -> bool:
     data_last = data.get(LAST_SEEN_KEY)
     # Activity on a socket counts: keep the session alive while the user is talking.
     if scope.get("_viop_touch") and (data_last is None or time.time() - float(data_last) > 30):
-        fresh[LAST_SEEN_KEY] = time.time()
+        data_last = fresh[LAST_SEEN_KEY] = time.time()
         fresh.save()
     scope["_viop_touch"] = False
+    # What this read found, for the frames of the next few seconds (frame_session_alive).
+    scope["_viop_checked"] = (time.monotonic(), None if data_last is None else float(data_last))
     return True
 
 
 def frame_session_alive(scope: dict[str, Any]) -> bool:
     """``login_session_alive`` for a frame from the client: the frame counts as activity
-    (it keeps the idle timeout from running out while the user is talking)."""
+    (it keeps the idle timeout from running out while the user is talking).
+
+    The session row is read at most every ``SESSION_CHECK_SECONDS`` per socket (one read per
+    chat message was a tenth of the fan-out's database work): in between, a frame is
+    answered from the last read. That answer stays right: sign-out, a password change and
+    deactivation are pushed to the user's sockets at once (``session_ended`` and
+    ``session_recheck``), and the idle timeout is counted here from the last activity the
+    read saw; the socket's activity since only moves it later (recorded by the next read).
+    Anything else (a session row deleted by hand) is found within the same period, as the
+    watcher finds it for a silent socket."""
+    from django.conf import settings as conf
+
     scope["_viop_touch"] = True
+    checked = scope.get("_viop_checked")
+    if checked is not None:
+        checked_at, last_seen = checked
+        fresh = time.monotonic() - checked_at < SESSION_CHECK_SECONDS
+        idle_left = last_seen is None or (
+            time.time() - last_seen < conf.IDLE_TIMEOUT_SECONDS - SESSION_CHECK_SECONDS
+        )
+        if fresh and idle_left:
+            return True
     return login_session_alive(scope)
 
 
@@ -178,7 +209,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(delay)
             delay = SESSION_CHECK_SECONDS
-            if not await off_loop(login_session_alive)(self.scope):
+            if not await off_loop(login_session_alive)(self.scope, reload_user=True):
                 await self.close(code=CLOSE_SESSION_ENDED)
                 return
 
@@ -188,6 +219,11 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def session_recheck(self, event: dict[str, Any]) -> None:
+        """The user's password or active flag changed: read the session (and user) now."""
+        if not await off_loop(login_session_alive)(self.scope, reload_user=True):
+            await self.close(code=CLOSE_SESSION_ENDED)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         raw = message.get("text") or message.get("bytes") or ""

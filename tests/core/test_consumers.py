@@ -115,20 +115,88 @@ async def test_logout_through_the_view_closes_sockets(patient, client):
     await communicator.disconnect()
 
 
-async def test_idle_expired_session_is_closed_on_its_next_frame(patient):
+async def test_idle_expired_session_is_closed_on_its_next_frame(patient, monkeypatch):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    # The user walks away: no request, no frame, past the idle timeout. The frame they send
+    # on their return is refused though the socket read its session seconds ago.
+    later = time.time() + settings.IDLE_TIMEOUT_SECONDS + 10
+    monkeypatch.setattr(time, "time", lambda: later)
+    await communicator.send_json_to({"type": "ping"})
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_a_session_changed_in_the_database_is_found_within_the_check_period(
+    patient, monkeypatch
+):
+    """Frames are answered from the socket's last session read for SESSION_CHECK_SECONDS
+    (sign-out, password change and deactivation are pushed); a change made any other way,
+    such as the session row deleted by hand, is found on the first frame after that."""
+    from apps.core import consumers
+
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+    await sync_to_async(SessionStore(session_key=session.session_key).delete)()
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    later = time.monotonic() + consumers.SESSION_CHECK_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    await communicator.send_json_to({"type": "ping"})
+    output = await communicator.receive_output(timeout=2)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_a_password_change_closes_the_users_other_sockets_at_once(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"
+
+    def change_password() -> None:
+        patient.set_password("a-new-passphrase-2026")
+        patient.save()
+
+    await sync_to_async(change_password)()
+    output = await communicator.receive_output(timeout=2)  # no frame needed
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_deactivating_an_account_closes_its_sockets_at_once(patient):
     session = await sync_to_async(_session_for)(patient)
     communicator = _communicator("/ws/me/", session)
     await communicator.connect()
 
-    def expire() -> None:
-        stored = SessionStore(session_key=session.session_key)
-        stored[LAST_SEEN_KEY] = time.time() - settings.IDLE_TIMEOUT_SECONDS - 10
-        stored.save()
+    def deactivate() -> None:
+        patient.is_active = False
+        patient.save(update_fields=["is_active"])
 
-    await sync_to_async(expire)()
-    await communicator.send_json_to({"type": "ping"})
+    await sync_to_async(deactivate)()
     output = await communicator.receive_output(timeout=2)
     assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+async def test_other_saves_of_the_user_leave_the_socket_open(patient):
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    await communicator.connect()
+
+    def rename() -> None:
+        patient.full_name = "Renamed Person"
+        patient.save()  # a full save: the socket re-reads its session, which is still good
+
+    await sync_to_async(rename)()
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"
     await communicator.disconnect()
 
 
