@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.notifications import services, sms
 from apps.notifications.models import Channel, Kind, Notification, NotificationSettings, Preference
@@ -296,3 +297,14 @@ def test_bell_shows_unread_count_and_latest_id_in_one_query(client, login, patie
     assert '<span id="notif-count-n">2</span>' in body
     bell_queries = [q for q in ctx.captured_queries if "notifications_notification" in q["sql"]]
     assert len(bell_queries) == 1
+
+
+def test_the_bells_count_and_latest_id_are_the_users_own(patient, outsider):
+    from apps.notifications.selectors import bell_state
+
+    assert bell_state(user=patient) == (0, 0)
+    first, second = _note(patient, 1), _note(patient, 2)
+    theirs = _note(outsider, 3)
+    Notification.objects.filter(pk=second.pk).update(read_at=timezone.now())
+    assert bell_state(user=patient) == (1, max(first.pk, second.pk))
+    assert bell_state(user=outsider) == (1, theirs.pk)
