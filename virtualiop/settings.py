@@ -182,7 +182,8 @@ FRAGMENT_CACHE = env.bool("FRAGMENT_CACHE", default=bool(REDIS_URL))
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, one redis-py client per pool (apps/core/cache.py).
+            "BACKEND": "apps.core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="viop"),
             "TIMEOUT": 300,

@@ -122,7 +122,10 @@ def _cache_redis() -> Any | None:
     """A redis-py client on the default cache's Redis, or None when the cache is not one
     Redis server (Django's Redis cache builds a client object on every call)."""
     conf = settings.CACHES["default"]
-    if conf["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+    if conf["BACKEND"] not in (
+        "django.core.cache.backends.redis.RedisCache",
+        "apps.core.cache.RedisCache",
+    ):
         return None
     location = conf["LOCATION"]
     if not isinstance(location, str):
