@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
+import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,11 +30,13 @@ from apps.core import requestcontext
 from apps.core.events import user_group
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4401
 CLOSE_UNAUTHORISED = 4403
 MAX_FRAME_BYTES = 64 * 1024
 SESSION_CHECK_SECONDS = 30
+SESSION_WATCH_BATCH = 200
 
 
 # Socket work has no thread affinity, so it runs on a pool: one slow query does not hold up
@@ -98,6 +101,38 @@ class PingConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "pong", "at": time.time()}))
 
 
+def _session_key(scope: dict[str, Any]) -> str | None:
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return None
+    return getattr(scope.get("session"), "session_key", None) or None
+
+
+def _session_verdict(scope: dict[str, Any], key: str, data: dict[str, Any], user: Any) -> bool:
+    """The checks on a session's stored ``data`` for the socket's ``user`` (re-read or not);
+    records what they found for ``frame_session_alive``, and keeps the session alive (its
+    last-seen time) while the user is talking on the socket."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
+
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False  # logged out, or the session expired and was emptied
+    if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
+        return False  # password changed
+    if session_idle_expired(data):
+        return False
+    data_last = data.get(LAST_SEEN_KEY)
+    if scope.get("_viop_touch") and (data_last is None or time.time() - float(data_last) > 30):
+        store = SessionStore(session_key=key)  # re-read as it is now, then saved
+        data_last = store[LAST_SEEN_KEY] = time.time()
+        store.save()
+    scope["_viop_touch"] = False
+    # What this read found, for the frames of the next few seconds (frame_session_alive).
+    scope["_viop_checked"] = (time.monotonic(), None if data_last is None else float(data_last))
+    return True
+
+
 def login_session_alive(scope: dict[str, Any], *, reload_user: bool = False) -> bool:
     """Is the socket's login session still alive? Reads the session row, and with
     ``reload_user`` the user's row too (the socket's user was loaded when it opened: a
@@ -106,38 +141,51 @@ def login_session_alive(scope: dict[str, Any], *, reload_user: bool = False) -> 
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
-    from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
-
     scope.pop("_viop_checked", None)
-    session = scope.get("session")
-    user = scope.get("user")
-    if session is None or user is None or not user.is_authenticated:
+    key = _session_key(scope)
+    if key is None:
         return False
+    user = scope["user"]
     if reload_user:
         user = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
         if user is None:
             return False  # deactivated (or deleted)
         scope["user"] = user
-    key = getattr(session, "session_key", None)
-    if not key:
-        return False
-    fresh = SessionStore(session_key=key)
-    data = fresh.load()
-    if str(data.get(SESSION_KEY)) != str(user.pk):
-        return False  # logged out, or the session expired and was emptied
-    if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
-        return False  # password changed
-    if session_idle_expired(data):
-        return False
-    data_last = data.get(LAST_SEEN_KEY)
-    # Activity on a socket counts: keep the session alive while the user is talking.
-    if scope.get("_viop_touch") and (data_last is None or time.time() - float(data_last) > 30):
-        data_last = fresh[LAST_SEEN_KEY] = time.time()
-        fresh.save()
-    scope["_viop_touch"] = False
-    # What this read found, for the frames of the next few seconds (frame_session_alive).
-    scope["_viop_checked"] = (time.monotonic(), None if data_last is None else float(data_last))
-    return True
+    return _session_verdict(scope, key, SessionStore(session_key=key).load(), user)
+
+
+def login_sessions_alive(scopes: list[dict[str, Any]]) -> list[bool]:
+    """``login_session_alive(scope, reload_user=True)`` for many sockets in two queries (their
+    session rows, their users' rows): the periodic check of a process's sockets."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    found_keys = [_session_key(scope) for scope in scopes]
+    rows = dict(
+        Session.objects.filter(
+            session_key__in={k for k in found_keys if k}, expire_date__gt=timezone.now()
+        ).values_list("session_key", "session_data")
+    )
+    users = {
+        user.pk: user
+        for user in get_user_model().objects.filter(
+            pk__in={scope["user"].pk for scope, k in zip(scopes, found_keys, strict=True) if k},
+            is_active=True,
+        )
+    }
+    alive = []
+    for scope, key in zip(scopes, found_keys, strict=True):
+        scope.pop("_viop_checked", None)
+        user = users.get(scope["user"].pk) if key else None
+        if key is None or user is None:
+            alive.append(False)
+            continue
+        scope["user"] = user
+        data = SessionStore().decode(rows[key]) if key in rows else {}
+        alive.append(_session_verdict(scope, key, data, user))
+    return alive
 
 
 def frame_session_alive(scope: dict[str, Any]) -> bool:
@@ -167,11 +215,69 @@ def frame_session_alive(scope: dict[str, Any]) -> bool:
     return login_session_alive(scope)
 
 
+class _SessionWatch:
+    """The signed-in sockets of this process (of one event loop), their login sessions
+    re-read every ``SESSION_CHECK_SECONDS``: a batch of up to ``SESSION_WATCH_BATCH`` sockets
+    per trip to the pool, two queries each (``login_sessions_alive``), the batches spread over
+    the period. Was one task and two queries per socket, a tenth of a core for 800 silent
+    sockets (bench/RESULTS.md). Sign-out, a password change and deactivation do not wait
+    for it: they are pushed to the user's sockets."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, UserSocketConsumer] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, consumer: UserSocketConsumer) -> None:
+        self.sockets[consumer.channel_name] = consumer
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.run())
+
+    def discard(self, consumer: UserSocketConsumer) -> None:
+        self.sockets.pop(consumer.channel_name, None)
+
+    async def run(self) -> None:
+        while self.sockets:
+            consumers = list(self.sockets.values())
+            batches = [
+                consumers[i : i + SESSION_WATCH_BATCH]
+                for i in range(0, len(consumers), SESSION_WATCH_BATCH)
+            ]
+            gap = SESSION_CHECK_SECONDS / len(batches)
+            for batch in batches:
+                await asyncio.sleep(gap)
+                await self._check([c for c in batch if c.channel_name in self.sockets])
+
+    async def _check(self, consumers: list[UserSocketConsumer]) -> None:
+        if not consumers:
+            return
+        try:
+            alive = await off_loop(login_sessions_alive)([c.scope for c in consumers])
+        except Exception:  # one failed pass must not stop the next
+            logger.exception("session check failed for %d sockets", len(consumers))
+            return
+        for consumer, ok in zip(consumers, alive, strict=True):
+            if not ok and consumer.channel_name in self.sockets:
+                self.discard(consumer)
+                await consumer.close(code=CLOSE_SESSION_ENDED)
+
+
+_session_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SessionWatch] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _session_watch() -> _SessionWatch:
+    loop = asyncio.get_running_loop()
+    watch = _session_watches.get(loop)
+    if watch is None:
+        watch = _session_watches[loop] = _SessionWatch()
+    return watch
+
+
 class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     """Base for consumers that need an authenticated user whose session is still alive."""
 
     user_group_name: str | None = None
-    _session_task: asyncio.Task[None] | None = None
     _client_gone: bool = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -200,18 +306,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
     async def join_user_group(self) -> None:
         self.user_group_name = user_group(self.scope["user"].pk)
         await self.channel_layer.group_add(self.user_group_name, self.channel_name)
-        self._session_task = asyncio.create_task(self._watch_session())
-
-    async def _watch_session(self) -> None:
-        # The first check at a random point of the period: sockets that opened together
-        # (a group joining at 7 pm) do not all check in the same second ever after.
-        delay = random.uniform(0.5, 1.0) * SESSION_CHECK_SECONDS  # noqa: S311 - not crypto
-        while True:
-            await asyncio.sleep(delay)
-            delay = SESSION_CHECK_SECONDS
-            if not await off_loop(login_session_alive)(self.scope, reload_user=True):
-                await self.close(code=CLOSE_SESSION_ENDED)
-                return
+        _session_watch().add(self)
 
     async def session_still_valid(self) -> bool:
         """Call before acting on any frame from the client."""
@@ -255,10 +350,8 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
         await super().websocket_disconnect(message)
 
     async def disconnect(self, code: int) -> None:
-        if self._session_task is not None:
-            self._session_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._session_task
+        with contextlib.suppress(RuntimeError):
+            _session_watch().discard(self)
         if self.user_group_name:
             await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
 

@@ -153,6 +153,43 @@ async def test_a_session_changed_in_the_database_is_found_within_the_check_perio
     await communicator.disconnect()
 
 
+async def test_silent_sockets_are_checked_together_and_closed_when_their_session_is_gone(
+    patient, outsider, monkeypatch
+):
+    """The periodic check (no frame needed) finds a session row deleted by hand and an
+    account deactivated without a signal (``update()``); other sockets stay open."""
+    from apps.accounts.models import User
+    from apps.core import consumers
+
+    monkeypatch.setattr(consumers, "SESSION_CHECK_SECONDS", 0.3)
+    monkeypatch.setattr(consumers, "SESSION_WATCH_BATCH", 2)  # several batches a pass
+    staying = await sync_to_async(_session_for)(outsider)
+    dropped = await sync_to_async(_session_for)(patient)
+    second = await sync_to_async(_session_for)(patient)
+    comms = {
+        "staying": _communicator("/ws/me/", staying),
+        "dropped": _communicator("/ws/me/", dropped),
+        "deactivated": _communicator("/ws/me/", second),
+    }
+    for comm in comms.values():
+        assert (await comm.connect())[0]
+    await sync_to_async(SessionStore(session_key=dropped.session_key).delete)()
+    assert await comms["dropped"].receive_output(timeout=3) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+    assert await comms["staying"].receive_nothing(timeout=1)
+    await sync_to_async(User.objects.filter(pk=patient.pk).update)(is_active=False)
+    assert await comms["deactivated"].receive_output(timeout=3) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+    await comms["staying"].send_json_to({"type": "ping"})
+    assert (await comms["staying"].receive_json_from())["type"] == "pong"
+    for comm in comms.values():
+        await comm.disconnect()
+
+
 async def test_a_password_change_closes_the_users_other_sockets_at_once(patient):
     session = await sync_to_async(_session_for)(patient)
     communicator = _communicator("/ws/me/", session)
