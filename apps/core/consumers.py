@@ -261,17 +261,22 @@ class _SessionWatch:
                 await consumer.close(code=CLOSE_SESSION_ENDED)
 
 
-_session_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SessionWatch] = (
-    weakref.WeakKeyDictionary()
-)
+def per_event_loop(factory: Callable[[], T]) -> Callable[[], T]:
+    """A getter of one ``factory()`` object per running event loop (a process has one; the
+    tests run several), for per-process socket bookkeeping such as ``_SessionWatch``."""
+    objects: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T] = weakref.WeakKeyDictionary()
+
+    def get() -> T:
+        loop = asyncio.get_running_loop()
+        found = objects.get(loop)
+        if found is None:
+            found = objects[loop] = factory()
+        return found
+
+    return get
 
 
-def _session_watch() -> _SessionWatch:
-    loop = asyncio.get_running_loop()
-    watch = _session_watches.get(loop)
-    if watch is None:
-        watch = _session_watches[loop] = _SessionWatch()
-    return watch
+_session_watch = per_event_loop(_SessionWatch)
 
 
 class UserSocketConsumer(AsyncJsonWebsocketConsumer):

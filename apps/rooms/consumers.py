@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from apps.core.consumers import (
     UserSocketConsumer,
     frame_session_alive,
     off_loop,
+    per_event_loop,
 )
 from apps.rooms import protocol, services
 from apps.rooms.models import room_group, room_staff_group, room_user_group
@@ -98,17 +98,7 @@ class _Ticker:
             logger.exception("room check failed for session %s", session_id)
 
 
-_tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Ticker] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _ticker() -> _Ticker:
-    loop = asyncio.get_running_loop()
-    ticker = _tickers.get(loop)
-    if ticker is None:
-        ticker = _tickers[loop] = _Ticker()
-    return ticker
+_ticker = per_event_loop(_Ticker)
 
 
 class RoomConsumer(UserSocketConsumer):
