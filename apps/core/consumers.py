@@ -133,30 +133,23 @@ def _session_verdict(scope: dict[str, Any], key: str, data: dict[str, Any], user
     return True
 
 
-def login_session_alive(scope: dict[str, Any], *, reload_user: bool = False) -> bool:
-    """Is the socket's login session still alive? Reads the session row, and with
-    ``reload_user`` the user's row too (the socket's user was loaded when it opened: a
-    password changed or an account deactivated since shows only in a fresh row). Runs on
-    the sockets' pool (``off_loop``), which has already closed stale connections."""
-    from django.contrib.auth import get_user_model
+def login_session_alive(scope: dict[str, Any]) -> bool:
+    """Is the socket's login session still alive? Reads the session row (the user is the one
+    loaded when the socket opened; ``login_sessions_alive`` re-reads it too). Runs on the
+    sockets' pool (``off_loop``), which has already closed stale connections."""
     from django.contrib.sessions.backends.db import SessionStore
 
     scope.pop("_viop_checked", None)
     key = _session_key(scope)
     if key is None:
         return False
-    user = scope["user"]
-    if reload_user:
-        user = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
-        if user is None:
-            return False  # deactivated (or deleted)
-        scope["user"] = user
-    return _session_verdict(scope, key, SessionStore(session_key=key).load(), user)
+    return _session_verdict(scope, key, SessionStore(session_key=key).load(), scope["user"])
 
 
 def login_sessions_alive(scopes: list[dict[str, Any]]) -> list[bool]:
-    """``login_session_alive(scope, reload_user=True)`` for many sockets in two queries (their
-    session rows, their users' rows): the periodic check of a process's sockets."""
+    """``login_session_alive`` for many sockets, with their users re-read (a password changed
+    or an account deactivated since the socket opened shows only in a fresh row), in two
+    queries: the periodic check of a process's sockets, and the pushed re-check."""
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.contrib.sessions.models import Session
@@ -200,15 +193,13 @@ def frame_session_alive(scope: dict[str, Any]) -> bool:
     read saw; the socket's activity since only moves it later (recorded by the next read).
     Anything else (a session row deleted by hand) is found within the same period, as the
     watcher finds it for a silent socket."""
-    from django.conf import settings as conf
-
     scope["_viop_touch"] = True
     checked = scope.get("_viop_checked")
     if checked is not None:
         checked_at, last_seen = checked
         fresh = time.monotonic() - checked_at < SESSION_CHECK_SECONDS
         idle_left = last_seen is None or (
-            time.time() - last_seen < conf.IDLE_TIMEOUT_SECONDS - SESSION_CHECK_SECONDS
+            time.time() - last_seen < settings.IDLE_TIMEOUT_SECONDS - SESSION_CHECK_SECONDS
         )
         if fresh and idle_left:
             return True
@@ -322,7 +313,7 @@ class UserSocketConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_recheck(self, event: dict[str, Any]) -> None:
         """The user's password or active flag changed: read the session (and user) now."""
-        if not await off_loop(login_session_alive)(self.scope, reload_user=True):
+        if not (await off_loop(login_sessions_alive)([self.scope]))[0]:
             await self.close(code=CLOSE_SESSION_ENDED)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:

@@ -121,13 +121,12 @@ def _over_limit(*, key: str, limit: int, window: int) -> bool:
 def _cache_redis() -> Any | None:
     """A redis-py client on the default cache's Redis, or None when the cache is not one
     Redis server (Django's Redis cache builds a client object on every call)."""
-    conf = settings.CACHES["default"]
-    if conf["BACKEND"] not in (
-        "django.core.cache.backends.redis.RedisCache",
-        "apps.core.cache.RedisCache",
-    ):
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):  # Django's, or apps.core.cache's
         return None
-    location = conf["LOCATION"]
+    location = settings.CACHES["default"]["LOCATION"]
     if not isinstance(location, str):
         return None  # several servers: Django's client picks one per key; use the cache API
     return redis_clients.client_for(location)
