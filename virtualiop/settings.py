@@ -157,6 +157,13 @@ else:
         "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if TESTING else 60)
     )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The hand-written statements on every page and chat message (apps/core/db.py) are
+    # prepared once per connection (psycopg's threshold: 5 runs); the ORM's are not. Off
+    # (DB_PREPARED_STATEMENTS=0) behind PgBouncer in transaction mode without its
+    # max_prepared_statements (1.21+).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
+    )
 # Parallel test runs (several checkouts or helpers) can keep their test databases apart.
 _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

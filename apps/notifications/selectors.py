@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
+from apps.core.db import prepared_cursor
 from apps.notifications.models import (
     SAFETY_KINDS,
     Channel,
@@ -123,12 +124,10 @@ def bell_state(*, user: User) -> tuple[int, int]:
 
     Written as SQL: the ORM's ``aggregate()`` took longer to compile this than the database
     took to answer it, on every page view (the pages benchmark, bench/RESULTS.md)."""
-    from django.db import connection
-
     if not user.is_authenticated:
         return 0, 0
     table = Notification._meta.db_table
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"SELECT COUNT(CASE WHEN read_at IS NULL THEN 1 END), MAX(id) FROM {table}"  # noqa: S608
             " WHERE recipient_id = %s",

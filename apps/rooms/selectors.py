@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
+from apps.core.db import prepared_cursor
 from apps.rooms.models import Connection, Message, Participant, ParticipantStatus, Room
 from apps.scheduling.models import GroupMembership, MembershipStatus, Session, SessionStatus
 from apps.scheduling.selectors import (
@@ -242,7 +243,7 @@ class _ParticipantRead:
             sql += " FOR UPDATE OF r"
         elif lock_room and connection.features.has_select_for_update:
             sql += " FOR UPDATE"
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(sql, [*self.params, session_id, user_id])
             row = cursor.fetchone()
         if row is None:

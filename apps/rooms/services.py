@@ -32,6 +32,7 @@ from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import redis_clients
+from apps.core.db import prepared_cursor
 from apps.core.events import send_event_on_commit
 from apps.rooms import selectors
 from apps.rooms.models import (
@@ -673,7 +674,7 @@ class _ChatInsert:
             f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
         ]
-        with db_connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(self.sql, [*values, participant.pk])
             row = cursor.fetchone()
         if row is None:
