@@ -45,9 +45,10 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[Any]:
         if connection.timezone != tzloader.timezone:
             register_tzloader(connection.timezone, raw)
     connection.validate_thread_sharing()
+    # (django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.)
     if connection.queries_logged:
-        cursor = connection.make_debug_cursor(raw)
+        cursor = connection.make_debug_cursor(raw)  # type: ignore[arg-type]
     else:
-        cursor = connection.make_cursor(raw)
+        cursor = connection.make_cursor(raw)  # type: ignore[arg-type]
     with cursor:
         yield cursor

@@ -16,7 +16,7 @@ handled here: the bytes go to the buffer and Twisted's ``doWrite`` finds the los
 ``install()`` makes TCP ports accept connections with it (it reads ``tcp.Port.transport`` at
 every accept). It is called from ``virtualiop/asgi.py`` when ``SOCKET_SEND_AT_ONCE`` is on (the
 default); importing this module does not install a reactor. Written against Twisted 26.10
-(pinned in requirements.txt); ``tests/core/test_twisted_send.py`` holds it to that version's
+(pinned in requirements/base.txt); ``tests/core/test_twisted_send.py`` holds it to that version's
 buffered path.
 """
 

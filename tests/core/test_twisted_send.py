@@ -3,6 +3,7 @@ buffered path for everything else (apps/core/twisted_send.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import socket
 
@@ -71,10 +72,8 @@ def flush(transport: SendAtOnceServer, reactor: FakeReactor, client: socket.sock
         if transport not in reactor.writers:
             break
         assert transport.doWrite() is None
-        try:
+        with contextlib.suppress(TimeoutError):
             received.append(client.recv(1 << 20))
-        except TimeoutError:
-            pass
     assert transport not in reactor.writers
     client.settimeout(0.2)
     while True:
