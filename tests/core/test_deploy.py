@@ -113,3 +113,24 @@ def test_make_runs_access_log_leaves_out_query_strings():
 
     procfile = (Path(__file__).resolve().parents[2] / "deploy" / "Procfile.dev").read_text()
     assert "virtualiop.devserver" in procfile
+
+
+def test_a_web_worker_keeps_what_it_loaded_out_of_the_garbage_collectors_passes():
+    """gunicorn imports virtualiop.wsgi in each worker: Django and the apps, loaded once and
+    kept for the worker's life, are frozen (gc.freeze) so full collections stay short."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc; before = gc.get_freeze_count(); import virtualiop.wsgi; "
+            "print(before, gc.get_freeze_count())",
+        ],
+        cwd=ROOT,
+        env=_production_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    before, after = map(int, result.stdout.split())
+    assert before == 0 and after > 10_000
