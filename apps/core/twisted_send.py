@@ -8,10 +8,17 @@ delivered frame; in the fan-out benchmark it was about a fifth of a daphne proce
 buffer only what the kernel does not take.
 
 :class:`SendAtOnceServer` is Twisted's server-side TCP transport with that one change: when
-nothing is buffered, no producer is registered, the connection is not closing and TLS is not
-in use, ``write()`` sends what the kernel takes and leaves the rest to Twisted's own buffered
-path, so ordering, back-pressure and error handling stay Twisted's. A lost connection is not
-handled here: the bytes go to the buffer and Twisted's ``doWrite`` finds the loss as before.
+nothing is buffered, the connection is not closing and TLS is not in use, ``write()`` sends
+what the kernel takes and leaves the rest to Twisted's own buffered path, so ordering,
+back-pressure and error handling stay Twisted's. A lost connection is not handled here: the
+bytes go to the buffer and Twisted's ``doWrite`` finds the loss as before.
+
+A streaming (push) producer does not stop it: Twisted pauses one only when the buffer grows
+past its size, and the buffer does not grow here. Every daphne socket has one — the HTTP
+channel registers itself when the connection opens, and stays registered after the upgrade
+to a WebSocket — so without this the fast path would never run for daphne's sockets. A pull
+producer does stop it: it writes only when asked, and is asked when ``doWrite`` empties the
+buffer, so its writes keep Twisted's path.
 
 ``install()`` makes TCP ports accept connections with it (it reads ``tcp.Port.transport`` at
 every accept). It is called from ``virtualiop/asgi.py`` when ``SOCKET_SEND_AT_ONCE`` is on (the
@@ -35,7 +42,7 @@ class SendAtOnceServer(tcp.Server):
             and not self.disconnecting
             and not self._writeDisconnecting
             and not self._writeDisconnected
-            and self.producer is None
+            and (self.producer is None or self.streamingProducer)
             and not self._tempDataBuffer
             and self.offset == len(self.dataBuffer)
             and isinstance(data, bytes)

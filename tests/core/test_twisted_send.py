@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import socket
 
 import pytest
@@ -121,24 +122,60 @@ def test_a_closing_connection_keeps_twisteds_path(pair):
     assert transport._tempDataBuffer == [b"late"]  # queued for the closing flush, not sent
 
 
-def test_a_registered_producer_keeps_twisteds_path(pair):
+class Producer:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pauseProducing(self):  # noqa: N802 (Twisted's names)
+        self.calls.append("pause")
+
+    def resumeProducing(self):  # noqa: N802
+        self.calls.append("resume")
+
+    def stopProducing(self):  # noqa: N802
+        self.calls.append("stop")
+
+
+def test_a_streaming_producer_does_not_stop_it(pair):
+    """daphne's sockets all carry one: the HTTP channel registers itself as a push producer
+    when the connection opens and stays registered after the upgrade to a WebSocket."""
     transport, client, reactor = pair
+    producer = Producer()
+    transport.registerProducer(producer, True)
 
-    class Producer:
-        def pauseProducing(self):  # noqa: N802
-            pass
+    transport.write(b"pushed")
 
-        def resumeProducing(self):  # noqa: N802
-            pass
+    assert receive(client, 6) == b"pushed"
+    assert reactor.add_writer_calls == 0 and producer.calls == []
 
-        def stopProducing(self):  # noqa: N802
-            pass
 
-    transport.registerProducer(Producer(), True)
-    transport.write(b"produced")
+def test_a_streaming_producer_is_still_paused_when_the_kernel_is_full(pair):
+    transport, client, reactor = pair
+    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    producer = Producer()
+    transport.registerProducer(producer, True)
+    big = bytes(range(256)) * 8192
 
-    assert transport._tempDataBuffer == [b"produced"]
+    transport.write(big)
+    transport.write(big)  # behind the first: over Twisted's buffer size
+
+    assert "pause" in producer.calls  # back-pressure as Twisted gives it
+    assert flush(transport, reactor, client) == big + big
+
+
+def test_a_pull_producer_keeps_twisteds_path(pair):
+    """A pull producer writes only when asked, and is asked when doWrite empties the buffer."""
+    transport, client, reactor = pair
+    producer = Producer()
+    transport.registerProducer(producer, False)
+    producer.calls.clear()
+
+    transport.write(b"pulled")
+
+    assert transport._tempDataBuffer == [b"pulled"]
     assert transport in reactor.writers
+    assert flush(transport, reactor, client) == b"pulled"
+    assert producer.calls == ["resume"]  # asked for more once the buffer emptied
 
 
 def test_a_lost_connection_is_left_for_twisted_to_find(pair):
@@ -177,3 +214,74 @@ def test_the_asgi_module_installs_it_unless_turned_off(settings):
         assert tcp.Port.transport is SendAtOnceServer
     finally:
         tcp.Port.transport = original
+
+
+def _probe_daphne(send_at_once: str) -> list[dict[str, int]]:
+    """Run a real daphne with the project's ASGI app; send 20 frames through a WebSocket
+    (HTTP upgrade and all, as browsers do); return the write counts seen after each."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import websockets
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SOCKET_SEND_AT_ONCE": send_at_once, "PYTHONPATH": str(root)}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.core.daphne_send_probe:application",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "daphne did not start"
+            time.sleep(0.1)
+
+        async def frames() -> list[dict[str, int]]:
+            seen = []
+            async with websockets.connect(f"ws://127.0.0.1:{port}/probe/") as ws:
+                for _ in range(20):
+                    await ws.send("count")
+                    seen.append(json.loads(await ws.recv()))
+            return seen
+
+        return asyncio.run(frames())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_daphnes_websocket_frames_take_the_fast_path():
+    seen = _probe_daphne("1")
+    writes = seen[-1]["writes"] - seen[0]["writes"]
+    registered = seen[-1]["registered"] - seen[0]["registered"]
+    assert writes == 19  # one frame written per answer
+    assert registered == 0  # none waited for a loop turn
+
+
+def test_with_it_turned_off_every_frame_waits_for_the_loop():
+    seen = _probe_daphne("0")
+    assert seen[-1]["registered"] - seen[0]["registered"] == 19  # Twisted's path, as before
