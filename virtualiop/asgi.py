@@ -7,7 +7,6 @@ the rest to gunicorn), because sync views under ASGI were measured about 8x slow
 import gc
 import os
 
-from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "virtualiop.settings")
@@ -20,12 +19,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from virtualiop.routing import websocket_urlpatterns  # noqa: E402
-
-if settings.SOCKET_SEND_AT_ONCE:
-    # Under daphne (Twisted): a frame goes to the socket at once, not a loop turn later.
-    from apps.core import twisted_send  # noqa: E402
-
-    twisted_send.install()
 
 application = ProtocolTypeRouter(
     {

@@ -179,8 +179,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Threads per daphne process for the sockets' database work (apps/core/consumers.py).
 SOCKET_DB_THREADS = env.int("SOCKET_DB_THREADS", default=4)
-# daphne sends a frame at once when nothing is waiting, as asyncio does (apps/core/twisted_send.py).
-SOCKET_SEND_AT_ONCE = env.bool("SOCKET_SEND_AT_ONCE", default=True)
 
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
