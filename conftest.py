@@ -210,10 +210,14 @@ def browser_login():
         page.goto(f"{base_url}/accounts/login/")
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign In").click()
+        # Wait for each form's own navigation: a bare wait_for_load_state() could return for
+        # the page being left, and the test's next goto() then raced the sign-in POST.
+        with page.expect_navigation():
+            page.get_by_role("button", name="Sign In").click()
         if totp_secret:
             page.get_by_label("Code").fill(totp_now(totp_secret))
-            page.get_by_role("button", name="Sign In").click()
+            with page.expect_navigation():
+                page.get_by_role("button", name="Sign In").click()
         page.wait_for_load_state()
         return page
 

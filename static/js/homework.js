@@ -157,5 +157,31 @@
       })();
     });
   }
+  // Answers given before the scripts ran (a slow phone, a quick tap) fired no event htmx could
+  // hear: once htmx has set the forms up, save every form whose fields differ from the page
+  // as it was served.
+  function changedBeforeLoad(form) {
+    return Array.prototype.some.call(form.elements, function (el) {
+      if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+      if (el.tagName === "SELECT") {
+        return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+      }
+      if (el.tagName === "TEXTAREA" || (el.tagName === "INPUT" && el.type !== "hidden")) {
+        return el.value !== el.defaultValue;
+      }
+      return false;
+    });
+  }
+  function saveEarlyAnswers() {
+    document.querySelectorAll("form[data-autosave]").forEach(function (form) {
+      if (changedBeforeLoad(form)) { dirty.add(form); save(form); }
+    });
+  }
+  // htmx (loaded before this script) sets the forms up on DOMContentLoaded, before this runs.
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { setTimeout(saveEarlyAnswers, 0); });
+  } else {
+    setTimeout(saveEarlyAnswers, 0);
+  }
   updatePage();
 })();

@@ -168,3 +168,34 @@ def test_closing_the_tab_mid_typing_still_saves(
     expect(again.get_by_label("What did you notice in your body")).to_have_value(
         "Closed straight after typing"
     )
+
+
+def test_an_answer_given_before_the_scripts_ran_is_saved_when_they_do(
+    live_server, page, browser_login, clinician, patient
+):
+    """A slow phone: the patient answers while htmx and homework.js are still loading, so no
+    event reaches them. Once they run, the page saves what differs from what it was served."""
+    modules = shipped_modules()
+    from apps.homework import services
+
+    assignment, _ = services.assignment_create(
+        clinician=clinician, patient=patient, module=modules["paced-breathing"]
+    )
+    browser_login(page, live_server.url, patient.email, PASSWORD)
+    held = []
+    page.route(re.compile(r"/static/.*(htmx|homework).*\.js$"), lambda route: held.append(route))
+    page.goto(f"{live_server.url}/homework/a/{assignment.pk}/", wait_until="commit")
+    answer = page.get_by_label("What did you notice in your body")
+    answer.fill("Typed before the scripts arrived")
+    while len(held) < 2:  # htmx and homework.js, both waiting for the browser to get them
+        page.wait_for_timeout(50)
+    for route in held:
+        route.continue_()
+
+    expect(page.locator("#state-reflection [data-state=saved]")).to_be_visible()
+    time.sleep(0.5)  # the answer is stored before the state says so; read it on a new page
+    again = page.context.new_page()
+    again.goto(f"{live_server.url}/homework/a/{assignment.pk}/")
+    expect(again.get_by_label("What did you notice in your body")).to_have_value(
+        "Typed before the scripts arrived"
+    )
