@@ -16,7 +16,7 @@ import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from asgiref.sync import SyncToAsync
 from autobahn.exception import Disconnected
@@ -30,6 +30,7 @@ from apps.core import requestcontext
 from apps.core.events import user_group
 
 T = TypeVar("T")
+C = TypeVar("C", bound="AsyncWebsocketConsumer")
 logger = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4401
@@ -206,25 +207,34 @@ def frame_session_alive(scope: dict[str, Any]) -> bool:
     return login_session_alive(scope)
 
 
-class _SessionWatch:
-    """The signed-in sockets of this process (of one event loop), their login sessions
-    re-read every ``SESSION_CHECK_SECONDS``: a batch of up to ``SESSION_WATCH_BATCH`` sockets
-    per trip to the pool, two queries each (``login_sessions_alive``), the batches spread over
-    the period. Was one task and two queries per socket, a tenth of a core for 800 silent
-    sockets (bench/RESULTS.md). Sign-out, a password change and deactivation do not wait
-    for it: they are pushed to the user's sockets."""
+class SocketSet(Generic[C]):
+    """Sockets of one kind in this process (of one event loop, see ``per_event_loop``), with
+    one task, started by the first ``add``, that runs ``run`` while any are in the set: the
+    shared shape of the session watch and the rooms' ticker, whose periodic work differs."""
 
     def __init__(self) -> None:
-        self.sockets: dict[str, UserSocketConsumer] = {}
+        self.sockets: dict[str, C] = {}
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, consumer: UserSocketConsumer) -> None:
+    def add(self, consumer: C) -> None:
         self.sockets[consumer.channel_name] = consumer
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self.run())
 
-    def discard(self, consumer: UserSocketConsumer) -> None:
+    def discard(self, consumer: C) -> None:
         self.sockets.pop(consumer.channel_name, None)
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+
+class _SessionWatch(SocketSet["UserSocketConsumer"]):
+    """The signed-in sockets of this process, their login sessions re-read every
+    ``SESSION_CHECK_SECONDS``: a batch of up to ``SESSION_WATCH_BATCH`` sockets per trip to
+    the pool, two queries each (``login_sessions_alive``), the batches spread over the
+    period. Was one task and two queries per socket, a tenth of a core for 800 silent
+    sockets (bench/RESULTS.md). Sign-out, a password change and deactivation do not wait
+    for it: they are pushed to the user's sockets."""
 
     async def run(self) -> None:
         while self.sockets:

@@ -1,6 +1,7 @@
-"""One redis-py client per Redis URL per process, for the few places that talk to Redis
-directly instead of through Django's cache or the channel layer (Django's Redis cache builds
-a client object on every call; a client holds a connection pool and is thread-safe)."""
+"""One redis-py client per Redis URL per process, for talking to the channel layer's Redis
+directly (apps/core/events.py); the cache's Redis has its own kept client
+(apps.core.cache.RedisCache.redis_client). A client holds a connection pool and is
+thread-safe."""
 
 from __future__ import annotations
 

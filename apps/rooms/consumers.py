@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from apps.core import requestcontext
 from apps.core.consumers import (
     CLOSE_SESSION_ENDED,
+    SocketSet,
     UserSocketConsumer,
     frame_session_alive,
     off_loop,
@@ -45,23 +46,17 @@ class _SessionEnded(Exception):
     """The login session is over (found by the check that runs with a frame's service)."""
 
 
-class _Ticker:
-    """This process's room sockets (of one event loop), checked together every
-    ``RoomConsumer.check_seconds``; and one lock per room so this process broadcasts a
-    room's messages in the order their ids were given."""
+class _Ticker(SocketSet["RoomConsumer"]):
+    """This process's room sockets, checked together every ``RoomConsumer.check_seconds``;
+    and one lock per room so this process broadcasts a room's messages in the order their
+    ids were given."""
 
     def __init__(self) -> None:
-        self.sockets: dict[str, RoomConsumer] = {}
+        super().__init__()
         self.send_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, consumer: RoomConsumer) -> None:
-        self.sockets[consumer.channel_name] = consumer
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self.run())
 
     def discard(self, consumer: RoomConsumer) -> None:
-        self.sockets.pop(consumer.channel_name, None)
+        super().discard(consumer)
         if not any(c.session_id == consumer.session_id for c in self.sockets.values()):
             lock = self.send_locks.get(consumer.session_id)
             if lock is not None and not lock.locked():

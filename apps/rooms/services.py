@@ -31,7 +31,6 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core import redis_clients
 from apps.core.db import prepared_cursor
 from apps.core.events import send_event_on_commit
 from apps.rooms import selectors
@@ -120,17 +119,13 @@ def _over_limit(*, key: str, limit: int, window: int) -> bool:
 
 
 def _cache_redis() -> Any | None:
-    """A redis-py client on the default cache's Redis, or None when the cache is not one
-    Redis server (Django's Redis cache builds a client object on every call)."""
+    """The default cache's own redis-py client when the cache is Redis, else None."""
     from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
 
-    if not isinstance(caches["default"], RedisCache):  # Django's, or apps.core.cache's
-        return None
-    location = settings.CACHES["default"]["LOCATION"]
-    if not isinstance(location, str):
-        return None  # several servers: Django's client picks one per key; use the cache API
-    return redis_clients.client_for(location)
+    from apps.core.cache import RedisCache
+
+    default = caches["default"]
+    return default.redis_client() if isinstance(default, RedisCache) else None
 
 
 # --- Access -------------------------------------------------------------------------------
