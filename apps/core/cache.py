@@ -35,8 +35,3 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _OneClientPerPool
-
-    def redis_client(self) -> Any:
-        """The redis-py client this cache writes with (kept, one per pool), for commands the
-        cache API has no word for (the rooms rate limit's pipelined INCR and EXPIRE)."""
-        return self._cache.get_client(write=True)

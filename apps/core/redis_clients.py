@@ -1,7 +1,5 @@
 """One redis-py client per Redis URL per process, for talking to the channel layer's Redis
-directly (apps/core/events.py); the cache's Redis has its own kept client
-(apps.core.cache.RedisCache.redis_client). A client holds a connection pool and is
-thread-safe."""
+directly (apps/core/events.py). A client holds a connection pool and is thread-safe."""
 
 from __future__ import annotations
 

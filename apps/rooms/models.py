@@ -198,7 +198,11 @@ class Message(models.Model):
                 name="message_kind_fields",
             ),
         ]
-        indexes = [models.Index(fields=["room", "id"], name="room_message_id")]
+        indexes = [
+            models.Index(fields=["room", "id"], name="room_message_id"),
+            # The rate limit: an author's messages in a room over the last seconds.
+            models.Index(fields=["room", "author", "created_at"], name="message_rate"),
+        ]
 
     def __str__(self) -> str:
         return f"Message {self.pk} in {self.room_id}"

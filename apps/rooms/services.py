@@ -4,13 +4,14 @@ Each public service checks access first (``_enter``: the user is still a member 
 facilitator, not removed, the room live) and then writes — so a member discharged or
 removed mid-session is refused on their very next action. Messages are stored before they
 are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds a
-row lock on the room (``_lock_room``, or ``_enter(lock_room=True)``) so ids in a room grow in
-commit order and catch-up ("everything after id N") cannot skip a message that committed
-late.
+row lock on the room (``_lock_room``, ``_enter(lock_room=True)``, or inside the chat
+message's one statement, ``_ChatInsert``) so ids in a room grow in commit order and
+catch-up ("everything after id N") cannot skip a message that committed late.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import re
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -94,38 +96,6 @@ def rate_limit() -> tuple[int, int]:
         getattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 20),
         getattr(settings, "ROOMS_RATE_LIMIT_SECONDS", 10),
     )
-
-
-def _over_limit(*, key: str, limit: int, window: int) -> bool:
-    """Fixed-window counter in the Django cache (Redis in production, so the limit holds
-    across daphne processes). On Redis it is one round trip (INCR and EXPIRE in a pipeline);
-    elsewhere the cache's add/incr."""
-    bucket = f"rooms:rl:{key}:{int(time.time() // window)}"
-    client = _cache_redis()
-    if client is not None:
-        name = cache.make_and_validate_key(bucket)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(name)
-        pipe.expire(name, window * 2)
-        count = int(pipe.execute()[0])
-        return count > limit
-    cache.add(bucket, 0, timeout=window * 2)
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # evicted between add and incr
-        cache.set(bucket, 1, timeout=window * 2)
-        count = 1
-    return count > limit
-
-
-def _cache_redis() -> Any | None:
-    """The default cache's own redis-py client when the cache is Redis, else None."""
-    from django.core.cache import caches
-
-    from apps.core.cache import RedisCache
-
-    default = caches["default"]
-    return default.redis_client() if isinstance(default, RedisCache) else None
 
 
 # --- Access -------------------------------------------------------------------------------
@@ -643,67 +613,149 @@ def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: 
     )
 
 
+class Stored:
+    """What ``_store_chat_message`` did with a new chat message."""
+
+    NEW = "new"  # stored; its id is on the message
+    DUPLICATE = "duplicate"  # the author's message with this client id is already stored
+    OVER_LIMIT = "over_limit"  # the author sent ``limit`` messages here in the last window
+    REFUSED = "refused"  # removed, muted or the room ended since the access check
+
+
 class _ChatInsert:
-    """PostgreSQL: a chat message stored and its author's read marker moved past it in one
-    statement (``INSERT ... ON CONFLICT DO NOTHING`` and an ``UPDATE`` in a ``WITH``), where
-    the ORM takes four round trips (savepoint, insert, release, update) and compiles two
-    queries on every message. Columns and values come from the model's fields, as the ORM's
-    own insert prepares them; a resend (the unique client id) inserts nothing."""
+    """PostgreSQL: a chat message checked, stored and its author's read marker moved past
+    it in **one statement** run on its own (autocommit), where the ORM takes a transaction
+    and eight round trips. In that statement, with the rows locked:
+
+    - the room's row (``FOR UPDATE``, as ``_lock_room``) and not ended: ids in a room are
+      given in commit order;
+    - the author's participant row (``FOR NO KEY UPDATE``), still admitted and not muted:
+      a removal or mute that committed after the access check is seen here (PostgreSQL
+      re-reads a locked row's newest version and re-checks these conditions), so it is
+      never overtaken by a message that was already on its way;
+    - the rate limit: the author's chat messages in this room over the last window
+      (a sliding window, counted on the ``message_rate`` index);
+    - ``INSERT ... ON CONFLICT DO NOTHING`` (a resend — the unique client id — inserts
+      nothing) and the read marker's ``UPDATE``.
+
+    Columns and values come from the model's fields, as the ORM's own insert prepares
+    them; table and column names from the models' metadata, values only as parameters."""
 
     def __init__(self) -> None:
         self.fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-        table, participants = Message._meta.db_table, Participant._meta.db_table
+        messages, participants = Message._meta.db_table, Participant._meta.db_table
+        rooms = Room._meta.db_table
         columns = ", ".join(str(f.column) for f in self.fields)
         marks = ", ".join(["%s"] * len(self.fields))
-        # Table and column names from the models' metadata; values only as parameters.
         self.sql = (
-            f"WITH new AS (INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+            f"WITH room AS MATERIALIZED (SELECT id FROM {rooms}"  # noqa: S608
+            " WHERE id = %s AND ended_at IS NULL FOR UPDATE),"
+            f" author AS MATERIALIZED (SELECT id FROM {participants}"
+            " WHERE id = %s AND status = %s AND (muted_until IS NULL OR muted_until <= %s)"
+            " FOR NO KEY UPDATE),"
+            f" recent AS MATERIALIZED (SELECT count(*) AS n FROM {messages}"
+            " WHERE room_id = %s AND author_id = %s AND kind = %s AND created_at > %s),"
+            f" new AS (INSERT INTO {messages} ({columns}) SELECT {marks}"
+            " WHERE EXISTS (SELECT 1 FROM room) AND EXISTS (SELECT 1 FROM author)"
+            " AND (SELECT n FROM recent) < %s"
             " ON CONFLICT DO NOTHING RETURNING id),"
             f" seen AS (UPDATE {participants} SET last_read_message_id = (SELECT id FROM new)"
             " WHERE id = %s AND last_read_message_id < (SELECT id FROM new))"
-            " SELECT id FROM new"
+            " SELECT (SELECT id FROM new), EXISTS (SELECT 1 FROM room),"
+            " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
         )
 
-    def __call__(self, message: Message, participant: Participant) -> bool:
+    def __call__(
+        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
+    ) -> str:
         values = [
             f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
         ]
+        created_at = values[[f.name for f in self.fields].index("created_at")]
+        since_value = Message._meta.get_field("created_at").get_db_prep_value(
+            since, connection=db_connection
+        )
         with prepared_cursor() as cursor:
-            cursor.execute(self.sql, [*values, participant.pk])
-            row = cursor.fetchone()
-        if row is None:
-            return False
-        message.pk = row[0]
-        message._state.adding = False
-        message._state.db = db_connection.alias
-        return True
+            cursor.execute(
+                self.sql,
+                [
+                    message.room_id,
+                    participant.pk,
+                    ParticipantStatus.ADMITTED.value,
+                    created_at,
+                    message.room_id,
+                    message.author_id,
+                    MessageKind.CHAT.value,
+                    since_value,
+                    *values,
+                    limit,
+                    participant.pk,
+                ],
+            )
+            new_id, room_open, author_may_post, recent = cursor.fetchone()
+        if new_id is not None:
+            message.pk = new_id
+            message._state.adding = False
+            message._state.db = db_connection.alias
+            return Stored.NEW
+        if not (room_open and author_may_post):
+            return Stored.REFUSED
+        return Stored.OVER_LIMIT if recent >= limit else Stored.DUPLICATE
 
 
 _chat_insert: _ChatInsert | None = None
 
 
-def _store_chat_message(message: Message, participant: Participant) -> bool:
-    """Store a new chat message and mark it read for its author; False if the author's
-    message with this client id is already stored (nothing is written then)."""
+def _store_chat_message_orm(
+    message: Message, participant: Participant, *, limit: int, since: dt.datetime
+) -> str:
+    """``_ChatInsert`` for other databases (SQLite in development): the same checks and
+    writes with the ORM, in a transaction."""
+    with transaction.atomic():
+        if not Room.objects.select_for_update().filter(pk=message.room_id, ended_at=None).exists():
+            return Stored.REFUSED
+        may_post = (
+            Participant.objects.select_for_update()
+            .filter(pk=participant.pk, status=ParticipantStatus.ADMITTED)
+            .filter(Q(muted_until=None) | Q(muted_until__lte=message.created_at))
+            .exists()
+        )
+        if not may_post:
+            return Stored.REFUSED
+        recent = Message.objects.filter(
+            room_id=message.room_id,
+            author_id=message.author_id,
+            kind=MessageKind.CHAT,
+            created_at__gt=since,
+        ).count()
+        try:
+            with transaction.atomic():  # a savepoint: a duplicate leaves the transaction usable
+                if recent >= limit:
+                    return Stored.OVER_LIMIT
+                message.save(force_insert=True)
+        except IntegrityError:
+            return Stored.DUPLICATE
+        Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
+            last_read_message_id=message.pk
+        )
+    return Stored.NEW
+
+
+def _store_chat_message(message: Message, participant: Participant) -> str:
+    """Store a new chat message and mark it read for its author, if the author may still
+    post and is under the rate limit (``Stored``: nothing is written unless NEW)."""
     global _chat_insert
+    limit, window = rate_limit()
+    since = message.created_at - dt.timedelta(seconds=window)
     if db_connection.vendor == "postgresql":
         if _chat_insert is None:
             _chat_insert = _ChatInsert()
-        return _chat_insert(message, participant)
-    try:
-        with transaction.atomic():  # a savepoint: a duplicate leaves the transaction usable
-            message.save(force_insert=True)
-    except IntegrityError:
-        return False
-    Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
-        last_read_message_id=message.pk
-    )
-    return True
+        return _chat_insert(message, participant, limit=limit, since=since)
+    return _store_chat_message_orm(message, participant, limit=limit, since=since)
 
 
 @in_room_order
-@transaction.atomic
 def room_message_post(
     *, author: User, session_id: int | str, body: str, client_id: str
 ) -> tuple[dict[str, Any], bool]:
@@ -712,10 +764,17 @@ def room_message_post(
     Idempotent per (room, author, client_id): a resend returns the stored message and
     broadcasts nothing new (the unique constraint finds it; refusals look it up first, so
     a resend of a stored message is answered even when the author is now muted or over
-    the limit). Refused (RoomError) when muted or over the rate limit. Holds the room's
-    row lock, taken with the author's participant row, while the id is allocated.
+    the limit). Refused (RoomError) when muted or over the rate limit (``rate_limit()``
+    chat messages per author and room in any window of that many seconds).
+
+    Two round trips to the database on PostgreSQL, no transaction: the access read, then
+    one statement that re-checks what may have changed since (removed, muted, room ended)
+    with the rows locked, counts the rate limit, stores the message and moves the read
+    marker (``_ChatInsert``); the broadcast goes out once it is stored. A message with a
+    risk phrase is stored in one transaction with its alert, so neither is kept without
+    the other.
     """
-    entered = _enter(user=author, session_id=session_id, lock_room=True)
+    entered = _enter(user=author, session_id=session_id)
     participant = entered.participant
     assert participant is not None
     now = timezone.now()
@@ -727,22 +786,21 @@ def room_message_post(
             .first()
         )
 
+    def muted(until: dt.datetime) -> RoomError:
+        return RoomError(
+            _("A facilitator has muted you for a few minutes."),
+            code="muted",
+            until=until.isoformat(),
+        )
+
     if participant.muted_until is not None and participant.muted_until > now:
         if existing := stored():
             return selectors.message_payload(existing), False
-        raise RoomError(
-            _("A facilitator has muted you for a few minutes."),
-            code="muted",
-            until=participant.muted_until.isoformat(),
-        )
+        raise muted(participant.muted_until)
     body = body.strip()
     if not body:
         raise RoomError(_("The message is empty."), code="invalid_fields")
-    limit, window = rate_limit()
-    if _over_limit(key=f"send:{author.pk}", limit=limit, window=window):
-        if existing := stored():
-            return selectors.message_payload(existing), False
-        raise RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
+    phrase = _risk_match(body) if author.is_patient else None
     message = Message(
         room=entered.room,
         author=author,
@@ -751,20 +809,27 @@ def room_message_post(
         client_id=client_id,
         created_at=now,
     )
-    if not _store_chat_message(message, participant):
-        existing = stored()
-        if existing is None:
-            raise IntegrityError("chat message refused by a constraint")
+    with transaction.atomic() if phrase else contextlib.nullcontext():
+        outcome = _store_chat_message(message, participant)
+        if outcome == Stored.NEW:
+            payload = selectors.message_payload(message)
+            _broadcast(entered.room.session_id, {"type": "message", "message": payload})
+            if phrase:
+                _raise_risk_alert(
+                    message=message, patient=author, phrase=phrase, session=entered.session
+                )
+            return payload, True
+    if existing := stored():  # a resend: answered even when muted or over the limit now
         return selectors.message_payload(existing), False
-    payload = selectors.message_payload(message)
-    _broadcast(entered.room.session_id, {"type": "message", "message": payload})
-    if author.is_patient:
-        phrase = _risk_match(body)
-        if phrase:
-            _raise_risk_alert(
-                message=message, patient=author, phrase=phrase, session=entered.session
-            )
-    return payload, True
+    if outcome == Stored.OVER_LIMIT:
+        raise RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
+    if outcome == Stored.REFUSED:  # changed since the access check: say what changed
+        again = _enter(user=author, session_id=session_id)
+        assert again.participant is not None
+        if again.participant.muted_until is not None and again.participant.muted_until > now:
+            raise muted(again.participant.muted_until)
+        raise RoomForbidden()
+    raise IntegrityError("chat message refused by a constraint")
 
 
 def _audit_staff_read(user: User, room: Room, what: str) -> None:
