@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -379,16 +379,29 @@ def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, R
     """The periodic check of one room for one process's sockets ``[(channel name, user id)]``:
     keep their presence fresh, re-check their users' access, close the presence of sockets
     whose process died, and post "left" and "ending in 5 minutes" when due. Returns the
-    sockets that must close, with why (RoomForbidden/RoomClosed). About 10 queries a room,
-    however many sockets it has here."""
+    sockets that must close, with why (RoomForbidden/RoomClosed). Five queries a room when
+    nothing is due (room with its session, group and program and whether a notice is due;
+    the access rule's three; the presence update), however many sockets it has here: each
+    process runs this for each of its rooms every ``RoomConsumer.check_seconds``."""
     now = timezone.now()
-    session = (
-        Session.objects.select_related("group", "group__program").filter(pk=session_id).first()
+    room = (
+        Room.objects.select_related("session__group__program")
+        .annotate(
+            stale_connection=Exists(
+                Connection.objects.filter(
+                    room=OuterRef("pk"), seen_at__lt=now - selectors.PRESENCE_STALE
+                )
+            ),
+            departure_due=Exists(
+                Participant.objects.filter(room=OuterRef("pk"), away_since__lte=now - left_after())
+            ),
+        )
+        .filter(session_id=session_id)
+        .first()
     )
-    room = Room.objects.filter(session_id=session_id).first()
-    if session is None or room is None:
+    if room is None:
         return {channel: RoomClosed() for channel, _ in sockets}
-    room.session = session
+    session = room.session
     if selectors.room_phase(session=session, room=room, now=now) != Phase.LIVE:
         return {channel: RoomClosed() for channel, _ in sockets}
     allowed = selectors.users_allowed_live(session=session, user_ids={u for _, u in sockets})
@@ -409,16 +422,14 @@ def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, R
 
 
 def _notices_due(*, room: Room, now: dt.datetime) -> bool:
-    """Is there a dead socket to reap, a departure or the ending notice to post?"""
+    """Is there a dead socket to reap, a departure or the ending notice to post? (``room``
+    as ``room_tick`` reads it: with ``stale_connection`` and ``departure_due``.)"""
     session = room.session
     if room.ending_notice_at is None and (
         session.ends_at - ENDING_NOTICE_BEFORE <= now < session.ends_at
     ):
         return True
-    return (
-        Connection.objects.filter(room=room, seen_at__lt=now - selectors.PRESENCE_STALE).exists()
-        or Participant.objects.filter(room=room, away_since__lte=now - left_after()).exists()
-    )
+    return bool(room.stale_connection or room.departure_due)  # type: ignore[attr-defined]
 
 
 def room_ping(*, session_id: int, channel_name: str) -> dict[str, Any]:
