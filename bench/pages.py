@@ -9,6 +9,7 @@ seeds viop_bench_small at --scale 0.1 for the query-count comparison).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ def page_plan() -> list[dict[str, Any]]:
     django_setup()
     from django.utils import timezone
 
+    from apps.rooms.selectors import grace
     from apps.scheduling.models import Session
 
     patient_email, clinician_email = "pat1@bench.test", "clin1@bench.test"
@@ -35,9 +37,12 @@ def page_plan() -> list[dict[str, Any]]:
         {"label": "clinician Today", "email": clinician_email, "path": "/schedule/today/"},
         {"label": "caseload dashboard", "email": clinician_email, "path": "/progress/caseload/"},
     ]
+    # A session whose room has closed (past its end and the grace after it): one that ended
+    # minutes ago is still the live room, a different page (found at 20:38 UTC, 2026-11-30).
     past = (
         Session.objects.filter(
-            group__memberships__patient__email=patient_email, ends_at__lt=timezone.now()
+            group__memberships__patient__email=patient_email,
+            ends_at__lt=timezone.now() - grace() - dt.timedelta(minutes=1),
         )
         .order_by("-starts_at")
         .first()
