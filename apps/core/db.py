@@ -22,6 +22,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import CursorDebugWrapper
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Django's debug cursor, logging the statement as written (its parameters beside it):
+    Django logs what psycopg says it sent, and for a prepared statement psycopg sends only
+    the statement's name — the query log (``connection.queries``,
+    ``CaptureQueriesContext``, ``django.db.backends`` debug logging) showed ``None``."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params):
+            return super(CursorDebugWrapper, self).execute(sql, params)
 
 
 @contextmanager
@@ -47,7 +59,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[Any]:
     connection.validate_thread_sharing()
     # (django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.)
     if connection.queries_logged:
-        cursor = connection.make_debug_cursor(raw)  # type: ignore[arg-type]
+        cursor = _PreparedDebugWrapper(raw, connection)  # type: ignore[arg-type]
     else:
         cursor = connection.make_cursor(raw)  # type: ignore[arg-type]
     with cursor:

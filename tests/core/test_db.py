@@ -44,6 +44,8 @@ def test_the_access_read_is_prepared_after_five_runs_and_answers_the_same(
         ]
 
     assert len(queries) == 7  # still seen by Django's query log, one statement a call
+    # ...with its text, also once prepared (psycopg then sends only the statement's name)
+    assert all("FROM rooms_participant p" in (q["sql"] or "") for q in queries.captured_queries)
     assert any("FROM rooms_participant p" in sql for sql in _prepared())
     first, last = answers[0], answers[-1]  # planned each time, then from the prepared plan
     assert [f.value_from_object(first[0]) for f in Participant._meta.concrete_fields] == [
