@@ -113,7 +113,7 @@ class RoomConsumer(UserSocketConsumer):
     def _frame_allowed(self) -> bool:
         """A ceiling on frames of any kind (6x the message limit) against floods, counted
         per socket in memory: no round trip to Redis for every frame. Messages have their
-        own limit per user across processes (services.room_message_post)."""
+        own limit per author and room across processes (services.room_message_post)."""
         limit, window = services.rate_limit()
         now = time.monotonic()
         if now - self._window_start >= window:

@@ -409,15 +409,20 @@ def presence(*, room: Room, now: dt.datetime | None = None) -> list[dict[str, An
     return [participant_payload(p, now=now) for p in rows]
 
 
+def mute_in_force(p: Participant, *, now: dt.datetime) -> dt.datetime | None:
+    """Until when ``p`` is muted, or None if they are not muted at ``now``."""
+    return p.muted_until if p.muted_until is not None and p.muted_until > now else None
+
+
 def participant_payload(p: Participant, *, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
-    muted = p.muted_until is not None and p.muted_until > now
+    muted = mute_in_force(p, now=now)
     return {
         "id": p.user_id,
         "name": display_name(p.user),
         "facilitator": p.is_facilitator,
         "hand": p.hand_raised_at is not None,
-        "muted_until": p.muted_until.isoformat() if muted and p.muted_until else None,
+        "muted_until": muted.isoformat() if muted else None,
     }
 
 

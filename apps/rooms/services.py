@@ -91,7 +91,8 @@ class RoomClosed(RoomError):
 
 
 def rate_limit() -> tuple[int, int]:
-    """(messages, seconds) a user may send; e.g. 20 messages per 10 seconds."""
+    """(messages, seconds): an author may post that many chat messages in a room in any
+    window of that many seconds; e.g. 20 messages per 10 seconds."""
     return (
         getattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 20),
         getattr(settings, "ROOMS_RATE_LIMIT_SECONDS", 10),
@@ -656,6 +657,7 @@ class _ChatInsert:
         self.fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
         messages, participants = Message._meta.db_table, Participant._meta.db_table
         rooms = Room._meta.db_table
+        self.created_at_at = [f.name for f in self.fields].index("created_at")
         columns = ", ".join(str(f.column) for f in self.fields)
         marks = ", ".join(["%s"] * len(self.fields))
         self.sql = (
@@ -683,7 +685,7 @@ class _ChatInsert:
             f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
         ]
-        created_at = values[[f.name for f in self.fields].index("created_at")]
+        created_at = values[self.created_at_at]
         since_value = Message._meta.get_field("created_at").get_db_prep_value(
             since, connection=db_connection
         )
@@ -724,7 +726,7 @@ def _store_chat_message_orm(
     """``_ChatInsert`` for other databases (SQLite in development): the same checks and
     writes with the ORM, in a transaction."""
     with transaction.atomic():
-        if not Room.objects.select_for_update().filter(pk=message.room_id, ended_at=None).exists():
+        if _lock_room(message.room).ended_at is not None:
             return Stored.REFUSED
         may_post = (
             Participant.objects.select_for_update()
@@ -804,10 +806,10 @@ def room_message_post(
             until=until.isoformat(),
         )
 
-    if participant.muted_until is not None and participant.muted_until > now:
+    if until := selectors.mute_in_force(participant, now=now):
         if existing := stored():
             return selectors.message_payload(existing), False
-        raise muted(participant.muted_until)
+        raise muted(until)
     body = body.strip()
     if not body:
         raise RoomError(_("The message is empty."), code="invalid_fields")
@@ -837,8 +839,8 @@ def room_message_post(
     if outcome == Stored.REFUSED:  # changed since the access check: say what changed
         again = _enter(user=author, session_id=session_id)
         assert again.participant is not None
-        if again.participant.muted_until is not None and again.participant.muted_until > now:
-            raise muted(again.participant.muted_until)
+        if until := selectors.mute_in_force(again.participant, now=now):
+            raise muted(until)
         raise RoomForbidden()
     raise IntegrityError("chat message refused by a constraint")
 
