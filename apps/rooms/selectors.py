@@ -35,6 +35,16 @@ from apps.scheduling.selectors import (
 PRESENCE_STALE = dt.timedelta(seconds=90)
 
 
+@dataclass
+class OrderLock:
+    """A room's order lock (a PostgreSQL session-level advisory lock, ``key``) that a chat
+    message's access read takes in the same statement, saving a round trip on the way to
+    the broadcast; ``taken`` says whether it did (see ``services._in_room_order``)."""
+
+    key: int
+    taken: bool = False
+
+
 def open_before() -> dt.timedelta:
     return dt.timedelta(minutes=getattr(settings, "ROOMS_OPEN_MINUTES_BEFORE", 15))
 
@@ -204,7 +214,7 @@ class _ParticipantRead:
         fac = Group.facilitators.through._meta.db_table
         seat = f"FROM {m} gm WHERE gm.group_id = s.group_id AND gm.patient_id = p.user_id"
         # Table and column names from the models' metadata; values only as parameters.
-        self.sql = (
+        select = (
             f"SELECT {', '.join(columns)},"  # noqa: S608
             # membership_covers(date=s.occurrence_date): active or ended, on that date
             f" (SELECT COUNT(*) {seat} AND gm.status IN (%s, %s)"
@@ -218,6 +228,8 @@ class _ParticipantRead:
             "  AND gm.from_date <= s.occurrence_date) AS seat_until,"
             f" (SELECT COUNT(*) FROM {fac} f WHERE f.group_id = s.group_id"
             "  AND f.user_id = p.user_id) AS facilitates"
+        )
+        joins = (
             f" FROM {Participant._meta.db_table} p"
             f" INNER JOIN {Room._meta.db_table} r ON r.id = p.room_id"
             f" INNER JOIN {Session._meta.db_table} s ON s.id = r.session_id"
@@ -225,6 +237,9 @@ class _ParticipantRead:
             f" INNER JOIN {Program._meta.db_table} prog ON prog.id = g.program_id"
             " WHERE r.session_id = %s AND p.user_id = %s"
         )
+        self.sql = select + joins
+        # Also takes the room's order lock: once, with the output row (at most one).
+        self.sql_ordered = select + ", pg_advisory_lock(%s) AS ordered" + joins
         self.params = [
             MembershipStatus.ACTIVE,
             MembershipStatus.ENDED,
@@ -234,20 +249,34 @@ class _ParticipantRead:
         self.converters: dict[str, dict[int, Any]] = {}
 
     def __call__(
-        self, *, user_id: int, session_id: int, lock_room: bool
+        self, *, user_id: int, session_id: int, lock_room: bool, order: OrderLock | None = None
     ) -> tuple[Participant, tuple[Any, ...]] | None:
         from django.db import connection
 
-        sql = self.sql
+        sql, params = self.sql, [*self.params, session_id, user_id]
         if lock_room and connection.features.has_select_for_update_of:
             sql += " FOR UPDATE OF r"
         elif lock_room and connection.features.has_select_for_update:
             sql += " FOR UPDATE"
-        with prepared_cursor() as cursor:
-            cursor.execute(sql, [*self.params, session_id, user_id])
-            row = cursor.fetchone()
+        elif order is not None and not order.taken and connection.vendor == "postgresql":
+            # Taken with the output row (there is at most one, and no row lock that could
+            # drop it afterwards): taken exactly when a row comes back.
+            sql = self.sql_ordered
+            params = [*self.params, order.key, session_id, user_id]
+        else:
+            order = None
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except BaseException:
+            if order is not None:
+                order.taken = True  # perhaps: the caller's release is harmless if not
+            raise
         if row is None:
             return None
+        if order is not None:
+            order.taken = True
         compiler = Participant.objects.none().query.get_compiler(connection=connection)
         converters = self.converters.get(connection.vendor)
         if converters is None:
@@ -266,7 +295,7 @@ class _ParticipantRead:
         session.group = group
         room.session = session
         participant.room = room
-        covering, open_seats, seat_until, facilitates = row[at:]
+        covering, open_seats, seat_until, facilitates = row[at : at + 4]
         if isinstance(seat_until, str):  # SQLite gives the aggregate's date as text
             seat_until = dt.date.fromisoformat(seat_until)
         return participant, (covering, open_seats, seat_until, facilitates)
@@ -276,13 +305,15 @@ _participant_read: _ParticipantRead | None = None
 
 
 def participant_access(
-    *, user: User, session_id: int | str, lock_room: bool = False
+    *, user: User, session_id: int | str, lock_room: bool = False, order: OrderLock | None = None
 ) -> tuple[Participant | None, RoomAccess | None]:
     """``user``'s participant row in the room of ``session_id`` (whatever its status, with
     its room, session, group and program) and the access rule's answer for them now, in one
     query. (None, None) if they were never in the room; (row, None) when the rule gives them
     nothing from that row (other staff: ``room_access`` goes the long way).
-    ``lock_room`` (inside a transaction) also takes the room's row lock (FOR UPDATE OF)."""
+    ``lock_room`` (inside a transaction) also takes the room's row lock (FOR UPDATE OF);
+    else ``order`` (PostgreSQL) has the room's order lock taken by the same statement when
+    the row is found (``order.taken``)."""
     global _participant_read
     try:
         pk = int(session_id)
@@ -292,7 +323,7 @@ def participant_access(
         return None, None
     if _participant_read is None:
         _participant_read = _ParticipantRead()
-    found_row = _participant_read(user_id=user.pk, session_id=pk, lock_room=lock_room)
+    found_row = _participant_read(user_id=user.pk, session_id=pk, lock_room=lock_room, order=order)
     if found_row is None:
         return None, None
     participant, (covering, open_seats, seat_until, facilitates) = found_row

@@ -797,3 +797,115 @@ def test_broadcasts_of_concurrent_writers_leave_in_id_order(
         thread.join(timeout=60)
     assert len(published) == 30
     assert published == sorted(published)
+
+
+def _advisory_locks_held() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND pid = pg_backend_pid() AND granted"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chat_messages_access_read_takes_the_room_order_lock(live_session, patient):
+    """On the way to the broadcast a chat message costs two round trips: the access read,
+    which takes the room's order lock in the same statement, and the write; the lock is let
+    go after the broadcast, and nothing is left held."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
+    _connect(patient, live_session)
+    services.room_message_post(author=patient, session_id=live_session.pk, body="a", client_id="o1")
+    with CaptureQueriesContext(connection) as ctx:
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="b", client_id="o2"
+        )
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert len(statements) == 3, statements
+    assert "pg_advisory_lock" in statements[0] and "FROM rooms_participant" in statements[0]
+    assert "INSERT INTO" in statements[1]
+    assert "pg_advisory_unlock" in statements[2]
+    assert _advisory_locks_held() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_chat_messages_leave_no_order_lock_held(live_session, patient, member2):
+    from django.db import connection
+
+    from tests.factories import patient_in
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
+    _connect(patient, live_session)
+    outsider = patient_in(live_session.group.program, email="out@example.test", full_name="O U")
+    with pytest.raises(RoomError):  # never in the room: no participant row
+        services.room_message_post(
+            author=outsider, session_id=live_session.pk, body="x", client_id="r1"
+        )
+    assert _advisory_locks_held() == 0
+    with pytest.raises(RoomError):  # a blank message, after the read took the lock
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="  ", client_id="r2"
+        )
+    assert _advisory_locks_held() == 0
+    Participant.objects.filter(user=patient).update(status="removed", removed_at=timezone.now())
+    with pytest.raises(RoomForbidden):  # a row comes back, the rule refuses it
+        services.room_message_post(
+            author=patient, session_id=live_session.pk, body="y", client_id="r3"
+        )
+    assert _advisory_locks_held() == 0
+    assert not Message.objects.filter(kind="chat").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chat_message_waits_for_the_room_order_lock_before_it_is_stored(live_session, patient):
+    """While another process holds the room's order lock (publishing its message), a post
+    waits in its access read and stores nothing until the lock is let go."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
+    _connect(patient, live_session)
+    key = (services.ORDER_LOCK_NAMESPACE << 32) | live_session.pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    outcome: dict[str, object] = {}
+
+    def poster():
+        try:
+            outcome["result"] = services.room_message_post(
+                author=patient, session_id=live_session.pk, body="waits", client_id="w1"
+            )
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=poster)
+    thread.start()
+    try:
+        with connection.cursor() as cursor:
+            for _ in range(100):
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND wait_event = 'advisory' AND query LIKE %s",
+                    ["SELECT p.id, p.room_id,%"],  # the access read (its text is cut short)
+                )
+                if cursor.fetchone()[0]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail("the post's access read never waited on the order lock")
+        assert not Message.objects.filter(client_id="w1").exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    thread.join(10)
+    assert outcome["result"][1] is True
+    assert Message.objects.filter(client_id="w1").exists()
