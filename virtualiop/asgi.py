@@ -4,7 +4,6 @@ In ``make run`` daphne serves both. In production daphne serves only ``/ws/`` (n
 the rest to gunicorn), because sync views under ASGI were measured about 8x slower.
 """
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -18,6 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from apps.core.runtime import settle_garbage_collector  # noqa: E402
 from virtualiop.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -29,7 +29,6 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Everything loaded so far (Django, the apps, templates) lives as long as the process: move
-# it out of the cyclic garbage collector's sight, so its full collections stay short while a
-# process holds thousands of sockets (CPython's gc.freeze, as its docs advise for servers).
-gc.freeze()
+# Everything loaded so far lives as long as the process: out of the garbage collector's
+# sight, and full collections made rare (apps/core/runtime.py; they stalled every socket).
+settle_garbage_collector()

@@ -302,6 +302,11 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
+# The cyclic garbage collector of daphne and gunicorn processes: allocations between young
+# collections (CPython's default 700). Larger makes the stalls of full collections rare
+# (apps/core/runtime.py).
+GC_GEN0_THRESHOLD = env.int("GC_GEN0_THRESHOLD", default=20_000)
+
 # --- Internationalisation and time ----------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English"))]

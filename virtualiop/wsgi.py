@@ -1,6 +1,5 @@
 """WSGI entry point: in production gunicorn serves every HTTP request through this."""
 
-import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -9,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "virtualiop.settings")
 
 application = get_wsgi_application()
 
-# As in asgi.py: everything loaded so far lives as long as the worker; keep it out of the
-# cyclic garbage collector's full passes (CPython's gc.freeze, as its docs advise for servers).
-gc.freeze()
+from apps.core.runtime import settle_garbage_collector  # noqa: E402
+
+# As in asgi.py: what is loaded lives as long as the worker (apps/core/runtime.py).
+settle_garbage_collector()

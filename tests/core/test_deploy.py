@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -115,15 +117,19 @@ def test_make_runs_access_log_leaves_out_query_strings():
     assert "virtualiop.devserver" in procfile
 
 
-def test_a_web_worker_keeps_what_it_loaded_out_of_the_garbage_collectors_passes():
-    """gunicorn imports virtualiop.wsgi in each worker: Django and the apps, loaded once and
-    kept for the worker's life, are frozen (gc.freeze) so full collections stay short."""
+@pytest.mark.parametrize("module", ["virtualiop.wsgi", "virtualiop.asgi"])
+def test_a_server_process_keeps_the_garbage_collectors_full_passes_rare(module):
+    """gunicorn workers import virtualiop.wsgi, daphne virtualiop.asgi: Django and the apps,
+    loaded once and kept for the process's life, are frozen (gc.freeze), and the young
+    generation is large enough that a frame's short-lived objects die in it instead of
+    bringing on full collections (which stalled every socket of a daphne process)."""
     result = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import gc; before = gc.get_freeze_count(); import virtualiop.wsgi; "
-            "print(before, gc.get_freeze_count())",
+            "import gc; before = gc.get_freeze_count(); "
+            f"import {module}; "
+            "print(before, gc.get_freeze_count(), *gc.get_threshold())",
         ],
         cwd=ROOT,
         env=_production_env(),
@@ -132,5 +138,6 @@ def test_a_web_worker_keeps_what_it_loaded_out_of_the_garbage_collectors_passes(
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    before, after = map(int, result.stdout.split())
+    before, after, young, middle, old = map(int, result.stdout.split())
     assert before == 0 and after > 10_000
+    assert young == 20_000 and (middle, old) == (10, 10)
