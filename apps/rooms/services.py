@@ -140,8 +140,8 @@ def _in_room_order(session_id: int | str, *, lazy: bool = False) -> Iterator[Ord
 
     ``lazy`` (a chat message): the lock is yielded untaken for the service's access read
     to take in the same statement (``selectors.OrderLock``: one round trip fewer on the
-    way to the broadcast); the service calls ``take()`` before it writes, which takes it
-    only if that read did not. Yields None where no lock is needed."""
+    way to the broadcast); the service calls ``_take_order_lock`` before it writes, which
+    takes it only if that read did not. Yields None where no lock is needed."""
     if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
         yield None  # inside an outer transaction the broadcasts only go out after it: no help
         return
