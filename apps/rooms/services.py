@@ -127,6 +127,11 @@ def room_get_or_create(*, session: Session) -> Room:
 ORDER_LOCK_NAMESPACE = 0x524F4F4D  # "ROOM": keeps our advisory-lock keys apart
 
 
+def order_lock_key(session_id: int | str) -> int:
+    """The advisory-lock key of a room's order lock (``_in_room_order``)."""
+    return (ORDER_LOCK_NAMESPACE << 32) | (int(session_id) & 0xFFFFFFFF)
+
+
 @contextmanager
 def _in_room_order(session_id: int | str, *, lazy: bool = False) -> Iterator[OrderLock | None]:
     """Hold this room's order lock from before its transaction until its broadcasts are out.
@@ -146,7 +151,7 @@ def _in_room_order(session_id: int | str, *, lazy: bool = False) -> Iterator[Ord
         yield None  # inside an outer transaction the broadcasts only go out after it: no help
         return
     try:
-        key = (ORDER_LOCK_NAMESPACE << 32) | (int(session_id) & 0xFFFFFFFF)
+        key = order_lock_key(session_id)
     except (TypeError, ValueError):
         yield None
         return

@@ -874,7 +874,7 @@ def test_a_chat_message_waits_for_the_room_order_lock_before_it_is_stored(live_s
     if connection.vendor != "postgresql":
         pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
     _connect(patient, live_session)
-    key = (services.ORDER_LOCK_NAMESPACE << 32) | live_session.pk
+    key = services.order_lock_key(live_session.pk)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [key])
     outcome: dict[str, object] = {}
