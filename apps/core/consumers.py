@@ -27,7 +27,7 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import close_old_connections, connections
 
 from apps.core import requestcontext
-from apps.core.events import user_group
+from apps.core.events import release_layer_channel, user_group
 
 T = TypeVar("T")
 C = TypeVar("C", bound="AsyncWebsocketConsumer")
@@ -92,7 +92,23 @@ def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
     return _SocketDatabaseSyncToAsync(fn, thread_sensitive=False, executor=_socket_db_pool)
 
 
-class PingConsumer(AsyncWebsocketConsumer):
+class LayerChannelReleased:
+    """Consumer mixin: the consumer's layer channel is released when it ends, however it
+    ends (``release_layer_channel``). Every routed consumer has it (a test checks)."""
+
+    channel_layer: Any
+    channel_name: str | None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+        finally:
+            await release_layer_channel(
+                getattr(self, "channel_layer", None), getattr(self, "channel_name", None)
+            )
+
+
+class PingConsumer(LayerChannelReleased, AsyncWebsocketConsumer):
     """A health probe for WebSockets: answers "pong" to any frame."""
 
     async def connect(self) -> None:
@@ -280,7 +296,7 @@ def per_event_loop(factory: Callable[[], T]) -> Callable[[], T]:
 _session_watch = per_event_loop(_SessionWatch)
 
 
-class UserSocketConsumer(AsyncJsonWebsocketConsumer):
+class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
     """Base for consumers that need an authenticated user whose session is still alive."""
 
     user_group_name: str | None = None

@@ -55,6 +55,25 @@ def send_event_on_commit(group: str, event: dict[str, Any]) -> None:
     transaction.on_commit(lambda: group_send_now(group, event))
 
 
+async def release_layer_channel(layer: Any, channel: str | None) -> None:
+    """Forget ``channel`` (a consumer's own, from ``new_channel()``) in ``layer``.
+
+    channels_redis' pub/sub layer (4.3) keeps a queue and a Redis subscription for each
+    ``new_channel()`` until a ``receive()`` on it is cancelled *while waiting*. A consumer
+    whose receive already holds a message when the socket closes (a room broadcast that
+    arrived during its disconnect), or whose next receive has not started yet, ends without
+    that: the channel was kept for good, about one per closed socket under churn (the
+    30-minute soak's memory creep, bench/RESULTS.md). Other layers forget a channel
+    themselves (the in-memory layer once its queue is empty; the core layer by expiry)."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    if channel is None or not isinstance(layer, RedisPubSubChannelLayer):
+        return
+    loop_layer = layer._get_layer()
+    if loop_layer.channels.pop(channel, None) is not None:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+
+
 def user_group(user_id: int) -> str:
     """Every socket a user has open joins this group (logout closes them all)."""
     return f"user.{user_id}"

@@ -33,9 +33,14 @@ def check_channel_layer() -> None:
     async def roundtrip() -> None:
         import asyncio
 
+        from apps.core.events import release_layer_channel
+
         channel = await layer.new_channel()
-        await layer.send(channel, {"type": "healthz.ping"})
-        message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        try:
+            await layer.send(channel, {"type": "healthz.ping"})
+            message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+        finally:
+            await release_layer_channel(layer, channel)
         if message.get("type") != "healthz.ping":
             raise RuntimeError("channel layer returned the wrong message")
 

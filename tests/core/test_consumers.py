@@ -342,3 +342,81 @@ def test_socket_threads_health_check_their_connection_at_most_every_few_seconds(
     monkeypatch.setattr(connection, "is_usable", lambda: False)
     consumers._close_old_connections()
     assert connection.connection is None  # after an error Django checks it (and drops it)
+
+
+def _pubsub_layer_or_skip(settings):
+    from channels.layers import get_channel_layer
+
+    if "RedisPubSub" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("the per-channel queue and subscription are the Redis pub/sub layer's")
+    return get_channel_layer()._get_layer()  # this event loop's layer: the consumers' too
+
+
+def _redis_subscribers(channel: str) -> int:
+    from apps.core import redis_clients
+
+    client = redis_clients.client_for(settings.REDIS_URL)
+    return dict(client.pubsub_numsub(channel))[channel.encode()]
+
+
+@pytest.mark.parametrize("broadcast_while_closing", [False, True])
+async def test_a_closed_socket_leaves_no_channel_behind_in_the_layer_or_redis(
+    patient, settings, monkeypatch, broadcast_while_closing
+):
+    """Each consumer gets its own layer channel (a queue in the process and a Redis
+    subscription). channels_redis' pub/sub layer drops it only when the consumer's receive
+    is cancelled while waiting; a broadcast that arrives while the socket is closing (a busy
+    room) leaves the receive holding it, and the channel was kept for good: about one per
+    closed socket, the 30-minute soak's memory creep."""
+    import asyncio
+
+    from apps.core.consumers import NotificationSocketConsumer
+
+    layer = _pubsub_layer_or_skip(settings)
+    names = []
+    original = NotificationSocketConsumer.disconnect
+
+    async def disconnect(self, code):
+        names.append(self.channel_name)
+        assert self.channel_name in layer.channels
+        assert _redis_subscribers(self.channel_name) == 1
+        if broadcast_while_closing:
+            await self.channel_layer.send(
+                self.channel_name, {"type": "user.event", "payload": {"late": True}}
+            )
+            await asyncio.sleep(0.3)  # delivered to the consumer's receive, never dispatched
+        await original(self, code)
+
+    monkeypatch.setattr(NotificationSocketConsumer, "disconnect", disconnect)
+    for _ in range(3):
+        communicator = _communicator("/ws/me/", await sync_to_async(_session_for)(patient))
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}
+        await communicator.disconnect()
+    assert len(names) == 3
+    assert [name for name in names if name in layer.channels] == []
+    assert [name for name in names if _redis_subscribers(name)] == []
+
+
+async def test_a_closed_ping_socket_leaves_no_channel_behind(settings):
+    layer = _pubsub_layer_or_skip(settings)
+    before = set(layer.channels)
+    for _ in range(3):
+        communicator = _communicator("/ws/ping/")
+        assert (await communicator.connect())[0]
+        await communicator.send_to(text_data="ping")
+        await communicator.receive_json_from()
+        await communicator.disconnect()
+    assert set(layer.channels) - before == set()
+
+
+def test_every_routed_consumer_releases_its_layer_channel():
+    from channels.routing import URLRouter
+
+    from apps.core.consumers import LayerChannelReleased
+    from virtualiop.routing import websocket_urlpatterns
+
+    consumers = [pattern.callback.consumer_class for pattern in websocket_urlpatterns]
+    assert consumers and not any(isinstance(c, URLRouter) for c in consumers)
+    assert [c.__name__ for c in consumers if not issubclass(c, LayerChannelReleased)] == []
