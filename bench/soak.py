@@ -104,6 +104,20 @@ def _run_with_samples(targets, seconds, needs_welcome, pids) -> tuple[dict, dict
     return counts, warm, end
 
 
+def _layer_channels_kept() -> int:
+    """Consumers' own channels (``new_channel()``) the daphne processes still subscribe to
+    once every client has gone: each is a queue kept in a process and a Redis subscription
+    (channels_redis' pub/sub layer kept about one per closed socket; ``LayerChannelReleased``)."""
+    from django.conf import settings
+
+    from apps.core import redis_clients
+
+    time.sleep(2)  # the last sockets' disconnects reach the servers
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    client = redis_clients.client_for(settings.REDIS_URL)
+    return len(client.pubsub_channels(f"{prefix}specific.*"))
+
+
 def run(seconds: float = 120, rooms: int = 3, per_room: int = 16) -> Result:
     from bench import fanout
 
@@ -126,6 +140,7 @@ def run(seconds: float = 120, rooms: int = 3, per_room: int = 16) -> Result:
             for cookie in room["cookies"]
         ]
         counts, warm, end = _run_with_samples(targets, seconds, True, pids)
+        kept = _layer_channels_kept()
         run_dir = Path(str(state["run_dir"]))
         logs = "".join(
             (run_dir / f"{n}.log").read_text(errors="replace")
@@ -163,6 +178,16 @@ def run(seconds: float = 120, rooms: int = 3, per_room: int = 16) -> Result:
                 note=f"{warm[name]:.0f} -> {end[name]:.0f} MB",
             )
         )
+    result.rows.append(
+        Row(
+            "consumer channels still subscribed in Redis once every client has left",
+            kept,
+            None,
+            "",
+            "0",
+            kept == 0,
+        )
+    )
     result.rows.append(Row("'channel full' log lines", full, None, "", "0", full == 0))
     result.rows.append(
         Row("tracebacks in daphne/worker logs", tracebacks, None, "", "0", tracebacks == 0)
