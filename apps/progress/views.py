@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 from typing import Any
 
@@ -178,20 +179,28 @@ def caseload(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     if not selectors.is_clinician(user):
         raise Http404
-    programs = list(selectors.outcome_programs_for(user=user))
-    form = CaseloadFilterForm(request.GET or None, programs=programs)
-    params: dict[str, Any] = {}
-    if form.is_valid():
-        data = form.cleaned_data
-        params = {
-            "program_id": data["program"],
-            "flagged_only": data["flagged"],
-            "below_floor_only": data["below_floor"],
-            "quiet_days": 3 if data["quiet"] else None,
-            "include_closed": data["closed"],
-            "search": data["q"],
-            "sort": data["sort"] or "flags",
-        }
+
+    @functools.cache
+    def filters() -> tuple[list[Any], CaseloadFilterForm, dict[str, Any]]:
+        """The user's programs, the filter form and what it asks for. Read only when the
+        table is rendered, or to answer a query string: the plain page (the clinician's
+        usual first look) is served from the cache with neither."""
+        programs = list(selectors.outcome_programs_for(user=user))
+        form = CaseloadFilterForm(request.GET or None, programs=programs)
+        params: dict[str, Any] = {}
+        if form.is_valid():
+            data = form.cleaned_data
+            params = {
+                "program_id": data["program"],
+                "flagged_only": data["flagged"],
+                "below_floor_only": data["below_floor"],
+                "quiet_days": 3 if data["quiet"] else None,
+                "include_closed": data["closed"],
+                "search": data["q"],
+                "sort": data["sort"] or "flags",
+            }
+        return programs, form, params
+
     page_number = request.GET.get("page") or "1"
     audit_record(
         actor=user,
@@ -201,6 +210,7 @@ def caseload(request: HttpRequest) -> HttpResponse:
     )
 
     def render_table() -> str:
+        programs, form, params = filters()
         page = selectors.caseload_page(user=user, page=page_number, **params)
         rows = page.object_list
         return fragments.render_fragment(
@@ -226,7 +236,7 @@ def caseload(request: HttpRequest) -> HttpResponse:
         request,
         "progress/caseload.html",
         {"table": table},
-        status=400 if form.errors else 200,
+        status=400 if request.GET and filters()[1].errors else 200,
     )
 
 

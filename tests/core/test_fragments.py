@@ -246,6 +246,26 @@ def test_the_caseload_is_cached_and_a_new_or_acknowledged_flag_shows_at_once(
     assert not _flagged(client.get(path).content.decode(), patient)
 
 
+def test_the_plain_caseload_from_the_cache_reads_no_programs_and_filters_are_still_checked(
+    client, login, clinician, patient
+):
+    """A clinician's usual first look (no query string) is answered from the cache without
+    the programs query or the filter form; with a query string the form is still checked,
+    cached or not (a bad filter stays a 400)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login(client, clinician)
+    path = reverse("progress:caseload")
+    client.get(path)
+    with CaptureQueriesContext(connection) as hit:
+        assert client.get(path).status_code == 200
+    assert not [q for q in hit.captured_queries if "programs_program" in q["sql"]]
+    for _ in range(2):  # rendered, then served from the cache
+        assert client.get(path, {"sort": "drop table"}).status_code == 400
+        assert client.get(path, {"sort": "name"}).status_code == 200
+
+
 def test_a_clinician_never_gets_another_clinicians_cached_caseload(
     client, login, clinician, patient, other_clinician, other_program
 ):
