@@ -46,6 +46,8 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="audit_actions",
+        # Indexed by audit_actor_at, which leads with it.
+        db_index=False,
     )
     action = models.CharField(max_length=16, choices=AuditAction.choices)
     patient = models.ForeignKey(
@@ -54,6 +56,8 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="audit_subject_events",
+        # Indexed by audit_patient_at, which leads with it.
+        db_index=False,
     )
     object_type = models.CharField(max_length=80)
     object_id = models.CharField(max_length=64, blank=True)

@@ -73,7 +73,11 @@ class Application(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications"
     )
     program = models.ForeignKey(
-        "programs.Program", on_delete=models.PROTECT, related_name="applications"
+        "programs.Program",
+        on_delete=models.PROTECT,
+        related_name="applications",
+        # Indexed by the (program, status) index, which leads with it.
+        db_index=False,
     )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.STARTED
@@ -212,7 +216,11 @@ class ConsentSignature(models.Model):
     """An e-signature: the exact document version, the typed name, when, from where."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_signatures"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="consent_signatures",
+        # Indexed by consentsignature_once_per_version, which leads with it.
+        db_index=False,
     )
     document = models.ForeignKey(
         ConsentDocument, on_delete=models.PROTECT, related_name="signatures"
@@ -289,7 +297,11 @@ class TreatmentPlan(models.Model):
     """One version of a patient's treatment plan. A review writes a new version."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="treatment_plans"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="treatment_plans",
+        # Indexed by treatmentplan_version, which leads with it.
+        db_index=False,
     )
     program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="+")
     version = models.PositiveSmallIntegerField()
@@ -337,7 +349,11 @@ class SafetyPlan(models.Model):
     patient or a clinician may write a new version; old versions are kept."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="safety_plans"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="safety_plans",
+        # Indexed by safetyplan_version, which leads with it.
+        db_index=False,
     )
     version = models.PositiveSmallIntegerField()
     warning_signs = models.TextField(_("1. Warning signs"), blank=True)

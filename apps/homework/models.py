@@ -55,7 +55,13 @@ class ModuleVersion(models.Model):
     """A snapshot of a module's content. Never changed once created: assignments point at the
     version they started on, so editing content cannot rewrite the questions under answers."""
 
-    module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="versions")
+    module = models.ForeignKey(
+        Module,
+        on_delete=models.CASCADE,
+        related_name="versions",
+        # Indexed by hw_moduleversion_unique, which leads with it.
+        db_index=False,
+    )
     version = models.PositiveIntegerField()
     content = models.JSONField(help_text=_("The validated module (ModuleSpec) as JSON."))
     content_hash = models.CharField(max_length=64)
@@ -95,7 +101,11 @@ class Assignment(models.Model):
     assigner)."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="homework"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="homework",
+        # Indexed by hw_assignment_pat_status, which leads with it.
+        db_index=False,
     )
     module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="assignments")
     module_version = models.ForeignKey(
@@ -180,7 +190,13 @@ class Response(models.Model):
     kind; ``client_seq`` is the highest autosave sequence applied, so a late, stale request
     cannot overwrite a newer answer."""
 
-    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="responses")
+    assignment = models.ForeignKey(
+        Assignment,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        # Indexed by hw_response_unique, which leads with it.
+        db_index=False,
+    )
     step_id = models.CharField(max_length=40)
     value = models.JSONField(default=dict)
     complete = models.BooleanField(default=False)

@@ -17,7 +17,11 @@ class MeasureResponse(models.Model):
     """One completed instrument: the answers as given, and the server's score."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="measure_responses"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="measure_responses",
+        # Indexed by the (patient, instrument, -taken_at) index, which leads with it.
+        db_index=False,
     )
     program = models.ForeignKey(
         "programs.Program", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -94,6 +98,8 @@ class SafetyFlag(models.Model):
         null=True,
         blank=True,
         related_name="safety_flags",
+        # Indexed by the (program, acknowledged_at) index, which leads with it.
+        db_index=False,
     )
     response = models.ForeignKey(
         MeasureResponse, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

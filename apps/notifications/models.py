@@ -77,7 +77,11 @@ class Outbox(models.Model):
     """One notification to one person on one channel. Sent at most once (``dedupe_key``)."""
 
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="outbox"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="outbox",
+        # Indexed by outbox_unique_recipient_event_kind_channel, which leads with it.
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
@@ -142,7 +146,11 @@ class Notification(models.Model):
     """An in-app notification: what the bell counts and the list shows."""
 
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        # Indexed by notification_unread, which leads with it.
+        db_index=False,
     )
     # One in-app notification per outbox row: delivering the row twice cannot show it twice.
     outbox = models.OneToOneField(
@@ -171,7 +179,11 @@ class Preference(models.Model):
     """An explicit choice for one kind on one channel; without a row the default applies."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notification_prefs",
+        # Indexed by preference_unique_user_kind_channel, which leads with it.
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)

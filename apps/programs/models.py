@@ -71,7 +71,13 @@ class Program(models.Model):
 class ProgramStaff(models.Model):
     """A clinician working in a program. Access to a program's patients follows from this."""
 
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="staff")
+    program = models.ForeignKey(
+        Program,
+        on_delete=models.CASCADE,
+        related_name="staff",
+        # Indexed by programstaff_unique, which leads with it.
+        db_index=False,
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,

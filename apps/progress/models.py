@@ -40,7 +40,11 @@ class DailyCheckIn(models.Model):
     """
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="daily_checkins"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="daily_checkins",
+        # Indexed by checkin_one_per_day, which leads with it.
+        db_index=False,
     )
     program = models.ForeignKey(
         "programs.Program", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -99,7 +103,6 @@ class DailyCheckIn(models.Model):
                 name="checkin_used_what_only_if_used",
             ),
         ]
-        indexes = [models.Index(fields=["patient", "-day"], name="checkin_patient_day")]
 
     def __str__(self) -> str:
         return f"Check-in #{self.pk} ({self.day})"

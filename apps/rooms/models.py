@@ -82,7 +82,13 @@ class ParticipantStatus(models.TextChoices):
 class Participant(models.Model):
     """A person's standing in one room: lobby/admitted/removed, mute, hand, read marker."""
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    room = models.ForeignKey(
+        Room,
+        on_delete=models.CASCADE,
+        related_name="participants",
+        # Indexed by participant_unique, which leads with it.
+        db_index=False,
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_participations"
     )
@@ -124,7 +130,13 @@ class Connection(models.Model):
     """One open socket in a room (presence). A user with two tabs has two rows. Rows of a
     process that died without closing are ignored once ``seen_at`` is stale."""
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="connections")
+    room = models.ForeignKey(
+        Room,
+        on_delete=models.CASCADE,
+        related_name="connections",
+        # Indexed by room_conn_seen, which leads with it.
+        db_index=False,
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200, unique=True)
     joined_at = models.DateTimeField()
@@ -154,7 +166,13 @@ class SystemEvent(models.TextChoices):
 
 
 class Message(models.Model):
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    room = models.ForeignKey(
+        Room,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        # Indexed by room_message_id, which leads with it.
+        db_index=False,
+    )
     kind = models.CharField(max_length=8, choices=MessageKind.choices, default=MessageKind.CHAT)
     # Null for system messages.
     author = models.ForeignKey(
@@ -238,7 +256,13 @@ def normalise_phrase(text: str) -> str:
 class RiskAlert(models.Model):
     """A message that matched a risk phrase: a private alert to the room's facilitators."""
 
-    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="risk_alerts")
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.PROTECT,
+        related_name="risk_alerts",
+        # Indexed by riskalert_one_per_message.
+        db_index=False,
+    )
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="room_risk_alerts"
     )

@@ -48,7 +48,13 @@ class Admission(models.TextChoices):
 class Group(models.Model):
     """A recurring group (SAMHSA TIP 41: 6-12 members with 1-2 therapists)."""
 
-    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="groups")
+    program = models.ForeignKey(
+        "programs.Program",
+        on_delete=models.PROTECT,
+        related_name="groups",
+        # Indexed by group_unique_name, which leads with it.
+        db_index=False,
+    )
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=24, choices=GroupKind.choices)
     description = models.TextField(_("description"), blank=True)
@@ -128,7 +134,13 @@ class SessionStatus(models.TextChoices):
 class Session(models.Model):
     """One occurrence of a group. Generated ahead over a rolling horizon."""
 
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="sessions")
+    group = models.ForeignKey(
+        Group,
+        on_delete=models.CASCADE,
+        related_name="sessions",
+        # Indexed by session_unique_occurrence, which leads with it.
+        db_index=False,
+    )
     # The occurrence's date in the program's zone, as the series produced it. Unique per
     # group: what makes generation idempotent; also the date memberships are checked on.
     occurrence_date = models.DateField(_("occurrence date"))
@@ -220,6 +232,8 @@ class GroupMembership(models.Model):
         on_delete=models.CASCADE,
         related_name="group_memberships",
         limit_choices_to={"role": "patient"},
+        # Indexed by membership_patient_status, which leads with it.
+        db_index=False,
     )
     from_date = models.DateField(_("from"))
     to_date = models.DateField(_("to"), null=True, blank=True)
@@ -297,12 +311,16 @@ class Appointment(models.Model):
         on_delete=models.PROTECT,
         related_name="clinician_appointments",
         limit_choices_to={"role": "clinician"},
+        # Indexed by appt_clinician_start, which leads with it.
+        db_index=False,
     )
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="patient_appointments",
         limit_choices_to={"role": "patient"},
+        # Indexed by appt_patient_start, which leads with it.
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=AppointmentKind.choices)
     starts_at = models.DateTimeField(_("starts at"), db_index=True)
@@ -452,7 +470,13 @@ class AttendanceSource(models.TextChoices):
 
 
 class Attendance(models.Model):
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="attendance")
+    session = models.ForeignKey(
+        Session,
+        on_delete=models.CASCADE,
+        related_name="attendance",
+        # Indexed by attendance_unique, which leads with it.
+        db_index=False,
+    )
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance"
     )
