@@ -73,6 +73,22 @@ def test_due_email_is_sent_once_with_text_and_html_and_no_phi(patient):
     assert row.status == Status.SENT and row.sent_at is not None and row.attempts == 1
 
 
+def test_an_email_sent_again_after_a_lost_record_keeps_its_message_id(patient):
+    """A worker killed between the provider taking a message and the row being marked sent
+    sends the row again on the retry: the same Message-ID lets mail systems show it once."""
+    _no_quiet_hours(patient)
+    _schedule(patient)
+    assert _run_dispatcher() == ["sent"]
+    row = Outbox.objects.get()
+    Outbox.objects.filter(pk=row.pk).update(status=Status.PENDING, claim_token=None, sent_at=None)
+    assert _run_dispatcher() == ["sent"]
+    first, again = (m.extra_headers["Message-ID"] for m in mail.outbox)
+    assert first == again
+    assert first.startswith(f"<notification.{row.pk}.") and first.endswith("@virtualiop.test>")
+    assert str(patient.email) not in first
+    assert first.encode() in mail.outbox[1].message().as_bytes()
+
+
 def test_future_rows_wait_until_due(patient):
     _no_quiet_hours(patient)
     _schedule(patient, due_at=timezone.now() + dt.timedelta(minutes=5))
