@@ -14,6 +14,7 @@ then never waits for a busy loop to get round to it. Any other layer takes the h
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -21,6 +22,8 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from apps.core import redis_clients
+
+logger = logging.getLogger(__name__)
 
 
 def _sync_publisher(layer: Any) -> Any | None:
@@ -71,7 +74,10 @@ async def release_layer_channel(layer: Any, channel: str | None) -> None:
         return
     loop_layer = layer._get_layer()
     if loop_layer.channels.pop(channel, None) is not None:
-        await loop_layer._get_shard(channel).unsubscribe(channel)
+        try:
+            await loop_layer._get_shard(channel).unsubscribe(channel)
+        except Exception:  # Redis gone: the subscription went with the connection
+            logger.warning("could not unsubscribe a closed consumer's channel", exc_info=True)
 
 
 def user_group(user_id: int) -> str:

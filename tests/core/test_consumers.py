@@ -420,3 +420,28 @@ def test_every_routed_consumer_releases_its_layer_channel():
     consumers = [pattern.callback.consumer_class for pattern in websocket_urlpatterns]
     assert consumers and not any(isinstance(c, URLRouter) for c in consumers)
     assert [c.__name__ for c in consumers if not issubclass(c, LayerChannelReleased)] == []
+
+
+async def test_releasing_a_channel_when_redis_is_gone_logs_and_does_not_raise(settings, caplog):
+    """A consumer ending while Redis is down must end quietly (its subscription went with
+    the connection); the queue is still forgotten."""
+    from apps.core.events import release_layer_channel
+
+    layer = _pubsub_layer_or_skip(settings)
+    from channels.layers import get_channel_layer
+
+    channel = await get_channel_layer().new_channel()
+    shard = layer._get_shard(channel)
+
+    async def broken(name):
+        raise ConnectionError("redis gone")
+
+    real = shard.unsubscribe
+    shard.unsubscribe = broken
+    try:
+        await release_layer_channel(get_channel_layer(), channel)
+    finally:
+        shard.unsubscribe = real
+    assert channel not in layer.channels
+    assert "could not unsubscribe" in caplog.text
+    await real(channel)
