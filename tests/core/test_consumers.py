@@ -282,6 +282,15 @@ async def test_broadcast_to_a_socket_whose_client_just_left_is_dropped_quietly(p
     assert len(sent) == 1  # once gone, nothing more is attempted
 
 
+def _pubsub_layer_or_skip(settings):
+    """This event loop's Redis pub/sub layer (the consumers' too); skips on other layers."""
+    from channels.layers import get_channel_layer
+
+    if "RedisPubSub" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("for the Redis pub/sub layer (REDIS_URL)")
+    return get_channel_layer()._get_layer()
+
+
 async def test_a_broadcast_from_a_plain_thread_is_published_directly_on_redis(
     patient, settings, monkeypatch
 ):
@@ -293,8 +302,7 @@ async def test_a_broadcast_from_a_plain_thread_is_published_directly_on_redis(
 
     from apps.core import events
 
-    if "RedisPubSub" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
-        pytest.skip("the direct publish is for the Redis pub/sub layer (REDIS_URL)")
+    _pubsub_layer_or_skip(settings)
     assert events._sync_publisher(get_channel_layer()) is not None
     hops = []
     monkeypatch.setattr(events, "async_to_sync", lambda fn: hops.append(fn) or fn)
@@ -342,14 +350,6 @@ def test_socket_threads_health_check_their_connection_at_most_every_few_seconds(
     monkeypatch.setattr(connection, "is_usable", lambda: False)
     consumers._close_old_connections()
     assert connection.connection is None  # after an error Django checks it (and drops it)
-
-
-def _pubsub_layer_or_skip(settings):
-    from channels.layers import get_channel_layer
-
-    if "RedisPubSub" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
-        pytest.skip("the per-channel queue and subscription are the Redis pub/sub layer's")
-    return get_channel_layer()._get_layer()  # this event loop's layer: the consumers' too
 
 
 def _redis_subscribers(channel: str) -> int:
@@ -425,11 +425,11 @@ def test_every_routed_consumer_releases_its_layer_channel():
 async def test_releasing_a_channel_when_redis_is_gone_logs_and_does_not_raise(settings, caplog):
     """A consumer ending while Redis is down must end quietly (its subscription went with
     the connection); the queue is still forgotten."""
+    from channels.layers import get_channel_layer
+
     from apps.core.events import release_layer_channel
 
     layer = _pubsub_layer_or_skip(settings)
-    from channels.layers import get_channel_layer
-
     channel = await get_channel_layer().new_channel()
     shard = layer._get_shard(channel)
 
