@@ -310,7 +310,7 @@ def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dic
     entered = _enter(user=user, session_id=session_id, admitted=False)
     now = timezone.now()
     room = _lock_room(entered.room)
-    session = entered.session
+    session = room.session = entered.session  # the same row: not read again
     facilitator = entered.access.is_facilitator
     participant, _ = Participant.objects.get_or_create(
         room=room, user=user, defaults={"is_facilitator": facilitator}
@@ -318,9 +318,12 @@ def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dic
     if participant.status == ParticipantStatus.REMOVED:  # removed in a race
         raise RoomForbidden()
     was_present = _fresh_connections(room, user.pk, now).exists()
-    Connection.objects.update_or_create(
-        channel_name=channel_name,
-        defaults={"room": room, "user": user, "joined_at": now, "seen_at": now},
+    # One upsert (a channel name is unique; a reused one moves to this room and user).
+    Connection.objects.bulk_create(
+        [Connection(channel_name=channel_name, room=room, user=user, joined_at=now, seen_at=now)],
+        update_conflicts=True,
+        unique_fields=["channel_name"],
+        update_fields=["room", "user", "joined_at", "seen_at"],
     )
     if participant.status == ParticipantStatus.WAITING:
         if facilitator or (session.group.auto_admit_members and not room.locked):
@@ -332,20 +335,27 @@ def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dic
             if not was_present:
                 _broadcast_lobby(room)
             return {"type": "waiting", "v": 1, "session_id": session.pk, "locked": room.locked}
+    people = None
     if not was_present:
         if participant.away_since is None:
             _system_message(room, SystemEvent.JOINED, subject=user, now=now)
         else:  # back before their leaving was announced: nothing to say
             participant.away_since = None
             participant.save(update_fields=["away_since"])
-        _broadcast_presence(room)
+        people = selectors.presence(room=room, now=now)
+        _broadcast(room.session_id, {"type": "presence", "people": people})
     _record_attendance(session, user, now, None)
-    return welcome_payload(room=room, participant=participant, now=now)
+    return welcome_payload(room=room, participant=participant, now=now, presence=people)
 
 
 def welcome_payload(
-    *, room: Room, participant: Participant, now: dt.datetime | None = None
+    *,
+    room: Room,
+    participant: Participant,
+    now: dt.datetime | None = None,
+    presence: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The first frame of an admitted socket; ``presence`` if the caller just read it."""
     now = now or timezone.now()
     session = room.session
     data: dict[str, Any] = {
@@ -362,7 +372,7 @@ def welcome_payload(
             if room.pinned_text
             else None
         ),
-        "presence": selectors.presence(room=room, now=now),
+        "presence": presence if presence is not None else selectors.presence(room=room, now=now),
     }
     if participant.is_facilitator:
         data["lobby"] = selectors.lobby(room=room, now=now)

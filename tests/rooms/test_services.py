@@ -909,3 +909,31 @@ def test_a_chat_message_waits_for_the_room_order_lock_before_it_is_stored(live_s
     thread.join(10)
     assert outcome["result"][1] is True
     assert Message.objects.filter(client_id="w1").exists()
+
+
+def test_joining_costs_the_same_with_two_people_in_the_room_or_twenty(
+    live_session, clinician, program
+):
+    """A join reads the room's presence once (for the broadcast and the welcome frame),
+    stores its socket in one statement, and costs the same however many are in the room."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _connect(clinician, live_session)
+    counts = []
+    for i in range(20):
+        member = patient_in(program, email=f"join{i}@example.test")
+        add_member(live_session, member)
+        with CaptureQueriesContext(connection) as ctx:
+            welcome = _connect(member, live_session)
+        counts.append(len(ctx.captured_queries))
+        assert welcome["type"] == "welcome"
+        assert {p["id"] for p in welcome["presence"]} >= {clinician.pk, member.pk}
+        sqls = [q["sql"] for q in ctx.captured_queries]
+        presence_reads = [q for q in sqls if q.startswith('SELECT "rooms_connection"."user_id"')]
+        assert len(presence_reads) == 1, presence_reads
+        socket_writes = [q for q in sqls if '"rooms_connection"' in q and "SELECT 1" not in q]
+        assert len(socket_writes) == 2, socket_writes  # the upsert, and presence's read
+    assert len(welcome["presence"]) == 21
+    assert counts[1] == counts[-1]
+    assert counts[-1] <= 30  # was 38 (bench/RESULTS.md, eighth pass)
