@@ -382,14 +382,12 @@ class RoomConsumer(UserSocketConsumer):
     async def room_event(self, event: dict[str, Any]) -> None:
         """A broadcast for the room (or its facilitators): forward once admitted.
 
-        The Redis pub/sub layer hands the same event to every socket of the room in this
-        process: it is encoded once, by the first, not once per socket (a chat message
-        reaches 15)."""
+        Encoded by each socket: every layer gives each socket its own copy of the event
+        (channels_redis' pub/sub layer decodes the published bytes once per socket), so a
+        text kept on the event was never found by another socket. Sharing one decoded event
+        per process measured no difference in the fan-out (bench/RESULTS.md, eighth pass)."""
         if self.admitted:
-            text = event.get("_text")
-            if text is None:
-                text = event["_text"] = await self.encode_json(event["payload"])
-            await self.send(text_data=text)
+            await self.send(text_data=await self.encode_json(event["payload"]))
 
     async def room_control(self, event: dict[str, Any]) -> None:
         action = event.get("action")
