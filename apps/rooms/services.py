@@ -258,8 +258,11 @@ def _control(session_id: int, user_id: int, action: str, **data: Any) -> None:
     )
 
 
-def _broadcast_presence(room: Room) -> None:
-    _broadcast(room.session_id, {"type": "presence", "people": selectors.presence(room=room)})
+def _broadcast_presence(room: Room, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Tell the room who is in it now; returns that list (a join's welcome frame reuses it)."""
+    people = selectors.presence(room=room, now=now)
+    _broadcast(room.session_id, {"type": "presence", "people": people})
+    return people
 
 
 def _broadcast_lobby(room: Room) -> None:
@@ -342,8 +345,7 @@ def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dic
         else:  # back before their leaving was announced: nothing to say
             participant.away_since = None
             participant.save(update_fields=["away_since"])
-        people = selectors.presence(room=room, now=now)
-        _broadcast(room.session_id, {"type": "presence", "people": people})
+        people = _broadcast_presence(room, now=now)
     _record_attendance(session, user, now, None)
     return welcome_payload(room=room, participant=participant, now=now, presence=people)
 
