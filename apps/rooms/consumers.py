@@ -5,8 +5,8 @@ class), 4403 not allowed (not a participant, removed, discharged), 4410 room not
 
 Cost per process, not per socket: every ``check_seconds`` one task per process (``_Ticker``)
 refreshes the presence of all its room sockets, re-checks their users' access and posts
-the room notices, one service call per room (``services.room_tick``), instead of each
-socket doing all that on its own. Service calls run on the loop's thread pool
+the room notices, one service call per batch of rooms (``services.rooms_tick``), instead of
+each socket doing all that on its own. Service calls run on the loop's thread pool
 (``off_loop``), so one slow query does not hold up every other socket of the process.
 """
 
@@ -37,6 +37,8 @@ from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_CLOSED = 4410
+# Rooms checked in one service call by a process's periodic check (``_Ticker``).
+ROOM_TICK_BATCH = 25
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -63,34 +65,50 @@ class _Ticker(SocketSet["RoomConsumer"]):
                 del self.send_locks[consumer.session_id]
 
     async def run(self) -> None:
-        """Each room is checked once a period, the rooms spread over the period (not all in
-        the same instant, which would make that second's messages wait)."""
+        """Each room is checked once a period, up to ``ROOM_TICK_BATCH`` rooms in one service
+        call (the same five queries for one room or many), the batches spread over the period
+        (not all in the same instant, which would make that second's messages wait)."""
         while self.sockets:
             period = RoomConsumer.check_seconds
             by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
             for consumer in list(self.sockets.values()):
                 by_room[consumer.session_id].append(consumer)
-            gap = period / max(len(by_room), 1)
-            for session_id, consumers in by_room.items():
+            rooms = list(by_room.items())
+            batches = [
+                dict(rooms[i : i + ROOM_TICK_BATCH]) for i in range(0, len(rooms), ROOM_TICK_BATCH)
+            ]
+            gap = period / max(len(batches), 1)
+            for batch in batches:
                 await asyncio.sleep(gap)
-                await self._check(session_id, consumers)
+                await self._check(batch)
 
-    async def _check(self, session_id: int, consumers: list[RoomConsumer]) -> None:
-        live = [c for c in consumers if c.channel_name in self.sockets]
+    async def _check(self, rooms: dict[int, list[RoomConsumer]]) -> None:
+        live = {
+            session_id: [c for c in consumers if c.channel_name in self.sockets]
+            for session_id, consumers in rooms.items()
+        }
+        live = {session_id: consumers for session_id, consumers in live.items() if consumers}
         if not live:
             return
         try:
-            refused = await off_loop(services.room_tick)(
-                session_id=session_id,
-                sockets=[(c.channel_name, c.scope["user"].pk) for c in live],
+            refused = await off_loop(services.rooms_tick)(
+                rooms={
+                    session_id: [(c.channel_name, c.scope["user"].pk) for c in consumers]
+                    for session_id, consumers in live.items()
+                }
             )
-            for consumer in live:
+        except Exception:  # a failed pass must not stop the next
+            logger.exception("room check failed for %d rooms", len(live))
+            return
+        for consumers in live.values():
+            for consumer in consumers:
                 exc = refused.get(consumer.channel_name)
                 if exc is not None and consumer.channel_name in self.sockets:
                     self.discard(consumer)
-                    await consumer._refused(exc)
-        except Exception:  # one room's failure must not stop the others' checks
-            logger.exception("room check failed for session %s", session_id)
+                    try:
+                        await consumer._refused(exc)
+                    except Exception:  # one socket's close must not stop the others'
+                        logger.exception("closing a refused room socket failed")
 
 
 _ticker = per_event_loop(_Ticker)

@@ -103,16 +103,22 @@ class RoomAccess:
         return self.is_facilitator or self.is_member
 
 
-def _active_seat(session: Session) -> Q:
-    """Memberships that give a live seat in ``session``'s room now: active, begun by the
-    session's date and not ending before today (a discharged member is out at once)."""
+def _seat_window(session: Session) -> tuple[dt.date, dt.date]:
+    """A membership gives a live seat in ``session``'s room now when it is active, began by
+    the first date and does not end before the second (today in the program's zone, or the
+    session's date if later): a discharged member is out at once."""
     today = timezone.localdate(timezone=session.group.program.time_zone)
-    day = max(today, session.occurrence_date)
+    return session.occurrence_date, max(today, session.occurrence_date)
+
+
+def _active_seat(session: Session) -> Q:
+    """Memberships that give a live seat in ``session``'s room now (``_seat_window``)."""
+    began_by, lasts_until = _seat_window(session)
     return (
         Q(group_id=session.group_id)
         & Q(status=MembershipStatus.ACTIVE)
-        & Q(from_date__lte=session.occurrence_date)
-        & (Q(to_date__isnull=True) | Q(to_date__gte=day))
+        & Q(from_date__lte=began_by)
+        & (Q(to_date__isnull=True) | Q(to_date__gte=lasts_until))
     )
 
 
@@ -122,29 +128,58 @@ def _active_member(*, user: User, session: Session) -> bool:
 
 def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
     """Which of ``user_ids`` may be in the live room now: ``room_access(...).may_join_live``
-    for many users in three queries (the periodic check of a room's sockets)."""
-    if not user_ids:
-        return set()
+    for many users in three queries."""
+    return users_allowed_live_in_rooms({session: user_ids}).get(session.pk, set())
+
+
+def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, set[int]]:
+    """``users_allowed_live`` for many sessions at once, by session id, in the same three
+    queries however many sessions and users (a process's periodic check of its rooms).
+    Sessions come with their group and program (``_seat_window`` reads the time zone)."""
+    wanted = {session: ids for session, ids in wanted.items() if ids}
+    if not wanted:
+        return {}
     from apps.scheduling.models import Group
 
-    facilitators = set(
+    group_ids = {session.group_id for session in wanted}
+    user_ids = set().union(*wanted.values())
+    facilitating = set(
         Group.facilitators.through.objects.filter(
-            group_id=session.group_id, user_id__in=user_ids
-        ).values_list("user_id", flat=True)
+            group_id__in=group_ids, user_id__in=user_ids
+        ).values_list("group_id", "user_id")
     )
-    if session.facilitator_id in user_ids:
-        facilitators.add(session.facilitator_id)
-    members = set(
+    memberships = list(
         GroupMembership.objects.filter(
-            _active_seat(session), patient_id__in=user_ids, patient__role=Role.PATIENT
-        ).values_list("patient_id", flat=True)
+            group_id__in=group_ids,
+            status=MembershipStatus.ACTIVE,
+            patient_id__in=user_ids,
+            patient__role=Role.PATIENT,
+        ).values_list("group_id", "patient_id", "from_date", "to_date")
     )
     removed = set(
         Participant.objects.filter(
-            room__session=session, user_id__in=members, status=ParticipantStatus.REMOVED
-        ).values_list("user_id", flat=True)
+            room__session__in=list(wanted),
+            user_id__in=user_ids,
+            status=ParticipantStatus.REMOVED,
+        ).values_list("room__session_id", "user_id")
     )
-    return facilitators | (members - removed)
+    allowed: dict[int, set[int]] = {}
+    for session, ids in wanted.items():
+        began_by, lasts_until = _seat_window(session)
+        members = {
+            patient_id
+            for group_id, patient_id, from_date, to_date in memberships
+            if group_id == session.group_id
+            and patient_id in ids
+            and from_date <= began_by
+            and (to_date is None or to_date >= lasts_until)
+            and (session.pk, patient_id) not in removed
+        }
+        facilitators = {u for g, u in facilitating if g == session.group_id and u in ids}
+        if session.facilitator_id in ids:
+            facilitators.add(session.facilitator_id)
+        allowed[session.pk] = facilitators | members
+    return allowed
 
 
 def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:

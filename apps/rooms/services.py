@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ from apps.scheduling.models import Session
 
 P = ParamSpec("P")
 R = TypeVar("R")
+logger = logging.getLogger(__name__)
 
 ENDING_NOTICE_BEFORE = dt.timedelta(minutes=5)
 TYPING_THROTTLE_SECONDS = 3
@@ -411,16 +413,26 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
 
 
 def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, RoomError]:
-    """The periodic check of one room for one process's sockets ``[(channel name, user id)]``:
-    keep their presence fresh, re-check their users' access, close the presence of sockets
-    whose process died, and post "left" and "ending in 5 minutes" when due. Returns the
-    sockets that must close, with why (RoomForbidden/RoomClosed). Five queries a room when
-    nothing is due (room with its session, group and program and whether a notice is due;
-    the access rule's three; the presence update), however many sockets it has here: each
-    process runs this for each of its rooms every ``RoomConsumer.check_seconds``."""
+    """``rooms_tick`` for one room."""
+    return rooms_tick(rooms={session_id: sockets})
+
+
+def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomError]:
+    """The periodic check of some rooms for one process's sockets, by session id
+    ``{session id: [(channel name, user id)]}``: keep their presence fresh, re-check their
+    users' access, close the presence of sockets whose process died, and post "left" and
+    "ending in 5 minutes" when due. Returns the sockets that must close, with why
+    (RoomForbidden/RoomClosed).
+
+    Five queries when nothing is due (the rooms with their sessions, groups and programs and
+    whether a notice is due; the access rule's three; the presence update), however many
+    rooms and sockets: each process checks its rooms in a few batches every
+    ``RoomConsumer.check_seconds`` (a room at a time cost 10 ms of CPU per room, most of it
+    compiling the same five queries; bench/RESULTS.md, ninth pass)."""
     now = timezone.now()
-    room = (
-        Room.objects.select_related("session__group__program")
+    found = {
+        room.session_id: room
+        for room in Room.objects.select_related("session__group__program")
         .annotate(
             stale_connection=Exists(
                 Connection.objects.filter(
@@ -431,28 +443,43 @@ def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, R
                 Participant.objects.filter(room=OuterRef("pk"), away_since__lte=now - left_after())
             ),
         )
-        .filter(session_id=session_id)
-        .first()
-    )
-    if room is None:
-        return {channel: RoomClosed() for channel, _ in sockets}
-    session = room.session
-    if selectors.room_phase(session=session, room=room, now=now) != Phase.LIVE:
-        return {channel: RoomClosed() for channel, _ in sockets}
-    allowed = selectors.users_allowed_live(session=session, user_ids={u for _, u in sockets})
-    refused: dict[str, RoomError] = {
-        channel: RoomForbidden() for channel, user_id in sockets if user_id not in allowed
+        .filter(session_id__in=list(rooms))
     }
-    Connection.objects.filter(
-        channel_name__in=[channel for channel, _ in sockets if channel not in refused]
-    ).update(seen_at=now)
-    if _notices_due(room=room, now=now):
+    refused: dict[str, RoomError] = {}
+    live: dict[Room, list[tuple[str, int]]] = {}
+    for session_id, sockets in rooms.items():
+        room = found.get(session_id)
+        if room is None or selectors.room_phase(session=room.session, room=room, now=now) != (
+            Phase.LIVE
+        ):
+            refused.update({channel: RoomClosed() for channel, _ in sockets})
+        else:
+            live[room] = sockets
+    allowed = selectors.users_allowed_live_in_rooms(
+        {room.session: {user_id for _, user_id in sockets} for room, sockets in live.items()}
+    )
+    fresh = []
+    for room, sockets in live.items():
+        may = allowed.get(room.session_id, set())
+        for channel, user_id in sockets:
+            if user_id in may:
+                fresh.append(channel)
+            else:
+                refused[channel] = RoomForbidden()
+    if fresh:
+        Connection.objects.filter(channel_name__in=fresh).update(seen_at=now)
+    for room in live:
+        if not _notices_due(room=room, now=now):
+            continue
         # Only now hold the room's order lock (these post messages); the usual tick posts
         # nothing and so never makes a chat message wait.
-        with _in_room_order(session_id):
-            room_reap_stale_connections(room=room, now=now)
-            room_announce_departures(room=room, now=now)
-            room_announce_ending(room=room, now=now)
+        try:
+            with _in_room_order(room.session_id):
+                room_reap_stale_connections(room=room, now=now)
+                room_announce_departures(room=room, now=now)
+                room_announce_ending(room=room, now=now)
+        except Exception:  # one room's notices must not stop the others'
+            logger.exception("room notices failed for session %s", room.session_id)
     return refused
 
 

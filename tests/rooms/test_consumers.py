@@ -673,29 +673,38 @@ async def test_risk_phrase_alerts_facilitators_privately(live_session, clinician
 # --- Cost per process, not per socket ---------------------------------------------------
 
 
-async def test_one_check_per_room_per_period_covers_every_socket(
-    live_session, clinician, patient, member2, monkeypatch
+async def test_one_check_per_period_covers_every_socket_of_every_room(
+    live_session, program, clinician, patient, member2, monkeypatch
 ):
-    from apps.rooms import services
-    from apps.rooms.consumers import RoomConsumer
-
-    calls: list[set[int]] = []
-    real_tick = services.room_tick
-
-    def counting_tick(*, session_id, sockets):
-        calls.append({user_id for _, user_id in sockets})
-        return real_tick(session_id=session_id, sockets=sockets)
-
-    monkeypatch.setattr(services, "room_tick", counting_tick)
-    monkeypatch.setattr(RoomConsumer, "check_seconds", 0.3)
-    clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    """One service call a period for the process's rooms (up to ``ROOM_TICK_BATCH``), not
+    one per socket or per room."""
     import asyncio
 
+    from asgiref.sync import sync_to_async
+
+    from apps.rooms import services
+    from apps.rooms.consumers import RoomConsumer
+    from tests.rooms.factories import make_session
+
+    second = await sync_to_async(make_session)(program, [clinician])
+    calls: list[dict[int, set[int]]] = []
+    real_tick = services.rooms_tick
+
+    def counting_tick(*, rooms):
+        calls.append({room: {user_id for _, user_id in sockets} for room, sockets in rooms.items()})
+        return real_tick(rooms=rooms)
+
+    monkeypatch.setattr(services, "rooms_tick", counting_tick)
+    monkeypatch.setattr(RoomConsumer, "check_seconds", 0.3)
+    clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    clients.append(await connect(second.pk, clinician))
     await asyncio.sleep(1.0)
     for client in clients:
         await client.close()
-    assert 2 <= len(calls) <= 4  # one call a period, not one per socket
-    assert {clinician.pk, patient.pk, member2.pk} in calls
+    assert 2 <= len(calls) <= 5  # one call a period, not one per socket or room
+    assert {live_session.pk: {clinician.pk, patient.pk, member2.pk}, second.pk: {clinician.pk}} in (
+        calls
+    )
 
 
 async def test_a_burst_of_messages_reaches_everyone_in_id_order(
