@@ -398,14 +398,10 @@ class RoomConsumer(UserSocketConsumer):
     # --- Channel-layer events -------------------------------------------------------------
 
     async def room_event(self, event: dict[str, Any]) -> None:
-        """A broadcast for the room (or its facilitators): forward once admitted.
-
-        Encoded by each socket: every layer gives each socket its own copy of the event
-        (channels_redis' pub/sub layer decodes the published bytes once per socket), so a
-        text kept on the event was never found by another socket. Sharing one decoded event
-        per process measured no difference in the fan-out (bench/RESULTS.md, eighth pass)."""
+        """A broadcast for the room (or its facilitators): forward once admitted. The frame
+        comes encoded (``services._event``): one encoding per broadcast, not per socket."""
         if self.admitted:
-            await self.send(text_data=await self.encode_json(event["payload"]))
+            await self.send(text_data=event["text"])
 
     async def room_control(self, event: dict[str, Any]) -> None:
         action = event.get("action")

@@ -252,6 +252,41 @@ async def test_message_is_stored_before_it_is_broadcast(live_session, patient, m
     await other.close()
 
 
+async def test_a_broadcast_is_encoded_once_not_once_per_socket(
+    live_session, clinician, patient, member2, monkeypatch
+):
+    """Every socket sends the frame the service encoded: the sockets' own JSON encoder runs
+    for the sender's ack only, however many are in the room."""
+    import json
+
+    from apps.rooms.consumers import RoomConsumer
+
+    clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    encoded: list[object] = []
+    real_encode = RoomConsumer.encode_json
+
+    async def counting_encode(cls, content):
+        encoded.append(content)
+        return await real_encode(content)
+
+    monkeypatch.setattr(RoomConsumer, "encode_json", classmethod(counting_encode))
+    dumps: list[object] = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(
+        "apps.rooms.services.json.dumps",
+        lambda obj, **kw: dumps.append(obj) or real_dumps(obj, **kw),
+    )
+    sender = clients[1]
+    await sender.send(type="send", client_id="once-1", body="to everyone")
+    await sender.expect("ack", client_id="once-1")
+    for client in (clients[0], clients[2]):
+        assert (await client.expect_chat())["body"] == "to everyone"
+    assert [frame.get("type") for frame in encoded] == ["ack"]  # type: ignore[union-attr]
+    assert len([d for d in dumps if isinstance(d, dict) and d.get("type") == "message"]) == 1
+    for client in clients:
+        await client.close()
+
+
 async def test_resend_with_same_client_id_is_not_duplicated(live_session, patient, member2):
     sender = await connect(live_session.pk, patient)
     other = await connect(live_session.pk, member2)

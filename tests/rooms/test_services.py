@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import pytest
 from django.utils import timezone
@@ -876,7 +877,7 @@ def test_broadcasts_of_concurrent_writers_leave_in_id_order(
     published: list[int] = []
 
     def slow_publish(group, event):
-        payload = event.get("payload", {})
+        payload = json.loads(event["text"])
         if payload.get("type") == "message" and payload["message"]["kind"] == "chat":
             time_mod.sleep(random.uniform(0, 0.02))  # noqa: S311
             published.append(payload["message"]["id"])
