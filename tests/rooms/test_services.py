@@ -793,6 +793,39 @@ def test_users_allowed_live_in_rooms_agrees_with_room_access_in_every_room(
     assert allowed == {live_session.pk: {clinician.pk, member2.pk}, later.pk: {clinician.pk}}
 
 
+def test_refreshing_presence_writes_no_index(live_session, clinician, patient, member2):
+    """The presence refresh (every socket, every few seconds) changes no indexed column, so
+    PostgreSQL makes it a HOT update: no index grows, and old row versions are pruned within
+    the page even where autovacuum is off (with ``seen_at`` indexed, 56,000 refreshes left
+    63,000 dead rows in a 800-row table and the fan-out's p99 went from 0.1 to 0.7 s)."""
+    from django.db import connection
+
+    from apps.rooms.models import Connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("HOT updates are PostgreSQL's")
+    for user in (clinician, patient, member2):
+        _connect(user, live_session)
+    sockets = [(f"chan-{u.pk}", u.pk) for u in (clinician, patient, member2)]
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
+                " pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                [Connection._meta.db_table] * 2,
+            )
+            return cursor.fetchone()
+
+    before_all, before_hot = updates()
+    for _ in range(3):
+        assert services.rooms_tick(rooms={live_session.pk: sockets}) == {}
+        services.room_ping(session_id=live_session.pk, channel_name=sockets[0][0])
+    after_all, after_hot = updates()
+    assert after_all - before_all == 12
+    assert after_hot - before_hot == 12
+
+
 def test_room_tick_refuses_only_the_discharged_and_refreshes_the_others(
     live_session, clinician, patient, member2
 ):
