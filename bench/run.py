@@ -62,13 +62,16 @@ def _prepare(url: str, scale: float) -> None:
 
 
 def _analyze(url: str) -> None:
-    """Planner statistics, as autovacuum keeps them in production (it may be off on a
-    development server, and bulk-loaded tables have none until analysed)."""
+    """Vacuum and planner statistics, as autovacuum keeps them in production. It may be off
+    on a development server (it is off on the machines these results come from), and then every
+    run inherits the dead rows of the runs before it: the rooms' presence table grew to 63,000
+    dead rows for 800 live ones over a few fan-out runs, and the same code's p99 went from
+    0.1 to 0.7 s (bench/RESULTS.md, ninth pass). Run before every benchmark."""
     import psycopg
 
     _ensure_database(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM (ANALYZE)")
 
 
 def machine() -> str:
@@ -112,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         _prepare(os.environ["DATABASE_URL"], 1.0)
     if "pages" in chosen:
         _prepare(small_url, 0.1)
-    _analyze(os.environ["DATABASE_URL"])
 
     from bench import channel_layer, fanout, http_servers, idle, pages, reminders, soak
 
@@ -145,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in chosen:
         t0 = time.monotonic()
         try:
+            _analyze(os.environ["DATABASE_URL"])
             result = plan[name]()
         except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the rest
             result = Result(name, name, skipped=f"failed: {type(exc).__name__}: {exc}"[:500])
