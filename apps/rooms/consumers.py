@@ -38,7 +38,7 @@ from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_CLOSED = 4410
 # Rooms checked in one service call by a process's periodic check (``_Ticker``).
-ROOM_TICK_BATCH = 25
+ROOM_TICK_BATCH = 10
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

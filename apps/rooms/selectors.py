@@ -16,6 +16,7 @@ then is read-only history for ``ROOMS_HISTORY_DAYS`` (the retention window membe
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,31 +136,30 @@ def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
 def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, set[int]]:
     """``users_allowed_live`` for many sessions at once, by session id, in the same three
     queries however many sessions and users (a process's periodic check of its rooms).
-    Sessions come with their group and program (``_seat_window`` reads the time zone)."""
+    Sessions come with their group and program (``_seat_window`` reads the time zone).
+
+    The queries name the groups and sessions only, not the users: a group has a few
+    facilitators and a dozen or two active memberships, and a list of every socket's user
+    in each query cost more to build and send than those rows (bench/RESULTS.md, ninth pass)."""
     wanted = {session: ids for session, ids in wanted.items() if ids}
     if not wanted:
         return {}
     from apps.scheduling.models import Group
 
-    group_ids = {session.group_id for session in wanted}
-    user_ids = set().union(*wanted.values())
-    facilitating = set(
-        Group.facilitators.through.objects.filter(
-            group_id__in=group_ids, user_id__in=user_ids
-        ).values_list("group_id", "user_id")
-    )
-    memberships = list(
-        GroupMembership.objects.filter(
-            group_id__in=group_ids,
-            status=MembershipStatus.ACTIVE,
-            patient_id__in=user_ids,
-            patient__role=Role.PATIENT,
-        ).values_list("group_id", "patient_id", "from_date", "to_date")
-    )
+    group_ids = sorted({session.group_id for session in wanted})
+    facilitating: dict[int, set[int]] = defaultdict(set)
+    for group_id, user_id in Group.facilitators.through.objects.filter(
+        group_id__in=group_ids
+    ).values_list("group_id", "user_id"):
+        facilitating[group_id].add(user_id)
+    seats: dict[int, list[tuple[int, dt.date, dt.date | None]]] = defaultdict(list)
+    for group_id, patient_id, from_date, to_date in GroupMembership.objects.filter(
+        group_id__in=group_ids, status=MembershipStatus.ACTIVE, patient__role=Role.PATIENT
+    ).values_list("group_id", "patient_id", "from_date", "to_date"):
+        seats[group_id].append((patient_id, from_date, to_date))
     removed = set(
         Participant.objects.filter(
-            room__session__in=list(wanted),
-            user_id__in=user_ids,
+            room__session_id__in=sorted(session.pk for session in wanted),
             status=ParticipantStatus.REMOVED,
         ).values_list("room__session_id", "user_id")
     )
@@ -168,14 +168,13 @@ def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, se
         began_by, lasts_until = _seat_window(session)
         members = {
             patient_id
-            for group_id, patient_id, from_date, to_date in memberships
-            if group_id == session.group_id
-            and patient_id in ids
+            for patient_id, from_date, to_date in seats[session.group_id]
+            if patient_id in ids
             and from_date <= began_by
             and (to_date is None or to_date >= lasts_until)
             and (session.pk, patient_id) not in removed
         }
-        facilitators = {u for g, u in facilitating if g == session.group_id and u in ids}
+        facilitators = facilitating[session.group_id] & ids
         if session.facilitator_id in ids:
             facilitators.add(session.facilitator_id)
         allowed[session.pk] = facilitators | members
