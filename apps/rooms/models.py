@@ -107,7 +107,7 @@ class Participant(models.Model):
     muted_until = models.DateTimeField(null=True, blank=True)
     hand_raised_at = models.DateTimeField(null=True, blank=True)
     # Set when the person's last socket closes; "left" is announced only if they stay away
-    # (services.room_tick), so a phone's brief reconnect does not fill the chat.
+    # (services.rooms_tick), so a phone's brief reconnect does not fill the chat.
     away_since = models.DateTimeField(null=True, blank=True)
     last_read_message_id = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

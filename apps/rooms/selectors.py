@@ -127,15 +127,10 @@ def _active_member(*, user: User, session: Session) -> bool:
     return GroupMembership.objects.filter(_active_seat(session), patient=user).exists()
 
 
-def users_allowed_live(*, session: Session, user_ids: set[int]) -> set[int]:
-    """Which of ``user_ids`` may be in the live room now: ``room_access(...).may_join_live``
-    for many users in three queries."""
-    return users_allowed_live_in_rooms({session: user_ids}).get(session.pk, set())
-
-
 def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, set[int]]:
-    """``users_allowed_live`` for many sessions at once, by session id, in the same three
-    queries however many sessions and users (a process's periodic check of its rooms).
+    """Which of each session's users may be in its live room now, by session id:
+    ``room_access(...).may_join_live`` for many users of many sessions, in three queries
+    however many (a process's periodic check of its rooms, ``services.rooms_tick``).
     Sessions come with their group and program (``_seat_window`` reads the time zone).
 
     The queries name the groups and sessions only, not the users: a group has a few

@@ -416,11 +416,6 @@ def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
         _broadcast_lobby(room)
 
 
-def room_tick(*, session_id: int, sockets: list[tuple[str, int]]) -> dict[str, RoomError]:
-    """``rooms_tick`` for one room."""
-    return rooms_tick(rooms={session_id: sockets})
-
-
 def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomError]:
     """The periodic check of some rooms for one process's sockets, by session id
     ``{session id: [(channel name, user id)]}``: keep their presence fresh, re-check their
@@ -452,13 +447,13 @@ def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomErro
     refused: dict[str, RoomError] = {}
     live: dict[Room, list[tuple[str, int]]] = {}
     for session_id, sockets in rooms.items():
-        room = found.get(session_id)
-        if room is None or selectors.room_phase(session=room.session, room=room, now=now) != (
-            Phase.LIVE
+        found_room = found.get(session_id)
+        if found_room is None or (
+            selectors.room_phase(session=found_room.session, room=found_room, now=now) != Phase.LIVE
         ):
             refused.update({channel: RoomClosed() for channel, _ in sockets})
         else:
-            live[room] = sockets
+            live[found_room] = sockets
     allowed = selectors.users_allowed_live_in_rooms(
         {room.session: {user_id for _, user_id in sockets} for room, sockets in live.items()}
     )
@@ -489,7 +484,7 @@ def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomErro
 
 def _notices_due(*, room: Room, now: dt.datetime) -> bool:
     """Is there a dead socket to reap, a departure or the ending notice to post? (``room``
-    as ``room_tick`` reads it: with ``stale_connection`` and ``departure_due``.)"""
+    as ``rooms_tick`` reads it: with ``stale_connection`` and ``departure_due``.)"""
     session = room.session
     if room.ending_notice_at is None and (
         session.ends_at - ENDING_NOTICE_BEFORE <= now < session.ends_at
@@ -501,7 +496,7 @@ def _notices_due(*, room: Room, now: dt.datetime) -> bool:
 def room_ping(*, session_id: int, channel_name: str) -> dict[str, Any]:
     """A client's keep-alive: refresh this socket's presence and post "left" and "ending in
     5 minutes" if due (three queries when nothing is). Access is re-checked by the next
-    ``room_tick`` (at most ``check_seconds`` away) and by every action (``_enter``)."""
+    ``rooms_tick`` (at most ``check_seconds`` away) and by every action (``_enter``)."""
     now = timezone.now()
     Connection.objects.filter(channel_name=channel_name).update(seen_at=now)
     room = Room.objects.select_related("session").filter(session_id=session_id).first()

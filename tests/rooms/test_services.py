@@ -606,7 +606,7 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     last_seen = timezone.now() - dt.timedelta(minutes=3)
     Connection.objects.filter(user=patient).update(seen_at=last_seen, joined_at=last_seen)
     services._record_attendance(live_session, patient, last_seen, None)
-    services.room_tick(session_id=live_session.pk, sockets=[(f"chan-{clinician.pk}", clinician.pk)])
+    services.rooms_tick(rooms={live_session.pk: [(f"chan-{clinician.pk}", clinician.pk)]})
     assert not Connection.objects.filter(user=patient).exists()
     attendance = Attendance.objects.get(session=live_session, patient=patient)
     closed = [
@@ -615,7 +615,7 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     assert closed == [[last_seen.astimezone(dt.UTC).isoformat()] * 2]
     # Away long enough: the same check announced that they left, once.
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
-    services.room_tick(session_id=live_session.pk, sockets=[(f"chan-{clinician.pk}", clinician.pk)])
+    services.rooms_tick(rooms={live_session.pk: [(f"chan-{clinician.pk}", clinician.pk)]})
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
 
 
@@ -628,13 +628,13 @@ def test_the_periodic_check_announces_a_departure_that_fell_due(live_session, cl
         user=patient, session_id=live_session.pk, channel_name=f"chan-{patient.pk}"
     )
     sockets = [(f"chan-{clinician.pk}", clinician.pk)]
-    services.room_tick(session_id=live_session.pk, sockets=sockets)
+    services.rooms_tick(rooms={live_session.pk: sockets})
     assert not Message.objects.filter(system_event="left", subject=patient).exists()  # not yet
     Participant.objects.filter(user=patient).update(
         away_since=timezone.now() - services.left_after() - dt.timedelta(seconds=1)
     )
-    services.room_tick(session_id=live_session.pk, sockets=sockets)
-    services.room_tick(session_id=live_session.pk, sockets=sockets)
+    services.rooms_tick(rooms={live_session.pk: sockets})
+    services.rooms_tick(rooms={live_session.pk: sockets})
     assert Message.objects.filter(system_event="left", subject=patient).count() == 1
 
 
@@ -653,9 +653,9 @@ def test_users_allowed_live_agrees_with_room_access(
     services.room_member_remove(by=clinician, session_id=live_session.pk, user_id=removed.pk)
     GroupMembership.objects.filter(patient=discharged).update(status="ended")
     people = [clinician, patient, member2, outsider, other_clinician, program_colleague]
-    allowed = selectors.users_allowed_live(
-        session=live_session, user_ids={user.pk for user in people}
-    )
+    allowed = selectors.users_allowed_live_in_rooms({live_session: {user.pk for user in people}})[
+        live_session.pk
+    ]
     for user in people:
         access = selectors.room_access(user=user, session_id=live_session.pk)
         expected = access is not None and access.may_join_live
@@ -675,7 +675,7 @@ def test_room_tick_costs_the_same_for_two_sockets_or_twenty(live_session, clinic
             _connect(member, live_session, channel=f"tick{count}")
             sockets.append((f"tick{count}-{member.pk}", member.pk))
         with CaptureQueriesContext(connection) as ctx:
-            refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+            refused = services.rooms_tick(rooms={live_session.pk: sockets})
         assert refused == {}
         return len(ctx.captured_queries)
 
@@ -838,7 +838,7 @@ def test_room_tick_refuses_only_the_discharged_and_refreshes_the_others(
     Connection.objects.update(seen_at=long_ago)
     GroupMembership.objects.filter(patient=member2).update(status="ended")
     sockets = [(f"chan-{u.pk}", u.pk) for u in (clinician, patient, member2)]
-    refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+    refused = services.rooms_tick(rooms={live_session.pk: sockets})
     assert list(refused) == [f"chan-{member2.pk}"]
     assert isinstance(refused[f"chan-{member2.pk}"], RoomForbidden)
     fresh = set(Connection.objects.filter(seen_at__gt=long_ago).values_list("user_id", flat=True))
@@ -850,7 +850,7 @@ def test_room_tick_closes_every_socket_of_an_ended_room(live_session, clinician,
     _connect(patient, live_session)
     services.room_end(by=clinician, session_id=live_session.pk)
     sockets = [(f"chan-{u.pk}", u.pk) for u in (clinician, patient)]
-    refused = services.room_tick(session_id=live_session.pk, sockets=sockets)
+    refused = services.rooms_tick(rooms={live_session.pk: sockets})
     assert set(refused) == {f"chan-{clinician.pk}", f"chan-{patient.pk}"}
     assert all(isinstance(exc, RoomClosed) for exc in refused.values())
 
