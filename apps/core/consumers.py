@@ -31,6 +31,7 @@ from apps.core.events import release_layer_channel, user_group
 
 T = TypeVar("T")
 C = TypeVar("C", bound="AsyncWebsocketConsumer")
+U = TypeVar("U")
 logger = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4401
@@ -223,10 +224,15 @@ def frame_session_alive(scope: dict[str, Any]) -> bool:
     return login_session_alive(scope)
 
 
-class SocketSet(Generic[C]):
+class SocketSet(Generic[C, U]):
     """Sockets of one kind in this process (of one event loop, see ``per_event_loop``), with
-    one task, started by the first ``add``, that runs ``run`` while any are in the set: the
-    shared shape of the session watch and the rooms' ticker, whose periodic work differs."""
+    one task, started by the first ``add``, that checks them while any are in the set: the
+    shared shape of the session watch and the rooms' ticker, whose periodic work differs.
+
+    Each pass takes ``units()`` (what a check covers: a socket, a room with its sockets) and
+    checks them ``batch_size()`` at a time, one trip to the pool per batch, the batches
+    spread over ``period()`` seconds (not all in one instant, which would make that
+    second's messages wait)."""
 
     def __init__(self) -> None:
         self.sockets: dict[str, C] = {}
@@ -240,11 +246,30 @@ class SocketSet(Generic[C]):
     def discard(self, consumer: C) -> None:
         self.sockets.pop(consumer.channel_name, None)
 
-    async def run(self) -> None:
+    def period(self) -> float:
         raise NotImplementedError
 
+    def batch_size(self) -> int:
+        raise NotImplementedError
 
-class _SessionWatch(SocketSet["UserSocketConsumer"]):
+    def units(self) -> list[U]:
+        raise NotImplementedError
+
+    async def check(self, batch: list[U]) -> None:
+        """Check ``batch``; a failure is logged, not raised (it must not stop the next)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while self.sockets:
+            units, size = self.units(), self.batch_size()
+            batches = [units[i : i + size] for i in range(0, len(units), size)]
+            gap = self.period() / max(len(batches), 1)
+            for batch in batches:
+                await asyncio.sleep(gap)
+                await self.check(batch)
+
+
+class _SessionWatch(SocketSet["UserSocketConsumer", "UserSocketConsumer"]):
     """The signed-in sockets of this process, their login sessions re-read every
     ``SESSION_CHECK_SECONDS``: a batch of up to ``SESSION_WATCH_BATCH`` sockets per trip to
     the pool, two queries each (``login_sessions_alive``), the batches spread over the
@@ -252,19 +277,17 @@ class _SessionWatch(SocketSet["UserSocketConsumer"]):
     sockets (bench/RESULTS.md). Sign-out, a password change and deactivation do not wait
     for it: they are pushed to the user's sockets."""
 
-    async def run(self) -> None:
-        while self.sockets:
-            consumers = list(self.sockets.values())
-            batches = [
-                consumers[i : i + SESSION_WATCH_BATCH]
-                for i in range(0, len(consumers), SESSION_WATCH_BATCH)
-            ]
-            gap = SESSION_CHECK_SECONDS / len(batches)
-            for batch in batches:
-                await asyncio.sleep(gap)
-                await self._check([c for c in batch if c.channel_name in self.sockets])
+    def period(self) -> float:
+        return SESSION_CHECK_SECONDS
 
-    async def _check(self, consumers: list[UserSocketConsumer]) -> None:
+    def batch_size(self) -> int:
+        return SESSION_WATCH_BATCH
+
+    def units(self) -> list[UserSocketConsumer]:
+        return list(self.sockets.values())
+
+    async def check(self, batch: list[UserSocketConsumer]) -> None:
+        consumers = [c for c in batch if c.channel_name in self.sockets]
         if not consumers:
             return
         try:

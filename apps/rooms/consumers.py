@@ -48,7 +48,7 @@ class _SessionEnded(Exception):
     """The login session is over (found by the check that runs with a frame's service)."""
 
 
-class _Ticker(SocketSet["RoomConsumer"]):
+class _Ticker(SocketSet["RoomConsumer", tuple[int, list["RoomConsumer"]]]):
     """This process's room sockets, checked together every ``RoomConsumer.check_seconds``;
     and one lock per room so this process broadcasts a room's messages in the order their
     ids were given."""
@@ -64,30 +64,26 @@ class _Ticker(SocketSet["RoomConsumer"]):
             if lock is not None and not lock.locked():
                 del self.send_locks[consumer.session_id]
 
-    async def run(self) -> None:
-        """Each room is checked once a period, up to ``ROOM_TICK_BATCH`` rooms in one service
-        call (the same five queries for one room or many), the batches spread over the period
-        (not all in the same instant, which would make that second's messages wait)."""
-        while self.sockets:
-            period = RoomConsumer.check_seconds
-            by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
-            for consumer in list(self.sockets.values()):
-                by_room[consumer.session_id].append(consumer)
-            rooms = list(by_room.items())
-            batches = [
-                dict(rooms[i : i + ROOM_TICK_BATCH]) for i in range(0, len(rooms), ROOM_TICK_BATCH)
-            ]
-            gap = period / max(len(batches), 1)
-            for batch in batches:
-                await asyncio.sleep(gap)
-                await self._check(batch)
+    def period(self) -> float:
+        return RoomConsumer.check_seconds
 
-    async def _check(self, rooms: dict[int, list[RoomConsumer]]) -> None:
+    def batch_size(self) -> int:
+        return ROOM_TICK_BATCH
+
+    def units(self) -> list[tuple[int, list[RoomConsumer]]]:
+        """The rooms with this process's sockets in them: one service call checks up to
+        ``ROOM_TICK_BATCH`` rooms (the same five queries for one room or many)."""
+        by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
+        for consumer in list(self.sockets.values()):
+            by_room[consumer.session_id].append(consumer)
+        return list(by_room.items())
+
+    async def check(self, batch: list[tuple[int, list[RoomConsumer]]]) -> None:
         live = {
-            session_id: [c for c in consumers if c.channel_name in self.sockets]
-            for session_id, consumers in rooms.items()
+            session_id: still
+            for session_id, consumers in batch
+            if (still := [c for c in consumers if c.channel_name in self.sockets])
         }
-        live = {session_id: consumers for session_id, consumers in live.items() if consumers}
         if not live:
             return
         try:
