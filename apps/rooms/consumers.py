@@ -8,6 +8,10 @@ refreshes the presence of all its room sockets, re-checks their users' access an
 the room notices, one service call per batch of rooms (``services.rooms_tick``), instead of
 each socket doing all that on its own. Service calls run on the loop's thread pool
 (``off_loop``), so one slow query does not hold up every other socket of the process.
+
+Likewise a room's events reach a process once (``RoomHub``): one subscription per room per
+process, and each event is handed to the room's sockets of the process in the order it
+came, instead of one subscription, queue and dispatch per socket.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,14 +35,19 @@ from apps.core.consumers import (
     off_loop,
     per_event_loop,
 )
+from apps.core.events import release_layer_channel
 from apps.rooms import protocol, services
-from apps.rooms.models import room_group, room_staff_group, room_user_group
+from apps.rooms.models import room_group
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_CLOSED = 4410
 # Rooms checked in one service call by a process's periodic check (``_Ticker``).
 ROOM_TICK_BATCH = 10
+# Events a socket may have waiting while its snapshot or admission is read (a room sends a
+# few a second); past that the socket is closed with 1013 and the client reconnects.
+HELD_EVENTS_LIMIT = 1000
+CLOSE_TRY_AGAIN = 1013
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -110,6 +119,80 @@ class _Ticker(SocketSet["RoomConsumer", tuple[int, list["RoomConsumer"]]]):
 _ticker = per_event_loop(_Ticker)
 
 
+class RoomHub:
+    """This process's one channel-layer subscription per room with sockets in it.
+
+    Every event for a room (``services._event``, ``services._control``) is published to the
+    room's group; the hub receives it once and hands it to each of the room's sockets here
+    (``RoomConsumer.take``), in the order the events came. A broadcast costs one receive per
+    process and a frame write per socket, not a queue, a task wake-up and a dispatch per
+    socket (bench/RESULTS.md, tenth pass). A socket joins before it reads its snapshot, so
+    nothing published in between is missed (it waits in the socket's ``held`` queue)."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[int, dict[str, RoomConsumer]] = {}
+        self.subscribed: set[int] = set()
+        self.lock = asyncio.Lock()  # orders subscribe/unsubscribe (group_add/discard)
+        self.layer: Any = None
+        self.channel: str | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def join(self, consumer: RoomConsumer) -> None:
+        """Returns once the room's events reach ``consumer`` (subscribed)."""
+        session_id = consumer.session_id
+        self.rooms.setdefault(session_id, {})[str(consumer.channel_name)] = consumer
+        if session_id in self.subscribed:
+            return
+        async with self.lock:
+            if session_id in self.subscribed or not self.rooms.get(session_id):
+                return
+            if self.channel is None:
+                self.layer = consumer.channel_layer
+                self.channel = await self.layer.new_channel("rooms.hub.")
+                self.task = asyncio.create_task(self._run(self.layer, self.channel))
+            await self.layer.group_add(room_group(session_id), self.channel)
+            self.subscribed.add(session_id)
+
+    async def leave(self, consumer: RoomConsumer) -> None:
+        session_id = consumer.session_id
+        members = self.rooms.get(session_id)
+        if members is None or members.pop(str(consumer.channel_name), None) is None or members:
+            return
+        del self.rooms[session_id]
+        async with self.lock:
+            if session_id in self.rooms or session_id not in self.subscribed:
+                return
+            self.subscribed.discard(session_id)
+            await self.layer.group_discard(room_group(session_id), self.channel)
+            if not self.subscribed and self.task is not None:  # no rooms here: stop listening
+                task, channel, self.task, self.channel = self.task, self.channel, None, None
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await release_layer_channel(self.layer, channel)
+
+    async def _run(self, layer: Any, channel: str) -> None:
+        while True:
+            try:
+                event = await layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer lost Redis: try again (clients catch up by sync)
+                logger.warning("room hub receive failed", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            room = event.get("room") if isinstance(event, dict) else None
+            members = self.rooms.get(room) if isinstance(room, int) else None
+            for consumer in list((members or {}).values()):
+                try:
+                    await consumer.take(event)
+                except Exception:  # one socket's failure must not stop the room's others
+                    logger.exception("room event delivery failed")
+
+
+_hub = per_event_loop(RoomHub)
+
+
 class RoomConsumer(UserSocketConsumer):
     # Re-check access, refresh presence and post room notices this often (per process).
     check_seconds: float = 10.0
@@ -118,7 +201,12 @@ class RoomConsumer(UserSocketConsumer):
     admitted: bool = False
     registered: bool = False
     is_facilitator: bool = False
-    _groups: list[str]
+    joined_hub: bool = False
+    # Room events that came while this socket could not take them yet (its snapshot, or
+    # its welcome on admission, being read): sent in order once it can. None: not holding.
+    held: deque[dict[str, Any]] | None = None
+    _held_task: asyncio.Task[None] | None = None
+    closing: bool = False
 
     _window_start: float = 0.0
     _window_frames: int = 0
@@ -163,7 +251,6 @@ class RoomConsumer(UserSocketConsumer):
             return await self._call(fn, **kwargs)
 
     async def connect(self) -> None:
-        self._groups = []
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         user = self.scope.get("user")
         if not await self.authorise():
@@ -180,14 +267,12 @@ class RoomConsumer(UserSocketConsumer):
         self.is_facilitator = access.is_facilitator
         await self.join_user_group()  # before the client hears it is open (logout)
         await self.accept()
-        # Join before the snapshot so nothing sent in between is missed (the client drops
-        # duplicates by id). Room events reach a lobby socket only once it is admitted.
-        groups = [room_group(self.session_id), room_user_group(self.session_id, user.pk)]
-        if self.is_facilitator:
-            groups.append(room_staff_group(self.session_id))
-        for name in groups:
-            await self.channel_layer.group_add(name, self.channel_name)
-            self._groups.append(name)
+        # Join the room's events before the snapshot so nothing sent in between is missed:
+        # they are held until the first frame is out (the client drops duplicates by id).
+        # Room broadcasts reach a lobby socket only once it is admitted.
+        self.held = deque()
+        self.joined_hub = True
+        await _hub().join(self)
         try:
             first = await self._call_in_order(
                 services.room_connect,
@@ -201,10 +286,79 @@ class RoomConsumer(UserSocketConsumer):
         self.registered = True
         self.admitted = first["type"] == "welcome"
         await self.send_json(first)
+        await self._send_held()
         _ticker().add(self)
 
+    # --- Room events (from the process's RoomHub, in order) ---------------------------------
+
+    def _for_me(self, event: dict[str, Any]) -> bool:
+        if event.get("type") == "room.event":
+            return self.admitted and (self.is_facilitator or not event.get("staff"))
+        user_id = event.get("user_id")
+        return user_id is None or user_id == self.scope["user"].pk
+
+    async def take(self, event: dict[str, Any]) -> None:
+        """An event for this socket's room (``RoomHub``): a broadcast goes straight out; a
+        control event (admitted, removed, muted, ended) is acted on in its own task, and the
+        events after it wait in ``held`` until it is done, so none overtakes it."""
+        if self.closing:
+            return
+        if self.held is not None:
+            if len(self.held) >= HELD_EVENTS_LIMIT:
+                logger.warning("room socket fell behind; closing it for a reconnect")
+                self.closing = True
+                await self.close(code=CLOSE_TRY_AGAIN)
+                return
+            self.held.append(event)
+        elif event.get("type") == "room.event":
+            if self._for_me(event):
+                await self.send(text_data=event["text"])
+        elif self._for_me(event):
+            self.held = deque([event])
+            self._held_task = asyncio.create_task(self._send_held())
+
+    async def _send_held(self) -> None:
+        """Act on the held events in order, those arriving meanwhile included; then stop
+        holding (no await between the last check and that, so none is left behind)."""
+        try:
+            while self.held and not self.closing:
+                event = self.held.popleft()
+                if not self._for_me(event):
+                    continue
+                if event.get("type") == "room.event":
+                    await self.send(text_data=event["text"])
+                else:
+                    await self.room_control(event)
+        except Exception:
+            logger.exception("room control failed")
+            self.closing = True
+            await self.close(code=CLOSE_TRY_AGAIN)
+        finally:
+            self.held = None
+
+    async def room_control(self, event: dict[str, Any]) -> None:
+        action = event.get("action")
+        if action == "admitted" and not self.admitted:
+            try:
+                welcome = await self._call(
+                    services.room_welcome, user=self.scope["user"], session_id=self.session_id
+                )
+            except RoomError as exc:
+                await self._refused(exc)
+                return
+            self.admitted = True
+            await self.send_json(welcome)
+        elif action == "removed":
+            await self._refused(RoomForbidden())
+        elif action == "ended":
+            await self._refused(RoomClosed())
+        elif action == "muted":
+            await self.send_json({"type": "you_muted", "v": 1, "until": event.get("until")})
+
     async def _refused(self, exc: RoomError) -> None:
-        """Access was lost (removed, discharged) or the room closed: say so, then close."""
+        """Access was lost (removed, discharged) or the room closed: say so, then close.
+        Nothing of the room reaches the socket after that frame."""
+        self.closing = True
         if isinstance(exc, RoomClosed):
             await self.send_json({"type": "ended", "v": 1})
             await self.close(code=CLOSE_ROOM_CLOSED)
@@ -215,8 +369,12 @@ class RoomConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
         with contextlib.suppress(RuntimeError):
             _ticker().discard(self)
+        if self.joined_hub:
+            self.joined_hub = False
+            await _hub().leave(self)
         if self.registered:
             self.registered = False
             await self._call_in_order(
@@ -225,8 +383,6 @@ class RoomConsumer(UserSocketConsumer):
                 session_id=self.session_id,
                 channel_name=self.channel_name,
             )
-        for name in getattr(self, "_groups", []):
-            await self.channel_layer.group_discard(name, self.channel_name)
         await super().disconnect(code)
 
     async def send_json(self, content: Any, close: bool = False) -> None:
@@ -390,32 +546,3 @@ class RoomConsumer(UserSocketConsumer):
         await self._call_in_order(
             services.room_end, by=self.scope["user"], session_id=self.session_id
         )
-
-    # --- Channel-layer events -------------------------------------------------------------
-
-    async def room_event(self, event: dict[str, Any]) -> None:
-        """A broadcast for the room (or its facilitators): forward once admitted. The frame
-        comes encoded (``services._event``): one encoding per broadcast, not per socket."""
-        if self.admitted:
-            await self.send(text_data=event["text"])
-
-    async def room_control(self, event: dict[str, Any]) -> None:
-        action = event.get("action")
-        if action == "admitted" and not self.admitted:
-            try:
-                welcome = await self._call(
-                    services.room_welcome, user=self.scope["user"], session_id=self.session_id
-                )
-            except RoomError as exc:
-                await self._refused(exc)
-                return
-            self.admitted = True
-            await self.send_json(welcome)
-        elif action == "removed":
-            await self.send_json({"type": "removed", "v": 1})
-            await self.close(code=CLOSE_FORBIDDEN)
-        elif action == "ended":
-            await self.send_json({"type": "ended", "v": 1})
-            await self.close(code=CLOSE_ROOM_CLOSED)
-        elif action == "muted":
-            await self.send_json({"type": "you_muted", "v": 1, "until": event.get("until")})

@@ -53,24 +53,11 @@ class Room(models.Model):
     def __str__(self) -> str:
         return f"Room of session {self.session_id}"
 
-    @property
-    def group_name(self) -> str:
-        return room_group(self.session_id)
-
 
 def room_group(session_id: int) -> str:
-    """Everyone admitted to the room (ids only, never user text)."""
+    """The room's channel-layer group: each process with sockets in the room subscribes
+    once (consumers.RoomHub); every event for the room goes through it, in order."""
     return f"room.{session_id}"
-
-
-def room_staff_group(session_id: int) -> str:
-    """The room's facilitators: lobby, read markers, risk alerts."""
-    return f"room.{session_id}.staff"
-
-
-def room_user_group(session_id: int, user_id: int) -> str:
-    """One user's sockets in one room: admitted, removed, muted."""
-    return f"room.{session_id}.user.{user_id}"
 
 
 class ParticipantStatus(models.TextChoices):

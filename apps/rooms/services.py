@@ -49,8 +49,6 @@ from apps.rooms.models import (
     Room,
     SystemEvent,
     room_group,
-    room_staff_group,
-    room_user_group,
 )
 from apps.rooms.selectors import OrderLock, Phase, RoomAccess
 from apps.scheduling.models import Session
@@ -243,24 +241,39 @@ def room_check(*, user: User, session_id: int | str) -> RoomAccess:
 # --- Broadcast helpers ----------------------------------------------------------------------
 
 
-def _event(payload: dict[str, Any]) -> dict[str, Any]:
+def _event(session_id: int, payload: dict[str, Any], *, staff: bool = False) -> dict[str, Any]:
     """A room broadcast carries its frame already encoded: each socket that gets it sends
     the text as it is (encoding it once per socket was 5% of a daphne process's time under
-    the fan-out benchmark, bench/RESULTS.md, ninth pass)."""
-    return {"type": "room.event", "text": json.dumps({"v": 1, **payload})}
+    the fan-out benchmark, bench/RESULTS.md, ninth pass). ``room`` tells each process's room
+    hub which room it is for (consumers.RoomHub); ``staff``: for facilitators only."""
+    event: dict[str, Any] = {
+        "type": "room.event",
+        "room": session_id,
+        "text": json.dumps({"v": 1, **payload}),
+    }
+    if staff:
+        event["staff"] = True
+    return event
 
 
+# Everything for a room goes to its one group, in the order it was sent: broadcasts, the
+# facilitators' events and each user's control events (admitted, removed, muted, ended). A
+# process subscribes to the group once and hands each event to the sockets it is for, so a
+# control event never overtakes, nor is overtaken by, the room's broadcasts.
 def _broadcast(session_id: int, payload: dict[str, Any]) -> None:
-    send_event_on_commit(room_group(session_id), _event(payload))
+    send_event_on_commit(room_group(session_id), _event(session_id, payload))
 
 
 def _to_staff(session_id: int, payload: dict[str, Any]) -> None:
-    send_event_on_commit(room_staff_group(session_id), _event(payload))
+    send_event_on_commit(room_group(session_id), _event(session_id, payload, staff=True))
 
 
-def _control(session_id: int, user_id: int, action: str, **data: Any) -> None:
+def _control(session_id: int, user_id: int | None, action: str, **data: Any) -> None:
+    """A control event for one user's sockets in the room (every socket's if ``user_id`` is
+    None), lobby sockets included."""
     send_event_on_commit(
-        room_user_group(session_id, user_id), {"type": "room.control", "action": action, **data}
+        room_group(session_id),
+        {"type": "room.control", "room": session_id, "user_id": user_id, "action": action, **data},
     )
 
 
@@ -1189,8 +1202,7 @@ def room_end(*, by: User, session_id: int | str) -> None:
     room.ended_by = by
     room.save(update_fields=["ended_at", "ended_by"])
     _moderation_audit(by, room, None, "room ended")
-    # Every socket of the room (lobby ones too) is in the room group.
-    send_event_on_commit(room_group(room.session_id), {"type": "room.control", "action": "ended"})
+    _control(room.session_id, None, "ended")
 
 
 # --- History page (HTTP) ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from apps.audit.models import AuditEvent
 from apps.rooms.models import Message, Participant, RiskAlert, RiskPhrase, Room
 from apps.scheduling.models import Attendance, GroupMembership
 from tests.factories import patient_in
-from tests.rooms.conftest import connect, refused
+from tests.rooms.conftest import communicator_for, connect, refused, session_for
 from tests.rooms.factories import make_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -777,4 +778,167 @@ async def test_a_burst_of_messages_reaches_everyone_in_id_order(
     assert ids == sorted(ids)
     assert len(set(ids)) == 30
     for client in senders:
+        await client.close()
+
+
+# --- The process's room hub: one subscription per room, events handed out in order ------------
+
+
+async def test_a_room_is_subscribed_once_per_process_whatever_its_sockets(
+    live_session, clinician, patient, member2, monkeypatch
+):
+    """Three sockets of one room: one group_add for the room (the hub's), none per socket;
+    the last socket to leave unsubscribes it and the hub stops listening."""
+    from channels.layers import get_channel_layer
+
+    from apps.rooms.consumers import _hub
+    from apps.rooms.models import room_group
+
+    layer = get_channel_layer()
+    added: list[tuple[str, str]] = []
+    discarded: list[tuple[str, str]] = []
+    real_add, real_discard = layer.group_add, layer.group_discard
+
+    async def group_add(group, channel):
+        added.append((group, channel))
+        await real_add(group, channel)
+
+    async def group_discard(group, channel):
+        discarded.append((group, channel))
+        await real_discard(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", group_add)
+    monkeypatch.setattr(layer, "group_discard", group_discard)
+    clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
+    room = room_group(live_session.pk)
+    assert [g for g, _ in added if g.startswith("room.")] == [room]
+    hub = _hub()
+    assert len(hub.rooms[live_session.pk]) == 3
+    await clients[1].send(type="send", client_id="hub-1", body="heard by all")
+    for client in (clients[0], clients[2]):
+        assert (await client.expect_chat())["body"] == "heard by all"
+    for client in clients:
+        await client.close()
+    assert [g for g, _ in discarded if g.startswith("room.")] == [room]
+    assert hub.rooms == {} and hub.task is None and hub.channel is None
+
+
+async def test_events_published_while_the_snapshot_is_read_follow_the_welcome(
+    live_session, patient, member2, monkeypatch
+):
+    """A message stored after the joining socket's snapshot was read, but before the socket
+    has its welcome frame, reaches it after the welcome: not lost, not ahead of it."""
+    from apps.rooms import services
+
+    real_connect = services.room_connect
+
+    def connect_then_someone_posts(**kwargs):
+        first = real_connect(**kwargs)
+        services.room_message_post(
+            author=member2, session_id=live_session.pk, body="while you joined", client_id="mid-1"
+        )
+        time.sleep(0.3)  # the broadcast reaches this process while the snapshot is in hand
+        return first
+
+    other = await connect(live_session.pk, member2)
+    monkeypatch.setattr(services, "room_connect", connect_then_someone_posts)
+    client = await connect(live_session.pk, patient)
+    assert client.first["type"] == "welcome"
+    assert "while you joined" not in [m.get("body") for m in client.first.get("messages", [])]
+    assert (await client.expect_chat())["body"] == "while you joined"
+    await client.close()
+    await other.close()
+
+
+async def test_a_socket_that_falls_too_far_behind_is_closed_for_a_reconnect(
+    live_session, patient, member2, monkeypatch
+):
+    from apps.rooms import consumers, services
+
+    real_connect = services.room_connect
+
+    def slow_connect(**kwargs):
+        first = real_connect(**kwargs)
+        for n in range(3):
+            services.room_message_post(
+                author=member2, session_id=live_session.pk, body=f"m{n}", client_id=f"slow-{n}"
+            )
+        time.sleep(0.3)
+        return first
+
+    other = await connect(live_session.pk, member2)
+    monkeypatch.setattr(consumers, "HELD_EVENTS_LIMIT", 2)
+    monkeypatch.setattr(services, "room_connect", slow_connect)
+    comm = communicator_for(live_session.pk, await db(session_for)(patient))
+    connected, _ = await comm.connect()
+    assert connected
+    codes = []
+    while True:
+        output = await comm.receive_output(timeout=3)
+        if output["type"] == "websocket.close":
+            codes.append(output.get("code"))
+            break
+    assert codes == [1013]
+    await comm.disconnect()
+    await other.close()
+
+
+async def test_a_removed_member_hears_nothing_sent_after_the_removal(
+    live_session, clinician, patient, member2, monkeypatch
+):
+    """The removal and the room's next messages come through the same subscription in the
+    order they were sent: the removed socket gets ``removed`` and closes, never a message
+    posted after it, even while it is slow to act on the removal (simulated)."""
+    import asyncio
+
+    from apps.rooms.consumers import RoomConsumer
+
+    real_control = RoomConsumer.room_control
+
+    async def slow_control(self, event):
+        await asyncio.sleep(0.3)  # the next messages arrive meanwhile
+        await real_control(self, event)
+
+    monkeypatch.setattr(RoomConsumer, "room_control", slow_control)
+    fac = await connect(live_session.pk, clinician)
+    member = await connect(live_session.pk, patient)
+    other = await connect(live_session.pk, member2)
+    await fac.send(type="remove", user_id=patient.pk)
+    await other.expect_system("removed")
+    for n in range(3):
+        await other.send(type="send", client_id=f"after-{n}", body=f"after removal {n}")
+    await other.expect("ack", client_id="after-2")
+    frames, closed_with = [], None
+    while True:  # everything the socket is sent, up to its close and a moment after
+        try:
+            output = await member.comm.receive_output(timeout=0.6 if closed_with else 3)
+        except TimeoutError:
+            break
+        if output["type"] == "websocket.close":
+            closed_with = output["code"]
+        else:
+            frames.append(json.loads(output["text"]))
+    assert closed_with == 4403
+    chats = [f["message"]["body"] for f in frames if f.get("type") == "message"]
+    assert not [body for body in chats if body.startswith("after removal")]
+    assert "removed" in [f.get("type") for f in frames]
+    await other.close()
+    await fac.close()
+
+
+async def test_facilitator_and_personal_events_reach_only_their_sockets(
+    live_session, clinician, patient, member2
+):
+    fac = await connect(live_session.pk, clinician)
+    member = await connect(live_session.pk, patient)
+    other = await connect(live_session.pk, member2)
+    await member.send(type="send", client_id="r-1", body="mark me read")
+    message = await other.expect_chat()
+    await other.send(type="read", message_id=message["id"])
+    assert (await fac.expect("read"))["user_id"] == member2.pk  # facilitators only
+    await fac.send(type="mute", user_id=member2.pk, minutes=5)
+    await other.expect("you_muted")  # the muted member only
+    assert await member.nothing_of("read")
+    assert await member.nothing_of("you_muted")
+    for client in (fac, member, other):
         await client.close()
