@@ -80,12 +80,10 @@ class _Ticker(SocketSet["RoomConsumer", tuple[int, list["RoomConsumer"]]]):
         return ROOM_TICK_BATCH
 
     def units(self) -> list[tuple[int, list[RoomConsumer]]]:
-        """The rooms with this process's sockets in them: one service call checks up to
+        """The rooms with this process's sockets in them, as the hub has them (``check``
+        keeps the sockets that are in this set): one service call checks up to
         ``ROOM_TICK_BATCH`` rooms (the same five queries for one room or many)."""
-        by_room: dict[int, list[RoomConsumer]] = defaultdict(list)
-        for consumer in list(self.sockets.values()):
-            by_room[consumer.session_id].append(consumer)
-        return list(by_room.items())
+        return [(room, list(members.values())) for room, members in _hub().rooms.items()]
 
     async def check(self, batch: list[tuple[int, list[RoomConsumer]]]) -> None:
         live = {
@@ -201,7 +199,6 @@ class RoomConsumer(UserSocketConsumer):
     admitted: bool = False
     registered: bool = False
     is_facilitator: bool = False
-    joined_hub: bool = False
     # Room events that came while this socket could not take them yet (its snapshot, or
     # its welcome on admission, being read): sent in order once it can. None: not holding.
     held: deque[dict[str, Any]] | None = None
@@ -271,7 +268,6 @@ class RoomConsumer(UserSocketConsumer):
         # they are held until the first frame is out (the client drops duplicates by id).
         # Room broadcasts reach a lobby socket only once it is admitted.
         self.held = deque()
-        self.joined_hub = True
         await _hub().join(self)
         try:
             first = await self._call_in_order(
@@ -311,24 +307,26 @@ class RoomConsumer(UserSocketConsumer):
                 return
             self.held.append(event)
         elif event.get("type") == "room.event":
-            if self._for_me(event):
-                await self.send(text_data=event["text"])
+            await self._act(event)
         elif self._for_me(event):
             self.held = deque([event])
             self._held_task = asyncio.create_task(self._send_held())
+
+    async def _act(self, event: dict[str, Any]) -> None:
+        """Send a broadcast, or act on a control event, if it is for this socket."""
+        if not self._for_me(event):
+            return
+        if event.get("type") == "room.event":
+            await self.send(text_data=event["text"])
+        else:
+            await self._on_control(event)
 
     async def _send_held(self) -> None:
         """Act on the held events in order, those arriving meanwhile included; then stop
         holding (no await between the last check and that, so none is left behind)."""
         try:
             while self.held and not self.closing:
-                event = self.held.popleft()
-                if not self._for_me(event):
-                    continue
-                if event.get("type") == "room.event":
-                    await self.send(text_data=event["text"])
-                else:
-                    await self.room_control(event)
+                await self._act(self.held.popleft())
         except Exception:
             logger.exception("room control failed")
             self.closing = True
@@ -336,7 +334,9 @@ class RoomConsumer(UserSocketConsumer):
         finally:
             self.held = None
 
-    async def room_control(self, event: dict[str, Any]) -> None:
+    async def _on_control(self, event: dict[str, Any]) -> None:
+        """admitted, removed, muted, ended (``services._control``; not a channel-layer
+        handler: control events come through the hub, in order with the room's broadcasts)."""
         action = event.get("action")
         if action == "admitted" and not self.admitted:
             try:
@@ -372,9 +372,7 @@ class RoomConsumer(UserSocketConsumer):
         self.closing = True
         with contextlib.suppress(RuntimeError):
             _ticker().discard(self)
-        if self.joined_hub:
-            self.joined_hub = False
-            await _hub().leave(self)
+        await _hub().leave(self)  # a no-op for a socket that never joined
         if self.registered:
             self.registered = False
             await self._call_in_order(

@@ -893,13 +893,13 @@ async def test_a_removed_member_hears_nothing_sent_after_the_removal(
 
     from apps.rooms.consumers import RoomConsumer
 
-    real_control = RoomConsumer.room_control
+    real_control = RoomConsumer._on_control
 
     async def slow_control(self, event):
         await asyncio.sleep(0.3)  # the next messages arrive meanwhile
         await real_control(self, event)
 
-    monkeypatch.setattr(RoomConsumer, "room_control", slow_control)
+    monkeypatch.setattr(RoomConsumer, "_on_control", slow_control)
     fac = await connect(live_session.pk, clinician)
     member = await connect(live_session.pk, patient)
     other = await connect(live_session.pk, member2)
