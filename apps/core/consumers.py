@@ -211,17 +211,24 @@ def frame_session_alive(scope: dict[str, Any]) -> bool:
     read saw; the socket's activity since only moves it later (recorded by the next read).
     Anything else (a session row deleted by hand) is found within the same period, as the
     watcher finds it for a silent socket."""
+    if frame_session_known_alive(scope):
+        return True
+    return login_session_alive(scope)
+
+
+def frame_session_known_alive(scope: dict[str, Any]) -> bool:
+    """``frame_session_alive`` when its last read answers without a query (True), with the
+    frame counted as activity; False when the session row must be read (in a thread)."""
     scope["_viop_touch"] = True
     checked = scope.get("_viop_checked")
-    if checked is not None:
-        checked_at, last_seen = checked
-        fresh = time.monotonic() - checked_at < SESSION_CHECK_SECONDS
-        idle_left = last_seen is None or (
-            time.time() - last_seen < settings.IDLE_TIMEOUT_SECONDS - SESSION_CHECK_SECONDS
-        )
-        if fresh and idle_left:
-            return True
-    return login_session_alive(scope)
+    if checked is None:
+        return False
+    checked_at, last_seen = checked
+    fresh = time.monotonic() - checked_at < SESSION_CHECK_SECONDS
+    idle_left = last_seen is None or (
+        time.time() - last_seen < settings.IDLE_TIMEOUT_SECONDS - SESSION_CHECK_SECONDS
+    )
+    return fresh and idle_left
 
 
 class SocketSet(Generic[C, U]):

@@ -32,11 +32,12 @@ from apps.core.consumers import (
     SocketSet,
     UserSocketConsumer,
     frame_session_alive,
+    frame_session_known_alive,
     off_loop,
     per_event_loop,
 )
 from apps.core.events import release_layer_channel
-from apps.rooms import protocol, services
+from apps.rooms import loop_post, protocol, services
 from apps.rooms.models import room_group
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 
@@ -452,13 +453,28 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_send(self, frame: protocol.Send) -> None:
-        payload, created = await self._call_in_order(
-            services.room_message_post,
-            author=self.scope["user"],
-            session_id=self.session_id,
-            body=frame.body,
-            client_id=frame.client_id,
-        )
+        """A chat message: on the event loop when it can (``loop_post``), else the service
+        in a thread, which answers everything off the common path."""
+        user = self.scope["user"]
+        async with _ticker().send_locks[self.session_id]:
+            posted: tuple[dict[str, Any], bool] | None = None
+            if loop_post.enabled() and frame_session_known_alive(self.scope):
+                self._check_session_next = False  # answered without a query
+                posted = await loop_post.post(
+                    author=user,
+                    session_id=self.session_id,
+                    body=frame.body,
+                    client_id=frame.client_id,
+                )
+            if posted is None:
+                posted = await self._call(
+                    services.room_message_post,
+                    author=user,
+                    session_id=self.session_id,
+                    body=frame.body,
+                    client_id=frame.client_id,
+                )
+        payload, created = posted
         await self.send_json(
             {
                 "type": "ack",

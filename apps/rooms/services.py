@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -219,6 +219,19 @@ def _enter(
             raise RoomForbidden()
         access = found
         room = room_get_or_create(session=access.session)
+    return entered_check(access, room, participant, facilitator=facilitator, admitted=admitted)
+
+
+def entered_check(
+    access: RoomAccess,
+    room: Room,
+    participant: Participant | None,
+    *,
+    facilitator: bool = False,
+    admitted: bool = True,
+) -> Entered:
+    """``_enter``'s rule once the facts are read (no query): raises RoomForbidden,
+    RoomClosed or RoomError, else says who is where."""
     if not access.may_join_live:
         raise RoomForbidden()
     if facilitator and not access.is_facilitator:
@@ -635,9 +648,17 @@ def _risk_patterns() -> list[tuple[str, re.Pattern[str]]]:
     return patterns
 
 
-def _risk_match(body: str) -> str | None:
+def risk_patterns_cached() -> list[tuple[str, re.Pattern[str]]] | None:
+    """The active risk phrases if this process read them recently, else None (no query)."""
+    cached = _risk_patterns_cache
+    if cached is not None and time.monotonic() - cached[0] < RISK_PHRASES_CACHE_SECONDS:
+        return cached[1]
+    return None
+
+
+def _risk_match(body: str, patterns: list[tuple[str, re.Pattern[str]]] | None = None) -> str | None:
     text = " ".join(body.lower().split())
-    for phrase, pattern in _risk_patterns():
+    for phrase, pattern in patterns if patterns is not None else _risk_patterns():
         if pattern.search(text):
             return phrase
     return None
@@ -751,9 +772,10 @@ class _ChatInsert:
             " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
         )
 
-    def __call__(
+    def params(
         self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
-    ) -> str:
+    ) -> list[Any]:
+        """The statement's parameters for ``message`` (no query)."""
         values = [
             f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
@@ -762,24 +784,23 @@ class _ChatInsert:
         since_value = Message._meta.get_field("created_at").get_db_prep_value(
             since, connection=db_connection
         )
-        with prepared_cursor() as cursor:
-            cursor.execute(
-                self.sql,
-                [
-                    message.room_id,
-                    participant.pk,
-                    ParticipantStatus.ADMITTED.value,
-                    created_at,
-                    message.room_id,
-                    message.author_id,
-                    MessageKind.CHAT.value,
-                    since_value,
-                    *values,
-                    limit,
-                    participant.pk,
-                ],
-            )
-            new_id, room_open, author_may_post, recent = cursor.fetchone()
+        return [
+            message.room_id,
+            participant.pk,
+            ParticipantStatus.ADMITTED.value,
+            created_at,
+            message.room_id,
+            message.author_id,
+            MessageKind.CHAT.value,
+            since_value,
+            *values,
+            limit,
+            participant.pk,
+        ]
+
+    def outcome(self, message: Message, row: Sequence[Any], *, limit: int) -> str:
+        """``Stored`` from the statement's row; a NEW message gets its id."""
+        new_id, room_open, author_may_post, recent = row
         if new_id is not None:
             message.pk = new_id
             message._state.adding = False
@@ -788,6 +809,14 @@ class _ChatInsert:
         if not (room_open and author_may_post):
             return Stored.REFUSED
         return Stored.OVER_LIMIT if recent >= limit else Stored.DUPLICATE
+
+    def __call__(
+        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
+    ) -> str:
+        with prepared_cursor() as cursor:
+            cursor.execute(self.sql, self.params(message, participant, limit=limit, since=since))
+            row = cursor.fetchone()
+        return self.outcome(message, row, limit=limit)
 
 
 _chat_insert: _ChatInsert | None = None
@@ -831,14 +860,24 @@ def _store_chat_message_orm(
 def _store_chat_message(message: Message, participant: Participant) -> str:
     """Store a new chat message and mark it read for its author, if the author may still
     post and is under the rate limit (``Stored``: nothing is written unless NEW)."""
-    global _chat_insert
-    limit, window = rate_limit()
-    since = message.created_at - dt.timedelta(seconds=window)
+    limit, since = rate_window(message.created_at)
     if db_connection.vendor == "postgresql":
-        if _chat_insert is None:
-            _chat_insert = _ChatInsert()
-        return _chat_insert(message, participant, limit=limit, since=since)
+        return chat_insert()(message, participant, limit=limit, since=since)
     return _store_chat_message_orm(message, participant, limit=limit, since=since)
+
+
+def chat_insert() -> _ChatInsert:
+    """The process's ``_ChatInsert`` (written once, on first use)."""
+    global _chat_insert
+    if _chat_insert is None:
+        _chat_insert = _ChatInsert()
+    return _chat_insert
+
+
+def rate_window(now: dt.datetime) -> tuple[int, dt.datetime]:
+    """The chat rate limit: (messages allowed, counted since)."""
+    limit, window = rate_limit()
+    return limit, now - dt.timedelta(seconds=window)
 
 
 def room_message_post(
