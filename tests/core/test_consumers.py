@@ -153,6 +153,40 @@ async def test_a_session_changed_in_the_database_is_found_within_the_check_perio
     await communicator.disconnect()
 
 
+async def test_a_watched_sockets_frames_never_wait_for_a_session_read(patient, monkeypatch):
+    """The periodic check re-reads every socket's session before its last read goes stale,
+    so a talking user's frames are answered from it: none reads the session row itself."""
+    import asyncio
+
+    from apps.core import consumers
+
+    monkeypatch.setattr(consumers, "SESSION_CHECK_SECONDS", 1.5)
+    frame_reads: list[str] = []
+    real_alive, real_watch = consumers.login_session_alive, consumers.login_sessions_alive
+
+    def counting_alive(scope):
+        frame_reads.append(scope["user"].email)
+        return real_alive(scope)
+
+    def slow_watch(scopes):  # as under load: the periodic read takes a while
+        time.sleep(0.3)
+        return real_watch(scopes)
+
+    monkeypatch.setattr(consumers, "login_session_alive", counting_alive)
+    monkeypatch.setattr(consumers, "login_sessions_alive", slow_watch)
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    assert (await communicator.connect())[0]
+    frame_reads.clear()  # the connect's own read
+    deadline = time.monotonic() + 4.5  # several periods
+    while time.monotonic() < deadline:
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from())["type"] == "pong"
+        await asyncio.sleep(0.05)
+    assert frame_reads == []
+    await communicator.disconnect()
+
+
 async def test_silent_sockets_are_checked_together_and_closed_when_their_session_is_gone(
     patient, outsider, monkeypatch
 ):
