@@ -7,29 +7,31 @@ for the interpreter lock while the event loop wrote frames to other sockets. Her
 work runs on the loop itself, through an asyncio psycopg connection: nothing waits for
 the lock, and the loop's other sockets go on while the database answers.
 
-What: exactly what ``services.room_message_post`` does on its common path, with its own
-statements and rules (no second copy of either): ``selectors._ParticipantRead`` (the access
-read, which also takes the room's order lock), ``selectors.access_from_row`` and
-``services.entered_check`` (the access rule), the mute check, ``services._ChatInsert``
-(the re-checks, the rate limit, the insert and the read marker in one statement), the
-broadcast to the room's group, then the order lock's release.
+What: what ``services.room_message_post`` does on its common path, in **one statement**
+(``services._ChatPost``: the room's order lock, the access read with
+``selectors._ParticipantRead``'s SQL, the access rule, then ``_ChatInsert``'s re-checks,
+rate limit, insert and read marker), then the broadcast to the room's group and the order
+lock's release: one round trip to PostgreSQL before the broadcast instead of two. The rule
+in that statement is held to the Python one case by case (tests/rooms/test_access_read.py).
 
-Anything off that path returns None with nothing written (the lock released), and the
-caller runs the service in a thread, which gives the answer: someone not in the room yet
-or not admitted, muted, an empty body, a risk phrase (stored with its alert in one
-transaction), a resend, over the limit, refused by the re-checks, the risk phrases due to
-be read again, or the database unreachable. Only PostgreSQL (development's SQLite has one
-writer and no such pool); ``ROOMS_CHAT_ON_LOOP = False`` turns it off.
+When the statement stores nothing, the caller runs the service in a thread, which gives
+the answer: not allowed now (not in the room, not admitted, removed, discharged, the room
+closed), muted, a resend, over the limit. So do an empty body, a risk phrase (stored with
+its alert in one transaction), the risk phrases due to be read again and the login session
+due to be read again, before any statement. Only PostgreSQL (development's SQLite has one
+writer); ``ROOMS_CHAT_ON_LOOP = False`` turns it off.
 
 Connections: a few per event loop (``ROOMS_LOOP_DB_CONNECTIONS``), in autocommit, opened on
-first use and kept. One that fails, or whose call was cancelled while it might hold the
-order lock, is closed, never reused: closing the database session releases the lock.
+first use and kept; one the server ended while it was idle is found without a round trip and
+replaced. One that fails, or whose call was cancelled while it might hold the order lock, is
+closed, never reused: closing the database session releases the lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import weakref
 from typing import Any
 
@@ -43,7 +45,6 @@ from apps.accounts.models import User
 from apps.core.consumers import per_event_loop
 from apps.rooms import selectors, services
 from apps.rooms.models import Message, MessageKind, room_group
-from apps.rooms.services import RoomError
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ class LoopConnections:
         try:
             while self.idle:
                 conn = self.idle.pop()
-                if not conn.closed:
+                if not conn.closed and not _hung_up(conn):
                     return conn
+                discard(conn)
             django_conn = connections["default"]
             params = django_conn.get_connection_params()
             params.pop("cursor_factory", None)  # Django's is a sync cursor
@@ -98,6 +100,17 @@ class LoopConnections:
             self.idle.append(conn)
 
 
+def _hung_up(conn: Any) -> bool:
+    """Has the server ended this idle connection (restart, terminated backend)? It then
+    sends a last message or closes: the socket reads ready with nothing asked. A zero-time
+    poll, not a round trip, so a dead connection is never handed a chat message."""
+    try:
+        ready, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(ready)
+
+
 def discard(conn: Any) -> None:
     try:
         conn.pgconn.finish()  # what AsyncConnection.close() does, without awaiting
@@ -119,7 +132,8 @@ async def post(
 ) -> tuple[dict[str, Any], bool] | None:
     """Store and broadcast a chat message as ``services.room_message_post`` does; returns
     (payload, True) once the broadcast is out, or None for the caller to run the service
-    (nothing written). Raises what the broadcast raises, the message being stored.
+    (nothing written). Raises what the statement or the broadcast raises (the message then
+    perhaps stored: the socket closes, and the client's resend is acknowledged once).
 
     Once started it runs to its end in its own task, even if the socket's task is
     cancelled meanwhile (as the service in a thread would): a stored message is always
@@ -154,61 +168,40 @@ async def _post(
         logger.warning("no loop connection to the database; posting from a thread", exc_info=True)
         return None
     key = services.order_lock_key(session_id)
-    locked = broken = written = False
+    broken = False
     try:
-        read = selectors.participant_read()
-        sql, params = read.ordered(user_id=author.pk, session_id=session_id, key=key)
-        locked = True  # perhaps, from here on: the release below is harmless if not
-        row = await (await conn.execute(sql, params, prepare=True)).fetchone()
-        if row is None:  # not in the room yet (no lock taken): the long way
-            locked = False
-            return None
-        participant, known = selectors.access_from_row(author, *read.build(row))
-        if known is None:
-            return None
-        try:
-            entered = services.entered_check(known, participant.room, participant)
-        except RoomError:
-            return None
         now = timezone.now()
-        if selectors.mute_in_force(participant, now=now):
-            return None
         message = Message(
-            room=entered.room,
             author=author,
             kind=MessageKind.CHAT,
             body=body.strip(),
             client_id=client_id,
             created_at=now,
         )
-        insert = services.chat_insert()
+        post = services.chat_post()
         limit, since = services.rate_window(now)
-        written = True  # perhaps, from here on
-        stored = await (
-            await conn.execute(
-                insert.sql,
-                insert.params(message, participant, limit=limit, since=since),
-                prepare=True,
-            )
-        ).fetchone()
-        if insert.outcome(message, stored, limit=limit) != services.Stored.NEW:
-            return None  # a resend, over the limit or refused: the service says which
+        params = post.post_params(
+            message, author, key=key, session_id=session_id, limit=limit, since=since
+        )
+        row = await (await conn.execute(post.sql, params, prepare=True)).fetchone()
+        new_id, room_id, _locked = row
+        if new_id is None:
+            return None  # not allowed now, a resend, over the limit: the service says which
+        message.pk, message.room_id = new_id, room_id
+        message._state.adding = False
         payload = selectors.message_payload(message)
         await publish(
             session_id, services._event(session_id, {"type": "message", "message": payload})
         )
         return payload, True
-    except psycopg.OperationalError:
-        broken = True  # the connection is gone, and the lock with it
-        if written:
-            raise  # the message may be stored: the client's resend finds out
-        logger.warning("loop connection to the database failed; posting from a thread")
-        return None
     except BaseException:
-        broken = True  # cancelled or failed with the lock perhaps held: close it
+        # Cancelled or failed with the lock perhaps held: the connection is closed (and the
+        # lock with its session); the message may be stored, so no second try here: the
+        # error closes the socket and the client resends (a duplicate is acknowledged).
+        broken = True
         raise
     finally:
-        if locked and not broken:
+        if not broken:  # the statement always takes the lock
             try:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", [key], prepare=True)
             except BaseException:

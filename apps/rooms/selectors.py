@@ -244,10 +244,9 @@ class _ParticipantRead:
         fac = Group.facilitators.through._meta.db_table
         seat = f"FROM {m} gm WHERE gm.group_id = s.group_id AND gm.patient_id = p.user_id"
         # Table and column names from the models' metadata; values only as parameters.
-        select = (
-            f"SELECT {', '.join(columns)},"  # noqa: S608
+        self.facts = (
             # membership_covers(date=s.occurrence_date): active or ended, on that date
-            f" (SELECT COUNT(*) {seat} AND gm.status IN (%s, %s)"
+            f" (SELECT COUNT(*) {seat} AND gm.status IN (%s, %s)"  # noqa: S608
             "  AND gm.from_date <= s.occurrence_date"
             "  AND (gm.to_date IS NULL OR gm.to_date >= s.occurrence_date)) AS covering,"
             # _active_seat: active, begun by the date; open-ended, or the latest end date
@@ -259,14 +258,16 @@ class _ParticipantRead:
             f" (SELECT COUNT(*) FROM {fac} f WHERE f.group_id = s.group_id"
             "  AND f.user_id = p.user_id) AS facilitates"
         )
-        joins = (
-            f" FROM {Participant._meta.db_table} p"
+        # The participant row with its room, session, group and program.
+        self.tables = (
+            f"{Participant._meta.db_table} p"
             f" INNER JOIN {Room._meta.db_table} r ON r.id = p.room_id"
             f" INNER JOIN {Session._meta.db_table} s ON s.id = r.session_id"
             f" INNER JOIN {Group._meta.db_table} g ON g.id = s.group_id"
             f" INNER JOIN {Program._meta.db_table} prog ON prog.id = g.program_id"
-            " WHERE r.session_id = %s AND p.user_id = %s"
         )
+        select = f"SELECT {', '.join(columns)}, {self.facts}"  # noqa: S608
+        joins = f" FROM {self.tables} WHERE r.session_id = %s AND p.user_id = %s"
         self.sql = select + joins
         # Also takes the room's order lock: once, with the output row (at most one).
         self.sql_ordered = select + ", pg_advisory_lock(%s) AS ordered" + joins

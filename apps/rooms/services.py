@@ -749,53 +749,70 @@ class _ChatInsert:
 
     def __init__(self) -> None:
         self.fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        self.sql = (
+            "WITH"  # noqa: S608 (names from the models' metadata, values as parameters)
+            + self.storing(room_id="%s", participant_id="%s", room_value="%s")
+            + " SELECT (SELECT id FROM new), EXISTS (SELECT 1 FROM room),"
+            " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
+        )
+
+    def storing(self, *, room_id: str, participant_id: str, room_value: str) -> str:
+        """The statement's CTEs that lock, check, count and store (``room``, ``author``,
+        ``recent``, ``new``, ``seen``), given SQL for the room's and the participant's ids
+        and the message's room column. Parameters, in order: those of ``room_id`` and
+        ``participant_id``, then ``storing_params``'s."""
         messages, participants = Message._meta.db_table, Participant._meta.db_table
         rooms = Room._meta.db_table
-        self.created_at_at = [f.name for f in self.fields].index("created_at")
         columns = ", ".join(str(f.column) for f in self.fields)
-        marks = ", ".join(["%s"] * len(self.fields))
-        self.sql = (
-            f"WITH room AS MATERIALIZED (SELECT id FROM {rooms}"  # noqa: S608
-            " WHERE id = %s AND ended_at IS NULL FOR UPDATE),"
+        marks = ", ".join(room_value if f.name == "room" else "%s" for f in self.fields)
+        return (
+            f" room AS MATERIALIZED (SELECT id FROM {rooms}"  # noqa: S608
+            f" WHERE id = {room_id} AND ended_at IS NULL FOR UPDATE),"
             f" author AS MATERIALIZED (SELECT id FROM {participants}"
-            " WHERE id = %s AND status = %s AND (muted_until IS NULL OR muted_until <= %s)"
-            " FOR NO KEY UPDATE),"
+            f" WHERE id = {participant_id} AND status = %s"
+            " AND (muted_until IS NULL OR muted_until <= %s) FOR NO KEY UPDATE),"
             f" recent AS MATERIALIZED (SELECT count(*) AS n FROM {messages}"
-            " WHERE room_id = %s AND author_id = %s AND kind = %s AND created_at > %s),"
+            " WHERE room_id = (SELECT id FROM room) AND author_id = %s AND kind = %s"
+            " AND created_at > %s),"
             f" new AS (INSERT INTO {messages} ({columns}) SELECT {marks}"
             " WHERE EXISTS (SELECT 1 FROM room) AND EXISTS (SELECT 1 FROM author)"
             " AND (SELECT n FROM recent) < %s"
             " ON CONFLICT DO NOTHING RETURNING id),"
             f" seen AS (UPDATE {participants} SET last_read_message_id = (SELECT id FROM new)"
-            " WHERE id = %s AND last_read_message_id < (SELECT id FROM new))"
-            " SELECT (SELECT id FROM new), EXISTS (SELECT 1 FROM room),"
-            " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
+            " WHERE id = (SELECT id FROM author) AND last_read_message_id < (SELECT id FROM new))"
         )
 
-    def params(
-        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
+    def storing_params(
+        self, message: Message, *, limit: int, since: dt.datetime, room_value: bool = True
     ) -> list[Any]:
-        """The statement's parameters for ``message`` (no query)."""
-        values = [
-            f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
+        """``storing``'s own parameters for ``message`` (no query); ``room_value``: the
+        message's room id is one of them (not when ``storing`` was given SQL for it)."""
+        prepared = {
+            f.name: f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
-        ]
-        created_at = values[self.created_at_at]
+        }
+        values = [v for name, v in prepared.items() if room_value or name != "room"]
         since_value = Message._meta.get_field("created_at").get_db_prep_value(
             since, connection=db_connection
         )
         return [
-            message.room_id,
-            participant.pk,
             ParticipantStatus.ADMITTED.value,
-            created_at,
-            message.room_id,
+            prepared["created_at"],
             message.author_id,
             MessageKind.CHAT.value,
             since_value,
             *values,
             limit,
+        ]
+
+    def params(
+        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
+    ) -> list[Any]:
+        """The statement's parameters for ``message`` (no query)."""
+        return [
+            message.room_id,
             participant.pk,
+            *self.storing_params(message, limit=limit, since=since),
         ]
 
     def outcome(self, message: Message, row: Sequence[Any], *, limit: int) -> str:
@@ -817,6 +834,95 @@ class _ChatInsert:
             cursor.execute(self.sql, self.params(message, participant, limit=limit, since=since))
             row = cursor.fetchone()
         return self.outcome(message, row, limit=limit)
+
+
+class _ChatPost(_ChatInsert):
+    """PostgreSQL, for a socket's event loop (``loop_post``): ``_ChatInsert`` with the room's
+    order lock and the access read in the **same statement**, one round trip in all.
+
+    ``ordered`` takes the order lock first (once, whatever else is found); ``facts`` reads
+    the author's participant row with its room, session and program and the access facts,
+    with ``selectors._ParticipantRead``'s own SQL for them; ``access`` keeps the row only if
+    the rule lets the author post now — as ``selectors.access_from_row`` and
+    ``entered_check`` decide in Python: a patient with a covering membership and a live seat
+    (an open-ended one, or one lasting to today in the program's zone or the session's date
+    if later), or the session's or group's facilitator; admitted; the session scheduled and
+    its room open (from ``ROOMS_OPEN_MINUTES_BEFORE`` before its start to
+    ``ROOMS_GRACE_MINUTES`` after its end) — then ``_ChatInsert``'s CTEs re-check, count and
+    store. tests/rooms/test_access_read.py holds it to the rule case by case.
+
+    Nothing is stored unless every check passes; the caller then runs the service, which
+    says why. Read with the statement's snapshot, taken before the lock was waited for: the
+    rows locked (room, author) are re-checked at their newest versions; the access facts
+    and the rate limit's count may be as old as that wait (milliseconds)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        read = selectors.participant_read()
+        self.facts_params = read.params
+        self.sql = (
+            "WITH ordered AS MATERIALIZED (SELECT pg_advisory_lock(%s) AS locked),"  # noqa: S608
+            " facts AS MATERIALIZED (SELECT p.id AS participant_id, r.id AS room_id,"
+            " p.status AS status, s.status AS session_status, r.ended_at, s.starts_at,"
+            " s.ends_at, s.occurrence_date, s.facilitator_id, prog.time_zone,"
+            f" {read.facts}"
+            f" FROM ordered LEFT JOIN ({read.tables}) ON r.session_id = %s AND p.user_id = %s),"
+            " access AS MATERIALIZED (SELECT participant_id, room_id FROM facts"
+            " WHERE participant_id IS NOT NULL AND status = %s AND session_status = %s"
+            " AND ended_at IS NULL AND %s >= starts_at - %s AND %s < ends_at + %s"
+            " AND CASE WHEN %s THEN covering > 0 AND (open_seats > 0 OR seat_until >="
+            " GREATEST((%s AT TIME ZONE time_zone)::date, occurrence_date))"
+            " ELSE facilitator_id = %s OR facilitates > 0 END),"
+            + self.storing(
+                room_id="(SELECT room_id FROM access)",
+                participant_id="(SELECT participant_id FROM access)",
+                room_value="(SELECT id FROM room)",
+            )
+            + " SELECT (SELECT id FROM new), (SELECT room_id FROM access),"
+            " (SELECT locked FROM ordered) IS NOT NULL"
+        )
+
+    def post_params(
+        self,
+        message: Message,
+        author: User,
+        *,
+        key: int,
+        session_id: int,
+        limit: int,
+        since: dt.datetime,
+    ) -> list[Any]:
+        """The parameters for ``message`` by ``author`` in ``session_id``'s room."""
+        from apps.scheduling.models import SessionStatus
+
+        now = message.created_at
+        return [
+            key,
+            *self.facts_params,
+            session_id,
+            author.pk,
+            ParticipantStatus.ADMITTED.value,
+            SessionStatus.SCHEDULED.value,
+            now,
+            selectors.open_before(),
+            now,
+            selectors.grace(),
+            author.is_patient,
+            now,
+            author.pk,
+            *self.storing_params(message, limit=limit, since=since, room_value=False),
+        ]
+
+
+_chat_post: _ChatPost | None = None
+
+
+def chat_post() -> _ChatPost:
+    """The process's ``_ChatPost`` (written once, on first use)."""
+    global _chat_post
+    if _chat_post is None:
+        _chat_post = _ChatPost()
+    return _chat_post
 
 
 _chat_insert: _ChatInsert | None = None

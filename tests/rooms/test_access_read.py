@@ -179,3 +179,166 @@ def test_lock_room_holds_the_rooms_row_until_commit(program, clinician, patient)
     thread.start()
     thread.join()
     assert outcome == ["locked", "got the lock"]
+
+
+# --- The same rule inside the loop's one-statement chat post (services._ChatPost) ---------------
+
+
+def _statement_stores(user, session, client_id: str) -> bool:
+    """Run ``_ChatPost`` (order lock, access read and rule, store) as the event loop does;
+    True if it stored the message. The lock is released after."""
+    from apps.rooms import services
+    from apps.rooms.models import Message, MessageKind
+
+    post = services.chat_post()
+    now = timezone.now()
+    message = Message(
+        author=user, kind=MessageKind.CHAT, body="hi", client_id=client_id, created_at=now
+    )
+    limit, since = services.rate_window(now)
+    key = services.order_lock_key(session.pk)
+    params = post.post_params(
+        message, user, key=key, session_id=session.pk, limit=limit, since=since
+    )
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(post.sql, params)
+            new_id, _room_id, locked = cursor.fetchone()
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            assert cursor.fetchone()[0] is True  # the statement took it, whatever it found
+    assert locked
+    return new_id is not None
+
+
+def _rule_lets_post(user, session) -> bool:
+    """What the thread path decides before it stores (``participant_access``, then
+    ``entered_check`` and the mute); the statement stores exactly then."""
+    from apps.rooms import services
+
+    participant, known = selectors.participant_access(user=user, session_id=session.pk)
+    if participant is None or known is None:
+        return False
+    try:
+        services.entered_check(known, participant.room, participant)
+    except services.RoomError:
+        return False
+    return selectors.mute_in_force(participant, now=timezone.now()) is None
+
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the loop's statement is PostgreSQL's"
+)
+
+
+@needs_postgres
+def test_the_loops_statement_stores_exactly_when_the_rule_lets_a_patient_post(program, clinician):
+    stored = refused = 0
+    for n, (memberships, days, status) in enumerate(
+        itertools.product(MEMBERSHIPS, SESSION_DAYS, STATUSES)
+    ):
+        patient = patient_in(program)
+        session = make_session(program, [clinician], starts_in=dt.timedelta(days=days))
+        room = Room.objects.create(session=session)
+        removed_at = timezone.now() if status == ParticipantStatus.REMOVED else None
+        Participant.objects.create(room=room, user=patient, status=status, removed_at=removed_at)
+        for state, start, end in memberships:
+            GroupMembership.objects.create(
+                group=session.group,
+                patient=patient,
+                status=state,
+                from_date=_date(session.occurrence_date, start),
+                to_date=_date(session.occurrence_date, end),
+                waitlist_position=1 if state == "waitlisted" else None,
+            )
+        expected = _rule_lets_post(patient, session)
+        assert _statement_stores(patient, session, f"m-{n}") == expected, (
+            memberships,
+            days,
+            status,
+        )
+        stored, refused = stored + expected, refused + (not expected)
+    assert stored and refused  # the matrix has both answers
+
+
+@needs_postgres
+@pytest.mark.parametrize(
+    "case",
+    [
+        "live",
+        "opens_in_10_minutes",
+        "opens_in_20_minutes",
+        "ended_5_minutes_ago",
+        "ended_15_minutes_ago",
+        "cancelled",
+        "room_ended",
+        "muted",
+        "mute_over",
+        "waiting",
+        "removed",
+        "not_a_participant",
+    ],
+)
+def test_the_loops_statement_follows_the_room_rules(program, clinician, patient, case):
+    starts_in = {
+        "opens_in_10_minutes": dt.timedelta(minutes=10),
+        "opens_in_20_minutes": dt.timedelta(minutes=20),
+        "ended_5_minutes_ago": dt.timedelta(minutes=-65),
+        "ended_15_minutes_ago": dt.timedelta(minutes=-75),
+    }.get(case, dt.timedelta(minutes=-5))
+    session = make_session(
+        program,
+        [clinician],
+        [patient],
+        starts_in=starts_in,
+        status="cancelled" if case == "cancelled" else "scheduled",
+    )
+    now = timezone.now()
+    room = Room.objects.create(session=session, ended_at=now if case == "room_ended" else None)
+    if case != "not_a_participant":
+        Participant.objects.create(
+            room=room,
+            user=patient,
+            status={"waiting": "waiting", "removed": "removed"}.get(case, "admitted"),
+            muted_until={"muted": now + dt.timedelta(minutes=5), "mute_over": now}.get(case),
+            removed_at=now if case == "removed" else None,
+        )
+    expected = _rule_lets_post(patient, session)
+    assert expected is (case in ("live", "opens_in_10_minutes", "ended_5_minutes_ago", "mute_over"))
+    assert _statement_stores(patient, session, f"c-{case}") is expected
+
+
+@needs_postgres
+def test_the_loops_statement_lets_facilitators_post_and_no_other_staff(program, clinician):
+    colleague = clinician_in(program, email="colleague@example.test")
+    cover = clinician_in(program, email="cover@example.test")
+    session = make_session(program, [clinician])
+    session.facilitator = cover
+    session.save(update_fields=["facilitator"])
+    room = Room.objects.create(session=session)
+    for n, (user, allowed) in enumerate(((clinician, True), (cover, True), (colleague, False))):
+        Participant.objects.create(room=room, user=user, status="admitted")
+        assert _rule_lets_post(user, session) is allowed
+        assert _statement_stores(user, session, f"s-{n}") is allowed
+
+
+@needs_postgres
+def test_the_loops_statement_keeps_the_rate_limit_and_a_resend_once(
+    program, clinician, patient, settings
+):
+    settings.ROOMS_RATE_LIMIT_MESSAGES = 2
+    session = make_session(program, [clinician], [patient])
+    room = Room.objects.create(session=session)
+    Participant.objects.create(room=room, user=patient, status="admitted")
+    assert _statement_stores(patient, session, "r-1")
+    assert not _statement_stores(patient, session, "r-1")  # the same client id: stored once
+    assert _statement_stores(patient, session, "r-2")
+    assert not _statement_stores(patient, session, "r-3")  # the third in the window
+    from apps.rooms.models import Message
+
+    assert list(Message.objects.filter(room=room).values_list("client_id", flat=True)) == [
+        "r-1",
+        "r-2",
+    ]
+    marker = Participant.objects.get(room=room, user=patient).last_read_message_id
+    assert marker == Message.objects.get(client_id="r-2").pk
