@@ -81,9 +81,11 @@ def _date(session_date: dt.date, offset: int | str | None) -> dt.date | None:
     }.get(offset, session_date + DAY * offset if isinstance(offset, int) else None)  # type: ignore[arg-type]
 
 
-def test_a_patients_answer_matches_the_orm_rule_in_every_case(program, clinician):
-    checked = 0
-    for memberships, days, status in itertools.product(MEMBERSHIPS, SESSION_DAYS, STATUSES):
+def _every_patient_case(program, clinician):
+    """A patient in a room for each combination of memberships, session day and participant
+    status: yields (case, patient, session, participant)."""
+    for case in itertools.product(MEMBERSHIPS, SESSION_DAYS, STATUSES):
+        memberships, days, status = case
         patient = patient_in(program)
         session = make_session(program, [clinician], starts_in=dt.timedelta(days=days))
         room = Room.objects.create(session=session)
@@ -101,10 +103,16 @@ def test_a_patients_answer_matches_the_orm_rule_in_every_case(program, clinician
                 waitlist_position=1 if state == "waitlisted" else None,
             )
         participant.refresh_from_db()
+        yield case, patient, session, participant
+
+
+def test_a_patients_answer_matches_the_orm_rule_in_every_case(program, clinician):
+    checked = 0
+    for case, patient, session, participant in _every_patient_case(program, clinician):
         expected = _reference(participant)
         row, access = selectors.participant_access(user=patient, session_id=session.pk)
         assert row is not None and row.pk == participant.pk
-        assert _answer(access) == expected, (memberships, days, status)
+        assert _answer(access) == expected, case
         checked += 1
     assert checked == len(MEMBERSHIPS) * len(SESSION_DAYS) * len(STATUSES)
 
@@ -234,29 +242,9 @@ needs_postgres = pytest.mark.skipif(
 @needs_postgres
 def test_the_loops_statement_stores_exactly_when_the_rule_lets_a_patient_post(program, clinician):
     stored = refused = 0
-    for n, (memberships, days, status) in enumerate(
-        itertools.product(MEMBERSHIPS, SESSION_DAYS, STATUSES)
-    ):
-        patient = patient_in(program)
-        session = make_session(program, [clinician], starts_in=dt.timedelta(days=days))
-        room = Room.objects.create(session=session)
-        removed_at = timezone.now() if status == ParticipantStatus.REMOVED else None
-        Participant.objects.create(room=room, user=patient, status=status, removed_at=removed_at)
-        for state, start, end in memberships:
-            GroupMembership.objects.create(
-                group=session.group,
-                patient=patient,
-                status=state,
-                from_date=_date(session.occurrence_date, start),
-                to_date=_date(session.occurrence_date, end),
-                waitlist_position=1 if state == "waitlisted" else None,
-            )
+    for n, (case, patient, session, _) in enumerate(_every_patient_case(program, clinician)):
         expected = _rule_lets_post(patient, session)
-        assert _statement_stores(patient, session, f"m-{n}") == expected, (
-            memberships,
-            days,
-            status,
-        )
+        assert _statement_stores(patient, session, f"m-{n}") == expected, case
         stored, refused = stored + expected, refused + (not expected)
     assert stored and refused  # the matrix has both answers
 
