@@ -117,13 +117,20 @@ def test_a_patients_answer_matches_the_orm_rule_in_every_case(program, clinician
     assert checked == len(MEMBERSHIPS) * len(SESSION_DAYS) * len(STATUSES)
 
 
-def test_staff_answers_match_the_orm_rule(program, clinician):
+@pytest.fixture
+def staff_room(program, clinician):
+    """A session facilitated by ``clinician`` (the group's) and a cover (the session's own),
+    and a colleague of the program who facilitates neither: (session, room, cover, colleague)."""
     colleague = clinician_in(program, email="colleague@example.test")
     cover = clinician_in(program, email="cover@example.test")
     session = make_session(program, [clinician])
     session.facilitator = cover
     session.save(update_fields=["facilitator"])
-    room = Room.objects.create(session=session)
+    return session, Room.objects.create(session=session), cover, colleague
+
+
+def test_staff_answers_match_the_orm_rule(clinician, staff_room):
+    session, room, cover, colleague = staff_room
     for user in (clinician, colleague, cover):
         participant = Participant.objects.create(room=room, user=user)
         participant.refresh_from_db()
@@ -297,13 +304,8 @@ def test_the_loops_statement_follows_the_room_rules(program, clinician, patient,
 
 
 @needs_postgres
-def test_the_loops_statement_lets_facilitators_post_and_no_other_staff(program, clinician):
-    colleague = clinician_in(program, email="colleague@example.test")
-    cover = clinician_in(program, email="cover@example.test")
-    session = make_session(program, [clinician])
-    session.facilitator = cover
-    session.save(update_fields=["facilitator"])
-    room = Room.objects.create(session=session)
+def test_the_loops_statement_lets_facilitators_post_and_no_other_staff(clinician, staff_room):
+    session, room, cover, colleague = staff_room
     for n, (user, allowed) in enumerate(((clinician, True), (cover, True), (colleague, False))):
         Participant.objects.create(room=room, user=user, status="admitted")
         assert _rule_lets_post(user, session) is allowed
