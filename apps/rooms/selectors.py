@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -292,7 +291,8 @@ class _ParticipantRead:
         elif order is not None and not order.taken and connection.vendor == "postgresql":
             # Taken with the output row (there is at most one, and no row lock that could
             # drop it afterwards): taken exactly when a row comes back.
-            sql, params = self.ordered(user_id=user_id, session_id=session_id, key=order.key)
+            sql = self.sql_ordered
+            params = [*self.params, order.key, session_id, user_id]
         else:
             order = None
         try:
@@ -307,18 +307,6 @@ class _ParticipantRead:
             return None
         if order is not None:
             order.taken = True
-        return self.build(row)
-
-    def ordered(self, *, user_id: int, session_id: int, key: int) -> tuple[str, list[Any]]:
-        """The statement and parameters that also take the room's order lock ``key``
-        (PostgreSQL): taken exactly when a row comes back."""
-        return self.sql_ordered, [*self.params, key, session_id, user_id]
-
-    def build(self, row: Sequence[Any]) -> tuple[Participant, tuple[Any, ...]]:
-        """The participant (with its room, session, group and program) and the access facts
-        from a row of the statement. No query."""
-        from django.db import connection
-
         compiler = Participant.objects.none().query.get_compiler(connection=connection)
         converters = self.converters.get(connection.vendor)
         if converters is None:
@@ -365,22 +353,7 @@ def participant_access(
     found_row = participant_read()(user_id=user.pk, session_id=pk, lock_room=lock_room, order=order)
     if found_row is None:
         return None, None
-    return access_from_row(user, *found_row)
-
-
-def participant_read() -> _ParticipantRead:
-    """The process's ``_ParticipantRead`` (written once, on first use)."""
-    global _participant_read
-    if _participant_read is None:
-        _participant_read = _ParticipantRead()
-    return _participant_read
-
-
-def access_from_row(
-    user: User, participant: Participant, facts: tuple[Any, ...]
-) -> tuple[Participant, RoomAccess | None]:
-    """``participant_access``'s answer from ``_ParticipantRead``'s row (no query)."""
-    covering, open_seats, seat_until, facilitates = facts
+    participant, (covering, open_seats, seat_until, facilitates) = found_row
     participant.user = user  # the same row: no second query for it
     session = participant.room.session
     if user.is_patient:
@@ -404,6 +377,14 @@ def access_from_row(
         room=participant.room,
     )
     return participant, access
+
+
+def participant_read() -> _ParticipantRead:
+    """The process's ``_ParticipantRead`` (written once, on first use)."""
+    global _participant_read
+    if _participant_read is None:
+        _participant_read = _ParticipantRead()
+    return _participant_read
 
 
 def room_for_session(*, session: Session) -> Room | None:

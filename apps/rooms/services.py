@@ -219,19 +219,6 @@ def _enter(
             raise RoomForbidden()
         access = found
         room = room_get_or_create(session=access.session)
-    return entered_check(access, room, participant, facilitator=facilitator, admitted=admitted)
-
-
-def entered_check(
-    access: RoomAccess,
-    room: Room,
-    participant: Participant | None,
-    *,
-    facilitator: bool = False,
-    admitted: bool = True,
-) -> Entered:
-    """``_enter``'s rule once the facts are read (no query): raises RoomForbidden,
-    RoomClosed or RoomError, else says who is where."""
     if not access.may_join_live:
         raise RoomForbidden()
     if facilitator and not access.is_facilitator:
@@ -633,10 +620,9 @@ def risk_phrases_changed() -> None:
 
 def _risk_patterns() -> list[tuple[str, re.Pattern[str]]]:
     global _risk_patterns_cache
-    cached = _risk_patterns_cache
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < RISK_PHRASES_CACHE_SECONDS:
-        return cached[1]
+    cached = risk_patterns_cached()
+    if cached is not None:
+        return cached
     patterns = [
         (
             phrase,
@@ -644,7 +630,7 @@ def _risk_patterns() -> list[tuple[str, re.Pattern[str]]]:
         )
         for phrase in RiskPhrase.objects.filter(active=True).values_list("phrase", flat=True)
     ]
-    _risk_patterns_cache = (now, patterns)
+    _risk_patterns_cache = (time.monotonic(), patterns)
     return patterns
 
 
@@ -843,8 +829,8 @@ class _ChatPost(_ChatInsert):
     ``ordered`` takes the order lock first (once, whatever else is found); ``facts`` reads
     the author's participant row with its room, session and program and the access facts,
     with ``selectors._ParticipantRead``'s own SQL for them; ``access`` keeps the row only if
-    the rule lets the author post now — as ``selectors.access_from_row`` and
-    ``entered_check`` decide in Python: a patient with a covering membership and a live seat
+    the rule lets the author post now — as ``selectors.participant_access`` and ``_enter``
+    decide in Python: a patient with a covering membership and a live seat
     (an open-ended one, or one lasting to today in the program's zone or the session's date
     if later), or the session's or group's facilitator; admitted; the session scheduled and
     its room open (from ``ROOMS_OPEN_MINUTES_BEFORE`` before its start to

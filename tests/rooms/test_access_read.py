@@ -227,18 +227,16 @@ def _statement_stores(user, session, client_id: str) -> bool:
 
 
 def _rule_lets_post(user, session) -> bool:
-    """What the thread path decides before it stores (``participant_access``, then
-    ``entered_check`` and the mute); the statement stores exactly then."""
+    """What the thread path decides before it stores (``services._enter``, then the mute);
+    the statement stores exactly then."""
     from apps.rooms import services
 
-    participant, known = selectors.participant_access(user=user, session_id=session.pk)
-    if participant is None or known is None:
-        return False
     try:
-        services.entered_check(known, participant.room, participant)
+        entered = services._enter(user=user, session_id=session.pk)
     except services.RoomError:
         return False
-    return selectors.mute_in_force(participant, now=timezone.now()) is None
+    assert entered.participant is not None
+    return selectors.mute_in_force(entered.participant, now=timezone.now()) is None
 
 
 needs_postgres = pytest.mark.skipif(
