@@ -76,15 +76,16 @@ class LoopConnections:
                 if not conn.closed and not _hung_up(conn):
                     return conn
                 discard(conn)
+            # Django's own parameters, its prepared-statement threshold included (none with
+            # DB_PREPARED_STATEMENTS=0, as apps.core.db.prepared_cursor), and its time zone.
             django_conn = connections["default"]
             params = django_conn.get_connection_params()
             params.pop("cursor_factory", None)  # Django's is a sync cursor
-            params["prepare_threshold"] = 0  # the same few statements, prepared on first use
             conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             _opened.add(conn)
             timezone_name = django_conn.timezone_name
             if conn.info.parameter_status("TimeZone") != timezone_name:
-                await conn.execute("SELECT set_config('TimeZone', %s, false)", [timezone_name])
+                await conn.execute(django_conn.ops.set_time_zone_sql(), [timezone_name])
             return conn
         except BaseException:
             self.free.release()
@@ -183,7 +184,7 @@ async def _post(
         params = post.post_params(
             message, author, key=key, session_id=session_id, limit=limit, since=since
         )
-        row = await (await conn.execute(post.sql, params, prepare=True)).fetchone()
+        row = await (await conn.execute(post.sql, params)).fetchone()
         new_id, room_id, _locked = row
         if new_id is None:
             return None  # not allowed now, a resend, over the limit: the service says which
@@ -203,7 +204,7 @@ async def _post(
     finally:
         if not broken:  # the statement always takes the lock
             try:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", [key], prepare=True)
+                await conn.execute("SELECT pg_advisory_unlock(%s)", [key])
             except BaseException:
                 broken = True
                 pool.put(conn, broken=True)

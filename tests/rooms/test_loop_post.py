@@ -256,3 +256,23 @@ async def test_a_burst_on_the_loop_reaches_everyone_in_id_order(
     assert await db(_advisory_locks)() == 0
     for client in senders:
         await client.close()
+
+
+async def test_the_loops_connections_follow_the_prepared_statements_setting(
+    live_session, patient, member2, monkeypatch
+):
+    """``DB_PREPARED_STATEMENTS=0`` (PgBouncer in transaction mode) turns prepared statements
+    off for the loop's connections as for Django's (``prepare_threshold`` None)."""
+    from django.db import connections
+
+    options = connections["default"].settings_dict["OPTIONS"]
+    monkeypatch.setitem(options, "prepare_threshold", None)
+    sender = await connect(live_session.pk, patient)
+    await _warm(sender)
+    for n in range(6):  # past psycopg's usual threshold
+        await sender.send(type="send", client_id=f"p-{n}", body=f"unprepared {n}")
+        await sender.expect("ack", client_id=f"p-{n}")
+    opened = [c for c in list(loop_post._opened) if not c.closed]
+    assert opened
+    assert all(c.prepare_threshold is None for c in opened)
+    await sender.close()
