@@ -11,7 +11,8 @@ from apps.notifications.services import outbox_retry
 
 @admin.register(Outbox)
 class OutboxAdmin(admin.ModelAdmin):
-    """Read-only view of the outbox: what is pending, sent, failed (and why)."""
+    """Read-only view of the outbox: what is pending, sent, failed (and why), and what a
+    worker that died mid-send may or may not have handed over ("outcome unknown")."""
 
     list_display = (
         "id",
@@ -37,7 +38,7 @@ class OutboxAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    @admin.action(description=_("Send the selected failed messages again"))
+    @admin.action(description=_("Send the selected failed or unknown-outcome messages again"))
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Outbox]) -> None:
         count = outbox_retry(outbox_ids=queryset.values_list("pk", flat=True))
         self.message_user(request, _("%(n)d queued again.") % {"n": count}, messages.SUCCESS)

@@ -6,17 +6,22 @@
   beat tick ``notifications.dispatch_due`` every 5 s when rows are due) claims batches and
   sends them in the same worker process until none is due: a row is ``sending`` only while
   a live process holds it, never while it waits in a broker queue.
-- Each row is marked sent (conditional on its token) as soon as the provider took it, so a
-  worker killed mid-batch repeats nothing that was recorded. ``outbox_deliver`` (the older
-  one-row task) follows the same rule: a duplicate or late message finds the token changed
-  or the row sent and does nothing.
+- Just before the provider is called the row moves to ``handover`` (committed), and it is
+  marked sent (conditional on its token) as soon as the provider took it. ``outbox_deliver``
+  (the older one-row task) follows the same rule: a duplicate or late message finds the
+  token changed or the row sent and does nothing.
 - The lease: the holder renews ``claimed_at`` every quarter lease from a thread
   (``LeaseKeeper``) while it lives, so a live send is never taken back however long it
   takes. A row whose holder stopped renewing for a whole lease (60 s; the worker or its
-  host died) goes back to ``pending``; a row whose holder process is known dead on this host
-  (``claimed_by``, checked by every tick and delivery task) goes back at once. Only a send
-  the provider accepted in the instant before the kill can be repeated — e-mail and SMS
-  offer no idempotency key to prevent that.
+  host died) is taken back; a row whose holder process is known dead on this host
+  (``claimed_by``, checked by every tick and delivery task) is taken back at once.
+- Taken back: a ``sending`` row was never offered to the provider and goes back to
+  ``pending``. A ``handover`` row may or may not have reached it — e-mail and SMS take no
+  idempotency key, so nobody can ask. Safety alerts go back to ``pending`` (at least once:
+  a second alert beats none); every other kind becomes ``unknown`` and is not sent again
+  (at most once: a reminder never arrives twice), listed in admin, where staff can send it
+  again. The window is the provider call alone: the message is rendered and the SMTP
+  connection opened before the row moves to ``handover``.
 - Channel failures are retried through the outbox with exponential back-off (30 s, 60 s,
   2 min … capped at 1 h) rather than Celery countdowns, so no retry lives only in a worker;
   after ``NOTIFICATIONS_MAX_ATTEMPTS`` or a permanent error the row is ``failed`` (admin).
@@ -33,6 +38,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -40,7 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -49,6 +55,7 @@ from django.utils.translation import override
 from apps.core.events import group_send_now, user_group
 from apps.notifications import conf, guards, sms
 from apps.notifications.models import (
+    HELD_STATUSES,
     REMINDER_KINDS,
     SAFETY_KINDS,
     Channel,
@@ -128,19 +135,39 @@ def _process_gone(pid: int) -> bool:
 # --- taking rows back ----------------------------------------------------------------------
 
 
-def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
-    """Take back rows stuck in ``sending`` past the lease: no live process renewed it (the
-    worker died, or the row waited in a queue), so none is sending it."""
-    now = now or timezone.now()
-    cutoff = now - dt.timedelta(seconds=conf.sending_lease_seconds())
-    return Outbox.objects.filter(status=Status.SENDING, claimed_at__lt=cutoff).update(
+def _take_back(held: QuerySet[Outbox], *, now: dt.datetime, why: str, due_now: bool) -> int:
+    """Take back rows of a holder that is gone: not yet offered to the provider, or safety
+    alerts, go back to ``pending``; other rows it was handing over become ``unknown``."""
+    again = held.filter(
+        Q(status=Status.SENDING) | Q(status=Status.HANDOVER, kind__in=SAFETY_KINDS)
+    ).update(
         status=Status.PENDING,
         claim_token=None,
         claimed_by="",
-        due_at=now,
-        last_error="claim expired (worker lost); retrying",
+        last_error=f"{why}; retrying",
+        updated_at=now,
+        **({"due_at": now} if due_now else {}),
+    )
+    # The claim token stays: should the holder be alive after all and the provider answer,
+    # its own "sent" (or "failed") still lands on the row.
+    unknown = held.filter(status=Status.HANDOVER).update(
+        status=Status.UNKNOWN,
+        claimed_by="",
+        last_error=f"{why} while handing it to the provider; not sent again",
         updated_at=now,
     )
+    if unknown:
+        logger.warning("%s outbox rows left unknown: their worker died mid-send", unknown)
+    return again + unknown
+
+
+def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
+    """Take back rows held past the lease: no live process renewed it (the worker died, or
+    the row waited in a queue), so none is sending it."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=conf.sending_lease_seconds())
+    held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_at__lt=cutoff)
+    return _take_back(held, now=now, why="claim expired (worker lost)", due_now=True)
 
 
 def outbox_release_dead_claims(*, now: dt.datetime | None = None) -> int:
@@ -149,7 +176,7 @@ def outbox_release_dead_claims(*, now: dt.datetime | None = None) -> int:
     Safe: a dead process sends nothing more. Rows of other hosts wait for their lease."""
     prefix = _host_prefix()
     owners = set(
-        Outbox.objects.filter(status=Status.SENDING, claimed_by__startswith=prefix)
+        Outbox.objects.filter(status__in=HELD_STATUSES, claimed_by__startswith=prefix)
         .order_by()
         .values_list("claimed_by", flat=True)
         .distinct()
@@ -162,13 +189,8 @@ def outbox_release_dead_claims(*, now: dt.datetime | None = None) -> int:
     if not dead:
         return 0
     now = now or timezone.now()
-    released = Outbox.objects.filter(status=Status.SENDING, claimed_by__in=dead).update(
-        status=Status.PENDING,
-        claim_token=None,
-        claimed_by="",
-        last_error="its worker process died; retrying",
-        updated_at=now,
-    )
+    held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_by__in=dead)
+    released = _take_back(held, now=now, why="its worker process died", due_now=False)
     if released:
         logger.warning("released %s outbox rows held by dead worker processes", released)
     return released
@@ -282,7 +304,7 @@ class LeaseKeeper:
 
     def renew(self) -> int:
         started = time.monotonic()
-        count = Outbox.objects.filter(status=Status.SENDING, claim_token=self.token).update(
+        count = Outbox.objects.filter(status__in=HELD_STATUSES, claim_token=self.token).update(
             claimed_at=timezone.now()
         )
         self._renewed = started
@@ -333,8 +355,9 @@ def outbox_deliver_claimed(
     *, claims: list[Claim], now: dt.datetime | None = None, stop_at: float | None = None
 ) -> list[str]:
     """Deliver rows this process just claimed (one token), reading the recipients, their
-    settings and preferences once for the batch. Each row is marked sent as soon as it is
-    handed over, so a kill mid-batch repeats nothing already recorded. Rows not started by
+    settings and preferences once for the batch. Each row is marked ``handover`` just before
+    the provider call and sent just after, so a kill mid-batch repeats nothing already
+    recorded and at most the one row in hand is left unknown. Rows not started by
     ``stop_at`` (``time.monotonic()``) are released to ``pending`` ("released")."""
     if not claims:
         return []
@@ -384,10 +407,24 @@ def _renew(row: Outbox, token: str, now: dt.datetime) -> bool:
     )
 
 
+def _hand_over(row: Outbox, token: str) -> bool:
+    """Record, before the provider is called, that this row may be about to reach it."""
+    return bool(
+        Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token).update(
+            status=Status.HANDOVER, updated_at=timezone.now()
+        )
+    )
+
+
+# A row being sent, or (the lease ran out while its holder still lived) marked unknown under
+# the holder's token: the holder's word on what the provider did is final.
+_FINISHABLE = (*HELD_STATUSES, Status.UNKNOWN)
+
+
 def _finish(row: Outbox, token: str, **fields: object) -> bool:
     fields.setdefault("updated_at", timezone.now())
     return bool(
-        Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token).update(**fields)
+        Outbox.objects.filter(pk=row.pk, status__in=_FINISHABLE, claim_token=token).update(**fields)
     )
 
 
@@ -487,9 +524,14 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
         if row.channel == Channel.IN_APP:
             return _deliver_in_app(row, claim_token, message)
         if row.channel == Channel.EMAIL:
-            _send_email(row, message, batch)
-        elif row.channel == Channel.SMS:
-            _send_sms(row, message, prefs)
+            send = _email_sender(row, message, batch)
+        else:
+            send = _sms_sender(row, message, prefs)
+        # Everything that can fail before the provider is reached has run: from here on, a
+        # death of this process leaves the outcome unknown.
+        if not _hand_over(row, claim_token):
+            return "skipped"
+        send()
     except Exception as exc:
         transient = getattr(exc, "transient", True)
         logger.warning(
@@ -566,16 +608,17 @@ def _push(user_id: int, event: dict[str, Any]) -> None:
 
 
 def message_id(row: Outbox) -> str:
-    """The same Message-ID every time this row is sent. A row is sent at least once: a
-    worker killed after the provider took the message and before the row was marked sent
-    (a window of well under a millisecond per message) hands it over again on the retry;
-    mail systems and clients show one message per Message-ID, so the patient sees one.
-    Keyed with SECRET_KEY: unique across deployments, and not guessable from the row id."""
+    """The same Message-ID every time this row is sent. A safety alert whose worker died
+    while handing it over is sent again (at least once); mail systems and clients show one
+    message per Message-ID, so the clinician sees one. Staff sending an "unknown" reminder
+    again get the same. Keyed with SECRET_KEY: unique across deployments, and not guessable
+    from the row id."""
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
     return f"<notification.{row.pk}.{salted_hmac('message-id', str(row.pk)).hexdigest()[:20]}@{domain}>"
 
 
-def _send_email(row: Outbox, message: Message, batch: _Batch) -> None:
+def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[], None]:
+    """Render the e-mail and open the connection; returns the call that hands it over."""
     from apps.notifications.unsubscribe import unsubscribe_url
 
     recipient = row.recipient
@@ -597,13 +640,26 @@ def _send_email(row: Outbox, message: Message, batch: _Batch) -> None:
         connection=batch.email_connection(),
     )
     email.attach_alternative(html, "text/html")
-    try:
-        email.send()
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError("recipient refused by the mail server", transient=False) from exc
+    # Opened now, it stays open for the rest of the batch (send_messages closes only a
+    # connection it opened itself) and a slow connect is not part of the hand-over.
+    batch.email_connection().open()
+
+    def send() -> None:
+        try:
+            email.send()
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError("recipient refused by the mail server", transient=False) from exc
+
+    return send
 
 
-def _send_sms(row: Outbox, message: Message, prefs: NotificationSettings) -> None:
+def _sms_sender(row: Outbox, message: Message, prefs: NotificationSettings) -> Callable[[], None]:
     if not prefs.phone_verified:
         raise DeliveryError("phone not verified", transient=False)
-    sms.get_backend().send(to=prefs.sms_phone, body=f"Virtual IOP: {message.sms}"[:480])
+    backend = sms.get_backend()
+    to, body = prefs.sms_phone, f"Virtual IOP: {message.sms}"[:480]
+
+    def send() -> None:
+        backend.send(to=to, body=body)
+
+    return send

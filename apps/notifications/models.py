@@ -4,7 +4,9 @@ Every notification is first an ``Outbox`` row written in the same transaction as
 that causes it (a session cancelled, a safety flag raised); a beat task claims due rows and
 a worker sends each through its channel. The row is the source of truth: it carries the
 dedupe key (one row per recipient, event, kind and channel), the attempts, the last error
-and when it was sent, so nothing is sent twice and nothing is lost when a worker dies.
+and when it was sent. When a worker dies, what it had not started is sent again; what it
+was handing over to the provider at that instant is sent again only for safety alerts (at
+least once) and otherwise marked "outcome unknown" for staff (at most once: no duplicate).
 """
 
 from __future__ import annotations
@@ -64,9 +66,19 @@ class Channel(models.TextChoices):
 class Status(models.TextChoices):
     PENDING = "pending", _("Pending")
     SENDING = "sending", _("Sending")
+    # Committed just before the provider is called: a worker that dies in this state may
+    # or may not have handed the message over.
+    HANDOVER = "handover", _("Handing over to the provider")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
     CANCELLED = "cancelled", _("Cancelled")
+    # Its worker died while handing it over: not sent again, so it cannot arrive twice
+    # (reminders, at most once). Staff may send it again from admin.
+    UNKNOWN = "unknown", _("Outcome unknown (not sent again)")
+
+
+# Held by a live worker: renewed by its lease, released when it dies.
+HELD_STATUSES = (Status.SENDING, Status.HANDOVER)
 
 
 def dedupe_key_for(*, recipient_id: int, event_key: str, kind: str, channel: str) -> str:

@@ -555,9 +555,12 @@ def unsubscribe_apply(*, token: str) -> tuple[User, str] | None:
 
 @transaction.atomic
 def outbox_retry(*, outbox_ids: Iterable[int]) -> int:
-    """Send failed rows again (an admin fixed the address or the provider is back): they
-    go back to pending, due now, with a fresh attempt count. Other rows are left alone."""
-    return Outbox.objects.filter(pk__in=list(outbox_ids), status=Status.FAILED).update(
+    """Send failed rows again (an admin fixed the address or the provider is back), or rows
+    whose outcome is unknown (staff judged a second copy better than none): they go back to
+    pending, due now, with a fresh attempt count. Other rows are left alone."""
+    return Outbox.objects.filter(
+        pk__in=list(outbox_ids), status__in=[Status.FAILED, Status.UNKNOWN]
+    ).update(
         status=Status.PENDING,
         attempts=0,
         due_at=timezone.now(),

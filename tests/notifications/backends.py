@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from django.core.mail import EmailMessage
+from django.core.mail.backends import locmem
 from django.core.mail.backends.base import BaseEmailBackend
 
 
@@ -39,3 +40,30 @@ class SlowFileEmailBackend(BaseEmailBackend):
                 fh.write(json.dumps({"id": ident, "to": message.to, "subject": message.subject}))
                 fh.write("\n")
         return len(email_messages)
+
+
+class OpenCountingBackend(locmem.EmailBackend):
+    """Records when a connection opens, sends and closes, as an SMTP connection would: an
+    ``open()`` on a connection already open does nothing and answers False."""
+
+    events: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.is_open = False
+
+    def open(self) -> bool:
+        if self.is_open:
+            return False
+        self.is_open = True
+        type(self).events.append("open")
+        return True
+
+    def close(self) -> None:
+        if self.is_open:
+            self.is_open = False
+            type(self).events.append("close")
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        type(self).events.append("send")
+        return super().send_messages(email_messages)

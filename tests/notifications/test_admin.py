@@ -36,19 +36,38 @@ def test_admin_lists_the_outbox_with_status_filters(client, login, admin, patien
     assert page.context["cl"].result_count == 1
 
 
-def test_admin_retry_action_requeues_failed_rows_only(client, login, admin, patient):
+def test_admin_retry_action_requeues_failed_and_unknown_rows_only(client, login, admin, patient):
     failed = _row(patient, 1, Status.FAILED)
     sent = _row(patient, 2, Status.SENT)
+    unknown = _row(patient, 3, Status.UNKNOWN)
+    in_hand = _row(patient, 4, Status.HANDOVER)  # a live worker is handing it over
     login(client, admin)
     response = client.post(
         reverse("admin:notifications_outbox_changelist"),
-        {"action": "retry_failed", "_selected_action": [failed.pk, sent.pk]},
+        {
+            "action": "retry_failed",
+            "_selected_action": [failed.pk, sent.pk, unknown.pk, in_hand.pk],
+        },
     )
     assert response.status_code == 302
-    failed.refresh_from_db()
-    sent.refresh_from_db()
+    for row in (failed, sent, unknown, in_hand):
+        row.refresh_from_db()
     assert failed.status == Status.PENDING and failed.attempts == 0
+    assert unknown.status == Status.PENDING and unknown.attempts == 0
     assert sent.status == Status.SENT
+    assert in_hand.status == Status.HANDOVER
+
+
+def test_admin_filters_the_rows_whose_outcome_is_unknown(client, login, admin, patient):
+    _row(patient, 1, Status.UNKNOWN)
+    _row(patient, 2, Status.FAILED)
+    login(client, admin)
+    page = client.get(
+        reverse("admin:notifications_outbox_changelist"), {"status__exact": "unknown"}
+    )
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+    assert "Outcome unknown (not sent again)" in page.content.decode()
 
 
 def test_patients_and_clinicians_cannot_open_the_admin(client, login, patient, clinician):

@@ -74,8 +74,8 @@ def test_due_email_is_sent_once_with_text_and_html_and_no_phi(patient):
 
 
 def test_an_email_sent_again_after_a_lost_record_keeps_its_message_id(patient):
-    """A worker killed between the provider taking a message and the row being marked sent
-    sends the row again on the retry: the same Message-ID lets mail systems show it once."""
+    """A row sent again (a safety alert whose worker died while handing it over, or a row
+    staff sent again) keeps its Message-ID, so mail systems show it once."""
     _no_quiet_hours(patient)
     _schedule(patient)
     assert _run_dispatcher() == ["sent"]
@@ -289,7 +289,7 @@ def test_inactive_recipient_gets_nothing(patient):
     assert mail.outbox == []
 
 
-def test_a_task_that_starts_renews_its_lease(patient, settings, monkeypatch):
+def test_a_task_that_starts_renews_its_lease(patient, settings, around_email_send):
     """A message that waited in the queue is not taken back while it is sending."""
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
     _no_quiet_hours(patient)
@@ -298,14 +298,13 @@ def test_a_task_that_starts_renews_its_lease(patient, settings, monkeypatch):
     (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
     started = t0 + dt.timedelta(seconds=59)  # the task ran late
     seen = {}
-    real_send = dispatch._send_email
 
-    def send_and_look(row, message, *args):
+    def send_and_look(row, send):
         # While sending, a dispatcher a few seconds later must not take the row back.
         seen["recovered"] = dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=65))
-        real_send(row, message, *args)
+        send()
 
-    monkeypatch.setattr(dispatch, "_send_email", send_and_look)
+    around_email_send(send_and_look)
     assert (
         dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token, now=started)
         == "sent"

@@ -78,30 +78,32 @@ def test_a_batch_reads_recipients_settings_and_preferences_once(program, django_
         user = patient_in(program, email=f"batch{n}@example.test", full_name=f"Pat{n} Member")
         _due_reminders(user, 1)
     claims = dispatch.outbox_claim_due(limit=10, enqueue=False, recover=False)
-    # rows + recipients, settings, preferences; then one UPDATE per row (marked sent at once)
-    with django_assert_num_queries(3 + 6):
+    # rows + recipients, settings, preferences; then two UPDATEs per row: "handover" just
+    # before the provider call, "sent" just after
+    with django_assert_num_queries(3 + 2 * 6):
         results = dispatch.outbox_deliver_claimed(claims=claims)
     assert results == ["sent"] * 6
     assert {m.to[0] for m in mail.outbox} == {f"batch{n}@example.test" for n in range(6)}
     assert all(m.body.startswith("Hi Pat") for m in mail.outbox)
 
 
-def test_after_a_stall_a_batch_checks_each_row_and_skips_one_taken_back(patient, monkeypatch):
+def test_after_a_stall_a_batch_checks_each_row_and_skips_one_taken_back(
+    patient, monkeypatch, around_email_send
+):
     """While the lease is fresh nobody can take a row back; after a stall longer than half a
     lease each row is checked (and renewed) under the token before it is sent."""
     _due_reminders(patient, 3)
     claims = dispatch.outbox_claim_due(enqueue=False)
-    real_send = dispatch._send_email
 
-    def send_then_stall(row, message, batch):
-        real_send(row, message, batch)
+    def send_then_stall(row, send):
+        send()
         if row.pk == claims[0].outbox_id:  # meanwhile a dispatcher took the second row back
             Outbox.objects.filter(pk=claims[1].outbox_id).update(
                 status=Status.PENDING, claim_token=None
             )
             monkeypatch.setattr(dispatch.LeaseKeeper, "fresh", lambda self: False)
 
-    monkeypatch.setattr(dispatch, "_send_email", send_then_stall)
+    around_email_send(send_then_stall)
     assert dispatch.outbox_deliver_claimed(claims=claims) == ["sent", "skipped", "sent"]
     assert sorted(_sent_ids()) == sorted(str(claims[i].outbox_id) for i in (0, 2))
     assert Outbox.objects.get(pk=claims[1].outbox_id).status == Status.PENDING
@@ -140,20 +142,19 @@ def test_rows_of_a_live_process_or_another_host_are_left_to_their_lease(patient,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_send_keeps_its_lease_and_is_not_taken_back(patient, settings, monkeypatch):
+def test_a_slow_send_keeps_its_lease_and_is_not_taken_back(patient, settings, around_email_send):
     """The lease is short, but renewed while the worker lives: a send longer than the lease
     is never handed to a second worker (which would send it twice)."""
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 2  # renewed every 0.5 s
     _due_reminders(patient, 1)
     seen = {}
-    real_send = dispatch._send_email
 
-    def slow_send(row, message, batch):
+    def slow_send(row, send):
         time.sleep(3)
         seen["taken back"] = dispatch.outbox_recover_stale()
-        real_send(row, message, batch)
+        send()
 
-    monkeypatch.setattr(dispatch, "_send_email", slow_send)
+    around_email_send(slow_send)
     try:
         assert tasks.deliver_due() == 1
     finally:

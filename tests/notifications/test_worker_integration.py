@@ -3,10 +3,11 @@
 Needs REDIS_URL and PostgreSQL (the worker subprocess must reach the pytest test database,
 which an in-memory SQLite database cannot offer); skipped otherwise, runs in CI.
 
-What it shows: reminders planned and dispatched by the worker arrive; killing the whole
-worker (process group, SIGKILL) while e-mails are in flight loses nothing — the rows stay
-claimed, the lease runs out, the dispatcher takes them back and a fresh worker sends them —
-and nothing is sent twice: the mailbox holds each notification exactly once.
+What it shows: reminders planned and dispatched by the worker arrive; after the whole worker
+(process group) is killed with SIGKILL while e-mails are in flight, a fresh worker takes its
+rows back at once and sends every reminder the dead one had not offered to the provider,
+while the ones it was handing over are left "outcome unknown" (not sent again) — and
+nothing is sent twice: the mailbox holds each notification at most once.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def _send(task: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_real_worker_delivers_reminders_once_even_when_killed_mid_send(
+def test_real_worker_delivers_reminders_at_most_once_even_when_killed_mid_send(
     tmp_path, program, clinician
 ):
     if connection.vendor != "postgresql":
@@ -186,14 +187,13 @@ def test_real_worker_delivers_reminders_once_even_when_killed_mid_send(
     in_flight = fresh - done
     emails = Outbox.objects.filter(channel="email")
     assert emails.filter(status=Status.SENT).count() < MEMBERS
-    assert emails.filter(pk__in=[int(i) for i in in_flight], status=Status.SENDING).count() == len(
-        in_flight
-    )
+    in_hand = emails.filter(pk__in=[int(i) for i in in_flight], status=Status.HANDOVER)
+    assert in_hand.count() == len(in_flight)
 
     second = Worker(tmp_path, send_delay=0, name="second")
     try:
         deadline = time.monotonic() + LEASE_SECONDS + 120
-        while Outbox.objects.exclude(status=Status.SENT).exists():
+        while Outbox.objects.exclude(status__in=[Status.SENT, Status.UNKNOWN]).exists():
             assert time.monotonic() < deadline, (
                 list(Outbox.objects.values_list("pk", "status", "last_error")),
                 second.log.read_text()[-3000:],
@@ -206,10 +206,15 @@ def test_real_worker_delivers_reminders_once_even_when_killed_mid_send(
 
     mailbox = _mailbox(tmp_path)
     counts = Counter(m["id"] for m in mailbox)
-    assert len(counts) == MEMBERS, mailbox  # nothing lost
     assert set(counts.values()) == {1}, counts  # nothing sent twice
-    assert sorted(counts) == sorted(str(pk) for pk in emails.values_list("pk", flat=True))
+    sent = {str(pk) for pk in emails.filter(status=Status.SENT).values_list("pk", flat=True)}
+    unknown = {str(pk) for pk in emails.filter(status=Status.UNKNOWN).values_list("pk", flat=True)}
+    assert set(counts) == sent  # every row marked sent arrived, and only those
+    # The ones in the provider's hands at the kill (here never finished) are not sent again;
+    # every other reminder arrives.
+    assert in_flight <= unknown and not unknown & set(counts)
+    assert len(sent) + len(unknown) == MEMBERS and len(unknown) <= 2  # concurrency 2
     assert all(m["subject"].startswith("Reminder: your group starts at") for m in mailbox)
     assert Notification.objects.count() == MEMBERS  # one in-app notification each
-    recovered = emails.filter(pk__in=[int(i) for i in in_flight])
-    assert all(row.attempts >= 2 for row in recovered)
+    recovered = emails.filter(status=Status.SENT).exclude(pk__in=[int(i) for i in done])
+    assert recovered.exists() and all(row.attempts >= 2 for row in recovered)
