@@ -302,7 +302,7 @@ def run(count: int = 10_000, bound: float = 420) -> Result:
                 d["delivered"],
                 base["delivered"],
                 "",
-                f"{count:,} but unknown",
+                f"{count:,} less any unknown",
                 d["unsent"] == 0,
                 note=f"{d['unsent']} neither delivered nor unknown" if d["unsent"] else "",
             )
