@@ -14,8 +14,14 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 
 class CountingBackend(BaseEmailBackend):
-    def send_messages(self, email_messages: Sequence[Any]) -> int:
+    """Its "provider" takes a message when the Redis pipeline runs. Like the production SMTP
+    backend (``apps.notifications.mail.HandOverSMTPBackend``, which hands over just before
+    the end-of-data line) it offers ``send_handing_over``: the connection and the "body"
+    (the queued commands) first, then the hand-over, then the commit."""
+
+    def _pipeline(self, email_messages: Sequence[Any]) -> Any:
         client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        client.ping()  # connect first, as an SMTP session would
         run = os.environ.get("BENCH_MAIL_KEY", "bench:mail")
         now = time.time()
         pipe = client.pipeline()
@@ -23,5 +29,15 @@ class CountingBackend(BaseEmailBackend):
             ident = message.extra_headers.get("X-Notification-Id", "?")
             pipe.hincrby(f"{run}:count", ident, 1)
             pipe.hsetnx(f"{run}:at", ident, now)
-        pipe.execute()
+        return pipe
+
+    def send_messages(self, email_messages: Sequence[Any]) -> int:
+        self._pipeline(email_messages).execute()
         return len(email_messages)
+
+    def send_handing_over(self, message: Any, hand_over: Any) -> bool:
+        pipe = self._pipeline([message])
+        if not hand_over():
+            return False
+        pipe.execute()
+        return True

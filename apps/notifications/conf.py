@@ -46,7 +46,12 @@ def retry_base_seconds() -> int:
 
 
 def email_backend() -> str:
-    return str(_get("NOTIFICATIONS_EMAIL_BACKEND", "") or settings.EMAIL_BACKEND)
+    """The backend notifications use; Django's SMTP backend becomes ours, which records the
+    hand-over at SMTP's commit point (``mail.py``)."""
+    backend = str(_get("NOTIFICATIONS_EMAIL_BACKEND", "") or settings.EMAIL_BACKEND)
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        return "apps.notifications.mail.HandOverSMTPBackend"
+    return backend
 
 
 def sms_backend() -> str:

@@ -20,8 +20,9 @@
   idempotency key, so nobody can ask. Safety alerts go back to ``pending`` (at least once:
   a second alert beats none); every other kind becomes ``unknown`` and is not sent again
   (at most once: a reminder never arrives twice), listed in admin, where staff can send it
-  again. The window is the provider call alone: the message is rendered and the SMTP
-  connection opened before the row moves to ``handover``.
+  again. The window is kept to the provider's own commit: the message is rendered and the
+  connection opened first, and over SMTP the row moves to ``handover`` only once the body
+  is sent, just before the end-of-data line (``mail.HandOverSMTPBackend``).
 - Channel failures are retried through the outbox with exponential back-off (30 s, 60 s,
   2 min … capped at 1 h) rather than Celery countdowns, so no retry lives only in a worker;
   after ``NOTIFICATIONS_MAX_ATTEMPTS`` or a permanent error the row is ``failed`` (admin).
@@ -54,6 +55,7 @@ from django.utils.translation import override
 
 from apps.core.events import group_send_now, user_group
 from apps.notifications import conf, guards, sms
+from apps.notifications.mail import HandOver
 from apps.notifications.models import (
     HELD_STATUSES,
     REMINDER_KINDS,
@@ -527,11 +529,10 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
             send = _email_sender(row, message, batch)
         else:
             send = _sms_sender(row, message, prefs)
-        # Everything that can fail before the provider is reached has run: from here on, a
-        # death of this process leaves the outcome unknown.
-        if not _hand_over(row, claim_token):
+        # From the hand-over on (just before the provider call, or for SMTP just before the
+        # end of data), a death of this process leaves the outcome unknown.
+        if not send(lambda: _hand_over(row, claim_token)):
             return "skipped"
-        send()
     except Exception as exc:
         transient = getattr(exc, "transient", True)
         logger.warning(
@@ -617,8 +618,9 @@ def message_id(row: Outbox) -> str:
     return f"<notification.{row.pk}.{salted_hmac('message-id', str(row.pk)).hexdigest()[:20]}@{domain}>"
 
 
-def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[], None]:
-    """Render the e-mail and open the connection; returns the call that hands it over."""
+def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[HandOver], bool]:
+    """Render the e-mail and open the connection; returns the call that sends it, calling
+    ``hand_over`` first (SMTP: at the end of data) and False if that declined."""
     from apps.notifications.unsubscribe import unsubscribe_url
 
     recipient = row.recipient
@@ -642,24 +644,37 @@ def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[], 
     email.attach_alternative(html, "text/html")
     # Opened now, it stays open for the rest of the batch (send_messages closes only a
     # connection it opened itself) and a slow connect is not part of the hand-over.
-    batch.email_connection().open()
+    connection = batch.email_connection()
+    connection.open()
+    handing_over = getattr(connection, "send_handing_over", None)  # mail.HandOverSMTPBackend
 
-    def send() -> None:
+    def send(hand_over: HandOver) -> bool:
         try:
+            if handing_over is not None:
+                return bool(handing_over(email, hand_over))
+            if not hand_over():
+                return False
             email.send()
+            return True
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError("recipient refused by the mail server", transient=False) from exc
 
     return send
 
 
-def _sms_sender(row: Outbox, message: Message, prefs: NotificationSettings) -> Callable[[], None]:
+def _sms_sender(
+    row: Outbox, message: Message, prefs: NotificationSettings
+) -> Callable[[HandOver], bool]:
     if not prefs.phone_verified:
         raise DeliveryError("phone not verified", transient=False)
     backend = sms.get_backend()
     to, body = prefs.sms_phone, f"Virtual IOP: {message.sms}"[:480]
 
-    def send() -> None:
+    def send(hand_over: HandOver) -> bool:
+        # An HTTP API takes the message somewhere inside the request: hand over before it.
+        if not hand_over():
+            return False
         backend.send(to=to, body=body)
+        return True
 
     return send
