@@ -75,3 +75,11 @@ def test_patients_and_clinicians_cannot_open_the_admin(client, login, patient, c
         login(client, user)
         response = client.get(reverse("admin:notifications_outbox_changelist"))
         assert response.status_code in (302, 403)
+
+
+def test_admin_pages_keep_the_site_header_and_declare_an_icon(client, login, admin):
+    login(client, admin)
+    body = client.get(reverse("admin:notifications_outbox_changelist")).content.decode()
+    assert '<link rel="icon" href="data:,">' in body  # no /favicon.ico 404 on every page
+    assert "Virtual IOP administration" in body
+    assert 'id="site-name"' in body  # Django's own branding block is still there
