@@ -55,7 +55,7 @@ from django.utils.translation import override
 
 from apps.core.events import group_send_now, user_group
 from apps.notifications import conf, guards, sms
-from apps.notifications.mail import HandOver
+from apps.notifications.mail import HandOver, OutcomeUnknown
 from apps.notifications.models import (
     HELD_STATUSES,
     REMINDER_KINDS,
@@ -432,7 +432,7 @@ def _finish(row: Outbox, token: str, **fields: object) -> bool:
 
 def _error_text(exc: BaseException) -> str:
     # Our own errors carry safe text; third-party messages may quote addresses: class only.
-    if isinstance(exc, DeliveryError | sms.SmsError):
+    if isinstance(exc, DeliveryError | sms.SmsError | OutcomeUnknown):
         return f"{type(exc).__name__}: {exc}"[:300]
     return type(exc).__name__
 
@@ -468,7 +468,7 @@ def _quiet_hours_decision(
 
 def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None = None) -> str:
     """Deliver one claimed row. Returns what happened: sent, skipped, cancelled, deferred,
-    retry, failed. Idempotent: acts only while the row is ``sending`` under ``claim_token``."""
+    retry, failed, unknown. Idempotent: acts only while the row is ``sending`` under ``claim_token``."""
     row = Outbox.objects.select_related("recipient").filter(pk=outbox_id).first()
     if row is None or row.status != Status.SENDING or str(row.claim_token) != str(claim_token):
         return "skipped"
@@ -544,6 +544,11 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
         )
         if row.channel == Channel.EMAIL:
             batch.close()  # the connection may be broken: the next row opens a new one
+        if getattr(exc, "outcome_unknown", False) and row.kind not in SAFETY_KINDS:
+            # The provider may have it (its answer was lost): sent again only by staff.
+            why = f"{_error_text(exc)}: the provider's answer was lost; not sent again"
+            _finish(row, claim_token, status=Status.UNKNOWN, last_error=why[:300])
+            return "unknown"
         if transient and row.attempts < conf.max_attempts():
             _finish(
                 row,

@@ -8,7 +8,9 @@ delivered nothing. This backend (Django's own, with one change) calls the caller
 the outbox row is "outcome unknown" only if the worker dies while the server answers, not
 during the connect, the envelope and the body. If ``hand_over`` declines (the row was
 taken back) or raises, the connection is dropped before the end-of-data line and the
-server discards the message.
+server discards the message. If the answer to the end-of-data line is lost (a timeout, a
+dropped connection), ``OutcomeUnknown`` is raised: the server may have the message, so it
+is not simply retried.
 
 ``conf.email_backend()`` uses it wherever Django's SMTP backend is configured. Backends
 without ``send_handing_over`` (console, file, a provider's API) are handed over before the
@@ -34,6 +36,13 @@ class HandOverDeclined(Exception):
     """``hand_over`` answered False: the message was not delivered and must not be."""
 
 
+class OutcomeUnknown(Exception):
+    """The end-of-data line went out (or may have) and the server's answer was lost: it may
+    have taken the message. Not a failure to retry blindly (``dispatch`` reads the flag)."""
+
+    outcome_unknown = True
+
+
 def _data_handing_over(
     smtp: smtplib.SMTP, hand_over: HandOver, msg: bytes | str
 ) -> tuple[int, bytes]:
@@ -55,8 +64,12 @@ def _data_handing_over(
     if not accepted:
         smtp.close()
         raise HandOverDeclined
-    smtp.send(b".\r\n")
-    return smtp.getreply()
+    try:
+        smtp.send(b".\r\n")
+        return smtp.getreply()
+    except OSError as exc:  # a timeout, a reset, smtplib.SMTPServerDisconnected
+        smtp.close()
+        raise OutcomeUnknown(type(exc).__name__) from exc
 
 
 class _SMTP(smtplib.SMTP):
@@ -98,6 +111,9 @@ class HandOverSMTPBackend(DjangoSMTPBackend):
         except HandOverDeclined:
             self.connection = None  # closed mid-DATA: the next send opens a new one
             return False
+        except OutcomeUnknown:
+            self.connection = None  # closed: the next send opens a new one
+            raise
         finally:
             smtp.hand_over = None
         return True

@@ -26,11 +26,14 @@ from apps.notifications import conf
 
 
 class SmsError(Exception):
-    """A send failed. ``transient`` errors are retried; others mark the row failed."""
+    """A send failed. ``transient`` errors are retried; others mark the row failed.
+    ``outcome_unknown``: the request reached the provider and its answer was lost, so the
+    text may be on its way (a reminder is then not sent again; a safety alert is)."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, outcome_unknown: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.outcome_unknown = outcome_unknown
 
 
 class SmsBackend(Protocol):
@@ -118,13 +121,23 @@ class TwilioSmsBackend:
             code = _twilio_error_code(exc)
             transient = exc.code == 429 or exc.code >= 500
             raise SmsError(f"twilio http {exc.code} code {code}", transient=transient) from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        except urllib.error.URLError as exc:
+            # urlopen wraps what fails while connecting and sending: Twilio has no request.
             raise SmsError(f"twilio unreachable ({type(exc).__name__})", transient=True) from exc
+        except (TimeoutError, OSError) as exc:
+            # The request went out and the answer was lost: Twilio may have queued the text.
+            raise SmsError(
+                f"twilio answer lost ({type(exc).__name__})", transient=True, outcome_unknown=True
+            ) from exc
         except ValueError as exc:
-            raise SmsError("twilio answered with invalid JSON", transient=True) from exc
+            raise SmsError(
+                "twilio answered with invalid JSON", transient=True, outcome_unknown=True
+            ) from exc
         sid = payload.get("sid")
         if not sid:
-            raise SmsError("twilio answer without a message sid", transient=True)
+            raise SmsError(
+                "twilio answer without a message sid", transient=True, outcome_unknown=True
+            )
         return str(sid)
 
 

@@ -5,6 +5,7 @@ nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from django.core import mail
 from django.core.mail import EmailMessage
 
 from apps.notifications import conf, services, tasks
-from apps.notifications.mail import HandOverSMTPBackend
+from apps.notifications.mail import HandOverSMTPBackend, OutcomeUnknown
 from apps.notifications.models import Kind, NotificationSettings, Outbox, Status
 from tests.factories import patient_in
 
@@ -26,10 +27,12 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
         self.peers: list[tuple[str, int]] = []
+        self.answer_after = 0.0  # seconds the server takes to answer the end of data
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
         self.messages.append(envelope.original_content)
         self.peers.append(session.peer)
+        await asyncio.sleep(self.answer_after)
         return "250 OK"
 
 
@@ -67,8 +70,8 @@ def _message(n: int = 1) -> EmailMessage:
     )
 
 
-def _backend(controller) -> HandOverSMTPBackend:
-    return HandOverSMTPBackend(host=controller.hostname, port=controller.port, timeout=10)
+def _backend(controller, timeout: float = 10) -> HandOverSMTPBackend:
+    return HandOverSMTPBackend(host=controller.hostname, port=controller.port, timeout=timeout)
 
 
 def test_the_hand_over_comes_after_the_body_and_before_the_server_takes_it(smtp_server):
@@ -118,12 +121,27 @@ def test_a_hand_over_that_fails_delivers_nothing(smtp_server):
     _settled(recorder, 0)
 
 
+def test_a_lost_answer_to_the_end_of_data_is_an_unknown_outcome_not_a_failure(smtp_server):
+    controller, recorder = smtp_server
+    recorder.answer_after = 2  # the server takes the message; its "250" comes too late
+    backend = _backend(controller, timeout=0.5)
+    try:
+        with pytest.raises(OutcomeUnknown):
+            backend.send_handing_over(_message(1), lambda: True)
+        recorder.answer_after = 0
+        assert backend.send_handing_over(_message(2), lambda: True) is True  # reconnects
+    finally:
+        backend.close()
+    assert len(_settled(recorder, 2)) == 2  # the first one did arrive: sending it again would
+    # have been a duplicate
+
+
 KILLED_IN_HAND_OVER = """
 import os, signal, sys
 from django.conf import settings
 settings.configure()
 from django.core.mail import EmailMessage
-from apps.notifications.mail import HandOverSMTPBackend
+from apps.notifications.mail import HandOverSMTPBackend, OutcomeUnknown
 
 backend = HandOverSMTPBackend(host="127.0.0.1", port=int(sys.argv[1]), timeout=10)
 message = EmailMessage("Reminder", "Hi Pat", "no-reply@virtualiop.test", ["pat@example.test"])
@@ -156,10 +174,7 @@ def test_a_batch_of_reminders_goes_over_one_smtp_connection_each_once(
     smtp_server, program, settings
 ):
     controller, recorder = smtp_server
-    settings.NOTIFICATIONS_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    _smtp_settings(settings, controller)
     for n in range(3):
         user = patient_in(program, email=f"smtp{n}@example.test", full_name=f"Pat{n} Member")
         NotificationSettings.objects.update_or_create(
@@ -187,3 +202,34 @@ def test_a_batch_of_reminders_goes_over_one_smtp_connection_each_once(
     assert set(ids.values()) == {1}
     assert set(Outbox.objects.values_list("status", flat=True)) == {Status.SENT}
     assert mail.outbox == []  # it really went over SMTP
+
+
+def _smtp_settings(settings, controller, timeout=10):
+    settings.NOTIFICATIONS_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = timeout
+
+
+@pytest.mark.django_db
+def test_a_reminder_whose_answer_was_lost_is_not_sent_again_but_a_safety_alert_is(
+    smtp_server, patient, clinician, settings
+):
+    controller, recorder = smtp_server
+    _smtp_settings(settings, controller, timeout=0.5)
+    recorder.answer_after = 1.5
+    for user, kind in ((patient, Kind.SESSION_REMINDER), (clinician, Kind.SAFETY_ALERT)):
+        NotificationSettings.objects.update_or_create(
+            user=user, defaults={"quiet_start": None, "quiet_end": None}
+        )
+        services.notification_schedule(
+            recipient=user, kind=kind, event_key="test.lost:1", channels=["email"]
+        )
+    assert tasks.deliver_due() == 2
+    reminder = Outbox.objects.get(kind=Kind.SESSION_REMINDER)
+    alert = Outbox.objects.get(kind=Kind.SAFETY_ALERT)
+    assert reminder.status == Status.UNKNOWN
+    assert "answer was lost" in reminder.last_error and "@" not in reminder.last_error
+    assert alert.status == Status.PENDING and alert.last_error.startswith("OutcomeUnknown")
+    assert len(_settled(recorder, 2)) == 2  # both had in fact arrived

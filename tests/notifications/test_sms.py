@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -122,6 +123,51 @@ def test_twilio_unreachable_is_transient():
     with pytest.raises(sms.SmsError) as info:
         backend.send(to="+14155550100", body="x")
     assert info.value.transient is True
+    assert info.value.outcome_unknown is False  # no request reached Twilio
+
+
+@pytest.mark.parametrize("answer", ["late", "hung up", "garbled"])
+def test_a_lost_twilio_answer_leaves_the_outcome_unknown(answer):
+    """Twilio read the request; its answer never came back whole. It may have queued the
+    text, so the error says so (a reminder is then not sent a second time)."""
+    served = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            served.set()
+            if answer == "late":
+                time.sleep(1.5)
+            elif answer == "hung up":
+                self.close_connection = True
+                return
+            raw = b"{not json" if answer == "garbled" else json.dumps(CREATED).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = sms.TwilioSmsBackend(
+            account_sid="AC1",
+            auth_token="t",
+            from_number="+1",
+            base_url=f"http://127.0.0.1:{server.server_address[1]}",
+        )
+        backend.timeout = 0.5
+        with pytest.raises(sms.SmsError) as info:
+            backend.send(to="+14155550100", body="x")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert served.is_set()
+    assert info.value.outcome_unknown is True and info.value.transient is True
+    assert "+1415" not in str(info.value)
 
 
 def test_twilio_backend_needs_its_settings(settings):
