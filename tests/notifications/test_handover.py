@@ -61,7 +61,7 @@ def test_the_row_is_handed_over_in_the_database_before_the_provider_is_called(
     seen = []
 
     def look(row, send):
-        seen.append(Outbox.objects.get(pk=row.pk).status)  # another connection would see it
+        seen.append(Outbox.objects.get(pk=row.pk).status)  # (committed at once outside tests)
         send()
 
     around_email_send(look)
