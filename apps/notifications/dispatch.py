@@ -544,7 +544,7 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
         )
         if row.channel == Channel.EMAIL:
             batch.close()  # the connection may be broken: the next row opens a new one
-        if getattr(exc, "outcome_unknown", False) and row.kind not in SAFETY_KINDS:
+        if getattr(exc, "outcome_unknown", False) and not row.is_safety:
             # The provider may have it (its answer was lost): sent again only by staff.
             why = f"{_error_text(exc)}: the provider's answer was lost; not sent again"
             _finish(row, claim_token, status=Status.UNKNOWN, last_error=why[:300])

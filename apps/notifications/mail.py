@@ -81,13 +81,8 @@ class _SMTP(smtplib.SMTP):
         return _data_handing_over(self, self.hand_over, msg)
 
 
-class _SMTP_SSL(smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
-    hand_over: HandOver | None = None
-
-    def data(self, msg: Any) -> tuple[int, bytes]:
-        if self.hand_over is None:
-            return super().data(msg)
-        return _data_handing_over(self, self.hand_over, msg)
+class _SMTP_SSL(_SMTP, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
+    """The same ``data``, over TLS from the first byte (MRO: _SMTP, SMTP_SSL, SMTP)."""
 
 
 class HandOverSMTPBackend(DjangoSMTPBackend):
@@ -103,7 +98,7 @@ class HandOverSMTPBackend(DjangoSMTPBackend):
         if self.connection is None:
             self.open()
         smtp = self.connection
-        assert isinstance(smtp, _SMTP | _SMTP_SSL)
+        assert isinstance(smtp, _SMTP)
         smtp.hand_over = hand_over
         try:
             message.connection = self

@@ -23,17 +23,12 @@ from apps.notifications.models import (
     Status,
 )
 from tests.notifications.backends import FailingEmailBackend
+from tests.notifications.helpers import no_quiet_hours
 
 pytestmark = pytest.mark.django_db
 
 SIX_PM_PACIFIC = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.UTC)  # Mon 23 Nov, 18:00 PST
 NOON_PACIFIC = dt.datetime(2026, 11, 23, 20, 0, tzinfo=dt.UTC)
-
-
-def _no_quiet_hours(user):
-    NotificationSettings.objects.update_or_create(
-        user=user, defaults={"quiet_start": None, "quiet_end": None}
-    )
 
 
 def _schedule(user, *, kind=Kind.SESSION_REMINDER, channels=("email",), key="scheduling.x:1", **kw):
@@ -55,7 +50,7 @@ def _run_dispatcher(now=None):
 
 
 def test_due_email_is_sent_once_with_text_and_html_and_no_phi(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     assert _run_dispatcher() == ["sent"]
     assert _run_dispatcher() == []  # nothing left to claim
@@ -76,7 +71,7 @@ def test_due_email_is_sent_once_with_text_and_html_and_no_phi(patient):
 def test_an_email_sent_again_after_a_lost_record_keeps_its_message_id(patient):
     """A row sent again (a safety alert whose worker died while handing it over, or a row
     staff sent again) keeps its Message-ID, so mail systems show it once."""
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     assert _run_dispatcher() == ["sent"]
     row = Outbox.objects.get()
@@ -90,14 +85,14 @@ def test_an_email_sent_again_after_a_lost_record_keeps_its_message_id(patient):
 
 
 def test_future_rows_wait_until_due(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient, due_at=timezone.now() + dt.timedelta(minutes=5))
     assert _run_dispatcher() == []
     assert _run_dispatcher(now=timezone.now() + dt.timedelta(minutes=6)) == ["sent"]
 
 
 def test_a_duplicate_delivery_message_sends_nothing(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     (claim,) = dispatch.outbox_claim_due(enqueue=False)
     assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "sent"
@@ -108,7 +103,7 @@ def test_a_duplicate_delivery_message_sends_nothing(patient):
 
 def test_concurrent_claim_loses_the_race_and_sends_nothing(patient, monkeypatch):
     """Two dispatchers saw the same due row; the conditional UPDATE lets only one claim it."""
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     (row,) = _schedule(patient)
     first = dispatch.outbox_claim_due(enqueue=False)
     # Simulate the second dispatcher having read the row before the first claimed it.
@@ -123,7 +118,7 @@ def test_concurrent_claim_loses_the_race_and_sends_nothing(patient, monkeypatch)
 def test_two_dispatchers_at_once_send_each_row_once(patient):
     if connection.vendor != "postgresql":
         pytest.skip("true concurrency needs PostgreSQL (SQLite serialises writers)")
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     for n in range(20):
         _schedule(patient, key=f"scheduling.x:{n}")
     results: list[list[dispatch.Claim]] = []
@@ -153,7 +148,7 @@ def test_two_dispatchers_at_once_send_each_row_once(patient):
 
 def test_a_stale_claim_is_taken_back_and_the_old_task_does_nothing(patient, settings):
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     (old,) = dispatch.outbox_claim_due(enqueue=False)
     # The worker died mid-send; after the lease the dispatcher claims the row again.
@@ -171,7 +166,7 @@ def test_failing_backend_is_retried_with_backoff_then_marked_failed(patient, set
     settings.NOTIFICATIONS_MAX_ATTEMPTS = 3
     settings.NOTIFICATIONS_RETRY_BASE_SECONDS = 30
     FailingEmailBackend.calls = 0
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     (row,) = _schedule(patient)
     now = timezone.now()
     assert _run_dispatcher(now) == ["retry"]
@@ -197,7 +192,7 @@ def test_backoff_grows_exponentially_and_is_capped(settings):
 
 
 def test_permanent_sms_error_fails_at_once(patient, settings, monkeypatch):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     NotificationSettings.objects.filter(user=patient).update(
         sms_phone="+14155550100", phone_verified_at=timezone.now()
     )
@@ -212,7 +207,7 @@ def test_permanent_sms_error_fails_at_once(patient, settings, monkeypatch):
 
 
 def test_sms_goes_to_the_verified_phone_with_time_and_link_only(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     NotificationSettings.objects.filter(user=patient).update(
         sms_phone="+14155550100", phone_verified_at=timezone.now()
     )
@@ -271,7 +266,7 @@ def test_in_app_creates_one_notification_and_pushes_it_live(
 
 
 def test_preference_switched_off_after_scheduling_cancels_at_send_time(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient, kind=Kind.HOMEWORK_ASSIGNED)
     Preference.objects.create(
         user=patient, kind=Kind.HOMEWORK_ASSIGNED, channel=Channel.EMAIL, enabled=False
@@ -282,7 +277,7 @@ def test_preference_switched_off_after_scheduling_cancels_at_send_time(patient):
 
 
 def test_inactive_recipient_gets_nothing(patient):
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     type(patient).objects.filter(pk=patient.pk).update(is_active=False)
     assert _run_dispatcher() == ["cancelled"]
@@ -292,7 +287,7 @@ def test_inactive_recipient_gets_nothing(patient):
 def test_a_task_that_starts_renews_its_lease(patient, settings, around_email_send):
     """A message that waited in the queue is not taken back while it is sending."""
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     t0 = timezone.now()
     (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
@@ -315,7 +310,7 @@ def test_a_task_that_starts_renews_its_lease(patient, settings, around_email_sen
 
 def test_a_task_starting_after_its_row_was_taken_back_sends_nothing(patient, settings):
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
-    _no_quiet_hours(patient)
+    no_quiet_hours(patient)
     _schedule(patient)
     t0 = timezone.now()
     (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)

@@ -4,7 +4,6 @@ dispatcher tick that starts it, and what happens to the rows of a worker that di
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -14,49 +13,19 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
-from apps.notifications import dispatch, services, tasks
-from apps.notifications.models import Kind, NotificationSettings, Outbox, Status
+from apps.notifications import dispatch, tasks
+from apps.notifications.models import Outbox, Status
 from tests.factories import patient_in
+from tests.notifications.helpers import dead_pid, due_emails, sent_ids
 
 pytestmark = pytest.mark.django_db
-
-PAST = dt.timedelta(minutes=5)
-
-
-def _no_quiet_hours(user):
-    NotificationSettings.objects.update_or_create(
-        user=user, defaults={"quiet_start": None, "quiet_end": None}
-    )
-
-
-def _due_reminders(user, count, *, prefix="scheduling.x"):
-    _no_quiet_hours(user)
-    for n in range(count):
-        services.notification_schedule(
-            recipient=user,
-            kind=Kind.SESSION_REMINDER,
-            event_key=f"{prefix}:{n}",
-            channels=["email"],
-            context={"link": "/rooms/7/"},
-            due_at=timezone.now() - PAST,
-        )
-
-
-def _sent_ids() -> Counter[str]:
-    return Counter(m.extra_headers["X-Notification-Id"] for m in mail.outbox)
-
-
-def _dead_pid() -> int:
-    child = subprocess.Popen(["true"])  # noqa: S607 - a process that is certainly gone
-    child.wait()
-    return child.pid
 
 
 def test_dispatcher_tick_starts_delivery_tasks_for_the_due_rows_only(patient, monkeypatch):
     started = []
     monkeypatch.setattr(tasks.deliver_due, "apply_async", lambda **kw: started.append(kw["kwargs"]))
     assert tasks.dispatch_due(batch=3, tasks=4) == 0  # nothing due: no task
-    _due_reminders(patient, 7)
+    due_emails(patient, 7)
     assert tasks.dispatch_due(batch=3, tasks=4) == 3  # ceil(7 / 3)
     assert tasks.dispatch_due(batch=3, tasks=2) == 2  # never more than `tasks`
     assert started == [{"batch": 3}] * 5
@@ -65,10 +34,10 @@ def test_dispatcher_tick_starts_delivery_tasks_for_the_due_rows_only(patient, mo
 
 
 def test_one_delivery_task_drains_more_than_one_batch(patient):
-    _due_reminders(patient, 7)
+    due_emails(patient, 7)
     assert tasks.deliver_due(batch=3) == 7  # 3 + 3 + 1, in one task
     assert Counter(Outbox.objects.values_list("status", flat=True)) == {Status.SENT: 7}
-    assert sorted(_sent_ids().values()) == [1] * 7
+    assert sorted(sent_ids().values()) == [1] * 7
     assert tasks.deliver_due(batch=3) == 0  # nothing left, nothing sent twice
     assert len(mail.outbox) == 7
 
@@ -76,7 +45,7 @@ def test_one_delivery_task_drains_more_than_one_batch(patient):
 def test_a_batch_reads_recipients_settings_and_preferences_once(program, django_assert_num_queries):
     for n in range(6):
         user = patient_in(program, email=f"batch{n}@example.test", full_name=f"Pat{n} Member")
-        _due_reminders(user, 1)
+        due_emails(user, 1)
     claims = dispatch.outbox_claim_due(limit=10, enqueue=False, recover=False)
     # rows + recipients, settings, preferences; then two UPDATEs per row: "handover" just
     # before the provider call, "sent" just after
@@ -92,7 +61,7 @@ def test_after_a_stall_a_batch_checks_each_row_and_skips_one_taken_back(
 ):
     """While the lease is fresh nobody can take a row back; after a stall longer than half a
     lease each row is checked (and renewed) under the token before it is sent."""
-    _due_reminders(patient, 3)
+    due_emails(patient, 3)
     claims = dispatch.outbox_claim_due(enqueue=False)
 
     def send_then_stall(row, send):
@@ -105,30 +74,30 @@ def test_after_a_stall_a_batch_checks_each_row_and_skips_one_taken_back(
 
     around_email_send(send_then_stall)
     assert dispatch.outbox_deliver_claimed(claims=claims) == ["sent", "skipped", "sent"]
-    assert sorted(_sent_ids()) == sorted(str(claims[i].outbox_id) for i in (0, 2))
+    assert sorted(sent_ids()) == sorted(str(claims[i].outbox_id) for i in (0, 2))
     assert Outbox.objects.get(pk=claims[1].outbox_id).status == Status.PENDING
 
 
 def test_rows_of_a_dead_worker_on_this_host_come_back_at_once_and_are_sent_once(patient, settings):
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 3600  # the lease plays no part here
-    _due_reminders(patient, 4)
-    dead = f"{dispatch._host_prefix()}{_dead_pid()}"
+    due_emails(patient, 4)
+    dead = f"{dispatch._host_prefix()}{dead_pid()}"
     # A worker claimed two rows, sent one, and was killed with SIGKILL before the second.
     held = dispatch.outbox_claim_due(limit=2, enqueue=False, owner=dead)
     Outbox.objects.filter(pk=held[0].outbox_id).update(status=Status.SENT, sent_at=timezone.now())
     assert tasks.deliver_due(batch=10) == 3  # the released row and the two never claimed
     assert Counter(Outbox.objects.values_list("status", flat=True)) == {Status.SENT: 4}
-    assert held[0].outbox_id not in {int(i) for i in _sent_ids()}
-    assert sorted(_sent_ids().values()) == [1] * 3
+    assert held[0].outbox_id not in {int(i) for i in sent_ids()}
+    assert sorted(sent_ids().values()) == [1] * 3
     released = Outbox.objects.get(pk=held[1].outbox_id)
     assert released.attempts == 2 and released.claimed_by == dispatch.worker_identity()
 
 
 def test_rows_of_a_live_process_or_another_host_are_left_to_their_lease(patient, settings):
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
-    _due_reminders(patient, 2)
+    due_emails(patient, 2)
     alive = f"{dispatch._host_prefix()}1"  # pid 1 always runs
-    elsewhere = f"other-host/1:{_dead_pid()}"  # that pid means nothing here
+    elsewhere = f"other-host/1:{dead_pid()}"  # that pid means nothing here
     t0 = timezone.now() - dt.timedelta(seconds=61)
     (mine,) = dispatch.outbox_claim_due(now=t0, limit=1, enqueue=False, owner=alive)
     (theirs,) = dispatch.outbox_claim_due(now=t0, limit=1, enqueue=False, owner=elsewhere)
@@ -138,7 +107,7 @@ def test_rows_of_a_live_process_or_another_host_are_left_to_their_lease(patient,
     assert dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=59)) == 0
     assert dispatch.outbox_recover_stale() == 2
     assert tasks.deliver_due() == 2
-    assert sorted(_sent_ids()) == sorted(str(c.outbox_id) for c in (mine, theirs))
+    assert sorted(sent_ids()) == sorted(str(c.outbox_id) for c in (mine, theirs))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -146,7 +115,7 @@ def test_a_slow_send_keeps_its_lease_and_is_not_taken_back(patient, settings, ar
     """The lease is short, but renewed while the worker lives: a send longer than the lease
     is never handed to a second worker (which would send it twice)."""
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 2  # renewed every 0.5 s
-    _due_reminders(patient, 1)
+    due_emails(patient, 1)
     seen = {}
 
     def slow_send(row, send):
@@ -167,7 +136,7 @@ def test_a_slow_send_keeps_its_lease_and_is_not_taken_back(patient, settings, ar
 def test_two_workers_draining_at_once_send_each_row_once(patient):
     if connection.vendor != "postgresql":
         pytest.skip("true concurrency needs PostgreSQL (SQLite serialises writers)")
-    _due_reminders(patient, 60)
+    due_emails(patient, 60)
     barrier = threading.Barrier(2)
     claimed = []
 
@@ -186,12 +155,12 @@ def test_two_workers_draining_at_once_send_each_row_once(patient):
     for t in threads:
         t.join()
     assert sum(claimed) == 60
-    assert len(_sent_ids()) == 60 and set(_sent_ids().values()) == {1}
+    assert len(sent_ids()) == 60 and set(sent_ids().values()) == {1}
 
 
 def test_rows_not_started_before_the_stop_time_go_back_to_pending(patient):
     """A slow provider cannot carry a batch into the task's time limits."""
-    _due_reminders(patient, 3)
+    due_emails(patient, 3)
     claims = dispatch.outbox_claim_due(enqueue=False)
     results = dispatch.outbox_deliver_claimed(claims=claims, stop_at=time.monotonic() - 1)
     assert results == ["released"] * 3 and mail.outbox == []
@@ -205,6 +174,6 @@ def test_dispatcher_starts_as_many_tasks_as_configured(patient, settings, monkey
     started = []
     monkeypatch.setattr(tasks.deliver_due, "apply_async", lambda **kw: started.append(kw))
     settings.NOTIFICATIONS_DELIVERY_TASKS = 2
-    _due_reminders(patient, 100)
+    due_emails(patient, 100)
     assert tasks.dispatch_due() == 2 and len(started) == 2
     assert all(kw["expires"] <= 2 * tasks.DISPATCH_EVERY_SECONDS for kw in started)

@@ -7,7 +7,6 @@ had not yet offered to the provider is always sent again."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections import Counter
 
 import pytest
@@ -15,34 +14,14 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.notifications import dispatch, services, tasks
-from apps.notifications.models import Kind, NotificationSettings, Outbox, Status
+from apps.notifications.models import Kind, Outbox, Status
+from tests.notifications.helpers import dead_pid, due_emails, sent_ids
 
 pytestmark = pytest.mark.django_db
 
 
-def _due(user, kind, count, *, prefix):
-    NotificationSettings.objects.update_or_create(
-        user=user, defaults={"quiet_start": None, "quiet_end": None}
-    )
-    for n in range(count):
-        services.notification_schedule(
-            recipient=user,
-            kind=kind,
-            event_key=f"{prefix}:{n}",
-            channels=["email"],
-            context={"link": "/rooms/7/"},
-            due_at=timezone.now() - dt.timedelta(minutes=5),
-        )
-
-
 def _dead_owner() -> str:
-    child = subprocess.Popen(["true"])  # noqa: S607 - a process that is certainly gone
-    child.wait()
-    return f"{dispatch._host_prefix()}{child.pid}"
-
-
-def _sent_ids() -> Counter[int]:
-    return Counter(int(m.extra_headers["X-Notification-Id"]) for m in mail.outbox)
+    return f"{dispatch._host_prefix()}{dead_pid()}"
 
 
 def _killed_mid_send(rows_in_hand: int, owner: str, now=None) -> list[dispatch.Claim]:
@@ -57,7 +36,7 @@ def _killed_mid_send(rows_in_hand: int, owner: str, now=None) -> list[dispatch.C
 def test_the_row_is_handed_over_in_the_database_before_the_provider_is_called(
     patient, around_email_send
 ):
-    _due(patient, Kind.SESSION_REMINDER, 1, prefix="scheduling.x")
+    due_emails(patient, 1, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     seen = []
 
     def look(row, send):
@@ -71,13 +50,13 @@ def test_the_row_is_handed_over_in_the_database_before_the_provider_is_called(
 
 
 def test_a_reminder_in_hand_when_its_worker_died_is_not_sent_again(patient):
-    _due(patient, Kind.SESSION_REMINDER, 3, prefix="scheduling.x")
+    due_emails(patient, 3, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     claims = _killed_mid_send(1, _dead_owner())
     in_hand = claims[0].outbox_id
     # The next task releases the dead worker's rows: two were never offered, one was.
     assert tasks.deliver_due() == 2
-    assert in_hand not in _sent_ids()
-    assert sorted(_sent_ids().values()) == [1, 1]
+    assert str(in_hand) not in sent_ids()
+    assert sorted(sent_ids().values()) == [1, 1]
     row = Outbox.objects.get(pk=in_hand)
     assert row.status == Status.UNKNOWN and row.sent_at is None
     assert "not sent again" in row.last_error
@@ -87,10 +66,10 @@ def test_a_reminder_in_hand_when_its_worker_died_is_not_sent_again(patient):
 def test_a_safety_alert_in_hand_when_its_worker_died_is_sent_again_with_its_message_id(
     clinician,
 ):
-    _due(clinician, Kind.SAFETY_ALERT, 2, prefix="test.alert")
+    due_emails(clinician, 2, kind=Kind.SAFETY_ALERT, prefix="test.alert")
     claims = _killed_mid_send(1, _dead_owner())
     assert tasks.deliver_due() == 2
-    assert sorted(_sent_ids()) == sorted(c.outbox_id for c in claims)
+    assert sorted(sent_ids()) == sorted(str(c.outbox_id) for c in claims)
     assert Counter(Outbox.objects.values_list("status", flat=True)) == {Status.SENT: 2}
     again = next(
         m for m in mail.outbox if m.extra_headers["X-Notification-Id"] == str(claims[0].outbox_id)
@@ -104,8 +83,8 @@ def test_a_holder_silent_for_a_whole_lease_leaves_reminders_unknown_and_alerts_p
     patient, clinician, settings
 ):
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
-    _due(patient, Kind.SESSION_REMINDER, 2, prefix="scheduling.x")
-    _due(clinician, Kind.SAFETY_ALERT, 1, prefix="test.alert")
+    due_emails(patient, 2, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
+    due_emails(clinician, 1, kind=Kind.SAFETY_ALERT, prefix="test.alert")
     t0 = timezone.now() - dt.timedelta(seconds=61)
     # Another host's worker (its pid means nothing here) stopped renewing: only the lease
     # tells. It had handed over one reminder and the alert; the other reminder not yet.
@@ -119,13 +98,13 @@ def test_a_holder_silent_for_a_whole_lease_leaves_reminders_unknown_and_alerts_p
     assert dispatch.outbox_recover_stale() == 3
     assert Outbox.objects.get(pk=reminders[0]).status == Status.UNKNOWN
     assert tasks.deliver_due() == 2
-    assert sorted(_sent_ids()) == sorted([reminders[1], alert])
+    assert sorted(sent_ids()) == sorted([str(reminders[1]), str(alert)])
 
 
 def test_a_holder_that_outlived_its_lease_still_records_what_the_provider_did(
     patient, around_email_send
 ):
-    _due(patient, Kind.SESSION_REMINDER, 2, prefix="scheduling.x")
+    due_emails(patient, 2, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     taken = []
 
     def stall_past_the_lease(row, send):
@@ -146,14 +125,14 @@ def test_a_holder_that_outlived_its_lease_still_records_what_the_provider_did(
     assert Outbox.objects.get(pk=first.outbox_id).status == Status.SENT
     # The other claimed row, never offered to the provider, went back to pending.
     assert Outbox.objects.get(pk=second.outbox_id).status == Status.PENDING
-    assert list(_sent_ids()) == [first.outbox_id]
+    assert list(sent_ids()) == [str(first.outbox_id)]
 
 
 def test_a_provider_that_refuses_after_the_hand_over_is_a_known_failure_and_retried(
     patient, settings
 ):
     settings.NOTIFICATIONS_EMAIL_BACKEND = "tests.notifications.backends.FailingEmailBackend"
-    _due(patient, Kind.SESSION_REMINDER, 1, prefix="scheduling.x")
+    due_emails(patient, 1, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     assert tasks.deliver_due() == 1
     row = Outbox.objects.get()
     assert row.status == Status.PENDING and row.last_error == "ConnectionRefusedError"
@@ -161,7 +140,7 @@ def test_a_provider_that_refuses_after_the_hand_over_is_a_known_failure_and_retr
 
 
 def test_staff_can_send_an_unknown_reminder_again_and_it_keeps_its_message_id(patient):
-    _due(patient, Kind.SESSION_REMINDER, 1, prefix="scheduling.x")
+    due_emails(patient, 1, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     (claim,) = _killed_mid_send(1, _dead_owner())
     assert tasks.deliver_due() == 0
     assert services.outbox_retry(outbox_ids=[claim.outbox_id]) == 1
@@ -183,7 +162,7 @@ def test_a_batch_opens_the_mail_connection_once_before_the_first_hand_over(
     OpenCountingBackend.events.clear()
     for n in range(3):
         user = patient_in(program, email=f"open{n}@example.test", full_name=f"Pat{n} Member")
-        _due(user, Kind.SESSION_REMINDER, 1, prefix="scheduling.x")
+        due_emails(user, 1, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
 
     def note(row, send):
         OpenCountingBackend.events.append("hand over")

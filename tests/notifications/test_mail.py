@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
+import smtplib
 import socket
 import subprocess
 import sys
@@ -17,10 +18,11 @@ from aiosmtpd.controller import Controller
 from django.core import mail
 from django.core.mail import EmailMessage
 
-from apps.notifications import conf, services, tasks
+from apps.notifications import conf, tasks
 from apps.notifications.mail import HandOverSMTPBackend, OutcomeUnknown
-from apps.notifications.models import Kind, NotificationSettings, Outbox, Status
+from apps.notifications.models import Kind, Outbox, Status
 from tests.factories import patient_in
+from tests.notifications.helpers import due_emails
 
 
 class Recorder:
@@ -141,7 +143,7 @@ import os, signal, sys
 from django.conf import settings
 settings.configure()
 from django.core.mail import EmailMessage
-from apps.notifications.mail import HandOverSMTPBackend, OutcomeUnknown
+from apps.notifications.mail import HandOverSMTPBackend
 
 backend = HandOverSMTPBackend(host="127.0.0.1", port=int(sys.argv[1]), timeout=10)
 message = EmailMessage("Reminder", "Hi Pat", "no-reply@virtualiop.test", ["pat@example.test"])
@@ -161,6 +163,14 @@ def test_a_worker_killed_while_handing_over_delivered_nothing(smtp_server):
     _settled(recorder, 0)
 
 
+def test_the_tls_connection_hands_over_at_the_end_of_data_too():
+    from apps.notifications.mail import _SMTP
+
+    smtp_class = HandOverSMTPBackend(host="127.0.0.1", port=1, use_ssl=True).connection_class
+    assert issubclass(smtp_class, smtplib.SMTP_SSL)
+    assert smtp_class.data is _SMTP.data
+
+
 def test_notifications_use_it_where_django_smtp_is_configured(settings):
     settings.NOTIFICATIONS_EMAIL_BACKEND = ""
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -177,16 +187,7 @@ def test_a_batch_of_reminders_goes_over_one_smtp_connection_each_once(
     _smtp_settings(settings, controller)
     for n in range(3):
         user = patient_in(program, email=f"smtp{n}@example.test", full_name=f"Pat{n} Member")
-        NotificationSettings.objects.update_or_create(
-            user=user, defaults={"quiet_start": None, "quiet_end": None}
-        )
-        services.notification_schedule(
-            recipient=user,
-            kind=Kind.SESSION_REMINDER,
-            event_key=f"scheduling.x:{n}",
-            channels=["email"],
-            context={"link": "/rooms/7/"},
-        )
+        due_emails(user, 1, prefix=f"scheduling.x{n}")
     assert tasks.deliver_due() == 3
     received = _settled(recorder, 3)
     assert len(set(recorder.peers)) == 1  # one connection for the batch
@@ -219,13 +220,8 @@ def test_a_reminder_whose_answer_was_lost_is_not_sent_again_but_a_safety_alert_i
     controller, recorder = smtp_server
     _smtp_settings(settings, controller, timeout=0.5)
     recorder.answer_after = 1.5
-    for user, kind in ((patient, Kind.SESSION_REMINDER), (clinician, Kind.SAFETY_ALERT)):
-        NotificationSettings.objects.update_or_create(
-            user=user, defaults={"quiet_start": None, "quiet_end": None}
-        )
-        services.notification_schedule(
-            recipient=user, kind=kind, event_key="test.lost:1", channels=["email"]
-        )
+    due_emails(patient, 1, kind=Kind.SESSION_REMINDER, prefix="test.lost")
+    due_emails(clinician, 1, kind=Kind.SAFETY_ALERT, prefix="test.lost")
     assert tasks.deliver_due() == 2
     reminder = Outbox.objects.get(kind=Kind.SESSION_REMINDER)
     alert = Outbox.objects.get(kind=Kind.SAFETY_ALERT)
