@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.translation import gettext as _
 
 
 def _admin_has_permission(request: HttpRequest) -> bool:
@@ -20,9 +27,47 @@ def _admin_has_permission(request: HttpRequest) -> bool:
     )
 
 
+def _selection_understood(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:
+    """Every id an action was posted with is a valid key of the model, in the database's
+    range (Django would filter with them as they are, and a malformed one raises in the
+    ORM: a 500)."""
+    field = model_admin.model._meta.pk
+    try:
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            field.run_validators(field.to_python(value))  # type: ignore[union-attr]
+    except ValidationError:
+        return False
+    return True
+
+
+def _selections_checked(admin_view: Callable[..., Any]) -> Callable[..., Any]:
+    """``AdminSite.admin_view`` whose model views answer an action posted with malformed
+    ids with a message and nothing changed, for every model admin (ours, the defaults and
+    third-party ones), after the site's own permission check."""
+
+    def wrap(view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., Any]:
+        model_admin = getattr(view, "__self__", None)
+        if not isinstance(model_admin, admin.ModelAdmin):
+            return admin_view(view, cacheable)
+
+        @functools.wraps(view)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method == "POST" and not _selection_understood(model_admin, request):
+                messages.error(request, _("The selection was not understood; nothing changed."))
+                return HttpResponseRedirect(request.get_full_path())
+            return view(request, *args, **kwargs)
+
+        return admin_view(checked, cacheable)
+
+    return wrap
+
+
 def configure_admin_site() -> None:
     admin.site.site_header = "Virtual IOP administration"
     admin.site.site_title = "Virtual IOP admin"
     admin.site.has_permission = _admin_has_permission  # type: ignore[method-assign]
     # Send admin logins through allauth so rate limits and MFA apply there too.
     admin.site.login = login_required(admin.site.login)  # type: ignore[method-assign]
+    if not getattr(admin.site.admin_view, "selections_checked", False):
+        admin.site.admin_view = _selections_checked(admin.site.admin_view)  # type: ignore[method-assign]
+        admin.site.admin_view.selections_checked = True  # type: ignore[attr-defined]
