@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.mfa import user_needs_mfa_setup
+from apps.accounts.mfa import staff_session_allowed, user_has_mfa, user_needs_mfa_setup
 
 LAST_SEEN_KEY = "_viop_last_seen"
 # Requests that report on the session without counting as activity: the idle status poll,
@@ -77,22 +77,43 @@ class UserTimezoneMiddleware:
 
 
 class StaffMFARequiredMiddleware:
-    """Clinicians and admins reach no page but account and MFA setup until MFA is on."""
+    """Staff pages need a session that passed MFA (``staff_session_allowed``).
+
+    A staff user without an authenticator reaches only account pages, to set one up. A
+    staff session that skipped the code step although the user has one (a session made
+    outside allauth's login) is ended: the user signs in again, code included."""
 
     ALLOWED_PREFIXES = ("/accounts/", "/static/", "/healthz", "/i18n/", "/favicon")
+    PUBLIC_PREFIXES = ("/static/", "/healthz", "/i18n/", "/favicon")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if (
-            request.user.is_authenticated
-            and not request.path.startswith(self.ALLOWED_PREFIXES)
-            and user_needs_mfa_setup(request.user)  # type: ignore[arg-type]
+        user = request.user
+        if not user.is_authenticated or request.path.startswith(self.PUBLIC_PREFIXES):
+            return self.get_response(request)
+        if not staff_session_allowed(user, request.session):
+            if user_has_mfa(user):  # type: ignore[arg-type]
+                logout(request)
+                messages.warning(
+                    request, _("Sign in again with your authentication code to continue.")
+                )
+                if request.headers.get("HX-Request") or request_is_passive(request):
+                    return JsonResponse({"authenticated": False, "remaining": 0}, status=401)
+                return redirect(f"{reverse('account_login')}?next={request.path}")
+            if not request.path.startswith(self.ALLOWED_PREFIXES):
+                return self._setup_redirect(request)
+        elif not request.path.startswith(self.ALLOWED_PREFIXES) and user_needs_mfa_setup(
+            user  # type: ignore[arg-type]
         ):
-            messages.warning(
-                request,
-                _("Staff accounts must use two-factor authentication. Set it up to continue."),
-            )
-            return redirect("mfa_activate_totp")
+            return self._setup_redirect(request)
         return self.get_response(request)
+
+    @staticmethod
+    def _setup_redirect(request: HttpRequest) -> HttpResponse:
+        messages.warning(
+            request,
+            _("Staff accounts must use two-factor authentication. Set it up to continue."),
+        )
+        return redirect("mfa_activate_totp")

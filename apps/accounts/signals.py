@@ -1,15 +1,19 @@
-"""Auth side effects: record failed logins, close a user's sockets when they sign out, and
-make them re-read their session when the password or the active flag may have changed."""
+"""Auth side effects: record failed logins and passed MFA steps, close a user's sockets
+when they sign out, and make them re-read their session when the password or the active
+flag may have changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from allauth.mfa.models import Authenticator
+from allauth.mfa.signals import authenticator_added, authenticator_used
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from apps.accounts.mfa import mfa_mark_passed
 from apps.accounts.services import user_sockets_close, user_sockets_recheck
 from apps.core import requestcontext
 
@@ -33,6 +37,21 @@ def _audit_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: 
     from apps.audit.services import audit_record
 
     audit_record(actor=user, action="login", object_type="accounts.user", object_id=user.pk)
+
+
+@receiver(authenticator_used)
+def _mfa_passed_on_code(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    """The code step of a login, or an MFA reauthentication, passed in this session."""
+    mfa_mark_passed(request.session, user)
+
+
+@receiver(authenticator_added)
+def _mfa_passed_on_setup(
+    sender: Any, request: HttpRequest, user: Any, authenticator: Any, **kwargs: Any
+) -> None:
+    """Setting up TOTP proves the device with a code, in the signed-in user's own session."""
+    if authenticator.type == Authenticator.Type.TOTP and request.user.pk == user.pk:
+        mfa_mark_passed(request.session, user)
 
 
 @receiver(user_logged_out)

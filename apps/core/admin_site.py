@@ -1,4 +1,5 @@
-"""Django admin is for role admin with MFA, reached through allauth's login (so MFA applies)."""
+"""Django admin is for role admin whose session passed MFA, signed in through allauth's login
+(rate limits and the code step apply); admin's own login form is never used."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 
 def _admin_has_permission(request: HttpRequest) -> bool:
-    from apps.accounts.mfa import user_has_mfa
+    from apps.accounts.mfa import staff_session_allowed, user_has_mfa
 
     user = request.user
     return bool(
@@ -23,8 +27,25 @@ def _admin_has_permission(request: HttpRequest) -> bool:
         and user.is_authenticated
         and getattr(user, "role", None) == "admin"
         and user.is_staff
+        and staff_session_allowed(user, request.session)
         and user_has_mfa(user)  # type: ignore[arg-type]
     )
+
+
+def _admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    """Admin's login URL, which never reads credentials: Django's own form would sign in
+    with a password alone, past allauth's rate limits and its code step. A visitor is sent
+    to allauth's login; a signed-in user who may not use admin is refused."""
+    next_url = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("admin:index")
+    if not request.user.is_authenticated:
+        return redirect_to_login(next_url, reverse("account_login"))
+    if request.method == "GET" and admin.site.has_permission(request):
+        return HttpResponseRedirect(next_url)
+    raise PermissionDenied(_("This account may not use the administration site."))
 
 
 def _selection_understood(model_admin: admin.ModelAdmin, request: HttpRequest) -> bool:
@@ -66,8 +87,7 @@ def configure_admin_site() -> None:
     admin.site.site_header = "Virtual IOP administration"
     admin.site.site_title = "Virtual IOP admin"
     admin.site.has_permission = _admin_has_permission  # type: ignore[method-assign]
-    # Send admin logins through allauth so rate limits and MFA apply there too.
-    admin.site.login = login_required(admin.site.login)  # type: ignore[method-assign]
+    admin.site.login = _admin_login  # type: ignore[method-assign]
     if not getattr(admin.site.admin_view, "selections_checked", False):
         admin.site.admin_view = _selections_checked(admin.site.admin_view)  # type: ignore[method-assign]
         admin.site.admin_view.selections_checked = True  # type: ignore[attr-defined]

@@ -132,12 +132,15 @@ def _session_verdict(scope: dict[str, Any], key: str, data: dict[str, Any], user
     last-seen time) while the user is talking on the socket."""
     from django.contrib.sessions.backends.db import SessionStore
 
+    from apps.accounts.mfa import staff_session_allowed
     from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
 
     if str(data.get(SESSION_KEY)) != str(user.pk):
         return False  # logged out, or the session expired and was emptied
     if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
         return False  # password changed
+    if not staff_session_allowed(user, data):
+        return False  # a staff session that has not passed MFA, as for pages
     if session_idle_expired(data):
         return False
     data_last = data.get(LAST_SEEN_KEY)

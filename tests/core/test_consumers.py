@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from apps.accounts.mfa import mfa_mark_passed
 from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.accounts.services import user_sockets_close
 from virtualiop.asgi import application
@@ -24,6 +25,7 @@ def _session_for(user, *, idle_for: float = 0) -> SessionStore:
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    mfa_mark_passed(session, user)  # staff sessions count once MFA passed
     session[LAST_SEEN_KEY] = time.time() - idle_for
     session.create()
     return session

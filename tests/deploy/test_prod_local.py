@@ -36,6 +36,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
+from apps.accounts.mfa import mfa_mark_passed
+
 ROOT = Path(__file__).resolve().parents[2]
 PORT = int(os.environ.get("PROD_LOCAL_TEST_PORT", "8740"))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -126,6 +128,7 @@ def _session_for(user) -> SessionStore:
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    mfa_mark_passed(session, user)  # staff sessions count once MFA passed
     session[LAST_SEEN_KEY] = time.time()
     session.create()
     return session

@@ -357,7 +357,7 @@ def test_clinician_cannot_self_start(client, login, clinician, modules):
 def test_dashboards_show_homework_panels(client, login, clinician, patient, submitted):
     login(client, patient)
     assert "homework/panels/patient.html" in [t.name for t in client.get("/").templates if t.name]
-    client.force_login(clinician)
+    login(client, clinician)
     body = client.get("/").content.decode()
     assert "Homework to review" in body and "Urge surfing" in body
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from apps.accounts.mfa import mfa_mark_passed
 from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.notifications import dispatch, services
 from apps.notifications.models import Kind
@@ -26,6 +27,7 @@ def _socket_for(user) -> WebsocketCommunicator:
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    mfa_mark_passed(session, user)  # staff sessions count once MFA passed
     session[LAST_SEEN_KEY] = time.time()
     session.create()
     cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
