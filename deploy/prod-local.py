@@ -83,6 +83,7 @@ class Topology:
             TESTING="0",
             ALLOWED_HOSTS=env.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
             PYTHONUNBUFFERED="1",
+            TRUSTED_PROXY_COUNT="1",  # nginx in front
         )
         env.setdefault("VAR_DIR", str(self.run_dir / "var"))
         env.setdefault("LOG_LEVEL", "WARNING")
@@ -109,7 +110,11 @@ class Topology:
             "127.0.0.1",
             "-p",
             str(port),
+            # The client's address from nginx's X-Real-IP, which it sets itself (the first
+            # X-Forwarded-For entry that daphne would read is whatever the client sent).
             "--proxy-headers",
+            "--proxy-headers-host",
+            "X-Real-IP",
             "virtualiop.asgi:application",
         ]
 

@@ -282,14 +282,22 @@ ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="mand
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_FORMS = {"signup": "apps.accounts.forms.PatientSignupForm"}
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Virtual IOP] "
+# The client address behind our proxies: nginx appends the address it saw to
+# X-Forwarded-For, and exactly that many hops are trusted (apps/core/requestcontext.py,
+# allauth's rate limits). 0 without a proxy (``make run``): the socket's own address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1 if PRODUCTION else 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 ACCOUNT_RATE_LIMITS = {
-    # allauth's limits, made explicit: failed logins per IP and per account.
+    # Failed logins per client address, and per account (README, "Sign-in limits"): the
+    # account's limit stops guessing from many addresses, and a password reset clears it
+    # and signs the person in (code step included), so it cannot keep anyone out for good.
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
@@ -308,6 +316,8 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Flash messages live in the session, not a cookie: "Signed in as <full name>" is PHI.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # The cyclic garbage collector of daphne and gunicorn processes: allocations between young
 # collections (CPython's default 700). Larger makes the stalls of full collections rare

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextvars
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from django.conf import settings
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,15 @@ def current() -> RequestContext | None:
     return _current.get()
 
 
-def client_ip(meta: dict[str, object]) -> str | None:
-    """The client address. Behind nginx, X-Real-IP is set by our own proxy (deploy/nginx)."""
-    real = meta.get("HTTP_X_REAL_IP")
-    if isinstance(real, str) and real:
-        return real.strip()
+def client_ip(meta: Mapping[str, object]) -> str | None:
+    """The client address: the socket's own, or behind ``TRUSTED_PROXY_COUNT`` proxies the
+    address the outermost of ours saw (it appends it to X-Forwarded-For; what a client put
+    there itself comes before and is never read)."""
+    hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
+    if hops > 0 and isinstance(forwarded, str) and forwarded:
+        chain = [part.strip() for part in forwarded.split(",")]
+        if len(chain) >= hops and chain[-hops]:
+            return chain[-hops]
     addr = meta.get("REMOTE_ADDR")
     return addr if isinstance(addr, str) and addr else None

@@ -187,3 +187,13 @@ def test_profile_update_validates_phone_and_time_zone(client, login, patient):
     patient.refresh_from_db()
     assert str(patient.time_zone) == "America/New_York"
     assert patient.phone.as_e164 == "+14155550100"
+
+
+def test_no_cookie_carries_the_users_name_after_sign_in(client, patient):
+    response = client.post(reverse("account_login"), {"login": patient.email, "password": PASSWORD})
+    assert response.status_code == 302
+    for cookie in response.cookies.values():
+        assert "Pat" not in cookie.value and "Member" not in cookie.value, cookie.key
+    assert "messages" not in response.cookies
+    # The message is still shown, once, from the session.
+    assert b"Successfully signed in" in client.get("/").content
