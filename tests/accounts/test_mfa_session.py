@@ -36,7 +36,9 @@ def _sign_in_with_code(client, user):
 
 def test_a_post_to_the_admin_login_never_signs_anyone_in(client, login, patient, admin):
     login(client, patient)  # any signed-in user, e.g. someone who just signed up
-    assert client.get("/admin/login/").status_code == 403
+    refused = client.get("/admin/login/")
+    assert refused.status_code == 403
+    assert b"You can't open this page" in refused.content
     response = client.post(
         "/admin/login/?next=/admin/",
         {"username": admin.email, "password": PASSWORD, "next": "/admin/"},
