@@ -28,7 +28,7 @@ run: install
 	@echo "    staff TOTP secret VIRTUALIOPDEMOSTAFFSECRETKEYAAAA  (code: $(BIN)/oathtool VIRTUALIOPDEMOSTAFFSECRETKEYAAAA)"
 	@echo "  E-mails (sign-up verification, reminders) are printed in this console. Ctrl-C stops everything."
 	@echo ""
-	PORT=$(PORT) $(BIN)/honcho -f deploy/Procfile.dev start
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) $(BIN)/honcho -f deploy/Procfile.dev start
 
 lint: install
 	$(BIN)/ruff check .

@@ -60,10 +60,10 @@ if PRODUCTION:
 else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# Absolute base for links in e-mail and SMS (paths carry ids only, never names).
-SITE_URL = env.str(
-    "SITE_URL", default="" if PRODUCTION else f"http://127.0.0.1:{env.int('PORT', default=8000)}"
-)
+# Absolute base for links in e-mail and SMS (paths carry ids only, never names). Never
+# derived from PORT: honcho gives each process its own (the worker's links pointed at 8100);
+# `make run` sets SITE_URL once for all of its processes.
+SITE_URL = env.str("SITE_URL", default="" if PRODUCTION else "http://127.0.0.1:8000")
 if PRODUCTION and not SITE_URL.startswith("https://"):
     raise ImproperlyConfigured(
         "SITE_URL (https://…) is required in production for links in e-mail."

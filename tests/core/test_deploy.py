@@ -141,3 +141,32 @@ def test_a_server_process_keeps_the_garbage_collectors_full_passes_rare(module):
     before, after, young, middle, old = map(int, result.stdout.split())
     assert before == 0 and after > 10_000
     assert young == 20_000 and (middle, old) == (10, 10)
+
+
+def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
+    """honcho gives each process its own PORT (web 8102, worker 8202): links in e-mail and
+    SMS, built by the worker, must still point at the web's port."""
+    import re
+
+    recipe = next(
+        line.strip()
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "honcho -f deploy/Procfile.dev start" in line
+    )
+    show = f"{sys.executable} -c 'import django; django.setup(); from django.conf import settings; print(settings.SITE_URL)'"
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f"web: {show}\nworker: {show}\nbeat: {show}\n")
+    command = (
+        recipe.replace("$(BIN)/honcho", str(Path(sys.executable).parent / "honcho"))
+        .replace("$(PORT)", "8102")
+        .replace("$$", "$")
+        .replace("deploy/Procfile.dev", str(procfile))
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "PORT"}}
+    env["DJANGO_SETTINGS_MODULE"] = "virtualiop.settings"
+    result = subprocess.run(
+        ["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    urls = re.findall(r"\| (http\S+)", result.stdout)
+    assert len(urls) == 3, result.stdout + result.stderr
+    assert set(urls) == {"http://127.0.0.1:8102"}
