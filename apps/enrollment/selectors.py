@@ -154,10 +154,25 @@ def screening_done_codes(*, application: Application) -> set[str]:
     )
 
 
+def consent_applies(*, document: ConsentDocument, program: Program | None) -> bool:
+    """Whether a program asks for this document: 42 CFR Part 2 consents only in
+    substance-use programs, and nothing for a patient in no program."""
+    return program is not None and (program.is_substance_use or not document.substance_use_only)
+
+
+def consent_program_for_patient(*, patient: User) -> Program | None:
+    """The program whose consents a patient signs: their open application's, else their own."""
+    application = application_open_for_patient(patient=patient)
+    if application is not None:
+        return application.program
+    profile = getattr(patient, "patient_profile", None)
+    return profile.program if profile is not None else None
+
+
 def consents_required(*, program: Program) -> list[ConsentDocument]:
     """The current (highest active) version of each consent this program needs."""
     docs = ConsentDocument.objects.filter(is_active=True).order_by("kind", "-version")
-    if not program.is_substance_use:
+    if not program.is_substance_use:  # consent_applies, as a filter
         docs = docs.filter(substance_use_only=False)
     current: dict[str, ConsentDocument] = {}
     for doc in docs:

@@ -261,6 +261,9 @@ def consent_sign(
         raise ValidationError(_("Only patients sign consents."))
     if not document.is_active:
         raise ValidationError(_("This version is no longer in use."))
+    program = selectors.consent_program_for_patient(patient=patient)
+    if not selectors.consent_applies(document=document, program=program):
+        raise ValidationError(_("Your program does not ask for this consent."))
     if _normalise_name(typed_name) != _normalise_name(patient.full_name):
         raise ValidationError(
             {"typed_name": _("Type your full name exactly as it appears on your account.")}

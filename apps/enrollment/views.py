@@ -407,9 +407,11 @@ def apply_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
 def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
     patient = _patient_only(request)
     document = ConsentDocument.objects.filter(pk=document_id, is_active=True).first()
-    if document is None:
-        raise Http404
     application = selectors.application_open_for_patient(patient=patient)
+    if document is None or not selectors.consent_applies(
+        document=document, program=selectors.consent_program_for_patient(patient=patient)
+    ):
+        raise Http404
     signed = document.signatures.filter(patient=patient).first()
     form = SignForm(_post(request))
     if request.method == "POST" and signed is None and form.is_valid():

@@ -29,6 +29,7 @@ from tests.enrollment.factories import (
     GAD7_ANSWERS,
     PHQ9_CALM,
     PHQ9_FLAGGED,
+    application_in,
     consent_documents,
     walk_to_admitted,
     walk_to_submitted,
@@ -163,6 +164,7 @@ def test_cssrs_high_raises_an_urgent_flag(applicant, program):
 # --- consents ------------------------------------------------------------------------------
 def test_consent_stores_exact_version_name_time_ip_and_agent(applicant, program):
     doc = consent_documents()[0]
+    application_in(applicant, program)
     sig = services.consent_sign(
         patient=applicant,
         document=doc,

@@ -465,3 +465,38 @@ def test_substance_use_records_carry_the_part2_notice(client, login, applicant, 
     )
     assert "42 CFR part 2 prohibits unauthorized use or disclosure" in body
     assert "AUDIT-C" in body and "DAST-10" in body
+
+
+def test_an_adult_program_applicant_cannot_sign_the_part2_consent(
+    client, login, applicant, program
+):
+    """Consents apply only to the programs that ask for them (42 CFR Part 2: substance use)."""
+    from apps.enrollment.models import ConsentSignature
+
+    assert not program.is_substance_use
+    consent_documents()
+    application_in(applicant, program)
+    part2 = ConsentDocument.objects.get(kind=ConsentKind.PART2)
+    login(client, applicant)
+    url = reverse("enrollment:consent_sign", args=[part2.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"typed_name": applicant.full_name}).status_code == 404
+    assert not ConsentSignature.objects.filter(patient=applicant).exists()
+
+
+def test_the_consent_service_refuses_a_document_the_program_does_not_ask_for(applicant, program):
+    from django.core.exceptions import ValidationError
+
+    from apps.enrollment import services
+
+    consent_documents()
+    application_in(applicant, program)
+    part2 = ConsentDocument.objects.get(kind=ConsentKind.PART2)
+    with pytest.raises(ValidationError):
+        services.consent_sign(
+            patient=applicant,
+            document=part2,
+            typed_name=applicant.full_name,
+            ip=None,
+            user_agent="",
+        )
