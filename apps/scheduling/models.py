@@ -111,6 +111,18 @@ class Group(models.Model):
     def duration(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.duration_minutes)
 
+    @property
+    def days_text(self) -> str:
+        """The recurrence in words ("Mondays, Tuesdays and Thursdays"), not RFC 5545."""
+        from apps.scheduling.recurrence import rrule_describe
+
+        return rrule_describe(self.rrule)
+
+    @property
+    def end_time(self) -> dt.time:
+        start = dt.datetime.combine(dt.date(2000, 1, 3), self.start_time)
+        return (start + self.duration).time()
+
     def clean(self) -> None:
         from apps.scheduling.recurrence import RecurrenceError, rrule_validate
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 ALLOWED_FREQ = {"WEEKLY", "DAILY"}
 # Parts that would put several occurrences on one day or fight the group's own dates.
@@ -87,6 +88,37 @@ def rrule_weekdays(text: str) -> list[int]:
     if parts.get("FREQ") == "DAILY" and "BYDAY" not in parts:
         return list(range(7))
     return [WEEKDAY_CODES.index(d) for d in parts.get("BYDAY", "").split(",") if d in WEEKDAY_CODES]
+
+
+# Plural weekday names for "Mondays and Thursdays" (Monday first).
+WEEKDAY_PLURALS = [
+    _lazy("Mondays"),
+    _lazy("Tuesdays"),
+    _lazy("Wednesdays"),
+    _lazy("Thursdays"),
+    _lazy("Fridays"),
+    _lazy("Saturdays"),
+    _lazy("Sundays"),
+]
+
+
+def rrule_describe(text: str) -> str:
+    """The rule in words for people: "Mondays, Tuesdays and Thursdays", "Every day",
+    "Weekdays". A rule that cannot be read is shown as it is."""
+    try:
+        days = sorted(set(rrule_weekdays(text)))
+    except RecurrenceError:
+        return text
+    if days == list(range(7)):
+        return str(_("Every day"))
+    if days == list(range(5)):
+        return str(_("Weekdays"))
+    if not days:
+        return text
+    names = [str(WEEKDAY_PLURALS[d]) for d in days]
+    if len(names) == 1:
+        return names[0]
+    return _("%(first)s and %(last)s") % {"first": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def occurrences(

@@ -89,3 +89,20 @@ def test_weekly_rule_roundtrip():
     assert recurrence.rrule_weekdays(rule) == [0, 2, 3]
     with pytest.raises(recurrence.RecurrenceError):
         recurrence.rrule_weekly([])
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        ("FREQ=WEEKLY;BYDAY=MO,TU,TH", "Mondays, Tuesdays and Thursdays"),
+        ("FREQ=WEEKLY;BYDAY=TH,MO", "Mondays and Thursdays"),
+        ("FREQ=WEEKLY;BYDAY=SA", "Saturdays"),
+        ("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "Weekdays"),
+        ("FREQ=DAILY", "Every day"),
+        ("nonsense", "nonsense"),
+    ],
+)
+def test_a_rule_is_described_in_words(rule, words):
+    from apps.scheduling.recurrence import rrule_describe
+
+    assert rrule_describe(rule) == words

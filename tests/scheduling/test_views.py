@@ -470,3 +470,18 @@ def test_the_hours_badge_flags_a_week_only_when_the_minimum_can_no_longer_be_met
     assert badge in html
     for other in {"Minimum met", "On track", "Below the weekly minimum"} - {badge}:
         assert other not in html
+
+
+def test_group_list_shows_the_days_in_words_not_the_recurrence_rule(
+    client, login, clinician, group
+):
+    group.rrule = "FREQ=WEEKLY;BYDAY=MO,TU,TH"
+    group.save(update_fields=["rrule"])
+    login(client, clinician)
+    for url in (
+        reverse("scheduling:group_list"),
+        reverse("scheduling:group_detail", args=[group.pk]),
+    ):
+        page = client.get(url).content.decode()
+        assert "FREQ=" not in page, url
+        assert "Mondays, Tuesdays and Thursdays" in page, url
