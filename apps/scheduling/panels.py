@@ -43,13 +43,7 @@ def patient_week(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
     hours = selectors.weekly_hours(
         patients=[user], program=program, week_start=week_start, now=now
     )[0]
-    upcoming = list(
-        selectors.sessions_for_patient(patient=user, start=now - dt.timedelta(hours=4)).filter(
-            status="scheduled", ends_at__gt=now
-        )[:3]
-    )
-    for session in upcoming:
-        session.join_open = session.join_is_open(now)  # type: ignore[attr-defined]
+    upcoming = selectors.upcoming_for_patient(patient=user, now=now, limit=3)
     return "scheduling/partials/panel_week.html", {"hours": hours, "upcoming": upcoming}
 
 

@@ -388,6 +388,46 @@ def agenda_for_patient(*, patient: User, start: dt.datetime, end: dt.datetime) -
     return sorted(items, key=lambda item: (item.starts_at, item.kind))
 
 
+def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> list[AgendaItem]:
+    """What a patient has coming up (or running now): scheduled group sessions and booked
+    appointments not yet over, soonest first, each with ``join_open`` for sessions. Looks past
+    this week's end (on a Sunday evening the next group is Monday). Two queries."""
+    sessions = sessions_for_patient(patient=patient, start=now - dt.timedelta(hours=12)).filter(
+        status="scheduled", ends_at__gt=now
+    )[:limit]
+    appointments = (
+        Appointment.objects.filter(patient=patient, status="booked", ends_at__gt=now)
+        .select_related("clinician")
+        .order_by("starts_at", "id")[:limit]
+    )
+    items = []
+    for s in sessions:
+        item = AgendaItem(
+            kind="session",
+            starts_at=s.starts_at,
+            ends_at=s.ends_at,
+            title=s.group.name,
+            cancelled=False,
+            cancel_reason="",
+            obj=s,
+        )
+        item.join_open = s.join_is_open(now)  # type: ignore[attr-defined]
+        items.append(item)
+    for a in appointments:
+        item = AgendaItem(
+            kind="appointment",
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            title=str(a.get_kind_display()),
+            cancelled=False,
+            cancel_reason="",
+            obj=a,
+        )
+        item.join_open = False  # type: ignore[attr-defined]
+        items.append(item)
+    return sorted(items, key=lambda item: (item.starts_at, item.kind))[:limit]
+
+
 def sessions_for_clinician(
     *, clinician: User, start: dt.datetime, end: dt.datetime
 ) -> QuerySet[Session]:

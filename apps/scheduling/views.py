@@ -38,7 +38,6 @@ from apps.scheduling.models import (
     GroupMembership,
     MembershipStatus,
     Session,
-    SessionStatus,
 )
 from apps.scheduling.recurrence import rrule_weekdays, rrule_weekly
 
@@ -142,24 +141,8 @@ def _my_week_context(patient: User, *, today: dt.date, week_start: dt.date) -> d
         item.attendance = attendance.get(item.obj.pk) if item.kind == "session" else None  # type: ignore[attr-defined]
         item.join_open = item.kind == "session" and item.obj.join_is_open(now)  # type: ignore[attr-defined]
         days.setdefault(item.starts_at.astimezone(tz).date(), []).append(item)
-    # What's next looks past this week's end (on a Sunday evening the next group is Monday).
-    next_session = (
-        selectors.sessions_for_patient(patient=patient, start=now - dt.timedelta(hours=12))
-        .filter(status=SessionStatus.SCHEDULED, ends_at__gt=now)
-        .first()
-    )
-    next_item = None
-    if next_session is not None:
-        next_item = selectors.AgendaItem(
-            kind="session",
-            starts_at=next_session.starts_at,
-            ends_at=next_session.ends_at,
-            title=next_session.group.name,
-            cancelled=False,
-            cancel_reason="",
-            obj=next_session,
-        )
-        next_item.join_open = next_session.join_is_open(now)  # type: ignore[attr-defined]
+    upcoming = selectors.upcoming_for_patient(patient=patient, now=now, limit=1)
+    next_item = upcoming[0] if upcoming else None
     program = getattr(getattr(patient, "patient_profile", None), "program", None)
     hours = None
     if program is not None:

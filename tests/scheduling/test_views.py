@@ -485,3 +485,28 @@ def test_group_list_shows_the_days_in_words_not_the_recurrence_rule(
         page = client.get(url).content.decode()
         assert "FREQ=" not in page, url
         assert "Mondays, Tuesdays and Thursdays" in page, url
+
+
+def test_whats_next_includes_a_booked_appointment_before_the_next_group(
+    client, login, program, patient, clinician
+):
+    """A patient with no groups yet, and an individual session tomorrow: My week and the
+    dashboard both name it."""
+    from apps.scheduling.models import Appointment
+
+    soon = timezone.now() + dt.timedelta(hours=20)
+    Appointment.objects.create(
+        program=program,
+        patient=patient,
+        clinician=clinician,
+        kind="individual",
+        status="booked",
+        starts_at=soon,
+        ends_at=soon + dt.timedelta(minutes=50),
+    )
+    login(client, patient)
+    week = client.get(reverse("scheduling:my_week")).content.decode()
+    assert "Nothing else scheduled" not in week
+    assert "Individual therapy" in week and "with Carla" in week
+    dashboard = client.get(reverse("home")).content.decode()
+    assert "Individual therapy" in dashboard and "with Carla" in dashboard
