@@ -168,11 +168,11 @@ def _admitted_patient(patient: User, program: Program, index: int) -> None:
         patient=patient,
         program=program,
         status=Status.ADMITTED,
-        phone=f"555-010-{1000 + index}",
+        phone=f"+1415555{1000 + index}",
         date_of_birth=dt.date(1975 + index * 2, 1 + index % 12, 10 + index),
         state="CA",
         emergency_name="Demo Contact",
-        emergency_phone="555-010-0999",
+        emergency_phone="+14155550999",
         emergency_relationship="friend",
         heard_from="Primary care referral",
         current_treatment="Weekly therapy",
@@ -260,11 +260,11 @@ def _applicant(number: int, name: str) -> User:
 
 
 DETAILS = {
-    "phone": "555-010-0400",
+    "phone": "+14155550140",
     "date_of_birth": dt.date(1992, 3, 14),
     "state": "CA",
     "emergency_name": "Demo Contact",
-    "emergency_phone": "555-010-0401",
+    "emergency_phone": "+14155550141",
     "emergency_relationship": "parent",
     "heard_from": "Search engine",
     "current_treatment": "None right now",

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.formfields import PhoneNumberField
 
 from apps.accounts.models import Role, User
 from apps.enrollment.models import (
@@ -39,6 +40,18 @@ class StartForm(forms.Form):
 
 
 class DetailsForm(forms.ModelForm):
+    # The profile's phone field (django-phonenumber-field): "abc" is refused, a number is
+    # stored in E.164 whatever way it was typed.
+    phone = PhoneNumberField(
+        label=_("Phone"),
+        region="US",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+    )
+    emergency_phone = PhoneNumberField(
+        label=_("Emergency contact phone"),
+        region="US",
+        widget=forms.TextInput(attrs={"type": "tel"}),
+    )
     state = forms.ChoiceField(
         label=_("State you live in"),
         choices=[("", "—")] + US_STATES,
@@ -62,8 +75,6 @@ class DetailsForm(forms.ModelForm):
         ]
         widgets = {
             "date_of_birth": DATE,
-            "phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
-            "emergency_phone": forms.TextInput(attrs={"type": "tel"}),
             "current_treatment": forms.Textarea(attrs={"rows": 3}),
             "reason": forms.Textarea(attrs={"rows": 4}),
         }

@@ -15,11 +15,11 @@ AUDITC_ANSWERS = {"q1": 2, "q2": 1, "q3": 1, "sex": 0}
 DAST_ANSWERS = {f"q{n}": 0 for n in range(1, 11)} | {"q3": 1}
 
 DETAILS = {
-    "phone": "555-010-0111",
+    "phone": "(415) 555-0111",
     "date_of_birth": dt.date(1990, 5, 17),
     "state": "CA",
     "emergency_name": "Robin Contact",
-    "emergency_phone": "555-010-0112",
+    "emergency_phone": "(415) 555-0112",
     "emergency_relationship": "sister",
     "heard_from": "my therapist",
     "current_treatment": "weekly therapy",

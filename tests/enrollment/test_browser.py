@@ -34,11 +34,11 @@ def test_apply_flagged_consent_admit_and_plans(
     browser_login(page, base, applicant.email, PASSWORD)
     page.get_by_role("link", name="My application").first.click()
     page.get_by_role("button", name=f"Apply to {program.name}").click()
-    page.get_by_label("Phone:", exact=True).fill("555-010-0123")
+    page.get_by_label("Phone:", exact=True).fill("(415) 555-0123")
     page.get_by_label("Date of birth").fill("1991-04-02")
     page.get_by_label("State you live in").select_option("CA")
     page.get_by_label("Emergency contact name").fill("Ned Contact")
-    page.get_by_label("Emergency contact phone").fill("555-010-0124")
+    page.get_by_label("Emergency contact phone").fill("(415) 555-0124")
     page.get_by_label("Reason for seeking care").fill("My anxiety and mood are getting worse.")
     page.get_by_role("button", name="Save and continue").click()
 

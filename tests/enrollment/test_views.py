@@ -500,3 +500,26 @@ def test_the_consent_service_refuses_a_document_the_program_does_not_ask_for(app
             ip=None,
             user_agent="",
         )
+
+
+@pytest.mark.parametrize("field", ["phone", "emergency_phone"])
+def test_application_refuses_a_phone_that_is_not_a_phone(client, login, applicant, program, field):
+    app = application_in(applicant, program)
+    login(client, applicant)
+    response = client.post(
+        reverse("enrollment:apply_details", args=[app.pk]), {**details_post(), field: "abc"}
+    )
+    assert response.status_code == 400
+    app.refresh_from_db()
+    assert app.details_done_at is None and getattr(app, field) == ""
+
+
+def test_application_stores_a_phone_the_way_the_profile_does(client, login, applicant, program):
+    app = application_in(applicant, program)
+    login(client, applicant)
+    client.post(
+        reverse("enrollment:apply_details", args=[app.pk]),
+        {**details_post(), "phone": "415.555.0199"},
+    )
+    app.refresh_from_db()
+    assert app.phone == "+14155550199"
