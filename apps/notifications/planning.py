@@ -366,7 +366,7 @@ def plan_hours_below_floor(*, now: dt.datetime) -> int:
         for hours in weekly_hours(
             patients=patients, program=program, week_start=week_start, now=now
         ):
-            if not hours.below_floor:
+            if not hours.behind:  # on track or met: nothing to act on (floor_status)
                 continue
             key = f"scheduling.weekly_hours:{hours.patient.pk}@{week_start.isoformat()}"
             if key in done:

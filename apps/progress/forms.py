@@ -100,7 +100,7 @@ class CaseloadFilterForm(forms.Form):
         label=_("Program"), required=False, coerce=int, empty_value=None
     )
     flagged = forms.BooleanField(label=_("Open safety flags only"), required=False)
-    below_floor = forms.BooleanField(label=_("Below this week's hour floor"), required=False)
+    below_floor = forms.BooleanField(label=_("Behind on this week's hours"), required=False)
     quiet = forms.BooleanField(label=_("No check-in for 3 days or more"), required=False)
     closed = forms.BooleanField(
         label=_("Include applicants and discharged patients"), required=False

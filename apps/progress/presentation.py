@@ -322,7 +322,7 @@ def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
 
     chart_url = reverse("progress:chart", args=[0])[: -len("0/")]
     from_label, none_label = _("from"), _("None")
-    below_label, open_label = _("Below floor"), _("open")
+    below_label, on_track_label, open_label = _("Behind"), _("On track"), _("open")
     dash = mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
 
     def change_cell(change: Any, latest: int | None) -> str:
@@ -350,6 +350,13 @@ def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
                 f"{hours.hours:g}",
                 f"{hours.floor_hours:g}",
                 below_label,
+            )
+        elif hours.floor_status == "on_track":
+            hours_cell = format_html(
+                '{} / {} h <span class="muted">{}</span>',
+                f"{hours.hours:g}",
+                f"{hours.floor_hours:g}",
+                on_track_label,
             )
         else:
             hours_cell = format_html("{} / {} h", f"{hours.hours:g}", f"{hours.floor_hours:g}")

@@ -363,7 +363,9 @@ class CaseloadRow:
 
     @property
     def below_floor(self) -> bool:
-        return bool(self.hours is not None and self.hours.below_floor)
+        """Behind this week's hour floor (scheduling's ``WeeklyHours.floor_status``): below
+        it so far while the sessions still scheduled reach it is "on track", not this."""
+        return bool(self.hours is not None and self.hours.behind)
 
     @property
     def checkin_text(self) -> str:

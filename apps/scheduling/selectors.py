@@ -238,6 +238,21 @@ class WeeklyHours:
         return self.minutes + self.scheduled_minutes_left >= self.floor_minutes
 
     @property
+    def floor_status(self) -> str:
+        """The one reading of the week against the floor, for every page that shows it:
+        "met"; "on_track" (below so far, but the sessions still scheduled this week reach
+        it); "behind" (they cannot, or the week is over)."""
+        if not self.below_floor:
+            return "met"
+        if self.days_left and self.can_still_meet:
+            return "on_track"
+        return "behind"
+
+    @property
+    def behind(self) -> bool:
+        return self.floor_status == "behind"
+
+    @property
     def percent(self) -> int:
         if not self.floor_minutes:
             return 100

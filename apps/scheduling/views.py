@@ -723,7 +723,7 @@ def program_hours(request: HttpRequest, program_id: int) -> HttpResponse:
     """Caseload table: hours this week against the floor, who is below, days left."""
     program, rows, week_start = _hours_rows(request, program_id)
     if request.GET.get("below") == "1":
-        rows = [r for r in rows if r.below_floor]
+        rows = [r for r in rows if r.behind]
     audit_record(actor=_user(request), action=AuditAction.VIEW, obj=program, detail="weekly hours")
     return render(
         request,

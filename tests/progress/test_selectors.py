@@ -307,3 +307,52 @@ def test_applicants_are_not_on_the_caseload_unless_asked(patient, program, clini
     Application.objects.create(patient=patient, program=program, status="submitted")
     assert selectors.caseload_rows(user=clinician) == []
     assert len(selectors.caseload_rows(user=clinician, include_closed=True)) == 1
+
+
+@pytest.mark.parametrize(
+    ("minutes", "left", "days_left", "status"),
+    [
+        (312, 300, 2, "on_track"),
+        (312, 120, 2, "behind"),
+        (312, 600, 0, "behind"),
+        (540, 0, 1, "met"),
+    ],
+)
+def test_the_caseload_and_the_patients_page_read_the_floor_the_same_way(
+    patient, program, minutes, left, days_left, status
+):
+    """Friday night, 5.2 of 9 h with a five-hour group still to come: the patient's page
+    said "On track" while the caseload said "Below floor". One reading now."""
+    from django.template.loader import render_to_string
+
+    from apps.progress.presentation import caseload_cells
+    from apps.scheduling.selectors import WeeklyHours
+
+    hours = WeeklyHours(
+        patient=patient,
+        minutes=minutes,
+        days=3,
+        floor_minutes=540,
+        min_days=3,
+        scheduled_minutes_left=left,
+        days_left=days_left,
+    )
+    assert hours.floor_status == status
+    row = selectors.CaseloadRow(
+        patient=patient,
+        program=program,
+        status="admitted",
+        phq9=None,
+        gad7=None,
+        phq9_latest_at=None,
+        open_flags=0,
+        top_severity=None,
+        last_checkin=None,
+        days_since_checkin=None,
+        hours=hours,
+    )
+    cell = caseload_cells([row])[0]
+    patient_page = render_to_string("scheduling/partials/hours.html", {"hours": hours})
+    assert row.below_floor == (status == "behind")
+    assert ("Behind" in str(cell)) == ("Behind" in patient_page) == (status == "behind")
+    assert ("On track" in str(cell)) == ("On track" in patient_page) == (status == "on_track")

@@ -446,8 +446,8 @@ def test_hours_only_my_patients(client, login, program, clinician, patient, grou
     [
         (540, 0, 3, "Minimum met"),
         (0, 540, 7, "On track"),  # Monday morning, the week's groups still to come
-        (120, 180, 2, "Below the weekly minimum"),  # the rest cannot make it up
-        (120, 600, 0, "Below the weekly minimum"),  # the week is over
+        (120, 180, 2, "Behind: the sessions still to come"),  # the rest cannot make it up
+        (120, 600, 0, "Behind: the sessions still to come"),  # the week is over
     ],
 )
 def test_the_hours_badge_flags_a_week_only_when_the_minimum_can_no_longer_be_met(
@@ -468,7 +468,7 @@ def test_the_hours_badge_flags_a_week_only_when_the_minimum_can_no_longer_be_met
     )
     html = render_to_string("scheduling/partials/hours.html", {"hours": hours})
     assert badge in html
-    for other in {"Minimum met", "On track", "Below the weekly minimum"} - {badge}:
+    for other in {"Minimum met", "On track", "Behind: the sessions still to come"} - {badge}:
         assert other not in html
 
 
