@@ -364,6 +364,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# Production refuses to run without a real one (apps/core/checks.py).
+EMAIL_URL_SET = bool(os.environ.get("EMAIL_URL"))
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Virtual IOP <no-reply@virtualiop.test>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

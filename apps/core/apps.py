@@ -7,7 +7,9 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from apps.core import nav
+        from apps.core import checks, nav
+
+        del checks  # registers the system checks
 
         nav.register_defaults()
 

@@ -21,6 +21,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         SECRET_KEY="x" * 20 + "production-secret-key-for-the-deploy-check-0123456789",
         ALLOWED_HOSTS="iop.example.org",
         SITE_URL="https://iop.example.org",
+        EMAIL_URL="smtp+tls://user:password@smtp.example.org:587",
         TESTING="0",
     )
     env.update(extra)
@@ -170,3 +171,21 @@ def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
     urls = re.findall(r"\| (http\S+)", result.stdout)
     assert len(urls) == 3, result.stdout + result.stderr
     assert set(urls) == {"http://127.0.0.1:8102"}
+
+
+@pytest.mark.parametrize("email_url", [None, "consolemail://", "memorymail://", "dummymail://"])
+def test_production_refuses_to_run_without_a_real_email_server(email_url):
+    env = _production_env()
+    env.pop("EMAIL_URL")
+    if email_url:
+        env["EMAIL_URL"] = email_url
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "virtualiop.E001" in result.stderr + result.stdout
