@@ -164,6 +164,14 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
     )
+if TESTING and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # The suite empties every table between transactional tests with TRUNCATE, which the
+    # audit trail's trigger refuses to any connection that does not say this
+    # (apps/audit/migrations/0004_refuse_truncate.py).
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options["options"] = (
+        _pg_options.get("options", "") + " -c virtualiop.allow_audit_truncate=on"
+    ).strip()
 # Parallel test runs (several checkouts or helpers) can keep their test databases apart.
 _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
