@@ -94,9 +94,12 @@ def test_admin_shows_the_trail_read_only(client, login, admin, clinician, patien
 @pytest.mark.django_db(transaction=True)  # the row committed, as a real trail's rows are
 def test_database_refuses_truncate_of_the_audit_trail(clinician, patient):
     event = audit_record(actor=clinician, action="view", obj=patient, patient=patient)
-    with pytest.raises(DatabaseError, match="TRUNCATE refused"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            # As any connection but the test suite's own flush.
-            cursor.execute("SET LOCAL virtualiop.allow_audit_truncate = 'off'")
-            cursor.execute("TRUNCATE audit_auditevent")
+    with (
+        pytest.raises(DatabaseError, match="TRUNCATE refused"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        # As any connection but the test suite's own flush.
+        cursor.execute("SET LOCAL virtualiop.allow_audit_truncate = 'off'")
+        cursor.execute("TRUNCATE audit_auditevent")
     assert AuditEvent.objects.filter(pk=event.pk).exists()
