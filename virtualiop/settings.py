@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Apps add their periodic tasks here (declared in code, synced to django-celery-beat).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# The worker logs through LOGGING below (its PHI-safe formatter), not handlers of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth and accounts ----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -399,10 +401,17 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            # Database errors print as class and SQLSTATE only: their text holds values.
+            "()": "apps.core.logs.PHISafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # At DEBUG it logs every statement with its parameters: never below WARNING.
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },

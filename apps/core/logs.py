@@ -1,0 +1,95 @@
+"""Log formatting that never writes a database error's message.
+
+A database error's text carries the values of the failing statement ("DETAIL: Key
+(answer)=(…) already exists", a homework answer, a name): it is PHI. Every handler formats
+with ``PHISafeFormatter``, which prints a database error as its class and SQLSTATE only, in
+tracebacks (and their chained causes) and in a message's arguments alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from types import TracebackType
+from typing import Any
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+
+def _database_error_types() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    types: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        from django.db import Error as DjangoDatabaseError
+
+        types.append(DjangoDatabaseError)
+    except ImportError:  # pragma: no cover - Django is always there
+        pass
+    try:
+        import psycopg
+
+        types.append(psycopg.Error)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, _database_error_types())
+
+
+def database_error_text(exc: BaseException) -> str:
+    """``module.Class [SQLSTATE xxxxx]``: what an operator needs, without the values."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    state = getattr(cause, "sqlstate", None) or getattr(
+        getattr(cause, "diag", None), "sqlstate", None
+    )
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    suffix = f" [SQLSTATE {state}]" if state else ""
+    return f"{kind}{suffix} (message withheld: it may hold patient data)"
+
+
+def _exception_lines(exc: BaseException, seen: set[int]) -> list[str]:
+    seen.add(id(exc))
+    lines: list[str] = []
+    if exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        lines += _exception_lines(exc.__cause__, seen)
+        lines.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif (
+        exc.__context__ is not None
+        and not exc.__suppress_context__
+        and id(exc.__context__) not in seen
+    ):
+        lines += _exception_lines(exc.__context__, seen)
+        lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    if exc.__traceback__ is not None:
+        lines.append("Traceback (most recent call last):\n")
+        lines += traceback.format_tb(exc.__traceback__)
+    if is_database_error(exc):
+        lines.append(database_error_text(exc) + "\n")
+    else:
+        lines += traceback.format_exception_only(type(exc), exc)
+    return lines
+
+
+class PHISafeFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        exc = ei[1] if ei else None
+        if exc is None:
+            return super().formatException(ei)
+        return "".join(_exception_lines(exc, set())).rstrip("\n")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, BaseException) and is_database_error(a) for a in record.args
+        ):
+            record.args = tuple(
+                database_error_text(a)
+                if isinstance(a, BaseException) and is_database_error(a)
+                else a
+                for a in record.args
+            )
+        if isinstance(record.msg, BaseException) and is_database_error(record.msg):
+            record.msg = database_error_text(record.msg)
+        return super().format(record)
