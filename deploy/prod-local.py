@@ -141,6 +141,8 @@ class Topology:
                     str(self.args.web_workers),
                     "--timeout",
                     "30",
+                    "--logger-class",
+                    "virtualiop.gunicorn_logging.AccessLogger",
                     "--access-logformat",
                     '%(h)s "%(m)s %(U)s" %(s)s %(L)ss',
                     "--access-logfile",

@@ -15,12 +15,14 @@ from typing import Any
 from daphne import cli
 from daphne.access import AccessLogGenerator
 
+from apps.core.logs import loggable_path
+
 
 class PathOnlyAccessLog(AccessLogGenerator):  # type: ignore[misc]
     def __call__(self, protocol: str, action: str, details: dict[str, Any]) -> None:
         path = details.get("path")
-        if isinstance(path, str) and "?" in path:
-            details = {**details, "path": path.split("?", 1)[0]}
+        if isinstance(path, str):
+            details = {**details, "path": loggable_path(path)}
         super().__call__(protocol, action, details)
 
 

@@ -9,6 +9,7 @@ tracebacks (and their chained causes) and in a message's arguments alike.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from types import TracebackType
 from typing import Any
@@ -93,3 +94,27 @@ class PHISafeFormatter(logging.Formatter):
         if isinstance(record.msg, BaseException) and is_database_error(record.msg):
             record.msg = database_error_text(record.msg)
         return super().format(record)
+
+
+# --- Access logs: paths only, with secrets in them masked ----------------------------------
+# Paths that carry a secret in a segment: password-reset and e-mail confirmation keys
+# (allauth), calendar-feed and unsubscribe tokens. nginx's map (deploy/nginx-*.conf) mirrors
+# this list; tests/core/test_access_logs.py holds both to it.
+SECRET_PATHS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"^/accounts/password/reset/key/[0-9A-Za-z]+-[^/]+/?"),
+        "/accounts/password/reset/key/***/",
+    ),
+    (re.compile(r"^/accounts/confirm-email/[^/]+/?"), "/accounts/confirm-email/***/"),
+    (re.compile(r"^/schedule/feed/[^/]+\.ics"), "/schedule/feed/***.ics"),
+    (re.compile(r"^/notifications/unsubscribe/[^/]+/?"), "/notifications/unsubscribe/***/"),
+]
+
+
+def loggable_path(path: str) -> str:
+    """``path`` for an access log: no query string, and secret segments masked."""
+    path = path.split("?", 1)[0]
+    for pattern, masked in SECRET_PATHS:
+        if pattern.match(path):
+            return masked
+    return path
