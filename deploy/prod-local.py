@@ -210,7 +210,7 @@ class Topology:
         (self.run_dir / "nginx-tmp").mkdir(exist_ok=True)
         self.run_dir.chmod(0o755)
         text = TEMPLATE.read_text()
-        servers = " ".join(f"server 127.0.0.1:{p};" for p in self.ws_ports)
+        servers = " ".join(f"server 127.0.0.1:{p} max_fails=0;" for p in self.ws_ports)
         for key, value in {
             "@RUN_DIR@": str(self.run_dir),
             "@PORT@": str(self.port),

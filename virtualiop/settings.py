@@ -164,14 +164,31 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
     )
-if TESTING and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    # The suite empties every table between transactional tests with TRUNCATE, which the
-    # audit trail's trigger refuses to any connection that does not say this
-    # (apps/audit/migrations/0004_refuse_truncate.py).
-    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
-    _pg_options["options"] = (
-        _pg_options.get("options", "") + " -c virtualiop.allow_audit_truncate=on"
-    ).strip()
+# Statement timeout (PostgreSQL): a page or a socket frame stuck behind a lock gives up and
+# answers "busy" (503, apps/core/views.py) instead of hanging its worker. Pages and sockets
+# use DB_STATEMENT_TIMEOUT_MS (5 s); management commands (migrate), the Celery worker and
+# beat run long statements on purpose and default to none (0); so do the tests, which set
+# their own where they test it. The lock wait gives up a little earlier, naming the lock.
+_ENTRY_POINT = Path(sys.argv[0]).name if sys.argv else ""
+_LONG_RUNNING = TESTING or _ENTRY_POINT in {"manage.py", "celery"}
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=0 if _LONG_RUNNING else 5000)
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    _pg_settings = []
+    if DB_STATEMENT_TIMEOUT_MS > 0:
+        _pg_settings += [
+            f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+            f"-c lock_timeout={max(DB_STATEMENT_TIMEOUT_MS * 4 // 5, 1)}",
+        ]
+    if TESTING:
+        # The suite empties every table between transactional tests with TRUNCATE, which
+        # the audit trail's trigger refuses to any connection that does not say this
+        # (apps/audit/migrations/0004_refuse_truncate.py).
+        _pg_settings.append("-c virtualiop.allow_audit_truncate=on")
+    if _pg_settings:
+        _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+        _pg_options["options"] = " ".join([_pg_options.get("options", ""), *_pg_settings]).strip()
+# /healthz calls the database slow past this (a real query, apps/core/health.py).
+HEALTHZ_DB_BOUND_MS = env.int("HEALTHZ_DB_BOUND_MS", default=1000)
 # Parallel test runs (several checkouts or helpers) can keep their test databases apart.
 _test_db_suffix = env.str("TEST_DB_SUFFIX", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

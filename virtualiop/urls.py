@@ -31,3 +31,6 @@ for _name, _prefix in [
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))
+
+# A statement or lock timeout is a 503 "busy" page, anything else Django's 500.
+handler500 = "apps.core.busy.server_error"

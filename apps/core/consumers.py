@@ -24,9 +24,10 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from apps.core import requestcontext
+from apps.core.busy import is_database_busy
 from apps.core.events import release_layer_channel, user_group
 
 T = TypeVar("T")
@@ -436,7 +437,19 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
                 }
             )
             return
-        await self.receive_json(content)
+        try:
+            await self.receive_json(content)
+        except DatabaseError as exc:
+            if not is_database_busy(exc):
+                raise
+            # A statement or lock timeout: the frame did nothing; the socket stays open.
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": "busy",
+                    "message": "The server is busy; nothing was saved. Try again shortly.",
+                }
+            )
 
 
 class NotificationSocketConsumer(UserSocketConsumer):

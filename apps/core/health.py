@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+
+
+class DatabaseSlow(RuntimeError):
+    pass
 
 
 def check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
+    """A real read of the tables every page touches (sessions, users), timed against
+    HEALTHZ_DB_BOUND_MS and cut off there: "SELECT 1" answered while pages hung on a lock."""
+    bound_ms = int(getattr(settings, "HEALTHZ_DB_BOUND_MS", 1000))
+    started = time.monotonic()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"SET LOCAL statement_timeout = {bound_ms}")
+                cursor.execute(f"SET LOCAL lock_timeout = {bound_ms}")
+            cursor.execute("SELECT count(*) FROM (SELECT 1 FROM django_session LIMIT 1) s")
+            cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM (SELECT 1 FROM accounts_user LIMIT 1) u")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        from apps.core.busy import is_database_busy
+
+        if is_database_busy(exc):
+            raise DatabaseSlow(f"no answer within {bound_ms} ms") from exc
+        raise
+    if (time.monotonic() - started) * 1000 > bound_ms:
+        raise DatabaseSlow(f"slower than {bound_ms} ms")
 
 
 def check_cache() -> None:
@@ -67,6 +91,8 @@ def run_checks() -> dict[str, str]:
     for name, check in CHECKS.items():
         try:
             check()
+        except DatabaseSlow:
+            results[name] = "slow"
         except Exception as exc:  # noqa: BLE001 - any failure means "down", never a 500
             results[name] = f"down: {type(exc).__name__}"
         else:

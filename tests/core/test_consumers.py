@@ -481,3 +481,34 @@ async def test_releasing_a_channel_when_redis_is_gone_logs_and_does_not_raise(se
     assert channel not in layer.channels
     assert "could not unsubscribe" in caplog.text
     await real(channel)
+
+
+async def test_a_frame_that_hits_a_statement_timeout_answers_busy_and_keeps_the_socket(
+    patient, monkeypatch
+):
+    from django.db import OperationalError
+
+    from apps.core.consumers import NotificationSocketConsumer
+
+    class QueryCanceled(Exception):
+        sqlstate = "57014"
+
+    async def slow(self, content, **kwargs):
+        try:
+            raise QueryCanceled("canceling statement due to statement timeout")
+        except QueryCanceled as exc:
+            raise OperationalError("canceling statement") from exc
+
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    connected, _ = await communicator.connect()
+    assert connected
+    original = NotificationSocketConsumer.receive_json
+    monkeypatch.setattr(NotificationSocketConsumer, "receive_json", slow)
+    await communicator.send_json_to({"type": "ping"})
+    frame = await communicator.receive_json_from()
+    assert frame["type"] == "error" and frame["code"] == "busy"
+    monkeypatch.setattr(NotificationSocketConsumer, "receive_json", original)
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from())["type"] == "pong"  # still open
+    await communicator.disconnect()
