@@ -9,11 +9,13 @@ transport-security setting and makes the secrets mandatory.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -82,6 +84,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_htmx",
+    "csp",
     "phonenumber_field",
     "allauth",
     "allauth.account",
@@ -103,6 +106,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every page (see "Browser policies").
+    "apps.core.headers.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "apps.core.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -413,6 +419,60 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
+
+# --- Browser policies: Content-Security-Policy and Permissions-Policy -------------------
+# Scripts and styles come only from our own static files: no inline script or event handler,
+# no eval (htmx is configured without it in base.html), no style attributes. A template that
+# must keep an inline block gives it nonce="{{ request.csp_nonce }}". Images may be data: URIs
+# (the TOTP QR code, the empty favicon). apps.core.headers adds this host's ws(s):// origin to
+# connect-src; CSP_MEDIA_ORIGINS adds a video server's origins (e.g. wss://janus.example.org).
+CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])
+for _origin in CSP_MEDIA_ORIGINS:
+    if not re.fullmatch(r"(wss|https|ws|http)://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
+        raise ImproperlyConfigured(f"CSP_MEDIA_ORIGINS: {_origin!r} is not a scheme://host[:port]")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF, *CSP_MEDIA_ORIGINS],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Powerful features no page needs are denied to every page and frame. Camera, microphone and
+# screen sharing are allowed only on pages decorated with apps.core.headers.media_capture_allowed
+# (group rooms; visits), which add PERMISSIONS_POLICY_MEDIA to this policy; what else live
+# video needs (screen-wake-lock, speaker-selection) goes there too.
+PERMISSIONS_POLICY: dict[str, str | list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+PERMISSIONS_POLICY_MEDIA: dict[str, str | list[str]] = {
+    "camera": "self",
+    "microphone": "self",
+    "display-capture": "self",
+}
 
 # --- Logging: no PHI. Request logs carry ids, never bodies or query strings. -----------
 LOGGING = {

@@ -59,6 +59,7 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
     if item is None:
         raise Http404
     services.notification_mark_read(user=request.user, notification_id=item.pk)  # type: ignore[arg-type]
+    item.refresh_from_db(fields=["read_at"])  # the swapped-in item must show it read
     if request.POST.get("open") and url_has_allowed_host_and_scheme(
         item.link, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):

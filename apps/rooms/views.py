@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from apps.core import fragments
+from apps.core.headers import media_capture_allowed
 from apps.core.params import id_param
 from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
@@ -22,6 +23,7 @@ from apps.scheduling.models import Session
 
 @require_GET
 @login_required
+@media_capture_allowed
 def room(request: HttpRequest, session_id: int) -> HttpResponse:
     user = request.user
     access = selectors.room_access(user=user, session_id=session_id)  # type: ignore[arg-type]

@@ -84,6 +84,15 @@ def test_mark_read_and_open_redirects_to_the_link(client, login, patient):
     assert client.get(reverse("notifications:unread")).json() == {"unread": 0}
 
 
+def test_mark_read_over_htmx_swaps_in_the_item_shown_read(client, login, patient):
+    note = _note(patient)
+    login(client, patient)
+    response = client.post(reverse("notifications:read", args=[note.pk]), HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert response.status_code == 200 and f'id="notif-{note.pk}"' in body
+    assert "unread" not in body and "Mark as read" not in body
+
+
 def test_open_never_redirects_off_site(client, login, patient):
     note = _note(patient)
     Notification.objects.filter(pk=note.pk).update(link="https://evil.example/")
