@@ -27,9 +27,18 @@ def site(request: HttpRequest) -> dict[str, Any]:
         "user_role": role,
         "crisis": crisis,
         "crisis_banner": crisis_banner,
+        # The per-user socket is refused to a staff session that has not passed MFA.
+        "user_socket": role is not None and _socket_allowed(request, user),
         "idle_timeout_seconds": settings.IDLE_TIMEOUT_SECONDS,
         "idle_warning_seconds": settings.IDLE_WARNING_SECONDS,
     }
+
+
+def _socket_allowed(request: HttpRequest, user: Any) -> bool:
+    from apps.accounts.mfa import staff_session_allowed
+
+    session = getattr(request, "session", None)
+    return session is not None and staff_session_allowed(user, session)
 
 
 def _crisis_banner(request: HttpRequest, user: Any) -> str:

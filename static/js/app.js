@@ -73,5 +73,6 @@
       setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 30000);
     });
   }
-  if ("WebSocket" in window) { connect(); }
+  // Not for a staff session still setting up MFA: the server would refuse it (4403).
+  if ("WebSocket" in window && body.dataset.userSocket === "1") { connect(); }
 })();
