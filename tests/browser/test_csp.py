@@ -254,7 +254,7 @@ def test_every_page_runs_its_scripts_under_the_csp_for_every_role(
         lambda route: route.fulfill(json={"authenticated": True, "remaining": 30}),
     )
     visit(page, f"{server}/crisis/")
-    page.wait_for_function("window.viopUserSocket && window.viopUserSocket.readyState === 1")
+    page.wait_for_function("() => window.viopUserSocket && window.viopUserSocket.readyState === 1")
     page.clock.run_for(15 * 60 * 1000)
     expect(page.locator("#idle-dialog")).to_be_visible()
     expect(page.locator("#idle-countdown")).to_have_text(re.compile(r"\d+ s"))

@@ -110,6 +110,17 @@ def test_error_and_redirect_responses_carry_the_policies(client, login, patient)
     assert "evil.test" not in response.headers["Content-Security-Policy"]
 
 
+def test_the_csrf_failure_page_needs_no_inline_style(patient):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(patient)
+    response = client.post("/accounts/profile/", {"full_name": "x"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "This form has expired" in body
+    assert "<style" not in body and "style=" not in body and "<script" not in body
+    assert_strict_csp(response)
+
+
 def test_the_room_page_alone_may_use_camera_microphone_and_screen(
     client, login, program, clinician, patient, outsider
 ):

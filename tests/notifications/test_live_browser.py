@@ -47,13 +47,15 @@ def test_reminder_appears_live_on_an_open_page(
     assert "Your group starts at" in toast.inner_text()
     assert page.locator("#notif-count-n").inner_text() == "1"
     # The live region is emptied, then filled a moment later, so screen readers repeat it.
+    # (Conditions as functions: Playwright evals a bare expression, which the CSP refuses.)
     page.wait_for_function(
-        "document.getElementById('notif-live').textContent.startsWith('New notification: Group at')"
+        "() => document.getElementById('notif-live').textContent"
+        ".startsWith('New notification: Group at')"
     )
     name = "phone" if phone else "desktop"
     page.screenshot(path=str(artifacts_dir / f"notifications-toast-{name}.png"))
     bell.click()
     page.wait_for_url("**/notifications/")
     page.get_by_role("button", name="Mark as read").first.click()
-    page.wait_for_function("document.getElementById('notif-count').hidden === true")
+    page.wait_for_function("() => document.getElementById('notif-count').hidden === true")
     page.screenshot(path=str(artifacts_dir / f"notifications-list-{name}.png"), full_page=True)
