@@ -171,6 +171,28 @@ def browser():
         instance.close()
 
 
+@pytest.fixture(autouse=True)
+def _broadcasts_off_the_browser_loop(request: pytest.FixtureRequest) -> None:
+    """Playwright's sync API keeps an event loop running in the test thread, where
+    async_to_sync refuses to run; without Redis, a service's broadcast (a persona's password
+    save, for one) takes that path. In browser tests, send it from a worker thread."""
+    if "browser" not in request.fixturenames:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import async_to_sync
+
+    def off_loop(fn):
+        def call(*args, **kwargs):
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(async_to_sync(fn), *args, **kwargs).result()
+
+        return call
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr("apps.core.events.async_to_sync", off_loop)
+
+
 @pytest.fixture
 def new_page(browser, request, artifacts_dir):
     """Factory for pages in fresh browser contexts (one per person); screenshots on failure."""
