@@ -147,16 +147,34 @@ def test_a_server_process_keeps_the_garbage_collectors_full_passes_rare(module):
 def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
     """honcho gives each process its own PORT (web 8102, worker 8202): links in e-mail and
     SMS, built by the worker, must still point at the web's port."""
-    import re
-
     recipe = next(
         line.strip()
         for line in (ROOT / "Makefile").read_text().splitlines()
         if "honcho -f deploy/Procfile.dev start" in line
     )
-    show = f"{sys.executable} -c 'import django; django.setup(); from django.conf import settings; print(settings.SITE_URL)'"
+    # Each process writes the URL it would use, then waits for the others (honcho stops
+    # every process when the first one ends).
+    script = tmp_path / "show.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "import django\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "out = os.path.join(sys.argv[1], sys.argv[2] + '.url')\n"
+        "open(out, 'w').write(settings.SITE_URL)\n"
+        "deadline = time.time() + 60\n"
+        "while len([f for f in os.listdir(sys.argv[1]) if f.endswith('.url')]) < 3:\n"
+        "    if time.time() > deadline: break\n"
+        "    time.sleep(0.2)\n"
+    )
     procfile = tmp_path / "Procfile"
-    procfile.write_text(f"web: {show}\nworker: {show}\nbeat: {show}\n")
+    procfile.write_text(
+        "".join(
+            f"{name}: {sys.executable} {script} {tmp_path} {name}\n"
+            for name in ("web", "worker", "beat")
+        )
+    )
     command = (
         recipe.replace("$(BIN)/honcho", str(Path(sys.executable).parent / "honcho"))
         .replace("$(PORT)", "8102")
@@ -168,7 +186,7 @@ def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
     result = subprocess.run(
         ["sh", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
-    urls = re.findall(r"\| (http\S+)", result.stdout)
+    urls = [path.read_text() for path in tmp_path.glob("*.url")]
     assert len(urls) == 3, result.stdout + result.stderr
     assert set(urls) == {"http://127.0.0.1:8102"}
 
