@@ -63,20 +63,24 @@ def _selection_understood(model_admin: admin.ModelAdmin, request: HttpRequest) -
 
 def _selections_checked(admin_view: Callable[..., Any]) -> Callable[..., Any]:
     """``AdminSite.admin_view`` whose model views answer an action posted with malformed
-    ids with a message and nothing changed, for every model admin (ours, the defaults and
-    third-party ones), after the site's own permission check."""
+    ids with a message and nothing changed, and record reads of patient data
+    (apps/audit/admin_audit.py), for every model admin (ours, the defaults and third-party
+    ones), after the site's own permission check."""
 
     def wrap(view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., Any]:
+        from apps.audit.admin_audit import audited_admin_view
+
         model_admin = getattr(view, "__self__", None)
         if not isinstance(model_admin, admin.ModelAdmin):
             return admin_view(view, cacheable)
+        audited = audited_admin_view(model_admin, view)
 
         @functools.wraps(view)
         def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method == "POST" and not _selection_understood(model_admin, request):
                 messages.error(request, _("The selection was not understood; nothing changed."))
                 return HttpResponseRedirect(request.get_full_path())
-            return view(request, *args, **kwargs)
+            return audited(request, *args, **kwargs)
 
         return admin_view(checked, cacheable)
 

@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from apps.core.signed import SignedRecordAdmin
 from apps.enrollment.models import (
     Application,
     ConsentDocument,
@@ -31,7 +32,7 @@ class ConsentDocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentSignature)
-class ConsentSignatureAdmin(admin.ModelAdmin):
+class ConsentSignatureAdmin(SignedRecordAdmin):
     list_display = ("id", "patient", "document", "signed_at")
     raw_id_fields = ("patient", "document", "application")
 
@@ -57,6 +58,13 @@ class ApplicationAdmin(admin.ModelAdmin):
     inlines = [TransitionInline]
 
 
-admin.site.register(TreatmentPlan)
+@admin.register(TreatmentPlan)
+class TreatmentPlanAdmin(SignedRecordAdmin):
+    """A signed plan is read-only here too: a review writes a new version in the app."""
+
+    list_display = ("id", "patient", "version", "patient_signed_at")
+    raw_id_fields = ("patient", "created_by")
+
+
 admin.site.register(SafetyPlan)
 admin.site.register(Discharge)

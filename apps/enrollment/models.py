@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils.functional import LazyObject
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.signed import SignedRecord
+
 
 class Status(models.TextChoices):
     STARTED = "started", _("Application started")
@@ -212,7 +214,7 @@ class ConsentDocument(models.Model):
         return f"{self.title} (v{self.version})"
 
 
-class ConsentSignature(models.Model):
+class ConsentSignature(SignedRecord, models.Model):
     """An e-signature: the exact document version, the typed name, when, from where."""
 
     patient = models.ForeignKey(
@@ -243,6 +245,9 @@ class ConsentSignature(models.Model):
 
     def __str__(self) -> str:
         return f"Signature #{self.pk}"
+
+    def is_signed(self) -> bool:
+        return True  # a signature is signed from the moment it exists
 
 
 class _PrivateStorage(LazyObject):
@@ -293,7 +298,7 @@ class Insurance(models.Model):
         return f"Insurance for application #{self.application_id}"
 
 
-class TreatmentPlan(models.Model):
+class TreatmentPlan(SignedRecord, models.Model):
     """One version of a patient's treatment plan. A review writes a new version."""
 
     patient = models.ForeignKey(
@@ -328,6 +333,9 @@ class TreatmentPlan(models.Model):
 
     def __str__(self) -> str:
         return f"Treatment plan v{self.version}"
+
+    def is_signed(self) -> bool:
+        return self.patient_signed_at is not None
 
 
 class TreatmentGoal(models.Model):

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from apps.core.signed import SignedRecordAdmin
 from apps.measures.models import MeasureResponse, SafetyFlag
 
 
 @admin.register(MeasureResponse)
-class MeasureResponseAdmin(admin.ModelAdmin):
+class MeasureResponseAdmin(SignedRecordAdmin):
     list_display = ("id", "patient", "instrument", "total", "band", "context", "taken_at")
     list_filter = ("instrument", "context")
     raw_id_fields = ("patient", "program", "entered_by")

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.signed import SignedRecord
+
 
 class MeasureContext(models.TextChoices):
     INTAKE = "intake", _("Intake")
@@ -13,7 +15,7 @@ class MeasureContext(models.TextChoices):
     CHECKIN = "checkin", _("Check-in")
 
 
-class MeasureResponse(models.Model):
+class MeasureResponse(SignedRecord, models.Model):
     """One completed instrument: the answers as given, and the server's score."""
 
     patient = models.ForeignKey(
@@ -58,6 +60,10 @@ class MeasureResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.instrument} #{self.pk}"
+
+    # A submitted instrument is the patient's answer as given: never edited, never deleted.
+    def is_signed(self) -> bool:
+        return True
 
     @property
     def definition(self):  # type: ignore[no-untyped-def]
