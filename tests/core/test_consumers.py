@@ -481,3 +481,17 @@ async def test_releasing_a_channel_when_redis_is_gone_logs_and_does_not_raise(se
     assert channel not in layer.channels
     assert "could not unsubscribe" in caplog.text
     await real(channel)
+
+
+async def test_control_character_in_a_frame_gets_an_error_and_the_socket_stays_open(patient):
+    # Issue 24 item 8: every consumer built on UserSocketConsumer refuses the frame whole.
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_to(text_data='{"type": "ping", "note": "a\\u0000b"}')
+    error = await communicator.receive_json_from()
+    assert error["type"] == "error" and error["code"] == "invalid_text"
+    await communicator.send_to(text_data='{"type": "ping"}')
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    await communicator.disconnect()
