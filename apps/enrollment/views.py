@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.params import query_int
 from apps.core.requestcontext import client_ip
 from apps.enrollment import selectors, services
 from apps.enrollment.forms import (
@@ -544,10 +545,7 @@ def insurance_card(
 def queue(request: HttpRequest) -> HttpResponse:
     user = _staff_only(request)
     programs = list(programs_for_staff(user=user))
-    try:
-        program_id = int(request.GET.get("program") or 0) or None
-    except ValueError:
-        program_id = None
+    program_id = query_int(request, "program", minimum=1)
     status_filter = request.GET.get("status", "")
     search = request.GET.get("q", "")[:100]
     flagged_only = request.GET.get("flagged") == "1"

@@ -23,6 +23,7 @@ from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import fragments
+from apps.core.params import DATE_SPAN, query_date, query_date_or_none, query_int
 from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
@@ -48,13 +49,9 @@ def checkin(request: HttpRequest) -> HttpResponse:
     patient = _patient_only(request)
     today = selectors.local_today(patient)
     day = today
-    if request.method == "GET" and request.GET.get("day"):
-        try:
-            day = dt.date.fromisoformat(request.GET["day"])
-        except ValueError:
-            day = today
-        if day > today or (today - day).days > selectors.BACKFILL_DAYS:
-            day = today
+    if request.method == "GET":
+        earliest = today - dt.timedelta(days=selectors.BACKFILL_DAYS)
+        day = query_date(request, "day", default=today, earliest=earliest, latest=today)
     program = selectors.patient_program(patient)
     substance_use = bool(program and program.is_substance_use)
     existing = selectors.checkin_for_day(patient=patient, day=day)
@@ -364,17 +361,13 @@ def _outcomes(request: HttpRequest) -> tuple[list[Any], dt.date | None]:
     user = _user(request)
     if not selectors.is_outcomes_viewer(user):
         raise Http404
-    since = None
-    if request.GET.get("since"):
-        try:
-            since = dt.date.fromisoformat(request.GET["since"])
-        except ValueError:
-            since = None
-    program_id = request.GET.get("program")
+    # A bad date shows every outcome, as an absent one does (the CSV has no page to warn on).
+    today = timezone.localdate()
+    since = query_date_or_none(
+        request, "since", earliest=today - DATE_SPAN, latest=today + DATE_SPAN
+    )
     outcomes = selectors.program_outcomes(
-        user=user,
-        program_id=int(program_id) if program_id and program_id.isdigit() else None,
-        since=since,
+        user=user, program_id=query_int(request, "program", minimum=1), since=since
     )
     return outcomes, since
 

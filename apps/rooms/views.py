@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from apps.core import fragments
+from apps.core.params import query_int
 from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
 from apps.rooms.protocol import MAX_MUTE_MINUTES
@@ -54,10 +55,7 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
         }
         return render(request, "rooms/room.html", context)
     if phase in (Phase.ENDED, Phase.LIVE):
-        try:
-            before = int(request.GET.get("before", "0")) or None
-        except ValueError:
-            before = None
+        before = query_int(request, "before", minimum=1)
         if phase == Phase.LIVE or room_obj is None:
             context.update(_transcript(user, access, before))
             return render(request, "rooms/history.html", context)

@@ -3,7 +3,6 @@ the selectors; anything a user may not see answers 404."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import fragments
+from apps.core.params import query_date
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import forms, selectors, services
 from apps.scheduling.ical import calendar_for_user
@@ -71,13 +71,8 @@ def staff_required(view: View) -> View:
 
 
 def _week_param(request: HttpRequest, today: dt.date) -> dt.date:
-    raw = request.GET.get("week", "")
-    try:
-        day = dt.date.fromisoformat(raw) if raw else today
-    except ValueError:
-        day = today
-    if abs((day - today).days) > 366 * 2:
-        day = today
+    span = dt.timedelta(days=366 * 2)
+    day = query_date(request, "week", default=today, earliest=today - span, latest=today + span)
     return selectors.week_start_for(day)
 
 
@@ -280,11 +275,7 @@ def today(request: HttpRequest) -> HttpResponse:
     """My sessions and appointments today (in my zone), and appointment requests."""
     user = _user(request)
     today_local = timezone.localdate()
-    day = today_local
-    raw = request.GET.get("day")
-    if raw:
-        with contextlib.suppress(ValueError):
-            day = dt.date.fromisoformat(raw)
+    day = query_date(request, "day", default=today_local)
     audit_record(actor=user, action=AuditAction.VIEW, object_type="scheduling.today")
     body = fragments.cached(
         request,
