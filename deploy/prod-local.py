@@ -39,6 +39,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
+# As in deploy/Procfile: daphne's message and frame limits (1 MB by default, then the socket
+# is dropped) above the app's 64 KB, so the app answers an oversized frame itself.
+DAPHNE_SIZE_LIMITS = [
+    "--websocket-max-message-size",
+    "4194304",
+    "--websocket-max-frame-size",
+    "4194304",
+]
 TEMPLATE = ROOT / "deploy" / "prod-local-nginx.conf.template"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -115,6 +123,8 @@ class Topology:
             "--proxy-headers",
             "--proxy-headers-host",
             "X-Real-IP",
+            # Above the app's 64 KB frame limit: the app answers frame_too_large itself.
+            *DAPHNE_SIZE_LIMITS,
             "virtualiop.asgi:application",
         ]
 

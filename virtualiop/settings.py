@@ -122,6 +122,8 @@ MIDDLEWARE = [
     "apps.accounts.middleware.StaffMFARequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Issue 24 item 8: a control character (NUL…) in any text input is a 400, never a 500.
+    "apps.core.middleware.ControlCharacterMiddleware",
 ]
 
 ROOT_URLCONF = "virtualiop.urls"

@@ -29,6 +29,12 @@ from django.db import DatabaseError, close_old_connections, connections
 from apps.core import requestcontext
 from apps.core.busy import is_database_busy
 from apps.core.events import release_layer_channel, user_group
+from apps.core.text import (
+    INVALID_TEXT_CODE,
+    INVALID_TEXT_MESSAGE,
+    has_control_chars,
+    json_has_control_chars,
+)
 
 T = TypeVar("T")
 C = TypeVar("C", bound="AsyncWebsocketConsumer")
@@ -434,6 +440,20 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
                     "type": "error",
                     "code": "malformed_json",
                     "message": "The frame is not valid JSON.",
+                }
+            )
+            return
+        if json_has_control_chars(content):
+            # Refused whole, the socket kept open: PostgreSQL would refuse a NUL anyway, and
+            # a consumer error closes with 1011, which the client would retry. ``ref`` lets
+            # the client take back the message it had shown as sending.
+            ref = content.get("client_id") if isinstance(content, dict) else None
+            await self.send_json(
+                {
+                    "type": "error",
+                    "code": INVALID_TEXT_CODE,
+                    "message": str(INVALID_TEXT_MESSAGE),
+                    **({"ref": ref} if isinstance(ref, str) and not has_control_chars(ref) else {}),
                 }
             )
             return

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core.params import id_param
+from apps.core.params import query_int
 from apps.core.requestcontext import client_ip
 from apps.enrollment import selectors, services
 from apps.enrollment.forms import (
@@ -545,7 +545,7 @@ def insurance_card(
 def queue(request: HttpRequest) -> HttpResponse:
     user = _staff_only(request)
     programs = list(programs_for_staff(user=user))
-    program_id = id_param(request.GET.get("program"))
+    program_id = query_int(request, "program", minimum=1)
     status_filter = request.GET.get("status", "")
     search = request.GET.get("q", "")[:100]
     flagged_only = request.GET.get("flagged") == "1"

@@ -23,7 +23,7 @@ from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import fragments
-from apps.core.params import date_param, id_param
+from apps.core.params import DATE_SPAN, query_date, query_date_or_none, query_int
 from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
@@ -50,12 +50,8 @@ def checkin(request: HttpRequest) -> HttpResponse:
     today = selectors.local_today(patient)
     day = today
     if request.method == "GET":
-        day = date_param(
-            request.GET.get("day"),
-            default=today,
-            earliest=today - dt.timedelta(days=selectors.BACKFILL_DAYS),
-            latest=today,
-        )
+        earliest = today - dt.timedelta(days=selectors.BACKFILL_DAYS)
+        day = query_date(request, "day", default=today, earliest=earliest, latest=today)
     program = selectors.patient_program(patient)
     substance_use = bool(program and program.is_substance_use)
     existing = selectors.checkin_for_day(patient=patient, day=day)
@@ -365,9 +361,13 @@ def _outcomes(request: HttpRequest) -> tuple[list[Any], dt.date | None]:
     user = _user(request)
     if not selectors.is_outcomes_viewer(user):
         raise Http404
-    since = date_param(request.GET.get("since"), default=None, around=timezone.localdate())
+    # A bad date shows every outcome, as an absent one does (the CSV has no page to warn on).
+    today = timezone.localdate()
+    since = query_date_or_none(
+        request, "since", earliest=today - DATE_SPAN, latest=today + DATE_SPAN
+    )
     outcomes = selectors.program_outcomes(
-        user=user, program_id=id_param(request.GET.get("program")), since=since
+        user=user, program_id=query_int(request, "program", minimum=1), since=since
     )
     return outcomes, since
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from apps.core import fragments
 from apps.core.headers import media_capture_allowed
-from apps.core.params import id_param
+from apps.core.params import query_int
 from apps.rooms import presentation, selectors, services
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
 from apps.rooms.protocol import MAX_MUTE_MINUTES
@@ -57,7 +57,7 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
         }
         return render(request, "rooms/room.html", context)
     if phase in (Phase.ENDED, Phase.LIVE):
-        before = id_param(request.GET.get("before"))
+        before = query_int(request, "before", minimum=1)
         if phase == Phase.LIVE or room_obj is None:
             context.update(_transcript(user, access, before))
             return render(request, "rooms/history.html", context)

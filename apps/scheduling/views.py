@@ -24,7 +24,7 @@ from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import fragments
-from apps.core.params import date_param, id_param
+from apps.core.params import query_date
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import forms, selectors, services
 from apps.scheduling.ical import calendar_for_user
@@ -71,12 +71,8 @@ def staff_required(view: View) -> View:
 
 
 def _week_param(request: HttpRequest, today: dt.date) -> dt.date:
-    day = date_param(
-        request.GET.get("week"),
-        default=today,
-        earliest=today - dt.timedelta(days=366 * 2),
-        latest=today + dt.timedelta(days=366 * 2),
-    )
+    span = dt.timedelta(days=366 * 2)
+    day = query_date(request, "week", default=today, earliest=today - span, latest=today + span)
     return selectors.week_start_for(day)
 
 
@@ -176,8 +172,10 @@ def appointment_request(request: HttpRequest) -> HttpResponse:
     clinician = None
     raw = request.GET.get("clinician") or request.POST.get("clinician")
     if raw:
-        clinician_id = id_param(raw)
-        clinician = clinicians.filter(pk=clinician_id).first() if clinician_id else None
+        try:
+            clinician = clinicians.filter(pk=int(raw)).first()
+        except ValueError:
+            clinician = None
         if clinician is None:
             raise Http404
     slots: list[dt.datetime] = []
@@ -277,8 +275,7 @@ def today(request: HttpRequest) -> HttpResponse:
     """My sessions and appointments today (in my zone), and appointment requests."""
     user = _user(request)
     today_local = timezone.localdate()
-    day = today_local
-    day = date_param(request.GET.get("day"), default=today_local)
+    day = query_date(request, "day", default=today_local)
     audit_record(actor=user, action=AuditAction.VIEW, object_type="scheduling.today")
     body = fragments.cached(
         request,

@@ -63,12 +63,14 @@
     var ws;
     try { ws = new WebSocket(proto + window.location.host + "/ws/me/"); } catch (e) { return; }
     window.viopUserSocket = ws;
-    ws.addEventListener("open", function () { backoff = 1000; });
+    var stable = null;  // the back-off restarts only once a socket has stayed up 10 s
+    ws.addEventListener("open", function () { stable = setTimeout(function () { backoff = 1000; }, 10000); });
     ws.addEventListener("message", function (ev) {
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
       document.dispatchEvent(new CustomEvent("viop:user-event", { detail: data }));
     });
     ws.addEventListener("close", function (ev) {
+      clearTimeout(stable);
       if (ev.code === 4401 || ev.code === 4403) { check(); return; }
       setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 30000);
     });

@@ -18,6 +18,8 @@
   var ws = null;
   var attempt = 0;
   var reconnectTimer = null;
+  var stableTimer = null;
+  var STABLE_MS = 10000;
   var pingTimer = null;
   var finished = false;       // removed / ended / signed out: stop reconnecting
   var syncing = false;
@@ -486,7 +488,10 @@
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + cfg.ws_path);
     ws.onopen = function () {
-      attempt = 0;
+      // The back-off restarts only once a socket has stayed up: a server that accepts and
+      // then closes at once (1011) is retried ever more slowly, not once a second.
+      clearTimeout(stableTimer);
+      stableTimer = setTimeout(function () { attempt = 0; }, STABLE_MS);
       setState("connected");
       clearInterval(pingTimer);
       pingTimer = setInterval(function () { send({ type: "ping" }); }, 25000);
@@ -499,6 +504,7 @@
     };
     ws.onclose = function (ev) {
       clearInterval(pingTimer);
+      clearTimeout(stableTimer);
       ws = null;
       if (finished) return;
       if (ev.code === 4403) { finish(S.removed_you); return; }

@@ -512,3 +512,17 @@ async def test_a_frame_that_hits_a_statement_timeout_answers_busy_and_keeps_the_
     await communicator.send_json_to({"type": "ping"})
     assert (await communicator.receive_json_from())["type"] == "pong"  # still open
     await communicator.disconnect()
+
+
+async def test_control_character_in_a_frame_gets_an_error_and_the_socket_stays_open(patient):
+    # Issue 24 item 8: every consumer built on UserSocketConsumer refuses the frame whole.
+    session = await sync_to_async(_session_for)(patient)
+    communicator = _communicator("/ws/me/", session)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_to(text_data='{"type": "ping", "note": "a\\u0000b"}')
+    error = await communicator.receive_json_from()
+    assert error["type"] == "error" and error["code"] == "invalid_text"
+    await communicator.send_to(text_data='{"type": "ping"}')
+    assert (await communicator.receive_json_from())["type"] == "pong"
+    await communicator.disconnect()

@@ -523,3 +523,27 @@ def test_application_stores_a_phone_the_way_the_profile_does(client, login, appl
     )
     app.refresh_from_db()
     assert app.phone == "+14155550199"
+
+
+def test_control_character_in_the_safety_plan_is_refused(client, login, world, patient):
+    # Issue 24 item 8: nothing stored, a clear 400 page.
+    login(client, patient)
+    before = SafetyPlan.objects.filter(patient=patient).count()
+    response = client.post(
+        reverse("enrollment:safety_plan"),
+        {"warning_signs": "Can't\x00 sleep", "help_contacts": "Sam", "reason_for_living": "Kids"},
+    )
+    assert response.status_code == 400
+    assert "control character" in response.content.decode()
+    assert SafetyPlan.objects.filter(patient=patient).count() == before
+
+
+def test_control_character_in_an_application_is_refused(client, login, applicant, program):
+    login(client, applicant)
+    client.post(reverse("enrollment:apply_start"), {"program": program.pk})
+    app = Application.objects.get(patient=applicant)
+    data = {**details_post(), "reason": "Things\x0b are hard."}
+    response = client.post(reverse("enrollment:apply_details", args=[app.pk]), data)
+    assert response.status_code == 400
+    app.refresh_from_db()
+    assert app.reason != data["reason"]

@@ -416,3 +416,47 @@ def test_group_homework_view_query_count_is_pinned(
     assert body.count('class="badge hw-status') == 1 * 3 + 5 * 2  # new members lack the first
     # Ours: group, members, assignments with progress, module and session choices, audit row.
     assert len(_own_queries(client, url)) == 6
+
+
+# Issue 24 item 8: a NUL was a 500 on PostgreSQL; every C0 control but tab/LF/CR is refused.
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b"])
+def test_control_character_in_an_autosaved_answer_is_refused(
+    client, login, patient, assignment, char
+):
+    login(client, patient)
+    url = reverse("homework:step_save", args=[assignment.pk, "reflection"])
+    response = client.post(url, {"text": f"It eased{char} off.", "seq": "3"}, **HTMX)
+    assert response.status_code == 400
+    assert "control character" in response.content.decode()
+    response = client.post(url, {"text": f"It eased{char} off."})  # the plain form
+    assert response.status_code == 400
+    assert "control character" in response.content.decode()
+    assert not Response.objects.exists()
+    assert client.post(url, {"text": "Tab\tand\r\nnewline", "seq": "4"}, **HTMX).status_code == 200
+
+
+def test_control_character_in_a_practice_log_entry_is_refused(client, login, patient, assignment):
+    login(client, patient)
+    response = client.post(
+        reverse("homework:entry_add", args=[assignment.pk, "surf-log"]),
+        {
+            "entry_id": "1d1b0f3e-8b3c-4a7e-9f3a-2b7f3c9d4e10",
+            "date": timezone.localdate().isoformat(),
+            "f-trigger": "A party\x00 invitation",
+            "f-craving_before": "8",
+            "f-minutes": "10",
+            "f-craving_after": "3",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert not Response.objects.exists()
+
+
+def test_control_character_in_a_submit_is_refused(client, login, patient, assignment):
+    complete_urge_surfing(assignment, patient)
+    login(client, patient)
+    response = client.post(reverse("homework:submit", args=[assignment.pk]), {"note": "\x00"})
+    assert response.status_code == 400
+    assignment.refresh_from_db()
+    assert assignment.status != AssignmentStatus.SUBMITTED

@@ -446,3 +446,12 @@ def test_caseload_page_query_count_does_not_grow_past_a_page(
     with django_assert_num_queries(len(small.captured_queries)):
         response = client.get(reverse("progress:caseload"), {"page": 2})
     assert response.content.decode().count("data-patient=") == 23
+
+
+def test_control_character_in_a_checkin_note_is_refused(client, login, patient):
+    # Issue 24 item 8.
+    login(client, patient)
+    response = client.post(reverse("progress:checkin"), valid_post(note="slept\x00 badly"))
+    assert response.status_code == 400
+    assert "control character" in response.content.decode()
+    assert not DailyCheckIn.objects.filter(patient=patient).exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -65,6 +66,23 @@ def server_env(*, channel_prefix: str | None = None) -> dict[str, str]:
     return env
 
 
+def deployed_daphne_options() -> list[str]:
+    """The ``--websocket-*`` options of deploy/Procfile's daphne, so that test servers
+    behave as production's do."""
+    line = next(
+        line
+        for line in (ROOT / "deploy" / "Procfile").read_text().splitlines()
+        if line.startswith("ws:")
+    )
+    args = shlex.split(line)
+    return [
+        part
+        for i, arg in enumerate(args)
+        if arg.startswith("--websocket-")
+        for part in (arg, args[i + 1])
+    ]
+
+
 @contextlib.contextmanager
 def daphne(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     log = open(f"/tmp/viop-rooms-daphne-{port}.log", "wb")  # noqa: SIM115
@@ -77,6 +95,7 @@ def daphne(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
             "127.0.0.1",
             "-p",
             str(port),
+            *deployed_daphne_options(),
             "virtualiop.asgi:application",
         ],
         cwd=ROOT,

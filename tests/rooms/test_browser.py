@@ -141,3 +141,32 @@ def test_page_reconnects_after_a_server_restart_and_catches_up(
         assert bodies == ["before the restart", "while you were away", "typed while offline"]
         texts = pat.locator("#chat-list .chat-body").all_inner_texts()
         assert texts == bodies  # in order, each once
+
+
+def test_refused_nul_message_shows_an_error_and_the_page_does_not_reconnect(
+    program, clinician, patient, room_server, new_page, browser_login
+):
+    # Issue 24 item 8: a NUL closed the socket with 1011 and the page, resending the
+    # unsent message on every reconnect, looped "Reconnecting…" many times a minute.
+    from apps.rooms.models import Message
+
+    session = make_session(program, [clinician], [patient])
+    pat = new_page()
+    sockets: list[str] = []
+    pat.on("websocket", lambda ws: sockets.append(ws.url) if "/ws/rooms/" in ws.url else None)
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(f"{room_server}/rooms/{session.pk}/")
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    pat.get_by_label("Your message").fill("bad")
+    pat.evaluate("document.getElementById('composer-body').value += '\\u0000text'")
+    pat.get_by_role("button", name="Send").click()
+    expect(pat.locator("#composer-error")).to_contain_text("control character")
+    expect(pat.get_by_label("Your message")).to_have_value("bad\x00text")  # given back to fix
+    expect(pat.locator("#chat-list .pending")).to_have_count(0)
+    pat.wait_for_timeout(4000)  # the old client had reconnected twice by now
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    assert len(sockets) == 1
+    assert not Message.objects.filter(body__contains="bad").exists()
+    pat.get_by_label("Your message").fill("fixed text")
+    pat.get_by_label("Your message").press("Enter")
+    expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_contain_text("fixed text")

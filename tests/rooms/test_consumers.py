@@ -942,3 +942,28 @@ async def test_facilitator_and_personal_events_reach_only_their_sockets(
     assert await member.nothing_of("you_muted")
     for client in (fac, member, other):
         await client.close()
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x1f"])
+async def test_control_character_in_a_message_is_refused_and_the_socket_stays_open(
+    live_session, patient, char
+):
+    # Issue 24 item 8: a NUL closed the socket with 1011 (PostgreSQL refuses it).
+    client = await connect(live_session.pk, patient)
+    await client.send(type="send", client_id="nul", body=f"hello{char}there")
+    error = await client.expect("error")
+    assert error["code"] == "invalid_text" and error["ref"] == "nul"
+    assert not await db(Message.objects.filter(client_id="nul").exists)()
+    # Still open and usable: the next message goes through on the same socket.
+    await client.send(type="send", client_id="ok", body="tab\tand\r\nnewlines are fine")
+    assert (await client.expect("ack"))["message"]["body"] == "tab\tand\r\nnewlines are fine"
+    await client.close()
+
+
+async def test_control_character_in_a_pin_is_refused(live_session, clinician):
+    client = await connect(live_session.pk, clinician)
+    await client.send(type="pin", body="read\x00me")
+    assert (await client.expect("error"))["code"] == "invalid_text"
+    await client.send(type="ping")
+    assert (await client.expect("pong"))["type"] == "pong"
+    await client.close()
