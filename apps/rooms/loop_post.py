@@ -185,10 +185,10 @@ async def _post(
             message, author, key=key, session_id=session_id, limit=limit, since=since
         )
         row = await (await conn.execute(post.sql, params)).fetchone()
-        new_id, room_id, _locked = row
+        new_id, seq, room_id, _locked = row
         if new_id is None:
             return None  # not allowed now, a resend, over the limit: the service says which
-        message.pk, message.room_id = new_id, room_id
+        message.pk, message.seq, message.room_id = new_id, seq, room_id
         message._state.adding = False
         payload = selectors.message_payload(message)
         await publish(
