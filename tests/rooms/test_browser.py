@@ -141,3 +141,68 @@ def test_page_reconnects_after_a_server_restart_and_catches_up(
         assert bodies == ["before the restart", "while you were away", "typed while offline"]
         texts = pat.locator("#chat-list .chat-body").all_inner_texts()
         assert texts == bodies  # in order, each once
+
+
+def test_a_dropped_broadcast_is_filled_in_and_every_message_shown_once_in_order(
+    room_server, new_page, browser_login, artifacts_dir, program, clinician, patient, member2
+):
+    """Item 11: a message whose broadcast is lost. Pat's page sees the next message's seq
+    skip one and asks for what it lacks; the last message of all, with nothing after it to
+    show the gap, is found by the page's next ping (its pong carries the room's seq)."""
+    from apps.core import events
+    from apps.rooms import services
+    from apps.rooms.models import Message
+
+    session = make_session(program, [clinician], [patient, member2])
+    room_url = f"{room_server}/rooms/{session.pk}/"
+    pat = new_page()
+    pat.clock.install()  # the page's timers: its 25-second ping is fast-forwarded below
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(room_url)
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    robin = new_page(phone=True)
+    browser_login(robin, room_server, member2.email, PASSWORD)
+    robin.goto(room_url)
+    expect(robin.locator("#conn-state")).to_have_text("Connected")
+
+    def facilitator_says(body: str, client_id: str) -> None:
+        """Stored, and its broadcast dropped on purpose (this process's layer is not the
+        server's anyway)."""
+        from django.db import connection
+
+        real = events.group_send_now
+        events.group_send_now = lambda group, event: None
+        try:
+            services.room_connect(user=clinician, session_id=session.pk, channel_name="t-fac")
+            services.room_message_post(
+                author=clinician, session_id=session.pk, body=body, client_id=client_id
+            )
+        finally:
+            events.group_send_now = real
+            connection.close()
+
+    # In another thread: Playwright's event loop runs in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(facilitator_says, "lost on the way", "f1").result()
+    robin.get_by_label("Your message").fill("the next one")
+    robin.get_by_label("Your message").press("Enter")
+    for page in (pat, robin):
+        expect(page.locator("#chat-list")).to_contain_text("lost on the way")
+        expect(page.locator("#chat-list")).to_contain_text("the next one")
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(facilitator_says, "the last word", "f2").result()
+    pat.clock.fast_forward("00:30")  # the ping is due: its pong tells of a newer seq
+    expect(pat.locator("#chat-list")).to_contain_text("the last word")
+    pat.screenshot(path=str(artifacts_dir / "rooms-gap-filled.png"), full_page=True)
+
+    stored = list(
+        Message.objects.filter(room__session=session).order_by("id").values_list("id", flat=True)
+    )
+    shown = [
+        int(i)
+        for i in pat.locator("#chat-list li").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
+    assert shown == stored  # every message, in order, each once
+    bodies = pat.locator("#chat-list .chat-body").all_inner_texts()
+    assert bodies == ["lost on the way", "the next one", "the last word"]
