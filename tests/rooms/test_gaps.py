@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import threading
 import time
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -19,8 +16,8 @@ from django.utils import timezone
 
 from apps.rooms import services
 from apps.rooms.models import Connection, Message, Room, SystemEvent
+from tests.redisserver import RedisServer
 from tests.rooms.conftest import connect
-from tests.rooms.servers import free_port
 
 
 def _join(user, session) -> None:
@@ -312,68 +309,25 @@ async def test_a_socket_opened_while_the_layer_is_down_is_told_and_closed_to_ret
 
 
 @pytest.fixture
-def own_redis():
-    """A redis-server of this test's own on a free port: ``start()`` it, ``kill(proc)`` it
-    (SIGKILL, by its pid), start it again on the same port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("needs redis-server")
-    import redis
-
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started.append(proc)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis.from_url(url, socket_connect_timeout=0.2).ping()
-                return proc
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(proc: subprocess.Popen[bytes]) -> None:
-        proc.kill()
-        proc.wait()
-
-    yield SimpleNamespace(url=url, start=start, kill=kill)
-    for proc in started:
-        if proc.poll() is None:
-            kill(proc)
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.kill()
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_redis_killed_mid_chat_loses_no_stored_message(
-    live_session, clinician, patient, member2, own_redis, settings
+    live_session, clinician, patient, member2, redis_server, settings
 ):
     """The attack run of item 11, with a real Redis killed mid-chat and started again: the
     two messages stored while it was dead reach the members who stayed connected,
     facilitator included (the next message shows the gap; sync fills it), in order."""
-    server = own_redis.start()
+    redis_server.start()
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": own_redis.url, "socket_connect_timeout": 1}],
+                "hosts": [{"address": redis_server.url, "socket_connect_timeout": 1}],
                 "prefix": f"kill{uuid.uuid4().hex[:8]}",
             },
         }
@@ -386,12 +340,12 @@ async def test_redis_killed_mid_chat_loses_no_stored_message(
     for client in (fac, reader):
         held[client] = (await _messages_until(client, "before"))[-1]
 
-    own_redis.kill(server)
+    redis_server.kill()
     for n in (1, 2):
         await writer.send(type="send", client_id=f"k{n}", body=f"while dead {n}")
         assert (await writer.expect("ack", client_id=f"k{n}", timeout=10))["duplicate"] is False
 
-    server = own_redis.start()
+    redis_server.start()
     await asyncio.sleep(2.5)  # the layer's receiver reconnects and subscribes again
     await writer.send(type="send", client_id="k3", body="after")
     await writer.expect("ack", client_id="k3", timeout=10)
