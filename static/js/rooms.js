@@ -424,6 +424,7 @@
 
   var handlers = {
     welcome: function (f) {
+      $("live-notice").hidden = true;
       $("lobby-wait").hidden = true;
       $("room-main").hidden = false;
       people = f.presence;
@@ -449,6 +450,7 @@
       }
     },
     waiting: function () {
+      $("live-notice").hidden = true;
       $("room-main").hidden = true;
       $("lobby-wait").hidden = false;
     },
@@ -523,6 +525,11 @@
       checkGap();
     },
     error: function (f) {
+      if (f.code === "live_unavailable") {  // Redis down: the socket closes (1013) and retries
+        $("live-notice").textContent = f.message;
+        $("live-notice").hidden = false;
+        return;
+      }
       if (f.ref && pending.has(f.ref) && f.code !== "rate_limited") {
         var item = pending.get(f.ref);
         item.li.remove();

@@ -206,3 +206,48 @@ def test_a_dropped_broadcast_is_filled_in_and_every_message_shown_once_in_order(
     assert shown == stored  # every message, in order, each once
     bodies = pat.locator("#chat-list .chat-body").all_inner_texts()
     assert bodies == ["lost on the way", "the next one", "the last word"]
+
+
+def test_with_redis_killed_pages_answer_and_the_room_says_live_updates_are_unavailable(
+    new_page, browser_login, artifacts_dir, program, clinician, patient, member2, transactional_db
+):
+    """Item 11 against a real daphne whose cache and channel layer are a Redis of the test's
+    own, killed mid-session: sign-in and pages still answer; a room page opened meanwhile
+    says live updates are unavailable and keeps trying; a member who stayed connected posts,
+    and once Redis is back the newcomer's page connects and shows that message."""
+    from tests.redisserver import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    session = make_session(program, [clinician], [patient, member2])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    room_url = f"{base}/rooms/{session.pk}/"
+    try:
+        with daphne(port, {**server_env(), "REDIS_URL": redis.url}):
+            pat = new_page()
+            browser_login(pat, base, patient.email, PASSWORD)
+            pat.goto(room_url)
+            expect(pat.locator("#conn-state")).to_have_text("Connected")
+
+            redis.kill()
+            robin = new_page(phone=True)
+            browser_login(robin, base, member2.email, PASSWORD)
+            expect(robin.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
+            robin.goto(room_url)
+            expect(robin.locator("#live-notice")).to_contain_text("Live updates are unavailable")
+            expect(robin.locator("#conn-state")).to_have_text(re.compile("Reconnecting"))
+            robin.screenshot(path=str(artifacts_dir / "rooms-redis-down-phone.png"), full_page=True)
+
+            pat.get_by_label("Your message").fill("said while Redis was dead")
+            pat.get_by_label("Your message").press("Enter")
+            expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_contain_text(
+                "said while Redis was dead"
+            )
+
+            redis.start()
+            expect(robin.locator("#conn-state")).to_have_text("Connected", timeout=40_000)
+            expect(robin.locator("#live-notice")).to_be_hidden()
+            expect(robin.locator("#chat-list")).to_contain_text("said while Redis was dead")
+    finally:
+        redis.kill()
