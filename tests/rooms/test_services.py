@@ -594,6 +594,21 @@ def test_demo_seed_is_idempotent(program, clinician, patient):
     assert RiskPhrase.objects.count() == len(demo.DEFAULT_RISK_PHRASES)
 
 
+def test_demo_messages_take_their_rooms_seq_once(program):
+    from apps.rooms import demo
+    from tests.factories import clinician_in, patient_in
+    from tests.rooms.factories import make_session
+
+    facilitator = clinician_in(program, email="clinician1@demo.test")
+    members = [patient_in(program, email=f"patient{n}@demo.test") for n in (1, 2, 3)]
+    session = make_session(program, [facilitator], members)
+    out = io.StringIO()
+    demo.seed(out)
+    demo.seed(out)
+    rows = Message.objects.filter(room__session=session).order_by("id")
+    assert [m.seq for m in rows] == list(range(1, len(demo.DEMO_MESSAGES) + 1))
+
+
 def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     live_session, clinician, patient
 ):
