@@ -214,13 +214,16 @@ def _seed_rooms(past, members_by_group, facilitator_by_group, n_messages, rng) -
                         client_id=f"seed-{room.pk}-{k}",
                         body=f"Seeded message {k} about today's skill practice.",
                         created_at=session.starts_at + step * k,
+                        seq=k + 1,
                     )
                 )
+                room.message_seq = k + 1
                 made += 1
             if len(batch) >= 5000:
                 Message.objects.bulk_create(batch, batch_size=5000)
                 batch = []
         Message.objects.bulk_create(batch, batch_size=5000)
+        Room.objects.bulk_update(rooms, ["message_seq"], batch_size=2000)
         Participant.objects.bulk_create(participants, batch_size=2000)
     return made
 

@@ -237,7 +237,9 @@ if REDIS_URL:
             # (This layer has no per-channel capacity to raise: its local queues are unbounded.)
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Short timeouts (as apps/core/redis_clients.TIMEOUTS): a hung Redis holds a
+                # broadcast, and its room's order lock, for 2 s at most, not 5 s a try.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2}],
                 # Redis pub/sub channels are server-wide, not per database number: test runs
                 # side by side (TEST_DB_SUFFIX) must not hear each other's rooms.
                 "prefix": env.str("CHANNEL_PREFIX", default=f"viop{_test_db_suffix}"),

@@ -25,6 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import DatabaseError, close_old_connections, connections
+from django.utils.translation import gettext as _
 
 from apps.core import requestcontext
 from apps.core.busy import is_database_busy
@@ -43,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4401
 CLOSE_UNAUTHORISED = 4403
+CLOSE_TRY_AGAIN = 1013  # the channel layer is unavailable: reconnect later
 MAX_FRAME_BYTES = 64 * 1024
 SESSION_CHECK_SECONDS = 30
 SESSION_WATCH_BATCH = 200
@@ -100,9 +102,26 @@ def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
     return _SocketDatabaseSyncToAsync(fn, thread_sensitive=False, executor=_socket_db_pool)
 
 
+def live_unavailable_frame() -> dict[str, Any]:
+    """The error frame of a socket closed because the channel layer (Redis) is down."""
+    return {
+        "type": "error",
+        "v": 1,
+        "code": "live_unavailable",
+        "message": _(
+            "Live updates are unavailable right now. This page will keep trying to reconnect."
+        ),
+    }
+
+
 class LayerChannelReleased:
     """Consumer mixin: the consumer's layer channel is released when it ends, however it
-    ends (``release_layer_channel``). Every routed consumer has it (a test checks)."""
+    ends (``release_layer_channel``). Every routed consumer has it (a test checks).
+
+    A socket whose own layer channel cannot be made (Channels makes it before the consumer
+    sees the socket; Redis down) is accepted, told so (``live_unavailable_frame``) and
+    closed with 1013, try again later: the page says live updates are unavailable and
+    reconnects with back-off, instead of a failed handshake it cannot explain."""
 
     channel_layer: Any
     channel_name: str | None
@@ -110,10 +129,26 @@ class LayerChannelReleased:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)  # type: ignore[misc]
+        except Exception:
+            layer, made = getattr(self, "channel_layer", None), getattr(self, "channel_name", None)
+            if scope.get("type") != "websocket" or layer is None or made:
+                raise
+            logger.warning("no channel-layer channel for a new socket", exc_info=True)
+            await _close_for_a_retry(receive, send)
         finally:
             await release_layer_channel(
                 getattr(self, "channel_layer", None), getattr(self, "channel_name", None)
             )
+
+
+async def _close_for_a_retry(receive: Any, send: Any) -> None:
+    """Speak ASGI directly (there is no consumer): accept, say why, close with 1013."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps(live_unavailable_frame())})
+    await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN})
 
 
 class PingConsumer(LayerChannelReleased, AsyncWebsocketConsumer):
@@ -370,10 +405,27 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
             return False
         return await off_loop(login_session_alive)(self.scope)
 
-    async def join_user_group(self) -> None:
+    async def join_user_group(self) -> bool:
+        """Join the user's group (a sign-out anywhere closes this socket). False when the
+        channel layer is unavailable (Redis down): the socket is then closed with 1013 after
+        telling the client (``live_unavailable``), and the client tries again later."""
+        try:
+            await self.channel_layer.group_add(user_group(self.scope["user"].pk), self.channel_name)
+        except Exception:  # noqa: BLE001 - any layer failure: no live socket for now
+            await self.live_unavailable(accepted=False)
+            return False
         self.user_group_name = user_group(self.scope["user"].pk)
-        await self.channel_layer.group_add(self.user_group_name, self.channel_name)
         _session_watch().add(self)
+        return True
+
+    async def live_unavailable(self, *, accepted: bool) -> None:
+        """The channel layer failed while the socket was being set up: say so and close with
+        1013 (try again later), so the page shows it and reconnects with back-off."""
+        logger.warning("channel layer unavailable; socket closed for a retry", exc_info=True)
+        if not accepted:
+            await self.accept()
+        await self.send_json(live_unavailable_frame())
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     async def session_still_valid(self) -> bool:
         """Call before acting on any frame from the client."""
@@ -420,7 +472,10 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
         with contextlib.suppress(RuntimeError):
             _session_watch().discard(self)
         if self.user_group_name:
-            await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self.user_group_name, self.channel_name)
+            except Exception:  # noqa: BLE001 - Redis gone: its subscriptions went with it
+                logger.warning("could not leave a user group", exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -480,7 +535,8 @@ class NotificationSocketConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_UNAUTHORISED)
             return
         # Subscribed before the client hears it is open: a logout right after is not missed.
-        await self.join_user_group()
+        if not await self.join_user_group():
+            return
         await self.accept()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

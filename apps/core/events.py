@@ -33,23 +33,51 @@ def _sync_publisher(layer: Any) -> Any | None:
     if not isinstance(layer, RedisPubSubChannelLayer):
         return None
     hosts = layer._kwargs.get("hosts") or []
-    if len(hosts) != 1 or not isinstance(hosts[0], str):
+    if len(hosts) != 1:
         return None  # several shards: the layer's own hashing decides; take the hop
-    return redis_clients.client_for(hosts[0])
+    host = hosts[0]
+    if isinstance(host, dict) and set(host) <= {"address", *redis_clients.TIMEOUTS}:
+        host = host["address"]  # the timeouts: client_for's own are the same
+    if not isinstance(host, str):
+        return None  # options only the layer knows (a sentinel, TLS): take the hop
+    return redis_clients.client_for(host)
 
 
 def group_send_now(group: str, event: dict[str, Any]) -> None:
+    """Publish ``event`` to ``group`` now. A broadcast that cannot go out (Redis down) is
+    logged as lost, never raised: the write it announces has committed, and pages catch up
+    from the database (a room's clients by ``sync`` when they see a seq they lack, a user's
+    sockets by their periodic session check)."""
     # Round-trip through JSON so an unserialisable payload fails here, in tests, not in Redis.
     payload = json.loads(json.dumps(event))
     layer = get_channel_layer()
     if layer is None:
         return
-    client = _sync_publisher(layer)
-    if client is not None:
-        prefix = layer._kwargs.get("prefix", "asgi")
-        client.publish(f"{prefix}__group__{group}", layer.serialize(payload))
+    try:
+        client = _sync_publisher(layer)
+        if client is not None:
+            prefix = layer._kwargs.get("prefix", "asgi")
+            client.publish(f"{prefix}__group__{group}", layer.serialize(payload))
+            return
+        async_to_sync(layer.group_send)(group, payload)
+    except Exception:  # noqa: BLE001 - any layer failure: the broadcast is lost, not the write
+        broadcast_lost(group)
+
+
+async def group_send_async(group: str, event: dict[str, Any]) -> None:
+    """``group_send_now`` for code on an event loop (no JSON round trip: hot paths only)."""
+    layer = get_channel_layer()
+    if layer is None:
         return
-    async_to_sync(layer.group_send)(group, payload)
+    try:
+        await layer.group_send(group, event)
+    except Exception:  # noqa: BLE001 - as group_send_now
+        broadcast_lost(group)
+
+
+def broadcast_lost(group: str) -> None:
+    """Log a broadcast the layer could not take (the group name holds ids only)."""
+    logger.warning("broadcast to %s lost: the channel layer is unavailable", group, exc_info=True)
 
 
 def send_event_on_commit(group: str, event: dict[str, Any]) -> None:

@@ -51,6 +51,9 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 
+from apps.core.cache import degraded as cache_degraded
+from apps.core.cache import on_recovery
+
 MAX_TTL = 60
 # Counters expire too (one per written row would otherwise pile up in Redis for ever); one
 # that expired comes back with a fresh random value, so it only costs a re-render.
@@ -84,7 +87,23 @@ _csrf_placeholder: str | None = None
 
 
 def enabled() -> bool:
-    return bool(getattr(settings, "FRAGMENT_CACHE", False))
+    """On with a cache every process shares, and while it answers: while Redis is down the
+    cache is this process's memory (``apps.core.cache``), which other processes' writes
+    cannot invalidate."""
+    return bool(getattr(settings, "FRAGMENT_CACHE", False)) and not cache_degraded()
+
+
+# Every fragment also depends on this counter, bumped when a process finds Redis back after
+# an outage: the writes made meanwhile could not bump the counters they change.
+EPOCH_SCOPE = "epoch"
+
+
+def _new_epoch() -> None:
+    if getattr(settings, "FRAGMENT_CACHE", False):
+        cache.set(_VERSION_PREFIX + EPOCH_SCOPE, uuid.uuid4().hex, timeout=VERSION_TTL)
+
+
+on_recovery(_new_epoch)
 
 
 def scope(model: type[models.Model] | str, pk: Any = None) -> str:
@@ -157,7 +176,7 @@ def cached_many(request: HttpRequest, fragments: list[Fragment]) -> list[SafeStr
             translation.get_language() or "",
             timezone.get_current_timezone_name(),
         ]
-        scope_lists = [list(f.scopes) for f in fragments]
+        scope_lists = [[*f.scopes, EPOCH_SCOPE] for f in fragments]
         union = sorted({s for scopes in scope_lists for s in scopes})
         keys = [_fragment_key(f.name, [*base, *f.vary]) for f in fragments]
         # One round trip: the stored fragments (each with the counter values it was rendered

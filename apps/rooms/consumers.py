@@ -137,20 +137,25 @@ class RoomHub:
         self.task: asyncio.Task[None] | None = None
 
     async def join(self, consumer: RoomConsumer) -> None:
-        """Returns once the room's events reach ``consumer`` (subscribed)."""
+        """Returns once the room's events reach ``consumer`` (subscribed); raises, with
+        ``consumer`` left out, if the channel layer cannot subscribe (Redis down)."""
         session_id = consumer.session_id
         self.rooms.setdefault(session_id, {})[str(consumer.channel_name)] = consumer
         if session_id in self.subscribed:
             return
-        async with self.lock:
-            if session_id in self.subscribed or not self.rooms.get(session_id):
-                return
-            if self.channel is None:
-                self.layer = consumer.channel_layer
-                self.channel = await self.layer.new_channel("rooms.hub.")
-                self.task = asyncio.create_task(self._run(self.layer, self.channel))
-            await self.layer.group_add(room_group(session_id), self.channel)
-            self.subscribed.add(session_id)
+        try:
+            async with self.lock:
+                if session_id in self.subscribed or not self.rooms.get(session_id):
+                    return
+                if self.channel is None:
+                    self.layer = consumer.channel_layer
+                    self.channel = await self.layer.new_channel("rooms.hub.")
+                    self.task = asyncio.create_task(self._run(self.layer, self.channel))
+                await self.layer.group_add(room_group(session_id), self.channel)
+                self.subscribed.add(session_id)
+        except BaseException:
+            await self.leave(consumer)
+            raise
 
     async def leave(self, consumer: RoomConsumer) -> None:
         session_id = consumer.session_id
@@ -162,7 +167,10 @@ class RoomHub:
             if session_id in self.rooms or session_id not in self.subscribed:
                 return
             self.subscribed.discard(session_id)
-            await self.layer.group_discard(room_group(session_id), self.channel)
+            try:
+                await self.layer.group_discard(room_group(session_id), self.channel)
+            except Exception:  # noqa: BLE001 - Redis gone: its subscriptions went with it
+                logger.warning("could not unsubscribe from a room's group", exc_info=True)
             if not self.subscribed and self.task is not None:  # no rooms here: stop listening
                 task, channel, self.task, self.channel = self.task, self.channel, None, None
                 task.cancel()
@@ -263,13 +271,19 @@ class RoomConsumer(UserSocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.is_facilitator = access.is_facilitator
-        await self.join_user_group()  # before the client hears it is open (logout)
+        if not await self.join_user_group():  # before the client hears it is open (logout)
+            return
         await self.accept()
         # Join the room's events before the snapshot so nothing sent in between is missed:
         # they are held until the first frame is out (the client drops duplicates by id).
         # Room broadcasts reach a lobby socket only once it is admitted.
         self.held = deque()
-        await _hub().join(self)
+        try:
+            await _hub().join(self)
+        except Exception:  # noqa: BLE001 - the layer is down: no live room for now
+            self.closing = True
+            await self.live_unavailable(accepted=True)
+            return
         try:
             first = await self._call_in_order(
                 services.room_connect,

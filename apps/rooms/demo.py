@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from apps.rooms.models import Message, MessageKind, Participant, ParticipantStatus, RiskPhrase
 from apps.rooms.selectors import Phase, room_phase
-from apps.rooms.services import room_get_or_create
+from apps.rooms.services import _lock_room, _next_seq, room_get_or_create
 
 DEFAULT_RISK_PHRASES = [
     "kill myself",
@@ -67,16 +68,20 @@ def seed(stdout: Any) -> None:
         author = people.get(email)
         if author is None:
             continue
-        Message.objects.get_or_create(
-            room=room,
-            author=author,
-            client_id=f"demo-{index}",
-            defaults={
-                "kind": MessageKind.CHAT,
-                "body": body,
-                "created_at": now - dt.timedelta(minutes=len(DEMO_MESSAGES) - index),
-            },
-        )
+        with transaction.atomic():  # the room's lock: the message takes the next seq
+            locked = _lock_room(room)
+            if not Message.objects.filter(
+                room=room, author=author, client_id=f"demo-{index}"
+            ).exists():
+                Message.objects.create(
+                    room=room,
+                    author=author,
+                    client_id=f"demo-{index}",
+                    kind=MessageKind.CHAT,
+                    body=body,
+                    created_at=now - dt.timedelta(minutes=len(DEMO_MESSAGES) - index),
+                    seq=_next_seq(locked),
+                )
         Participant.objects.update_or_create(
             room=room,
             user=author,

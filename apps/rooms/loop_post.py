@@ -43,6 +43,7 @@ from psycopg.pq import TransactionStatus
 
 from apps.accounts.models import User
 from apps.core.consumers import per_event_loop
+from apps.core.events import group_send_async
 from apps.rooms import selectors, services
 from apps.rooms.models import Message, MessageKind, room_group
 
@@ -133,8 +134,9 @@ async def post(
 ) -> tuple[dict[str, Any], bool] | None:
     """Store and broadcast a chat message as ``services.room_message_post`` does; returns
     (payload, True) once the broadcast is out, or None for the caller to run the service
-    (nothing written). Raises what the statement or the broadcast raises (the message then
-    perhaps stored: the socket closes, and the client's resend is acknowledged once).
+    (nothing written). Raises what the statement raises (the message then perhaps stored:
+    the socket closes, and the client's resend is acknowledged once); a broadcast the
+    channel layer cannot take is logged as lost (``events.group_send_async``).
 
     Once started it runs to its end in its own task, even if the socket's task is
     cancelled meanwhile (as the service in a thread would): a stored message is always
@@ -151,12 +153,9 @@ async def post(
 
 
 async def publish(session_id: int, event: dict[str, Any]) -> None:
-    """Send a room event to the room's group (every process with sockets in the room)."""
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(room_group(session_id), event)
+    """Send a room event to the room's group (every process with sockets in the room). If
+    the layer is down the message stays stored and acknowledged; members fill the gap."""
+    await group_send_async(room_group(session_id), event)
 
 
 async def _post(
@@ -185,10 +184,10 @@ async def _post(
             message, author, key=key, session_id=session_id, limit=limit, since=since
         )
         row = await (await conn.execute(post.sql, params)).fetchone()
-        new_id, room_id, _locked = row
+        new_id, seq, room_id, _locked = row
         if new_id is None:
             return None  # not allowed now, a resend, over the limit: the service says which
-        message.pk, message.room_id = new_id, room_id
+        message.pk, message.seq, message.room_id = new_id, seq, room_id
         message._state.adding = False
         payload = selectors.message_payload(message)
         await publish(

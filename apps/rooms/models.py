@@ -4,9 +4,13 @@ The database is the source of truth. The channel layer only carries notification
 broadcast the layer drops is recovered by the client's catch-up (``sync``). Message ids are
 allocated while holding a row lock on the room (services.room_message_post), so within a
 room ids grow in commit order and "everything after id N" never skips a late commit.
+Under the same lock each message also takes the room's next ``seq`` (1, 2, 3 … with no
+holes), so a client that receives seq 7 after 5 knows a broadcast was lost and asks for it.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -40,6 +44,9 @@ class Room(models.Model):
     )
     # Claimed with a conditional update so "ending in 5 minutes" is posted once.
     ending_notice_at = models.DateTimeField(null=True, blank=True)
+    # The ``seq`` of the room's newest message: advanced in the database, under the room's
+    # row lock, by each message insert (services._next_seq, services._ChatInsert).
+    message_seq = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +59,17 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return f"Room of session {self.session_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A full save of a loaded room (the admin's) never writes ``message_seq`` back: a
+        message stored since the room was read would otherwise give its seq out again."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "message_seq"
+            ]
+        super().save(*args, **kwargs)
 
 
 def room_group(session_id: int) -> str:
@@ -183,6 +201,8 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(db_index=True)
+    # The message's place in its room: 1, 2, 3 … in id order, with no holes (Room.message_seq).
+    seq = models.PositiveBigIntegerField()
     # Tombstone: the body stays for the audit trail but is never sent again.
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(
@@ -192,6 +212,7 @@ class Message(models.Model):
     class Meta:
         ordering = ["room", "id"]
         constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="message_room_seq"),
             models.UniqueConstraint(
                 fields=["room", "author", "client_id"],
                 condition=~Q(client_id=""),

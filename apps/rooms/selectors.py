@@ -406,6 +406,7 @@ def message_payload(message: Message) -> dict[str, Any]:
     author = message.author
     data: dict[str, Any] = {
         "id": message.pk,
+        "seq": message.seq,
         "kind": message.kind,
         "at": message.created_at.isoformat(),
         "deleted": message.is_deleted,

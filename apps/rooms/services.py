@@ -288,6 +288,24 @@ def _broadcast_lobby(room: Room) -> None:
     _to_staff(room.session_id, {"type": "lobby", "people": selectors.lobby(room=room)})
 
 
+def _next_seq(room: Room) -> int:
+    """Give out the room's next message ``seq`` (and note it on ``room``). The caller holds
+    the room's row lock, in the transaction that stores the message: a rollback gives the
+    number back, so seqs have no holes. In the database (``UPDATE … RETURNING``), not from
+    ``room`` as loaded, so a stale instance can never hand a number out twice.
+    (PostgreSQL's one-statement chat insert does the same in SQL: ``_ChatInsert``.)"""
+    table = Room._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET message_seq = message_seq + 1"  # noqa: S608 (model metadata)
+            " WHERE id = %s RETURNING message_seq",
+            [room.pk],
+        )
+        (seq,) = cursor.fetchone()
+    room.message_seq = seq
+    return int(seq)
+
+
 def _system_message(
     room: Room, event: str, *, subject: User | None = None, now: dt.datetime | None = None
 ) -> Message:
@@ -298,6 +316,7 @@ def _system_message(
         system_event=event,
         subject=subject,
         created_at=now or timezone.now(),
+        seq=_next_seq(room),
     )
     _broadcast(room.session_id, {"type": "message", "message": selectors.message_payload(message)})
     return message
@@ -388,6 +407,7 @@ def welcome_payload(
         "live_until": selectors.room_live_until(session=session).isoformat(),
         "ends_at": session.ends_at.isoformat(),
         "locked": room.locked,
+        "seq": room.message_seq,  # the newest message's: the client checks it has them all
         "pinned": (
             {"text": room.pinned_text, "at": room.pinned_at.isoformat() if room.pinned_at else None}
             if room.pinned_text
@@ -516,7 +536,9 @@ def room_ping(*, session_id: int, channel_name: str) -> dict[str, Any]:
     if room is not None and room.ended_at is None:
         room_announce_departures(room=room, now=now)
         room_announce_ending(room=room, now=now)
-    return {"type": "pong", "v": 1, "at": now.isoformat()}
+    # The newest message's seq as read: a client behind it lost a broadcast and syncs.
+    seq = room.message_seq if room is not None else 0
+    return {"type": "pong", "v": 1, "at": now.isoformat(), "seq": seq}
 
 
 def room_reap_stale_connections(*, room: Room, now: dt.datetime | None = None) -> int:
@@ -728,7 +750,9 @@ class _ChatInsert:
     - the rate limit: the author's chat messages in this room over the last window
       (a sliding window, counted on the ``message_rate`` index);
     - ``INSERT ... ON CONFLICT DO NOTHING`` (a resend — the unique client id — inserts
-      nothing) and the read marker's ``UPDATE``.
+      nothing) with the room's next ``seq``, read from the room's row as locked (its newest
+      version, whatever the statement's snapshot), then the room's ``message_seq`` moved to
+      it only if the row went in (no holes), and the read marker's ``UPDATE``.
 
     Columns and values come from the model's fields, as the ORM's own insert prepares
     them; table and column names from the models' metadata, values only as parameters."""
@@ -738,21 +762,22 @@ class _ChatInsert:
         self.sql = (
             "WITH"  # noqa: S608 (names from the models' metadata, values as parameters)
             + self.storing(room_id="%s", participant_id="%s", room_value="%s")
-            + " SELECT (SELECT id FROM new), EXISTS (SELECT 1 FROM room),"
+            + " SELECT (SELECT id FROM new), (SELECT seq FROM new), EXISTS (SELECT 1 FROM room),"
             " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
         )
 
     def storing(self, *, room_id: str, participant_id: str, room_value: str) -> str:
         """The statement's CTEs that lock, check, count and store (``room``, ``author``,
-        ``recent``, ``new``, ``seen``), given SQL for the room's and the participant's ids
-        and the message's room column. Parameters, in order: those of ``room_id`` and
-        ``participant_id``, then ``storing_params``'s."""
+        ``recent``, ``new``, ``numbered``, ``seen``), given SQL for the room's and the
+        participant's ids and the message's room column. Parameters, in order: those of
+        ``room_id`` and ``participant_id``, then ``storing_params``'s."""
         messages, participants = Message._meta.db_table, Participant._meta.db_table
         rooms = Room._meta.db_table
         columns = ", ".join(str(f.column) for f in self.fields)
-        marks = ", ".join(room_value if f.name == "room" else "%s" for f in self.fields)
+        given = {"room": room_value, "seq": "(SELECT message_seq + 1 FROM room)"}
+        marks = ", ".join(given.get(f.name, "%s") for f in self.fields)
         return (
-            f" room AS MATERIALIZED (SELECT id FROM {rooms}"  # noqa: S608
+            f" room AS MATERIALIZED (SELECT id, message_seq FROM {rooms}"  # noqa: S608
             f" WHERE id = {room_id} AND ended_at IS NULL FOR UPDATE),"
             f" author AS MATERIALIZED (SELECT id FROM {participants}"
             f" WHERE id = {participant_id} AND status = %s"
@@ -763,7 +788,9 @@ class _ChatInsert:
             f" new AS (INSERT INTO {messages} ({columns}) SELECT {marks}"
             " WHERE EXISTS (SELECT 1 FROM room) AND EXISTS (SELECT 1 FROM author)"
             " AND (SELECT n FROM recent) < %s"
-            " ON CONFLICT DO NOTHING RETURNING id),"
+            " ON CONFLICT DO NOTHING RETURNING id, seq),"
+            f" numbered AS (UPDATE {rooms} SET message_seq = (SELECT seq FROM new)"
+            " WHERE id = (SELECT id FROM room) AND EXISTS (SELECT 1 FROM new)),"
             f" seen AS (UPDATE {participants} SET last_read_message_id = (SELECT id FROM new)"
             " WHERE id = (SELECT id FROM author) AND last_read_message_id < (SELECT id FROM new))"
         )
@@ -776,6 +803,7 @@ class _ChatInsert:
         prepared = {
             f.name: f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
             for f in self.fields
+            if f.name != "seq"  # given in SQL (``storing``)
         }
         values = [v for name, v in prepared.items() if room_value or name != "room"]
         since_value = Message._meta.get_field("created_at").get_db_prep_value(
@@ -802,10 +830,10 @@ class _ChatInsert:
         ]
 
     def outcome(self, message: Message, row: Sequence[Any], *, limit: int) -> str:
-        """``Stored`` from the statement's row; a NEW message gets its id."""
-        new_id, room_open, author_may_post, recent = row
+        """``Stored`` from the statement's row; a NEW message gets its id and seq."""
+        new_id, seq, room_open, author_may_post, recent = row
         if new_id is not None:
-            message.pk = new_id
+            message.pk, message.seq = new_id, seq
             message._state.adding = False
             message._state.db = db_connection.alias
             return Stored.NEW
@@ -864,7 +892,7 @@ class _ChatPost(_ChatInsert):
                 participant_id="(SELECT participant_id FROM access)",
                 room_value="(SELECT id FROM room)",
             )
-            + " SELECT (SELECT id FROM new), (SELECT room_id FROM access),"
+            + " SELECT (SELECT id FROM new), (SELECT seq FROM new), (SELECT room_id FROM access),"
             " (SELECT locked FROM ordered) IS NOT NULL"
         )
 
@@ -937,9 +965,11 @@ def _store_chat_message_orm(
             created_at__gt=since,
         ).count()
         try:
-            with transaction.atomic():  # a savepoint: a duplicate leaves the transaction usable
+            # A savepoint: a duplicate leaves the transaction usable, its seq given back.
+            with transaction.atomic():
                 if recent >= limit:
                     return Stored.OVER_LIMIT
+                message.seq = _next_seq(message.room)
                 message.save(force_insert=True)
         except IntegrityError:
             return Stored.DUPLICATE

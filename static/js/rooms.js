@@ -3,6 +3,10 @@
  * Nothing is lost: every message carries a client id; unsent ones are kept and resent
  * (same id, so never duplicated) after a reconnect, once the catch-up ("sync" after the
  * last id seen) has filled any gap. Reconnects back off exponentially (1 s … 30 s).
+ * Every message carries its room's seq (1, 2, 3 … with no holes): a message whose seq is
+ * not the next, or a pong or welcome telling of a newer seq, means a broadcast was lost,
+ * and the page asks for what it lacks ("sync" after the last message it holds with none
+ * missing before it). Messages are shown in id order, each once.
  */
 (function () {
   "use strict";
@@ -24,7 +28,12 @@
   var finished = false;       // removed / ended / signed out: stop reconnecting
   var syncing = false;
   var initialLoad = false;
-  var lastId = 0;             // highest id received in order (catch-up resumes from here)
+  var lastId = 0;             // newest message held with none missing before it (sync resumes here)
+  var lastSeq = 0;            // that message's seq
+  var ahead = new Map();      // seq -> id of messages held past a gap
+  var knownSeq = 0;           // the newest seq the server has told of (welcome, pong)
+  var filling = false;        // a "sync" for a gap is on its way
+  var gapTimer = null;
   var earliestId = null;      // oldest id shown (scroll-back continues from here)
   var shown = new Map();      // id -> <li>
   var pending = new Map();    // client_id -> {body, li}
@@ -158,12 +167,52 @@
     insertInOrder(li, m.id);
     shown.set(m.id, li);
     if (earliestId === null || m.id < earliestId) earliestId = m.id;
-    if (opts.live && m.id > lastId) lastId = m.id;
+    noteSeq(m);
     if (opts.live && !(m.author && m.author.id === cfg.me)) {
       announce(m.kind === "system" ? systemText(m) : fmt(S.new_message, { name: m.author.name, body: m.body }));
     }
     if (stick || (m.author && m.author.id === cfg.me)) list.scrollTop = list.scrollHeight;
     scheduleRead();
+  }
+
+  // --- Gaps: a lost broadcast shows as a seq the page has not reached ------------------------
+
+  function advance() {
+    ahead.forEach(function (id, seq) { if (seq <= lastSeq) ahead.delete(seq); });
+    while (ahead.has(lastSeq + 1)) {
+      lastSeq += 1;
+      lastId = ahead.get(lastSeq);
+      ahead.delete(lastSeq);
+    }
+  }
+
+  function noteSeq(m) {
+    if (m.seq == null || m.seq <= lastSeq) return;
+    ahead.set(m.seq, m.id);
+    advance();
+  }
+
+  function settle(messages) {
+    // A sync or first page holds every message after the id it was asked from: none is
+    // missing up to its last one.
+    var top = messages[messages.length - 1];
+    if (top && top.seq != null && top.seq > lastSeq) {
+      lastSeq = top.seq;
+      lastId = top.id;
+    }
+    advance();
+  }
+
+  function behind() { return ahead.size > 0 || knownSeq > lastSeq; }
+
+  function checkGap() {
+    // Wait a moment first: a broadcast may still be on its way (an ack can overtake one).
+    if (gapTimer || !behind()) return;
+    gapTimer = setTimeout(function () {
+      gapTimer = null;
+      if (!behind() || syncing || filling) return;  // filled, or a sync will check again
+      filling = send({ type: "sync", after: lastId });
+    }, 1500);
   }
 
   function tombstone(id) {
@@ -377,6 +426,7 @@
 
   var handlers = {
     welcome: function (f) {
+      $("live-notice").hidden = true;
       $("lobby-wait").hidden = true;
       $("room-main").hidden = false;
       people = f.presence;
@@ -390,6 +440,8 @@
       }
       renderPeople();
       syncing = true;
+      filling = false;
+      if (f.seq > knownSeq) knownSeq = f.seq;
       if (lastId === 0 && shown.size === 0) {
         // First visit: the newest page; older pages on request ("Show earlier messages").
         initialLoad = true;
@@ -400,17 +452,24 @@
       }
     },
     waiting: function () {
+      $("live-notice").hidden = true;
       $("room-main").hidden = true;
       $("lobby-wait").hidden = false;
     },
     messages: function (f) {
-      f.messages.forEach(function (m) { addMessage(m); if (m.id > lastId) lastId = m.id; });
+      f.messages.forEach(function (m) { addMessage(m); });
       (f.deleted || []).forEach(tombstone);
+      settle(f.messages);
       if (f.more) { send({ type: "sync", after: lastId }); return; }
-      syncing = false;
-      flushPending();
-      list.scrollTop = list.scrollHeight;
+      filling = false;
+      if (!ahead.size && knownSeq > lastSeq) knownSeq = lastSeq;  // the sync had them all
+      if (syncing) {  // a reconnect's catch-up: now resend what was never acknowledged
+        syncing = false;
+        flushPending();
+        list.scrollTop = list.scrollHeight;
+      }
       renderPeople();
+      checkGap();
     },
     history: function (f) {
       var before = list.scrollHeight;
@@ -419,11 +478,13 @@
       $("load-earlier").hidden = !f.more;
       if (initialLoad) {
         initialLoad = false;
-        f.messages.forEach(function (m) { if (m.id > lastId) lastId = m.id; });
+        if (f.messages.length) lastSeq = Math.max(lastSeq, f.messages[0].seq - 1);
+        settle(f.messages);
         syncing = false;
         flushPending();
         list.scrollTop = list.scrollHeight;
         renderPeople();
+        checkGap();
       } else {
         list.scrollTop = top + list.scrollHeight - before;  // keep the reader's place
       }
@@ -433,8 +494,9 @@
       if (syncing) { addMessage(f.message); return; }
       addMessage(f.message, { live: true });
       if (cfg.facilitator) renderPeople();
+      checkGap();
     },
-    ack: function (f) { addMessage(f.message, { live: true }); },
+    ack: function (f) { addMessage(f.message, { live: true }); checkGap(); },
     deleted: function (f) { tombstone(f.message_id); },
     presence: function (f) { people = f.people; renderPeople(); },
     lobby: function (f) { renderLobby(f.people); },
@@ -458,8 +520,18 @@
     risk_alert: function (f) { addAlert(f); },
     removed: function () { finish(S.removed_you); },
     ended: function () { finish(S.room_closed); },
-    pong: function () {},
+    pong: function (f) {
+      // The room's newest seq: a message broadcast while this page heard nothing (Redis
+      // down) is found here even when no later message shows the gap.
+      if (f.seq > knownSeq) knownSeq = f.seq;
+      checkGap();
+    },
     error: function (f) {
+      if (f.code === "live_unavailable") {  // Redis down: the socket closes (1013) and retries
+        $("live-notice").textContent = f.message;
+        $("live-notice").hidden = false;
+        return;
+      }
       if (f.ref && pending.has(f.ref) && f.code !== "rate_limited") {
         var item = pending.get(f.ref);
         item.li.remove();

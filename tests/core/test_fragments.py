@@ -338,7 +338,7 @@ def test_a_new_chat_message_bumps_nothing_but_a_removed_one_does(
 
     with django_capture_on_commit_callbacks(execute=False) as posted:
         message = Message.objects.create(
-            room=room, author=author, body="hi", created_at=timezone.now()
+            room=room, author=author, body="hi", created_at=timezone.now(), seq=1
         )
     assert posted == []
     with django_capture_on_commit_callbacks(execute=False) as removed:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
+from apps.rooms.models import Message
 from apps.scheduling.models import Group, GroupMembership, Session
 
 _names = itertools.count(1)
@@ -57,3 +58,11 @@ def add_member(session: Session, patient) -> GroupMembership:
         patient=patient,
         from_date=session.occurrence_date - dt.timedelta(days=14),
     )
+
+
+def add_message(room, **fields) -> Message:
+    """A message stored directly in ``room`` with the room's next seq, as the services give
+    it out (``services._next_seq``)."""
+    from apps.rooms.services import _next_seq
+
+    return Message.objects.create(room=room, seq=_next_seq(room), **fields)

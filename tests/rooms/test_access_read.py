@@ -218,7 +218,7 @@ def _statement_stores(user, session, client_id: str) -> bool:
     with connection.cursor() as cursor:
         try:
             cursor.execute(post.sql, params)
-            new_id, _room_id, locked = cursor.fetchone()
+            new_id, _seq, _room_id, locked = cursor.fetchone()
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
             assert cursor.fetchone()[0] is True  # the statement took it, whatever it found
@@ -324,9 +324,12 @@ def test_the_loops_statement_keeps_the_rate_limit_and_a_resend_once(
     assert not _statement_stores(patient, session, "r-3")  # the third in the window
     from apps.rooms.models import Message
 
-    assert list(Message.objects.filter(room=room).values_list("client_id", flat=True)) == [
-        "r-1",
-        "r-2",
+    assert list(Message.objects.filter(room=room).values_list("client_id", "seq")) == [
+        ("r-1", 1),
+        ("r-2", 2),
     ]
+    # A resend and a refusal take no seq: the next message follows with no hole.
+    room.refresh_from_db()
+    assert room.message_seq == 2
     marker = Participant.objects.get(room=room, user=patient).last_read_message_id
     assert marker == Message.objects.get(client_id="r-2").pk

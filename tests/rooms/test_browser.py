@@ -170,3 +170,113 @@ def test_refused_nul_message_shows_an_error_and_the_page_does_not_reconnect(
     pat.get_by_label("Your message").fill("fixed text")
     pat.get_by_label("Your message").press("Enter")
     expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_contain_text("fixed text")
+
+
+def test_a_dropped_broadcast_is_filled_in_and_every_message_shown_once_in_order(
+    room_server, new_page, browser_login, artifacts_dir, program, clinician, patient, member2
+):
+    """Item 11: a message whose broadcast is lost. Pat's page sees the next message's seq
+    skip one and asks for what it lacks; the last message of all, with nothing after it to
+    show the gap, is found by the page's next ping (its pong carries the room's seq)."""
+    from apps.core import events
+    from apps.rooms import services
+    from apps.rooms.models import Message
+
+    session = make_session(program, [clinician], [patient, member2])
+    room_url = f"{room_server}/rooms/{session.pk}/"
+    pat = new_page()
+    pat.clock.install()  # the page's timers: its 25-second ping is fast-forwarded below
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(room_url)
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    robin = new_page(phone=True)
+    browser_login(robin, room_server, member2.email, PASSWORD)
+    robin.goto(room_url)
+    expect(robin.locator("#conn-state")).to_have_text("Connected")
+
+    def facilitator_says(body: str, client_id: str) -> None:
+        """Stored, and its broadcast dropped on purpose (this process's layer is not the
+        server's anyway)."""
+        from django.db import connection
+
+        real = events.group_send_now
+        events.group_send_now = lambda group, event: None
+        try:
+            services.room_connect(user=clinician, session_id=session.pk, channel_name="t-fac")
+            services.room_message_post(
+                author=clinician, session_id=session.pk, body=body, client_id=client_id
+            )
+        finally:
+            events.group_send_now = real
+            connection.close()
+
+    # In another thread: Playwright's event loop runs in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(facilitator_says, "lost on the way", "f1").result()
+    robin.get_by_label("Your message").fill("the next one")
+    robin.get_by_label("Your message").press("Enter")
+    for page in (pat, robin):
+        expect(page.locator("#chat-list")).to_contain_text("lost on the way")
+        expect(page.locator("#chat-list")).to_contain_text("the next one")
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(facilitator_says, "the last word", "f2").result()
+    pat.clock.fast_forward("00:30")  # the ping is due: its pong tells of a newer seq
+    expect(pat.locator("#chat-list")).to_contain_text("the last word")
+    pat.screenshot(path=str(artifacts_dir / "rooms-gap-filled.png"), full_page=True)
+
+    stored = list(
+        Message.objects.filter(room__session=session).order_by("id").values_list("id", flat=True)
+    )
+    shown = [
+        int(i)
+        for i in pat.locator("#chat-list li").evaluate_all("els => els.map(e => e.dataset.id)")
+    ]
+    assert shown == stored  # every message, in order, each once
+    bodies = pat.locator("#chat-list .chat-body").all_inner_texts()
+    assert bodies == ["lost on the way", "the next one", "the last word"]
+
+
+def test_with_redis_killed_pages_answer_and_the_room_says_live_updates_are_unavailable(
+    new_page, browser_login, artifacts_dir, program, clinician, patient, member2, transactional_db
+):
+    """Item 11 against a real daphne whose cache and channel layer are a Redis of the test's
+    own, killed mid-session: sign-in and pages still answer; a room page opened meanwhile
+    says live updates are unavailable and keeps trying; a member who stayed connected posts,
+    and once Redis is back the newcomer's page connects and shows that message."""
+    from tests.redisserver import RedisServer
+
+    redis = RedisServer()
+    redis.start()
+    session = make_session(program, [clinician], [patient, member2])
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    room_url = f"{base}/rooms/{session.pk}/"
+    try:
+        with daphne(port, {**server_env(), "REDIS_URL": redis.url}):
+            pat = new_page()
+            browser_login(pat, base, patient.email, PASSWORD)
+            pat.goto(room_url)
+            expect(pat.locator("#conn-state")).to_have_text("Connected")
+
+            redis.kill()
+            robin = new_page(phone=True)
+            browser_login(robin, base, member2.email, PASSWORD)
+            expect(robin.get_by_role("heading", name=re.compile("Hello"))).to_be_visible()
+            robin.goto(room_url)
+            expect(robin.locator("#live-notice")).to_contain_text("Live updates are unavailable")
+            expect(robin.locator("#conn-state")).to_have_text(re.compile("Reconnecting"))
+            robin.screenshot(path=str(artifacts_dir / "rooms-redis-down-phone.png"), full_page=True)
+
+            pat.get_by_label("Your message").fill("said while Redis was dead")
+            pat.get_by_label("Your message").press("Enter")
+            expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_contain_text(
+                "said while Redis was dead"
+            )
+
+            redis.start()
+            expect(robin.locator("#conn-state")).to_have_text("Connected", timeout=40_000)
+            expect(robin.locator("#live-notice")).to_be_hidden()
+            expect(robin.locator("#chat-list")).to_contain_text("said while Redis was dead")
+    finally:
+        redis.kill()

@@ -8,9 +8,9 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.rooms.models import Message, Participant, Room
+from apps.rooms.models import Participant, Room
 from tests.factories import clinician_in
-from tests.rooms.factories import make_session
+from tests.rooms.factories import add_message, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,7 @@ def test_non_facilitating_clinician_reads_history_only_and_is_audited(
 ):
     colleague = clinician_in(program, email="colleague@example.test")
     room = Room.objects.create(session=live_session)
-    Message.objects.create(room=room, author=patient, body="hello", created_at=timezone.now())
+    add_message(room, author=patient, body="hello", created_at=timezone.now())
     response = login(client, colleague).get(url(live_session))
     assert response.status_code == 200
     assert 'id="room-config"' not in response.content.decode()
@@ -87,8 +87,8 @@ def test_cancelled_session_says_so(client, login, program, clinician, patient):
 def test_ended_room_is_read_only_history_with_tombstones(client, login, live_session, patient):
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
     now = timezone.now()
-    Message.objects.create(room=room, author=patient, body="kept", created_at=now)
-    Message.objects.create(room=room, author=patient, body="secret", created_at=now, deleted_at=now)
+    add_message(room, author=patient, body="kept", created_at=now)
+    add_message(room, author=patient, body="secret", created_at=now, deleted_at=now)
     body = login(client, patient).get(url(live_session)).content.decode()
     assert "kept" in body
     assert "secret" not in body
@@ -102,9 +102,7 @@ def test_history_pages_back_and_pins_query_count(
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
     now = timezone.now()
     for i in range(130):
-        Message.objects.create(
-            room=room, author=patient if i % 2 else member2, body=f"line {i}", created_at=now
-        )
+        add_message(room, author=patient if i % 2 else member2, body=f"line {i}", created_at=now)
     login(client, patient)
     response = client.get(url(live_session))
     body = response.content.decode()
@@ -173,7 +171,7 @@ def test_dashboard_panel_query_count_does_not_grow(
 def test_history_times_are_shown_in_the_viewers_zone(client, login, live_session, patient):
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
     at = dt.datetime(2026, 1, 15, 20, 5, tzinfo=dt.UTC)  # 12:05 in Los Angeles
-    Message.objects.create(room=room, author=patient, body="timed", created_at=at)
+    add_message(room, author=patient, body="timed", created_at=at)
     body = login(client, patient).get(url(live_session)).content.decode()
     assert ">12:05</time>" in body
 
@@ -182,7 +180,7 @@ def test_history_is_not_repeated_as_status_notices(client, login, live_session, 
     """The transcript once, in the list: the context key "messages" used to be read by
     base.html as django.contrib.messages and printed every payload as a notice."""
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
-    Message.objects.create(room=room, author=patient, body="only once", created_at=timezone.now())
+    add_message(room, author=patient, body="only once", created_at=timezone.now())
     body = login(client, patient).get(url(live_session)).content.decode()
     assert body.count("only once") == 1
     assert "message-info" not in body
@@ -194,10 +192,8 @@ def test_history_system_lines_and_facilitator_badge(
 ):
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
     now = timezone.now()
-    Message.objects.create(
-        room=room, kind="system", system_event="joined", subject=patient, created_at=now
-    )
-    Message.objects.create(room=room, author=clinician, body="<b>welcome</b>", created_at=now)
+    add_message(room, kind="system", system_event="joined", subject=patient, created_at=now)
+    add_message(room, author=clinician, body="<b>welcome</b>", created_at=now)
     body = login(client, patient).get(url(live_session)).content.decode()
     assert f"{patient.first_name_display} joined</li>" in body
     assert '<span class="badge">Facilitator</span>' in body
@@ -210,9 +206,7 @@ def test_cached_history_is_still_audited_for_staff_and_shows_moderation_at_once(
     settings.FRAGMENT_CACHE = True
     colleague = clinician_in(program, email="colleague-cache@example.test")
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
-    message = Message.objects.create(
-        room=room, author=patient, body="first words", created_at=timezone.now()
-    )
+    message = add_message(room, author=patient, body="first words", created_at=timezone.now())
     login(client, colleague)
     for _ in range(3):
         assert "first words" in client.get(url(live_session)).content.decode()
@@ -234,7 +228,7 @@ def test_cached_history_is_per_viewer(client, login, live_session, patient, memb
     """ "mine" marks the viewer's own messages: one member's cached page is not another's."""
     settings.FRAGMENT_CACHE = True
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
-    Message.objects.create(room=room, author=patient, body="from pat", created_at=timezone.now())
+    add_message(room, author=patient, body="from pat", created_at=timezone.now())
     login(client, patient)
     assert 'class="chat-msg mine"' in client.get(url(live_session)).content.decode()
     client.logout()
@@ -265,7 +259,7 @@ def test_a_former_member_still_reads_the_history_of_a_session_they_had_a_seat_in
     from apps.scheduling.models import GroupMembership
 
     room = Room.objects.create(session=live_session, ended_at=timezone.now())
-    Message.objects.create(room=room, author=patient, body="from then", created_at=timezone.now())
+    add_message(room, author=patient, body="from then", created_at=timezone.now())
     Participant.objects.create(room=room, user=patient, status="admitted")
     GroupMembership.objects.filter(patient=patient).update(
         status="ended", to_date=live_session.occurrence_date
