@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "simple_history",
     # Local apps: the order is the order demo data is seeded in.
     "apps.core",
     "apps.audit",
@@ -120,6 +121,8 @@ MIDDLEWARE = [
     "apps.accounts.middleware.IdleTimeoutMiddleware",
     "apps.accounts.middleware.UserTimezoneMiddleware",
     "apps.accounts.middleware.StaffMFARequiredMiddleware",
+    # Records the signed-in user on each history row (django-simple-history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Issue 24 item 8: a control character (NUL…) in any text input is a 400, never a 500.
@@ -283,6 +286,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Apps add their periodic tasks here (declared in code, synced to django-celery-beat).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Row history of clinical tables keeps a file's path, not a second copy of the file.
+SIMPLE_HISTORY_FILEFIELD_TO_CHARFIELD = True
 # The worker logs through LOGGING below (its PHI-safe formatter), not handlers of its own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

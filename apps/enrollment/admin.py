@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
 
 from apps.core.signed import SignedRecordAdmin
 from apps.enrollment.models import (
@@ -48,7 +49,7 @@ class TransitionInline(admin.TabularInline):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(SimpleHistoryAdmin):
     """Read-mostly: status changes go through the state machine in the app, not here."""
 
     list_display = ("id", "patient", "program", "status", "created_at", "submitted_at")
@@ -59,12 +60,12 @@ class ApplicationAdmin(admin.ModelAdmin):
 
 
 @admin.register(TreatmentPlan)
-class TreatmentPlanAdmin(SignedRecordAdmin):
+class TreatmentPlanAdmin(SimpleHistoryAdmin, SignedRecordAdmin):
     """A signed plan is read-only here too: a review writes a new version in the app."""
 
     list_display = ("id", "patient", "version", "patient_signed_at")
     raw_id_fields = ("patient", "created_by")
 
 
-admin.site.register(SafetyPlan)
-admin.site.register(Discharge)
+admin.site.register(SafetyPlan, SimpleHistoryAdmin)
+admin.site.register(Discharge, SimpleHistoryAdmin)

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.functional import LazyObject
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from apps.core.signed import SignedRecord
 
@@ -118,6 +119,9 @@ class Application(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at"]
@@ -286,6 +290,9 @@ class Insurance(models.Model):
     card_back_type = models.CharField(max_length=40, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -319,6 +326,9 @@ class TreatmentPlan(SignedRecord, models.Model):
     created_at = models.DateTimeField()
     patient_signed_at = models.DateTimeField(null=True, blank=True)
     patient_signature = models.CharField(max_length=150, blank=True)
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-version"]
@@ -384,6 +394,9 @@ class SafetyPlan(models.Model):
     )
     created_at = models.DateTimeField()
 
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-version"]
         constraints = [
@@ -414,6 +427,9 @@ class Discharge(models.Model):
     summary = models.TextField(_("summary"), blank=True)
     discharged_at = models.DateTimeField()
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     def __str__(self) -> str:
         return f"Discharge of application #{self.application_id}"

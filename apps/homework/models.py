@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from apps.homework.schema import ModuleSpec
 
@@ -145,6 +146,9 @@ class Assignment(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["due_date", "-created_at"]
         constraints = [
@@ -202,6 +206,9 @@ class Response(models.Model):
     complete = models.BooleanField(default=False)
     client_seq = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
 from apps.core.signed import SignedRecordAdmin
 from apps.measures.models import MeasureResponse, SafetyFlag
@@ -13,7 +14,7 @@ class MeasureResponseAdmin(SignedRecordAdmin):
 
 
 @admin.register(SafetyFlag)
-class SafetyFlagAdmin(admin.ModelAdmin):
+class SafetyFlagAdmin(SimpleHistoryAdmin):
     list_display = (
         "id",
         "patient",

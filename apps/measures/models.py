@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from apps.core.signed import SignedRecord
 
@@ -123,6 +124,9 @@ class SafetyFlag(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledgement_note = models.TextField(_("note"), blank=True)
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["acknowledged_at", "opened_at"]

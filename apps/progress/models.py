@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 SCALE_MAX = 10
 SLEEP_HOURS_MAX = Decimal("24")
@@ -76,6 +77,9 @@ class DailyCheckIn(models.Model):
     note = models.TextField(_("note"), max_length=1000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Who changed what, from what to what (django-simple-history).
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-day"]

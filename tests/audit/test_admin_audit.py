@@ -43,6 +43,20 @@ def _url(obj, view="change"):
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=[obj.pk])
 
 
+def _change_form_data(client, obj, **changes):
+    """The admin change form's own values, as a browser would post them, with ``changes``."""
+    import datetime as dt
+
+    form = client.get(_url(obj)).context["adminform"].form
+    data = {}
+    for name, value in form.initial.items():
+        if isinstance(value, dt.datetime):  # admin's split date and time inputs
+            data[f"{name}_0"], data[f"{name}_1"] = value.date(), value.time().replace(microsecond=0)
+        else:
+            data[name] = "" if value is None else getattr(value, "pk", value)
+    return {**data, **changes}
+
+
 def test_every_model_with_a_patient_link_is_audited():
     """No model admin can opt out by forgetting: only listed reference data is exempt, and
     nothing with a patient field is on that list."""
@@ -81,16 +95,7 @@ def test_admin_writes_of_patient_data_are_audited(client, login, admin, patient,
 
     plan = services.safety_plan_save(patient=patient, by=clinician, data={"warning_signs": "old"})
     login(client, admin)
-    form = client.get(_url(plan)).context["adminform"].form
-    import datetime as dt
-
-    data = {}
-    for name, value in form.initial.items():
-        if isinstance(value, dt.datetime):  # admin's split date and time inputs
-            data[f"{name}_0"], data[f"{name}_1"] = value.date(), value.time().replace(microsecond=0)
-        else:
-            data[name] = "" if value is None else getattr(value, "pk", value)
-    data.update(warning_signs="new words", patient=patient.pk)
+    data = _change_form_data(client, plan, warning_signs="new words", patient=patient.pk)
     response = client.post(_url(plan), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     changed = AuditEvent.objects.filter(action="update", object_type="enrollment.safetyplan").get()
@@ -171,3 +176,25 @@ def test_a_consent_signature_cannot_be_changed_or_deleted(client, login, admin, 
     login(client, admin)
     assert client.post(_url(sig, "delete"), {"post": "yes"}).status_code == 403
     assert ConsentSignature.objects.filter(pk=sig.pk).exists()
+
+
+# --- row history ------------------------------------------------------------------------
+
+
+def test_the_history_answers_who_changed_what_from_what_to_what(
+    client, login, admin, clinician, patient
+):
+    from apps.enrollment import services
+    from apps.enrollment.models import SafetyPlan
+
+    services.safety_plan_save(patient=patient, by=clinician, data={"warning_signs": "old"})
+    plan = SafetyPlan.objects.filter(patient=patient).latest("version")
+    login(client, admin)
+    data = _change_form_data(client, plan, warning_signs="pacing at night", patient=patient.pk)
+    assert client.post(_url(plan), data).status_code == 302
+    newest, before = plan.history.all()[:2]
+    delta = newest.diff_against(before)
+    assert newest.history_user == admin and newest.history_type == "~"
+    [change] = [c for c in delta.changes if c.field == "warning_signs"]
+    assert (change.old, change.new) == ("old", "pacing at night")
+    assert client.get(_url(plan, "history")).status_code == 200
