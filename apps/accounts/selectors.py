@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 
 from apps.accounts.models import Role, User
@@ -28,3 +30,22 @@ def patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | None:
 
 def user_can_see_patient(*, viewer: User, patient: User) -> bool:
     return patients_visible_to(user=viewer).filter(pk=patient.pk).exists()
+
+
+# Which patients are in treatment is enrollment's to say (admission), and pages of lower or
+# sibling apps (scheduling's hours report, progress's caseload) need it: enrollment registers
+# the rule here at start-up (apps/enrollment/apps.py), so it is written once.
+_in_treatment_rules: list[Callable[[QuerySet[User]], QuerySet[User]]] = []
+
+
+def register_in_treatment_rule(rule: Callable[[QuerySet[User]], QuerySet[User]]) -> None:
+    if rule not in _in_treatment_rules:
+        _in_treatment_rules.append(rule)
+
+
+def patients_in_treatment(patients: QuerySet[User]) -> QuerySet[User]:
+    """``patients`` narrowed to those in treatment now (not applicants, waitlisted, referred,
+    withdrawn or discharged), by every registered rule."""
+    for rule in _in_treatment_rules:
+        patients = rule(patients)
+    return patients

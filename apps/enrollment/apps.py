@@ -41,7 +41,11 @@ class EnrollmentConfig(AppConfig):
     label = "enrollment"
 
     def ready(self) -> None:
+        from apps.accounts.selectors import register_in_treatment_rule
         from apps.core import nav
+        from apps.enrollment.selectors import in_treatment
+
+        register_in_treatment_rule(in_treatment)
 
         nav.register_link(
             roles={"patient"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import patient_get_for_viewer
@@ -253,3 +253,16 @@ def safety_plans(*, patient: User) -> QuerySet[SafetyPlan]:
 
 def safety_plan_current(*, patient: User) -> SafetyPlan | None:
     return safety_plans(patient=patient).first()
+
+
+def in_treatment(patients: QuerySet[User]) -> QuerySet[User]:
+    """Patients whose latest application is admitted, or who never applied (added before
+    enrollment existed): registered with accounts as the in-treatment rule."""
+    latest = (
+        Application.objects.filter(patient=OuterRef("pk"))
+        .order_by("-created_at", "-id")
+        .values("status")[:1]
+    )
+    return patients.annotate(_latest_episode=Subquery(latest)).filter(
+        Q(_latest_episode__isnull=True) | Q(_latest_episode=Status.ADMITTED)
+    )

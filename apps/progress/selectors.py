@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from apps.accounts.models import Role
-from apps.accounts.selectors import patients_visible_to
+from apps.accounts.selectors import patients_in_treatment, patients_visible_to
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import Instrument, instrument_get
 from apps.programs.models import Program
@@ -621,9 +621,9 @@ def _caseload_filtered(
     if program_id:
         qs = qs.filter(patient_profile__program_id=program_id)
     if not include_closed:
-        # The caseload is patients in treatment: admitted, or added before enrollment existed
-        # (no application). Applicants are in enrollment's queue; discharged on request.
-        qs = qs.filter(Q(episode_status__isnull=True) | Q(episode_status="admitted"))
+        # The caseload is patients in treatment (enrollment's rule). Applicants are in
+        # enrollment's queue; discharged on request.
+        qs = patients_in_treatment(qs)
     search = (search or "").strip()[:100]
     if search:
         qs = qs.filter(Q(full_name__icontains=search) | Q(preferred_name__icontains=search))

@@ -343,11 +343,12 @@ def weekly_hours(
 
 
 def caseload_patients(*, user: User, program: Program) -> list[User]:
-    """The program's active patients a staff member may see, by name."""
-    from apps.accounts.selectors import patients_visible_to
+    """The program's patients in treatment that a staff member may see, by name (not
+    applicants, waitlisted, referred, withdrawn or discharged people)."""
+    from apps.accounts.selectors import patients_in_treatment, patients_visible_to
 
     return list(
-        patients_visible_to(user=user)
+        patients_in_treatment(patients_visible_to(user=user))
         .filter(patient_profile__program=program)
         .select_related("patient_profile")
         .order_by("full_name", "pk")

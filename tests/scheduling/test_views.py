@@ -510,3 +510,26 @@ def test_whats_next_includes_a_booked_appointment_before_the_next_group(
     assert "Individual therapy" in week and "with Carla" in week
     dashboard = client.get(reverse("home")).content.decode()
     assert "Individual therapy" in dashboard and "with Carla" in dashboard
+
+
+def test_the_hours_report_lists_only_patients_in_treatment(client, login, clinician, program):
+    """Applicants, waitlisted, referred, withdrawn and discharged people were listed as
+    below the minimum (issue 29, item 9)."""
+    from tests.enrollment.factories import application_in
+
+    people = {}
+    for status in ("admitted", "started", "waitlisted", "referred", "withdrawn", "discharged"):
+        person = patient_in(program, full_name=f"Person {status.title()}")
+        application_in(person, program, status=status)
+        people[status] = person
+    never_applied = patient_in(program, full_name="Person Before Enrollment")
+    login(client, clinician)
+    page = client.get(reverse("scheduling:program_hours", args=[program.pk])).content.decode()
+    csv_text = client.get(
+        reverse("scheduling:program_hours_csv", args=[program.pk])
+    ).content.decode()
+    for text in (page, csv_text):
+        assert people["admitted"].full_name in text
+        assert never_applied.full_name in text
+        for status in ("started", "waitlisted", "referred", "withdrawn", "discharged"):
+            assert people[status].full_name not in text, status
