@@ -44,7 +44,10 @@ logger = logging.getLogger(__name__)
 
 CLOSE_SESSION_ENDED = 4401
 CLOSE_UNAUTHORISED = 4403
-CLOSE_TRY_AGAIN = 1013  # the channel layer is unavailable: reconnect later
+# Try again later (the channel layer is unavailable; the socket fell behind): 4503, not
+# WebSocket's 1013, which daphne refuses from an application (1000 or 3000-4999 only) and
+# turns into 1011.
+CLOSE_TRY_AGAIN = 4503
 MAX_FRAME_BYTES = 64 * 1024
 SESSION_CHECK_SECONDS = 30
 SESSION_WATCH_BATCH = 200
@@ -120,7 +123,7 @@ class LayerChannelReleased:
 
     A socket whose own layer channel cannot be made (Channels makes it before the consumer
     sees the socket; Redis down) is accepted, told so (``live_unavailable_frame``) and
-    closed with 1013, try again later: the page says live updates are unavailable and
+    closed with 4503, try again later: the page says live updates are unavailable and
     reconnects with back-off, instead of a failed handshake it cannot explain."""
 
     channel_layer: Any
@@ -142,7 +145,7 @@ class LayerChannelReleased:
 
 
 async def _close_for_a_retry(receive: Any, send: Any) -> None:
-    """Speak ASGI directly (there is no consumer): accept, say why, close with 1013."""
+    """Speak ASGI directly (there is no consumer): accept, say why, close with 4503."""
     message = await receive()
     if message.get("type") != "websocket.connect":
         return
@@ -407,7 +410,7 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
 
     async def join_user_group(self) -> bool:
         """Join the user's group (a sign-out anywhere closes this socket). False when the
-        channel layer is unavailable (Redis down): the socket is then closed with 1013 after
+        channel layer is unavailable (Redis down): the socket is then closed with 4503 after
         telling the client (``live_unavailable``), and the client tries again later."""
         try:
             await self.channel_layer.group_add(user_group(self.scope["user"].pk), self.channel_name)
@@ -420,7 +423,7 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
 
     async def live_unavailable(self, *, accepted: bool) -> None:
         """The channel layer failed while the socket was being set up: say so and close with
-        1013 (try again later), so the page shows it and reconnects with back-off."""
+        4503 (try again later), so the page shows it and reconnects with back-off."""
         logger.warning("channel layer unavailable; socket closed for a retry", exc_info=True)
         if not accepted:
             await self.accept()

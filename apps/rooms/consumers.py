@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from apps.core import requestcontext
 from apps.core.consumers import (
     CLOSE_SESSION_ENDED,
+    CLOSE_TRY_AGAIN,
     SocketSet,
     UserSocketConsumer,
     frame_session_alive,
@@ -46,9 +47,8 @@ CLOSE_ROOM_CLOSED = 4410
 # Rooms checked in one service call by a process's periodic check (``_Ticker``).
 ROOM_TICK_BATCH = 10
 # Events a socket may have waiting while its snapshot or admission is read (a room sends a
-# few a second); past that the socket is closed with 1013 and the client reconnects.
+# few a second); past that the socket is closed with 4503 and the client reconnects.
 HELD_EVENTS_LIMIT = 1000
-CLOSE_TRY_AGAIN = 1013
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

@@ -527,7 +527,7 @@
       checkGap();
     },
     error: function (f) {
-      if (f.code === "live_unavailable") {  // Redis down: the socket closes (1013) and retries
+      if (f.code === "live_unavailable") {  // Redis down: the socket closes (4503) and retries
         $("live-notice").textContent = f.message;
         $("live-notice").hidden = false;
         return;

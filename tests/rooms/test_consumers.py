@@ -878,7 +878,7 @@ async def test_a_socket_that_falls_too_far_behind_is_closed_for_a_reconnect(
         if output["type"] == "websocket.close":
             codes.append(output.get("code"))
             break
-    assert codes == [1013]
+    assert codes == [4503]
     await comm.disconnect()
     await other.close()
 

@@ -299,7 +299,7 @@ async def test_a_socket_opened_while_the_layer_is_down_is_told_and_closed_to_ret
     assert frame["type"] == "error" and frame["code"] == "live_unavailable"
     assert "keep trying" in frame["message"]
     close = await comm.receive_output(timeout=3)
-    assert close == {"type": "websocket.close", "code": 1013}
+    assert close == {"type": "websocket.close", "code": 4503}
     await comm.disconnect()
     assert not await db(Connection.objects.filter(room__session=live_session).exists)()
     layer_down(False)
