@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.views.defaults import server_error as django_server_error
 
+from apps.core.logs import sqlstate_of
+
 BUSY_SQLSTATES = frozenset({"57014", "55P03"})
 RETRY_AFTER_SECONDS = 30
 
@@ -17,10 +19,7 @@ RETRY_AFTER_SECONDS = 30
 def is_database_busy(exc: BaseException | None) -> bool:
     seen = 0
     while exc is not None and seen < 5:
-        state = getattr(exc, "sqlstate", None) or getattr(
-            getattr(exc, "diag", None), "sqlstate", None
-        )
-        if state in BUSY_SQLSTATES:
+        if sqlstate_of(exc) in BUSY_SQLSTATES:
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1

@@ -36,6 +36,11 @@ def _database_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE a database error carries (psycopg's error or its diagnostics), if any."""
+    return getattr(exc, "sqlstate", None) or getattr(getattr(exc, "diag", None), "sqlstate", None)
+
+
 def is_database_error(exc: BaseException) -> bool:
     return isinstance(exc, _database_error_types())
 
@@ -43,9 +48,7 @@ def is_database_error(exc: BaseException) -> bool:
 def database_error_text(exc: BaseException) -> str:
     """``module.Class [SQLSTATE xxxxx]``: what an operator needs, without the values."""
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    state = getattr(cause, "sqlstate", None) or getattr(
-        getattr(cause, "diag", None), "sqlstate", None
-    )
+    state = sqlstate_of(cause)
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}"
     suffix = f" [SQLSTATE {state}]" if state else ""
     return f"{kind}{suffix} (message withheld: it may hold patient data)"
