@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "apps.homework",
     "apps.progress",
     "apps.notifications",
+    "apps.video",
 ]
 
 MIDDLEWARE = [
@@ -429,13 +430,44 @@ if PRODUCTION:
     if len(SECRET_KEY) < 50:
         raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters in production.")
 
+# --- Video: Janus VideoRoom and coturn (apps/video) -----------------------------------
+# Django signs every Janus token and TURN credential and drives rooms over Janus's private HTTP
+# API; browsers reach only JANUS_WS_URL (nginx's wss://<site>/janus/ in production) and TURN.
+# `make run` writes these into var/video.env (deploy/video_dev.py); unset, rooms say plainly
+# that video is not available and chat works.
+VIDEO_ENABLED = env.bool("VIDEO_ENABLED", default=False)
+JANUS_HTTP_URL = env.str("JANUS_HTTP_URL", default="http://127.0.0.1:8088/janus")
+# Empty: the page's own origin at /janus/ (ws:// or wss:// as the page), as nginx serves it.
+JANUS_WS_URL = env.str("JANUS_WS_URL", default="")
+JANUS_TOKEN_SECRET = envsecret("JANUS_TOKEN_SECRET", "") or ""
+JANUS_ADMIN_KEY = envsecret("JANUS_ADMIN_KEY", "") or ""
+TURN_SECRET = envsecret("TURN_SECRET", "") or ""
+TURN_URLS = env.list("TURN_URLS", default=[])
+# Browsers use only relayed candidates (tests of the TURN path; a clinic whose patients sit
+# behind networks that block UDP to the media server).
+VIDEO_FORCE_RELAY = env.bool("VIDEO_FORCE_RELAY", default=False)
+# A Janus and a TURN credential live until the session or visit ends plus this margin, and
+# at most this long: Janus checks the token on every request of its session.
+VIDEO_TOKEN_MAX_SECONDS = env.int("VIDEO_TOKEN_MAX_SECONDS", default=4 * 3600)
+# Participants in a group room's media room (15 members plus facilitators).
+VIDEO_MAX_PUBLISHERS = env.int("VIDEO_MAX_PUBLISHERS", default=20)
+if VIDEO_ENABLED and not (JANUS_TOKEN_SECRET and JANUS_ADMIN_KEY and TURN_SECRET):
+    raise ImproperlyConfigured(
+        "VIDEO_ENABLED needs JANUS_TOKEN_SECRET, JANUS_ADMIN_KEY and TURN_SECRET."
+    )
+CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])
+if JANUS_WS_URL:
+    _janus_origin = re.match(r"^(wss?://[^/]+)", JANUS_WS_URL)
+    if not _janus_origin:
+        raise ImproperlyConfigured("JANUS_WS_URL must be a ws:// or wss:// URL.")
+    CSP_MEDIA_ORIGINS.append(_janus_origin.group(1))
+
 # --- Browser policies: Content-Security-Policy and Permissions-Policy -------------------
 # Scripts and styles come only from our own static files: no inline script or event handler,
 # no eval (htmx is configured without it in base.html), no style attributes. A template that
 # must keep an inline block gives it nonce="{{ request.csp_nonce }}". Images may be data: URIs
 # (the TOTP QR code, the empty favicon). apps.core.headers adds this host's ws(s):// origin to
 # connect-src; CSP_MEDIA_ORIGINS adds a video server's origins (e.g. wss://janus.example.org).
-CSP_MEDIA_ORIGINS = env.list("CSP_MEDIA_ORIGINS", default=[])
 for _origin in CSP_MEDIA_ORIGINS:
     if not re.fullmatch(r"(wss|https|ws|http)://[A-Za-z0-9.-]+(:[0-9]{1,5})?", _origin):
         raise ImproperlyConfigured(f"CSP_MEDIA_ORIGINS: {_origin!r} is not a scheme://host[:port]")
