@@ -437,6 +437,8 @@ if PRODUCTION:
 # that video is not available and chat works.
 VIDEO_ENABLED = env.bool("VIDEO_ENABLED", default=False)
 JANUS_HTTP_URL = env.str("JANUS_HTTP_URL", default="http://127.0.0.1:8088/janus")
+if not re.match(r"^https?://", JANUS_HTTP_URL):
+    raise ImproperlyConfigured("JANUS_HTTP_URL must be an http:// or https:// URL.")
 # Empty: the page's own origin at /janus/ (ws:// or wss:// as the page), as nginx serves it.
 JANUS_WS_URL = env.str("JANUS_WS_URL", default="")
 JANUS_TOKEN_SECRET = envsecret("JANUS_TOKEN_SECRET", "") or ""

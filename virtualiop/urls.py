@@ -27,6 +27,7 @@ for _name, _prefix in [
     ("homework", "homework/"),
     ("progress", "progress/"),
     ("notifications", "notifications/"),
+    ("video", "video/"),
     ("programs", "programs/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:

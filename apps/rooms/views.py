@@ -15,6 +15,7 @@ from apps.core import fragments
 from apps.core.headers import media_capture_allowed
 from apps.core.params import query_int
 from apps.rooms import presentation, selectors, services
+from apps.rooms.extensions import room_page_extras
 from apps.rooms.models import MAX_BODY_CHARS, MAX_PIN_CHARS
 from apps.rooms.protocol import MAX_MUTE_MINUTES
 from apps.rooms.selectors import Phase
@@ -55,6 +56,10 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             "tz": timezone.get_current_timezone_name(),
             "strings": js_strings(),
         }
+        extras = room_page_extras(request, session)
+        context["room_extras"] = extras
+        for extra in extras:
+            context.update(extra.context)
         return render(request, "rooms/room.html", context)
     if phase in (Phase.ENDED, Phase.LIVE):
         before = query_int(request, "before", minimum=1)

@@ -481,6 +481,17 @@ class AttendanceSource(models.TextChoices):
     CONFIRMED = "confirmed", _("Confirmed by facilitator")
 
 
+class PatientLocation(models.TextChoices):
+    """Where a patient says they are when joining a video session or visit."""
+
+    HOME = "home", _("At home")
+    ELSEWHERE = "elsewhere", _("Somewhere else")
+
+
+# CMS place-of-service codes for telehealth: 10 in the patient's home, 02 anywhere else.
+PLACE_OF_SERVICE = {PatientLocation.HOME: "10", PatientLocation.ELSEWHERE: "02"}
+
+
 class Attendance(models.Model):
     session = models.ForeignKey(
         Session,
@@ -502,6 +513,11 @@ class Attendance(models.Model):
     # Presence intervals reported by the room, as [[joined ISO, left ISO or null], ...].
     presence = models.JSONField(default=list, blank=True)
     first_joined_at = models.DateTimeField(null=True, blank=True)
+    # As the patient gave it when joining the video (emergencies; place of service).
+    location = models.CharField(
+        _("location"), max_length=10, choices=PatientLocation.choices, blank=True
+    )
+    location_place = models.CharField(_("city and state"), max_length=120, blank=True)
     last_left_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -529,6 +545,10 @@ class Attendance(models.Model):
     @property
     def counts(self) -> bool:
         return self.status in ATTENDED_STATUSES
+
+    @property
+    def place_of_service(self) -> str:
+        return PLACE_OF_SERVICE.get(self.location, "")  # type: ignore[call-overload]
 
 
 def _feed_token() -> str:

@@ -36,6 +36,7 @@ from apps.scheduling.models import (
     Group,
     GroupMembership,
     MembershipStatus,
+    PatientLocation,
     Session,
     SessionStatus,
 )
@@ -739,6 +740,38 @@ def attendance_record_presence(
         obj=attendance,
         patient=patient,
         detail="presence recorded",
+    )
+    return attendance
+
+
+@transaction.atomic
+def attendance_record_location(
+    *, session: Session, patient: User, location: str, place: str
+) -> Attendance | None:
+    """Record where ``patient`` said they are as they joined ``session``'s video (for an
+    emergency, and the claim's place of service). None for a non-member, as presence."""
+    from apps.scheduling.selectors import sessions_for_patient
+
+    if location not in PatientLocation.values:
+        raise SchedulingError(_("Choose where you are."))
+    if not getattr(patient, "is_patient", False):
+        return None
+    if not sessions_for_patient(patient=patient).filter(pk=session.pk).exists():
+        return None
+    attendance, _created = Attendance.objects.select_for_update().get_or_create(
+        session=session,
+        patient=patient,
+        defaults={"status": AttendanceStatus.PRESENT, "source": AttendanceSource.AUTO},
+    )
+    attendance.location = location
+    attendance.location_place = place
+    attendance.save(update_fields=["location", "location_place", "updated_at"])
+    audit_record(
+        actor=patient,
+        action=AuditAction.UPDATE,
+        obj=attendance,
+        patient=patient,
+        detail="location recorded",
     )
     return attendance
 

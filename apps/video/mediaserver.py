@@ -27,9 +27,7 @@ DEBIAN_PACKAGES = ("janus", "coturn", "libjs-janus-gateway", "libjs-webrtc-adapt
 
 
 def janus_binary() -> str | None:
-    return shutil.which("janus") or (
-        "/usr/bin/janus" if Path("/usr/bin/janus").exists() else None
-    )
+    return shutil.which("janus") or ("/usr/bin/janus" if Path("/usr/bin/janus").exists() else None)
 
 
 def turnserver_binary() -> str | None:
@@ -138,9 +136,7 @@ class MediaConfig:
 
 
 def _render(template: Path, values: dict[str, object]) -> str:
-    return string.Template(template.read_text()).substitute(
-        {k: str(v) for k, v in values.items()}
-    )
+    return string.Template(template.read_text()).substitute({k: str(v) for k, v in values.items()})
 
 
 def render_janus(config: MediaConfig, folder: Path) -> Path:

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class VideoConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "apps.video"
+    verbose_name = "Video"
+
+    def ready(self) -> None:
+        # Imported once the app registry is ready: they import models.
+        from apps.rooms.extensions import register_room_page_extra
+        from apps.video import signals  # noqa: F401  (connects the room hooks)
+        from apps.video.views import room_stage
+
+        register_room_page_extra(room_stage)

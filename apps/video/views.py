@@ -1,0 +1,205 @@
+"""The visit page and the small JSON API video.js speaks (join, state, moderate, leave)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.core.headers import media_capture_allowed
+from apps.core.params import MAX_ID
+from apps.rooms.extensions import RoomPageExtra
+from apps.video import selectors, services
+from apps.video.selectors import SESSION, VISIT, Target
+
+KINDS = (SESSION, VISIT)
+
+
+def _target(request: HttpRequest, kind: str, pk: int) -> Target | None:
+    if kind == SESSION:
+        return selectors.session_target(user=request.user, session_id=pk)  # type: ignore[arg-type]
+    if kind == VISIT:
+        return selectors.visit_target(user=request.user, appointment_id=pk)  # type: ignore[arg-type]
+    return None
+
+
+def _json_target(request: HttpRequest, kind: str, pk: int) -> Target | JsonResponse:
+    target = _target(request, kind, pk) if pk <= MAX_ID else None
+    if target is None:
+        return JsonResponse({"error": _("Not found."), "code": "not_found"}, status=404)
+    return target
+
+
+def _error(exc: services.VideoError) -> JsonResponse:
+    return JsonResponse({"error": exc.message, "code": exc.code}, status=exc.status)
+
+
+@require_POST
+@login_required
+def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+    target = _json_target(request, kind, pk)
+    if isinstance(target, JsonResponse):
+        return target
+    try:
+        data = services.video_join(
+            target=target,
+            location=request.POST.get("location", ""),
+            place=request.POST.get("place", ""),
+        )
+    except services.VideoError as exc:
+        return _error(exc)
+    return JsonResponse(data)
+
+
+@require_POST
+@login_required
+def state(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+    target = _json_target(request, kind, pk)
+    if isinstance(target, JsonResponse):
+        return target
+    return JsonResponse(
+        services.video_state(target=target, in_media=request.POST.get("media") == "1")
+    )
+
+
+@require_POST
+@login_required
+def moderate(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+    target = _json_target(request, kind, pk)
+    if isinstance(target, JsonResponse):
+        return target
+    raw = request.POST.get("user_id", "")
+    user_id = int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+    try:
+        services.video_moderate(
+            target=target, action=request.POST.get("action", ""), user_id=user_id
+        )
+    except services.VideoError as exc:
+        return _error(exc)
+    return JsonResponse({"ok": True})
+
+
+@require_POST
+@login_required
+def leave(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+    target = _json_target(request, kind, pk)
+    if isinstance(target, JsonResponse):
+        return target
+    services.video_leave(target=target)
+    return JsonResponse({"ok": True})
+
+
+def video_config(request: HttpRequest, target: Target) -> dict[str, Any]:
+    """What video.js needs on a room or visit page (no secrets: those come from join)."""
+    seat = selectors.seat_of(target)
+    args = {"kind": target.kind, "pk": target.pk}
+    return {
+        "enabled": selectors.video_enabled(),
+        "kind": target.kind,
+        "host": target.is_host,
+        "ask_location": bool(request.user.is_patient),  # type: ignore[union-attr]
+        "location": seat.location if seat else "",
+        "place": seat.location_place if seat else "",
+        "urls": {
+            name: reverse(f"video:{name}", kwargs=args)
+            for name in ("join", "state", "moderate", "leave")
+        },
+        "strings": js_strings(),
+    }
+
+
+@require_GET
+@login_required
+@media_capture_allowed
+def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    if target is None:
+        raise Http404
+    appointment = target.appointment
+    assert appointment is not None
+    context = {
+        "appointment": appointment,
+        "target": target,
+        "opens_at": selectors.visit_opens_at(appointment),
+        "video_config": video_config(request, target) if target.live else None,
+        "scripts": VIDEO_SCRIPTS,
+    }
+    return render(request, "video/visit.html", context)
+
+
+def js_strings() -> dict[str, str]:
+    return {
+        "join": _("Join"),
+        "joining": _("Joining…"),
+        "waiting": _(
+            "You are in the waiting room. You will be let in shortly; keep this page open."
+        ),
+        "denied": _(
+            "Your browser blocked the camera and microphone. Allow them in the address bar, "
+            "then try again — or join with audio only."
+        ),
+        "no_device": _("No camera or microphone was found. You can still join and listen."),
+        "device_busy": _("Another app is using your camera or microphone. Close it and try again."),
+        "unavailable": _("Video is not available right now. The chat still works."),
+        "disabled": _("Video is not available on this server. The chat still works."),
+        "mute": _("Mute"),
+        "unmute": _("Unmute"),
+        "camera_off": _("Stop camera"),
+        "camera_on": _("Start camera"),
+        "share": _("Share screen"),
+        "stop_share": _("Stop sharing"),
+        "leave": _("Leave"),
+        "rejoin": _("Join again"),
+        "left": _("You left the video. The chat stays open."),
+        "muted_by_host": _("The facilitator muted your microphone."),
+        "video_stopped_by_host": _("The facilitator stopped your camera."),
+        "mute_released": _("The facilitator let you unmute."),
+        "removed": _("You have been removed from this session."),
+        "ended": _("The session has ended."),
+        "quality_good": _("Connection: good"),
+        "quality_fair": _("Connection: fair"),
+        "quality_poor": _("Connection: poor"),
+        "lower_video": _("Your connection is weak: sending lower-quality video."),
+        "audio_only": _("Your connection is weak: audio only for now."),
+        "restored": _("Your connection recovered."),
+        "reconnecting": _("Reconnecting the video…"),
+        "speaking": _("speaking"),
+        "you": _("You"),
+        "someone": _("Someone"),
+        "host_mute": _("Mute {name}"),
+        "host_release_mute": _("Let {name} unmute"),
+        "host_stop_video": _("Stop {name}'s video"),
+        "host_release_video": _("Let {name} start video"),
+        "host_remove": _("Remove {name}"),
+        "confirm_remove": _("Remove {name} from this session?"),
+        "admit": _("Let in"),
+        "nobody_waiting": _("Nobody is waiting."),
+        "location_home": _("At home"),
+        "location_elsewhere": _("Elsewhere: {place}"),
+        "pos": _("POS {code}"),
+        "muted": _("muted"),
+        "error": _("Could not do that: {message}"),
+        "facilitator": _("Facilitator"),
+    }
+
+
+VIDEO_SCRIPTS = ("vendor/adapter-8.2.0.js", "vendor/janus-1.1.2.js", "js/video.js")
+
+
+def room_stage(request: HttpRequest, session: Any) -> RoomPageExtra | None:
+    """The group room page's video stage (registered with rooms.extensions)."""
+    target = selectors.session_target(user=request.user, session_id=session.pk)  # type: ignore[arg-type]
+    if target is None:
+        return None
+    config = video_config(request, target)
+    return RoomPageExtra(
+        template="video/_stage.html",
+        context={"video_config": config},
+        scripts=VIDEO_SCRIPTS if config["enabled"] else (),
+        styles=("css/video.css",),
+    )
