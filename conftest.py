@@ -154,6 +154,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # Video tests: a synthetic camera and microphone, granted without a prompt, and WebRTC
+    # allowed to this machine's own addresses.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
 ]
 
 

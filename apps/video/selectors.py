@@ -68,7 +68,7 @@ def video_enabled() -> bool:
 def session_target(*, user: User, session_id: int) -> Target | None:
     """The group session's media room as ``user`` may use it; None when they may not know it."""
     access = room_selectors.room_access(user=user, session_id=session_id)
-    if access is None or not access.may_join_live:
+    if access is None:
         return None
     session = access.session
     chat_room = room_selectors.room_of(access)
@@ -86,7 +86,7 @@ def session_target(*, user: User, session_id: int) -> Target | None:
         session=session,
         appointment=None,
         is_host=access.is_facilitator,
-        live=phase == Phase.LIVE,
+        live=phase == Phase.LIVE and access.may_join_live,
         ended=phase != Phase.LIVE and phase != Phase.NOT_OPEN,
         closes_at=room_selectors.room_live_until(session=session),
         chat_status=ParticipantStatus.ADMITTED if access.is_facilitator else chat_status,

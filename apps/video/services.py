@@ -23,7 +23,7 @@ from apps.scheduling.services import (
     attendance_record_location,
     attendance_record_presence,
 )
-from apps.video import janus, tokens
+from apps.video import janus, selectors, tokens
 from apps.video.models import Seat, SeatStatus, VideoRoom
 from apps.video.selectors import SESSION, Target, seats, video_enabled
 
@@ -52,6 +52,10 @@ class VideoError(Exception):
 
 class VideoForbidden(VideoError):
     status = 403
+
+
+class VideoNotFound(VideoError):
+    status = 404
 
 
 class VideoUnavailable(VideoError):
@@ -108,6 +112,8 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
     """Ask to join: a waiting answer, or everything the browser needs to publish."""
     if not video_enabled():
         raise VideoUnavailable(_("Video is not available on this server."), code="disabled")
+    if target.chat_status == ParticipantStatus.REMOVED:
+        raise VideoForbidden(_("You have been removed from this session."), code="removed")
     if not target.live:
         raise VideoError(_("This room is not open."), code="closed")
     user = target.user
@@ -240,8 +246,10 @@ def video_state(*, target: Target, in_media: bool = False) -> dict[str, Any]:
     """What the browser shows: its own seat, the names behind the opaque displays, and for the
     host who waits and where each patient is. ``in_media``: this browser is publishing."""
     room = target.room()
-    if room is None:
-        return {"seat": "none", "ended": target.ended or not target.live, "roster": {}}
+    if room is None or not target.live:
+        # Not (or no longer) in the live room: nothing about who is in it.
+        seat = selectors.seat_of(target) if room is not None else None
+        return {"seat": seat.status if seat else "none", "ended": True, "roster": {}}
     now = timezone.now()
     all_seats = seats(room)
     mine = next((s for s in all_seats if s.user_id == target.user.pk), None)
@@ -407,12 +415,12 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
         return
     room = target.room()
     if room is None:
-        raise VideoError(_("Nobody has joined yet."), code="not_found")
+        raise VideoNotFound(_("Nobody has joined yet."), code="not_found")
     if action in ("lock", "unlock", "share_on", "share_off", "end", "admit_all"):
         _room_action(target, room, action)
         return
     if user_id is None:
-        raise VideoError(_("That person is not in this room."), code="not_found")
+        raise VideoNotFound(_("That person is not in this room."), code="not_found")
     with transaction.atomic():
         seat = (
             Seat.objects.select_for_update()
@@ -421,7 +429,7 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
             .first()
         )
         if seat is None:
-            raise VideoError(_("That person is not in this room."), code="not_found")
+            raise VideoNotFound(_("That person is not in this room."), code="not_found")
         if action == "admit":
             if seat.status != SeatStatus.WAITING:
                 raise VideoError(_("That person is not waiting."), code="not_waiting")

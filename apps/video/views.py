@@ -171,10 +171,10 @@ def js_strings() -> dict[str, str]:
         "speaking": _("speaking"),
         "you": _("You"),
         "someone": _("Someone"),
-        "host_mute": _("Mute {name}"),
+        "host_mute": _("Mute {name}'s microphone"),
         "host_release_mute": _("Let {name} unmute"),
-        "host_stop_video": _("Stop {name}'s video"),
-        "host_release_video": _("Let {name} start video"),
+        "host_stop_video": _("Stop {name}'s camera"),
+        "host_release_video": _("Let {name} start their camera"),
         "host_remove": _("Remove {name}"),
         "confirm_remove": _("Remove {name} from this session?"),
         "admit": _("Let in"),
@@ -185,6 +185,9 @@ def js_strings() -> dict[str, str]:
         "muted": _("muted"),
         "error": _("Could not do that: {message}"),
         "facilitator": _("Facilitator"),
+        "confirm_end": _("End the visit for everyone?"),
+        "lock": _("Lock the visit"),
+        "unlock": _("Unlock the visit"),
     }
 
 

@@ -260,7 +260,7 @@
           finish(S.ended);
         } else if (ev === 'event') {
           if (msg.publishers) addPublishers(msg.publishers);
-          const gone = msg.unpublished || msg.leaving;
+          const gone = msg.unpublished || msg.leaving || msg.kicked;
           if (gone === 'ok' && msg.reason === 'kicked') return finish(S.removed);
           if (gone && gone !== 'ok') removeFeed(gone);
           if (msg.error_code) notice(t('error', { message: msg.error }), 'warning');
@@ -457,6 +457,7 @@
 
   async function hostAction(action, entry) {
     if (action === 'remove' && !window.confirm(t('confirm_remove', { name: entry ? entry.name : '' }))) return;
+    if (action === 'end' && !window.confirm(S.confirm_end)) return;
     const r = await post(cfg.urls.moderate, { action, user_id: entry ? entry.user_id : '' });
     if (!r.ok) notice(t('error', { message: r.body.error || r.status }), 'warning');
     poll();
@@ -532,12 +533,20 @@
     if (s.ended) return finish(S.ended);
     roster = s.roster || {};
     applyMe(s, false);
+    // Someone Django no longer seats (removed) leaves every gallery even if Janus was slow.
+    for (const [id, feed] of Object.entries(feeds)) if (!roster[feed.display]) removeFeed(Number(id));
     for (const tile of Object.values(tiles)) {
       if (!tile.self && !tile.screen) tile.nameEl.textContent = nameOf(tile.key);
       renderTile(tile);
     }
     const toggle = $('share-toggle');
     if (toggle) toggle.checked = !!s.members_may_share;
+    const lock = $('video-lock');
+    if (lock) {
+      lock.dataset.action = s.locked ? 'unlock' : 'lock';
+      lock.textContent = s.locked ? S.unlock : S.lock;
+      lock.setAttribute('aria-pressed', String(!!s.locked));
+    }
     if (cfg.host && s.waiting) renderWaiting(s.waiting);
   }
 
@@ -711,6 +720,7 @@
     subscriber: () => (sub && sub.webrtcStuff ? sub.webrtcStuff.pc : null),
     publisher: () => (pub && pub.webrtcStuff ? pub.webrtcStuff.pc : null),
     mids: () => Object.fromEntries(Object.entries(midInfo).map(([mid, i]) => [mid, { feed: i.feed, type: i.type, display: feeds[i.feed] && feeds[i.feed].display }])),
+    display: () => (creds ? creds.display : null),
     joined: () => joined,
     published: () => published,
   };
