@@ -176,7 +176,7 @@ def plan_appointment_reminders(*, now: dt.datetime) -> int:
                         "appointment_id": appt.pk,
                         "starts_at": appt.starts_at,
                         "ends_at": appt.ends_at,
-                        "link": "/schedule/",
+                        "link": appt.join_url,
                     },
                     due_at=max(due, now),
                 )

@@ -8,6 +8,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from icalendar import Calendar, Event
 
 from apps.accounts.models import User
@@ -28,6 +29,7 @@ def _event(
     cancelled: bool,
     stamp: dt.datetime,
     sequence: int,
+    join_path: str = "",
 ) -> Event:
     event = Event()
     event.add("uid", f"{uid}@{UID_DOMAIN}")
@@ -37,6 +39,11 @@ def _event(
     event.add("summary", summary)
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     event.add("sequence", sequence)
+    if join_path and not cancelled:
+        # The platform's own page (sign-in required), never a media server's address.
+        link = settings.SITE_URL.rstrip("/") + join_path
+        event.add("url", link)
+        event.add("description", gettext("Join: %(link)s") % {"link": link})
     return event
 
 
@@ -68,6 +75,7 @@ def calendar_for_user(*, user: User, now: dt.datetime | None = None) -> bytes:
                 cancelled=session.status == SessionStatus.CANCELLED,
                 stamp=session.updated_at,
                 sequence=int(session.updated_at.timestamp()) // 60 % 2_000_000_000,
+                join_path=session.join_url,
             )
         )
     for appt in appointments.filter(starts_at__gte=start, starts_at__lt=end).exclude(
@@ -82,12 +90,11 @@ def calendar_for_user(*, user: User, now: dt.datetime | None = None) -> bytes:
                 cancelled=appt.status == AppointmentStatus.CANCELLED,
                 stamp=appt.updated_at,
                 sequence=int(appt.updated_at.timestamp()) // 60 % 2_000_000_000,
+                join_path=appt.join_url,
             )
         )
     return cal.to_ical()
 
 
 def _appointment_title() -> str:
-    from django.utils.translation import gettext
-
     return gettext("Appointment")

@@ -21,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 
 # A patient may open a session's room this long before it starts.
 JOIN_OPENS_BEFORE = dt.timedelta(minutes=15)
+# A video visit stays open this long after its booked end (visits run over).
+VISIT_CLOSES_AFTER = dt.timedelta(minutes=30)
 
 
 class GroupKind(models.TextChoices):
@@ -228,6 +230,10 @@ class Session(models.Model):
         # The rooms app serves /rooms/<session id>/.
         return f"/rooms/{self.pk}/"
 
+    @property
+    def join_url(self) -> str:
+        return self.room_url
+
 
 class MembershipStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
@@ -381,6 +387,25 @@ class Appointment(models.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status == AppointmentStatus.CANCELLED
+
+    @property
+    def join_opens_at(self) -> dt.datetime:
+        return self.starts_at - JOIN_OPENS_BEFORE
+
+    @property
+    def join_closes_at(self) -> dt.datetime:
+        return self.ends_at + VISIT_CLOSES_AFTER
+
+    def join_is_open(self, now: dt.datetime) -> bool:
+        return (
+            self.status == AppointmentStatus.BOOKED
+            and self.join_opens_at <= now < self.join_closes_at
+        )
+
+    @property
+    def join_url(self) -> str:
+        # The video app serves the visit page at /video/visit/<appointment id>/.
+        return f"/video/visit/{self.pk}/"
 
 
 class Weekday(models.IntegerChoices):

@@ -406,7 +406,7 @@ def agenda_for_patient(*, patient: User, start: dt.datetime, end: dt.datetime) -
 
 def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> list[AgendaItem]:
     """What a patient has coming up (or running now): scheduled group sessions and booked
-    appointments not yet over, soonest first, each with ``join_open`` for sessions. Looks past
+    appointments not yet over, soonest first, each with ``join_open``. Looks past
     this week's end (on a Sunday evening the next group is Monday). Two queries."""
     sessions = sessions_for_patient(patient=patient, start=now - dt.timedelta(hours=12)).filter(
         status="scheduled", ends_at__gt=now
@@ -439,7 +439,7 @@ def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> 
             cancel_reason="",
             obj=a,
         )
-        item.join_open = False  # type: ignore[attr-defined]
+        item.join_open = a.join_is_open(now)  # type: ignore[attr-defined]
         items.append(item)
     return sorted(items, key=lambda item: (item.starts_at, item.kind))[:limit]
 

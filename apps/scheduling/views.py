@@ -134,7 +134,7 @@ def _my_week_context(patient: User, *, today: dt.date, week_start: dt.date) -> d
     days: dict[dt.date, list[Any]] = {week_start + dt.timedelta(days=i): [] for i in range(7)}
     for item in items:
         item.attendance = attendance.get(item.obj.pk) if item.kind == "session" else None  # type: ignore[attr-defined]
-        item.join_open = item.kind == "session" and item.obj.join_is_open(now)  # type: ignore[attr-defined]
+        item.join_open = item.obj.join_is_open(now)  # type: ignore[attr-defined]
         days.setdefault(item.starts_at.astimezone(tz).date(), []).append(item)
     upcoming = selectors.upcoming_for_patient(patient=patient, now=now, limit=1)
     next_item = upcoming[0] if upcoming else None

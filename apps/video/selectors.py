@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
 SESSION = "session"
 VISIT = "visit"
-# A visit's room opens this long before the start and stays open this long after the end.
-VISIT_OPENS_BEFORE = dt.timedelta(minutes=15)
-VISIT_CLOSES_AFTER = dt.timedelta(minutes=30)
 
 
 @dataclasses.dataclass
@@ -106,24 +103,18 @@ def visit_target(
     if appointment is None or user.pk not in (appointment.patient_id, appointment.clinician_id):
         return None
     room = VideoRoom.objects.filter(appointment=appointment).first()
-    opens = appointment.starts_at - VISIT_OPENS_BEFORE
-    closes = appointment.ends_at + VISIT_CLOSES_AFTER
+    closes = appointment.join_closes_at
     ended = (room is not None and room.ended_at is not None) or now >= closes
-    booked = appointment.status == AppointmentStatus.BOOKED
     return Target(
         kind=VISIT,
         user=user,
         session=None,
         appointment=appointment,
         is_host=user.pk == appointment.clinician_id,
-        live=booked and opens <= now < closes and not ended,
+        live=appointment.join_is_open(now) and not ended,
         ended=ended or appointment.status == AppointmentStatus.CANCELLED,
         closes_at=closes,
     )
-
-
-def visit_opens_at(appointment: Appointment) -> dt.datetime:
-    return appointment.starts_at - VISIT_OPENS_BEFORE
 
 
 def seat_of(target: Target) -> Seat | None:

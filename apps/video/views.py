@@ -125,7 +125,7 @@ def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
     context = {
         "appointment": appointment,
         "target": target,
-        "opens_at": selectors.visit_opens_at(appointment),
+        "opens_at": appointment.join_opens_at,
         "video_config": video_config(request, target) if target.live else None,
         "scripts": VIDEO_SCRIPTS,
     }
