@@ -43,8 +43,12 @@ CONSENTS = [
         "You agree to receive care by secure video and messaging.\n\n"
         "Benefits: care from home, no travel. Risks: technology can fail, and privacy depends "
         "partly on where you join from — please join from a private place.\n\n"
-        "If a session drops, we will try to reconnect and then call you. In an emergency we "
-        "will use the address and emergency contact you gave us.\n\n"
+        "Video sessions are never recorded: the video service is set up so that it cannot "
+        "record them. Please do not record them yourself.\n\n"
+        "Each time you join a video session we ask where you are right now, so that we can "
+        "send help there in an emergency. If a session drops, we will try to reconnect and "
+        "then call you. In an emergency we will use that location and the emergency contact "
+        "you gave us.\n\n"
         "You may stop telehealth care at any time.",
     ),
     (

@@ -239,8 +239,29 @@ def seed(stdout: TextIO) -> None:
                 except services.SchedulingError:
                     continue
                 break
+    # A 1:1 video visit running now, so the visit page and its waiting room can be tried.
+    visit_patient, visit_clinician = patients.get(1), clinicians[0]
+    live_visit = None
+    if visit_patient is not None:
+        live_visit = Appointment.objects.filter(
+            patient=visit_patient,
+            clinician=visit_clinician,
+            status=AppointmentStatus.BOOKED,
+            starts_at__lte=now,
+            ends_at__gt=now + dt.timedelta(minutes=30),
+        ).first() or Appointment.objects.create(
+            program=program,
+            clinician=visit_clinician,
+            patient=visit_patient,
+            kind=AppointmentKind.INDIVIDUAL,
+            starts_at=now - dt.timedelta(minutes=2),
+            ends_at=now + dt.timedelta(minutes=58),
+            created_by=visit_clinician,
+        )
     stdout.write(
         f"  scheduling: {Group.objects.filter(program=program).count()} groups, "
         f"{Session.objects.filter(group__program=program).count()} sessions, "
-        f"live session /rooms/{live.pk}/\n"
+        f"live session /rooms/{live.pk}/"
+        + (f", live visit /video/visit/{live_visit.pk}/" if live_visit else "")
+        + "\n"
     )

@@ -7,9 +7,16 @@ class VideoConfig(AppConfig):
     verbose_name = "Video"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         # Imported once the app registry is ready: they import models.
         from apps.rooms.extensions import register_room_page_extra
         from apps.video import signals  # noqa: F401  (connects the room hooks)
         from apps.video.views import room_stage
 
         register_room_page_extra(room_stage)
+        # Declared in code; django-celery-beat's DatabaseScheduler installs it at start.
+        settings.CELERY_BEAT_SCHEDULE["video-tidy-rooms"] = {
+            "task": "video.tidy_rooms",
+            "schedule": 60.0,
+        }

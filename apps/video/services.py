@@ -17,6 +17,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.rooms import services as room_services
 from apps.rooms.models import ParticipantStatus
+from apps.rooms.selectors import room_live_until
 from apps.scheduling.models import PatientLocation
 from apps.scheduling.services import (
     SchedulingError,
@@ -543,3 +544,30 @@ def video_room_close(room: VideoRoom) -> None:
         janus.room_destroy(room=room.janus_room, secret=room.secret)
     except janus.JanusError as exc:
         logger.warning("video: could not destroy a room: %s", exc)
+
+
+def video_rooms_tidy(*, now: dt.datetime | None = None) -> int:
+    """Close the media rooms whose session or visit has closed (nobody stays in a room that
+    the schedule says is over), and end the media time of browsers gone silent when no host
+    is polling. Returns how many rooms it closed. Idempotent."""
+    now = now or timezone.now()
+    stale = now - MEDIA_STALE_AFTER
+    for seat in Seat.objects.filter(
+        media_joined_at__isnull=False, media_seen_at__lt=stale
+    ).select_related("user", "room__session"):
+        _media_left(seat, seat.room.session, seat.media_seen_at or now)
+    closed = 0
+    for room in VideoRoom.objects.filter(ended_at__isnull=True).select_related(
+        "session__group", "appointment"
+    ):
+        if room.session is not None:
+            target_open = room.session.status == "scheduled" and now < room_live_until(
+                session=room.session
+            )
+        else:
+            assert room.appointment is not None
+            target_open = room.appointment.join_is_open(now)
+        if not target_open:
+            video_room_close(room)
+            closed += 1
+    return closed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -39,12 +40,30 @@ def _error(exc: services.VideoError) -> JsonResponse:
     return JsonResponse({"error": exc.message, "code": exc.code}, status=exc.status)
 
 
+# Each join asks Janus two questions; a waiting browser asks every 3 s (20 a minute).
+JOINS_PER_MINUTE = 40
+
+
+def _too_many_joins(user_id: int) -> bool:
+    key = f"video:joins:{user_id}"
+    cache.add(key, 0, timeout=60)
+    try:
+        return cache.incr(key) > JOINS_PER_MINUTE
+    except ValueError:  # expired between add and incr
+        return False
+
+
 @require_POST
 @login_required
 def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     target = _json_target(request, kind, pk)
     if isinstance(target, JsonResponse):
         return target
+    if _too_many_joins(request.user.pk):
+        return JsonResponse(
+            {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
+            status=429,
+        )
     try:
         data = services.video_join(
             target=target,

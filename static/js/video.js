@@ -187,6 +187,10 @@
     button.textContent = S.join;
     if (!r.ok) {
       const code = r.body.code;
+      if ((code === 'rate' || r.status === 0) && !$('video-waiting').hidden) {
+        joinTimer = setTimeout(requestJoin, 10000);  // still waiting: ask again, slower
+        return;
+      }
       if (code === 'removed' || code === 'closed') return finish(r.body.error || S.ended);
       showError($('join-error'), r.body.error || S.unavailable);
       if (code === 'location') (document.querySelector('input[name="location"]') || $('location-place')).focus();

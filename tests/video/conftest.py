@@ -107,3 +107,12 @@ def video_on(settings, media_servers: MediaConfig) -> MediaConfig:
     settings.TURN_SECRET = env["TURN_SECRET"]
     settings.TURN_URLS = env["TURN_URLS"].split(",")
     return media_servers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Join counters and sweep marks live in the cache: start every test from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -275,3 +275,51 @@ def test_someone_not_in_the_live_room_learns_nothing_of_who_is(
     assert state["roster"] == {} and state["ended"] is True
     refused = client_for(login, staff).post(url("session", group.pk, "join"))
     assert refused.status_code == 400 and "token" not in refused.json()
+
+
+def test_a_visit_room_closes_in_janus_once_its_time_is_over(video_on, login, visit, clinician):
+    from apps.video.services import video_rooms_tidy
+
+    client_for(login, clinician).post(url("visit", visit.pk, "join"))
+    room = VideoRoom.objects.get(appointment=visit)
+    assert janus.room_exists(room=room.janus_room)
+    assert video_rooms_tidy() == 0  # still on
+    later = visit.join_closes_at + dt.timedelta(seconds=1)
+    assert video_rooms_tidy(now=later) == 1
+    assert not janus.room_exists(room=room.janus_room)
+    assert video_rooms_tidy(now=later) == 0
+
+
+def test_media_time_counts_toward_attendance_and_ends_when_the_browser_goes_quiet(
+    video_on, login, group, patient
+):
+    from apps.video.services import MEDIA_STALE_AFTER, video_rooms_tidy
+
+    chat_in(patient, group)
+    client = client_for(login, patient)
+    client.post(url("session", group.pk, "join"), HOME)
+    client.post(url("session", group.pk, "state"), {"media": "1"})
+    seat = Seat.objects.get(user=patient)
+    assert seat.media_joined_at is not None
+    media_start = seat.media_joined_at.astimezone(dt.UTC).isoformat()
+    presence = Attendance.objects.get(session=group, patient=patient).presence
+    assert [media_start, None] in presence
+    video_rooms_tidy(now=timezone.now() + MEDIA_STALE_AFTER + dt.timedelta(seconds=5))
+    seat.refresh_from_db()
+    assert seat.media_joined_at is None
+    presence = Attendance.objects.get(session=group, patient=patient).presence
+    media = next(iv for iv in presence if iv[0] == media_start)
+    assert media[1] is not None  # ended at the last report, not left open
+
+
+def test_joins_are_rate_limited_per_person(login, group, patient, settings):
+    from apps.video.views import JOINS_PER_MINUTE
+
+    settings.VIDEO_ENABLED = False  # the limit answers before Janus is asked
+    client = client_for(login, patient)
+    codes = [
+        client.post(url("session", group.pk, "join"), HOME).status_code
+        for _ in range(JOINS_PER_MINUTE + 1)
+    ]
+    assert codes[:JOINS_PER_MINUTE] == [503] * JOINS_PER_MINUTE
+    assert codes[-1] == 429
