@@ -157,6 +157,7 @@
   let micMuted = false;
   let camOff = false;
   let sharing = false;
+  let screenMid = null;
   let pollTimer = 0;
   let statsTimer = 0;
   let joinTimer = 0;
@@ -309,7 +310,14 @@
       if (p.id === creds.feed) continue;
       const feed = feeds[p.id] || (feeds[p.id] = { display: p.display, mids: new Set() });
       for (const s of p.streams || []) {
-        if (s.disabled || feed.mids.has(s.mid)) continue;
+        if (s.disabled) {  // stopped (a shared screen): its tile goes; it may come back
+          feed.mids.delete(s.mid);
+          for (const [mid, info] of Object.entries(midInfo)) {
+            if (info.feed === p.id && info.feedMid === s.mid) dropScreen(mid);
+          }
+          continue;
+        }
+        if (feed.mids.has(s.mid)) continue;
         feed.mids.add(s.mid);
         streams.push({ feed: p.id, mid: s.mid });
       }
@@ -366,6 +374,10 @@
         const feed = feeds[info.feed];
         if (!feed) return;
         const key = info.screen ? feed.display + ':' + mid : feed.display;
+        if (info.screen && !on) {  // sharing stopped: the wide tile goes
+          if (tiles[key]) { tiles[key].li.remove(); delete tiles[key]; }
+          return;
+        }
         const tile = ensureTile(key, nameOf(feed.display), false, info.screen);
         setTrack(tile, track, on);
       },
@@ -376,13 +388,21 @@
   function mapStreams(streams) {
     const seen = {};
     for (const s of streams) {
+      if (s.feed_id !== undefined && !s.active) dropScreen(s.mid);
       if (s.feed_id === undefined || !s.active) continue;
       // A feed's second video stream is a shared screen.
       const n = (seen[s.feed_id] = seen[s.feed_id] || { video: 0 });
       const screen = s.type === 'video' && n.video++ > 0;
-      midInfo[s.mid] = { feed: s.feed_id, type: s.type, screen };
+      midInfo[s.mid] = { feed: s.feed_id, feedMid: s.feed_mid, type: s.type, screen };
       if (!feeds[s.feed_id]) feeds[s.feed_id] = { display: s.feed_display, mids: new Set([s.feed_mid]) };
     }
+  }
+
+  function dropScreen(mid) {
+    const info = midInfo[mid];
+    if (!info || !info.screen || !feeds[info.feed]) return;
+    const key = feeds[info.feed].display + ':' + mid;
+    if (tiles[key]) { tiles[key].li.remove(); delete tiles[key]; }
   }
 
   // --- Tiles ------------------------------------------------------------------------------
@@ -395,6 +415,7 @@
     const li = document.createElement('li');
     li.className = 'tile' + (self ? ' tile-self' : '') + (screen ? ' tile-screen' : '');
     li.dataset.key = key;
+    li.setAttribute('aria-label', screen ? name + ' — ' + S.share : name);
     const video = document.createElement('video');
     video.autoplay = true;
     video.playsInline = true;
@@ -450,7 +471,9 @@
       const b = document.createElement('button');
       b.type = 'button';
       b.className = 'button small ' + (danger ? 'danger' : 'secondary');
-      b.textContent = t(label, { name: entry.name });
+      // Short on the tile; the full sentence (with the name) for screen readers.
+      b.textContent = S[label + '_short'];
+      b.setAttribute('aria-label', t(label, { name: entry.name }));
       b.addEventListener('click', () => hostAction(action, entry));
       controls.appendChild(b);
     };
@@ -489,7 +512,8 @@
     if (!pub) return;
     if (sharing) {
       pub.createOffer({
-        tracks: [{ type: 'screen', remove: true }],
+        // By mid: without one janus.js would remove the first video track, the camera.
+        tracks: [{ type: 'screen', mid: screenMid, remove: true }],
         success: (jsep) => pub.send({ message: { request: 'configure' }, jsep }),
       });
       setSharing(false);
@@ -497,7 +521,16 @@
     }
     pub.createOffer({
       tracks: [{ type: 'screen', capture: true, recv: false, add: true }],
-      success: (jsep) => { pub.send({ message: { request: 'configure' }, jsep }); setSharing(true); },
+      success: (jsep) => {
+        pub.send({ message: { request: 'configure' }, jsep });
+        const camera = preview && preview.getVideoTracks()[0];
+        const screen = pub.webrtcStuff.pc.getTransceivers().find(
+          (t) => t.sender.track && t.sender.track.kind === 'video' && t.sender.track !== camera);
+        screenMid = screen ? screen.mid : null;
+        // The browser's own "Stop sharing" bar ends the track: stop here too.
+        if (screen) screen.sender.track.addEventListener('ended', () => { if (sharing) toggleShare(); });
+        setSharing(true);
+      },
       error: () => setSharing(false),
     });
   }
@@ -540,7 +573,10 @@
     // Someone Django no longer seats (removed) leaves every gallery even if Janus was slow.
     for (const [id, feed] of Object.entries(feeds)) if (!roster[feed.display]) removeFeed(Number(id));
     for (const tile of Object.values(tiles)) {
-      if (!tile.self && !tile.screen) tile.nameEl.textContent = nameOf(tile.key);
+      if (!tile.self && !tile.screen) {
+        tile.nameEl.textContent = nameOf(tile.key);
+        tile.li.setAttribute('aria-label', nameOf(tile.key));
+      }
       renderTile(tile);
     }
     const toggle = $('share-toggle');

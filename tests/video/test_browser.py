@@ -64,6 +64,12 @@ def wait_until(page, check, *, timeout: float = 30, what: str = "condition"):
         page.wait_for_timeout(250)
 
 
+SCREEN_FRAMES = """() => {
+  const v = document.querySelector('#gallery .tile-screen video');
+  return v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+}"""
+
+
 def media_flowing(page, peers: int) -> dict:
     """Wait until every one of ``peers`` remote people sends decoded video and audio."""
 
@@ -156,6 +162,11 @@ def test_a_facilitator_and_two_members_see_and_hear_each_other(
     robin.screenshot(path=str(artifacts_dir / "video-group-phone.png"), full_page=True)
     fac.screenshot(path=str(artifacts_dir / "video-group-facilitator.png"), full_page=True)
 
+    # Members may share their screen only once the facilitator allows it.
+    expect(pat.get_by_role("button", name="Share screen")).to_be_hidden()
+    fac.get_by_label("Members may share their screen").check()
+    expect(pat.get_by_role("button", name="Share screen")).to_be_visible()
+
     # Mute Pat's microphone: Janus stops forwarding it, and Pat cannot unmute.
     pat_display = display_of(pat)
     audio_flowing_from(robin, pat_display)
@@ -217,7 +228,28 @@ def test_a_clinician_admits_a_patient_to_a_one_to_one_visit(
     for page in (doc, pat):
         media_flowing(page, peers=1)
     expect(doc.locator("#gallery")).to_contain_text("POS 02")
+
+    # The clinician shares a screen (psychoeducation slides): the patient sees a second,
+    # wide tile with frames decoded.
+    doc.get_by_role("button", name="Share screen").click()
+    expect(pat.locator("#gallery .tile-screen video")).to_have_count(1)
+    wait_until(
+        pat,
+        lambda p: p.evaluate(SCREEN_FRAMES) > 0,
+        what="frames of the shared screen",
+    )
+    expect(doc.get_by_role("button", name="Stop sharing")).to_be_visible()
     pat.screenshot(path=str(artifacts_dir / "video-visit-phone.png"), full_page=True)
+    doc.get_by_role("button", name="Stop sharing").click()
+    expect(pat.locator("#gallery .tile-screen")).to_have_count(0)
+    before = media_flowing(pat, peers=1)
+    wait_until(  # the camera still flows after the screen stopped
+        pat,
+        lambda p: all(
+            m["frames"] > before[d]["frames"] for d, m in p.evaluate(MEDIA_BY_FEED).items()
+        ),
+        what="camera frames after sharing",
+    )
 
     doc.once("dialog", lambda d: d.accept())
     doc.get_by_role("button", name="End the visit for everyone").click()
