@@ -122,6 +122,10 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
         room = _room_for_update(target)
         if room.ended_at is not None:
             raise VideoError(_("This session has ended."), code="closed")
+        seat = Seat.objects.filter(room=room, user=user).first()
+        if seat is None and room.locked and not target.is_host:
+            # A locked visit lets nobody new in, not even into its waiting room.
+            raise VideoForbidden(_("The clinician has locked this visit."), code="locked")
         seat, created = Seat.objects.get_or_create(
             room=room,
             user=user,

@@ -192,7 +192,7 @@
         joinTimer = setTimeout(requestJoin, 10000);  // still waiting: ask again, slower
         return;
       }
-      if (code === 'removed' || code === 'closed') return finish(r.body.error || S.ended);
+      if (code === 'removed' || code === 'closed' || code === 'locked') return finish(r.body.error || S.ended);
       showError($('join-error'), r.body.error || S.unavailable);
       if (code === 'location') (document.querySelector('input[name="location"]') || $('location-place')).focus();
       return;

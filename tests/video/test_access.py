@@ -323,3 +323,16 @@ def test_joins_are_rate_limited_per_person(login, group, patient, settings):
     ]
     assert codes[:JOINS_PER_MINUTE] == [503] * JOINS_PER_MINUTE
     assert codes[-1] == 429
+
+
+def test_a_locked_visit_lets_nobody_new_in(video_on, login, visit, clinician, patient):
+    doc = client_for(login, clinician)
+    doc.post(url("visit", visit.pk, "join"))
+    doc.post(url("visit", visit.pk, "moderate"), {"action": "lock"})
+    refused = client_for(login, patient).post(url("visit", visit.pk, "join"), HOME)
+    assert refused.status_code == 403 and refused.json()["code"] == "locked"
+    doc.post(url("visit", visit.pk, "moderate"), {"action": "unlock"})
+    assert client_for(login, patient).post(url("visit", visit.pk, "join"), HOME).json() == {
+        "status": "waiting",
+        "locked": False,
+    }
