@@ -209,6 +209,7 @@ def js_strings() -> dict[str, str]:
         "muted": _("muted"),
         "error": _("Could not do that: {message}"),
         "facilitator": _("Facilitator"),
+        "clinician": _("Clinician"),
         "confirm_end": _("End the visit for everyone?"),
         "lock": _("Lock the visit"),
         "unlock": _("Unlock the visit"),

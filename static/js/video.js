@@ -456,7 +456,7 @@
     if (tile.self || tile.screen) return;
     const entry = roster[tile.key];
     if (!entry) return;
-    tile.nameEl.textContent = entry.name + (entry.host ? ' · ' + (S.facilitator || '') : '');
+    tile.nameEl.textContent = entry.name + (entry.host ? ' · ' + (cfg.kind === 'visit' ? S.clinician : S.facilitator) : '');
     const bits = [];
     if (entry.audio_locked) bits.push(S.muted);
     if (cfg.host && entry.location) {
