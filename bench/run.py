@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "soak": lambda: soak.run(seconds=30 if q else ns.soak_seconds),
         "video": lambda: video.run(
             joins=2 if q else 5,
-            sizes=((3, 3),) if q else ((5, 5),),
+            sizes=((3, 3),) if q else ((5, 5), (10, 10)),
             window=5 if q else 20,
         ),
     }
