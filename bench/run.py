@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from bench.common import BIN, OUT, ROOT, Result, require_services, table
 
-ALL = ["channel_layer", "http_servers", "pages", "idle", "fanout", "reminders", "soak"]
+ALL = ["channel_layer", "http_servers", "pages", "idle", "fanout", "reminders", "soak", "video"]
 
 
 def _database_url_for(name: str) -> str:
@@ -42,7 +42,7 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - our own name
 
 
-def _prepare(url: str, scale: float) -> None:
+def _prepare(url: str, scale: float, *, seed: bool = True) -> None:
     """migrate and seed the database at ``url`` (seeding is skipped when done before)."""
     _ensure_database(url)
     env = dict(os.environ, DATABASE_URL=url, DJANGO_SETTINGS_MODULE="bench.settings")
@@ -52,6 +52,8 @@ def _prepare(url: str, scale: float) -> None:
         env=env,
         check=True,
     )
+    if not seed:
+        return
     subprocess.run(
         [str(BIN / "python"), "-m", "bench.seed", "--scale", str(scale)],
         cwd=ROOT,
@@ -113,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     small_url = _database_url_for("viop_bench_small")
     if {"pages", "http_servers", "idle", "reminders", "soak"} & set(chosen):
         _prepare(os.environ["DATABASE_URL"], 1.0)
+    elif "video" in chosen:  # its own rows only (bench/video.py): migrated is enough
+        _prepare(os.environ["DATABASE_URL"], 1.0, seed=False)
     if "pages" in chosen:
         _prepare(small_url, 0.1)
 
-    from bench import channel_layer, fanout, http_servers, idle, pages, reminders, soak
+    from bench import channel_layer, fanout, http_servers, idle, pages, reminders, soak, video
 
     plan: dict[str, Callable[[], Result]] = {
         "channel_layer": lambda: channel_layer.run(count=200 if q else 2000),
@@ -133,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             count=300 if q else ns.reminders, bound=120 if q else ns.reminder_bound
         ),
         "soak": lambda: soak.run(seconds=30 if q else ns.soak_seconds),
+        "video": lambda: video.run(
+            joins=2 if q else 5,
+            sizes=((3, 3),) if q else ((5, 5), (10, 10)),
+            window=5 if q else 20,
+        ),
     }
     started = dt.datetime.now(dt.UTC)
     header = [
