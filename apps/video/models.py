@@ -69,7 +69,13 @@ class SeatStatus(models.TextChoices):
 class Seat(models.Model):
     """One person's place in a media room: their opaque Janus identity and what the host set."""
 
-    room = models.ForeignKey(VideoRoom, on_delete=models.CASCADE, related_name="seats")
+    room = models.ForeignKey(
+        VideoRoom,
+        on_delete=models.CASCADE,
+        related_name="seats",
+        # Indexed by seat_unique, which leads with it.
+        db_index=False,
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     is_host = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=SeatStatus.choices)

@@ -59,7 +59,7 @@ def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     target = _json_target(request, kind, pk)
     if isinstance(target, JsonResponse):
         return target
-    if _too_many_joins(request.user.pk):
+    if _too_many_joins(target.user.pk):
         return JsonResponse(
             {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
             status=429,
