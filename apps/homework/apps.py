@@ -8,6 +8,9 @@ class HomeworkConfig(AppConfig):
     verbose_name = _("Homework")
 
     def ready(self) -> None:
+        from apps.homework import reminders
+
+        reminders.register()  # its reminders and send-time guards (notifications.planning)
         from apps.core import nav
         from apps.homework import panels
 

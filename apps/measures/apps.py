@@ -19,6 +19,9 @@ class MeasuresConfig(AppConfig):
     label = "measures"
 
     def ready(self) -> None:
+        from apps.measures import reminders
+
+        reminders.register()  # its reminders and send-time guards (notifications.planning)
         from apps.core import nav
 
         nav.register_link(

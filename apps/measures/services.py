@@ -19,6 +19,7 @@ from apps.core import fragments
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import Instrument, instrument_get
 from apps.measures.scoring import AnswersInvalid, score
+from apps.notifications.services import safety_alert_acknowledge, safety_alert_raise
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -98,42 +99,27 @@ def flag_event_key(flag: SafetyFlag) -> str:
     return f"measures.safetyflag:{flag.pk}"
 
 
-def _notify_clinicians(flag: SafetyFlag) -> None:
-    """Alert the flag's program clinicians at once (e-mail + in-app, with the on-call
-    escalation) through apps.notifications, inside the flag's transaction so the alert and
-    the flag commit together. The message carries ids only; the text is rendered by the
-    notifications app with no clinical content."""
-    try:
-        from apps.notifications.services import safety_alert_raise
-    except ImportError:  # the notifications app is optional: the flag stays visible in-app
-        return
-    from apps.accounts.models import Role, User
-
-    recipients = None
-    if flag.program_id is not None:
-        recipients = list(
-            User.objects.filter(
-                program_staff__program_id=flag.program_id, role=Role.CLINICIAN, is_active=True
-            ).distinct()
-        )
-    safety_alert_raise(
+def safety_flag_alert(flag: SafetyFlag, *, raised_at: datetime | None = None) -> int:
+    """Alert the patient's clinician at once (their primary clinician, else the program's
+    clinicians; e-mail + in-app) with the on-call escalation 30 minutes later unless it is
+    acknowledged, in the caller's transaction so the alert and the flag commit together.
+    The one way a flag's alert is built: on raising, and by the planner's safety net
+    (measures/reminders.py). The message carries ids only; no clinical content."""
+    rows = safety_alert_raise(
         event_key=flag_event_key(flag),
         patient=flag.patient,
-        recipients=recipients,
         context={
             "flag_id": flag.pk,
             "program_id": flag.program_id,
             "link": f"/measures/flags/{flag.pk}/",
             "urgent": flag.severity == "urgent",
         },
+        raised_at=raised_at,
     )
+    return len(rows)
 
 
 def _stop_escalation(flag: SafetyFlag) -> None:
-    try:
-        from apps.notifications.services import safety_alert_acknowledge
-    except ImportError:
-        return
     safety_alert_acknowledge(event_key=flag_event_key(flag))
 
 
@@ -159,7 +145,7 @@ def safety_flag_raise(
     audit_record(
         actor=None, action=AuditAction.CREATE, obj=flag, patient=patient, detail=f"flag {source}"
     )
-    _notify_clinicians(flag)
+    safety_flag_alert(flag)
     return flag
 
 

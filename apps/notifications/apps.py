@@ -12,10 +12,6 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from apps.notifications.planning import register_guards
-
-        register_guards()
-
         # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
         from apps.notifications.tasks import DISPATCH_EVERY_SECONDS
 

@@ -50,6 +50,9 @@ class ProgressConfig(AppConfig):
     label = "progress"
 
     def ready(self) -> None:
+        from apps.progress import reminders
+
+        reminders.register()  # its reminders and send-time guards (notifications.planning)
         from apps.core import nav
 
         nav.register_link(

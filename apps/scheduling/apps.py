@@ -10,6 +10,9 @@ class SchedulingConfig(AppConfig):
     verbose_name = _("Scheduling")
 
     def ready(self) -> None:
+        from apps.scheduling import reminders
+
+        reminders.register()  # its reminders and send-time guards (notifications.planning)
         from django.conf import settings
 
         from apps.core import nav

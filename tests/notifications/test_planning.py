@@ -8,8 +8,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from apps.homework import reminders as homework_reminders
 from apps.notifications import dispatch, planning
 from apps.notifications.models import Kind, Notification, NotificationSettings, Outbox, Status
+from apps.scheduling import reminders as scheduling_reminders
 from apps.scheduling import services as scheduling
 from apps.scheduling.models import (
     Appointment,
@@ -288,9 +290,9 @@ def test_excused_absence_is_not_a_no_show(group, member, now):
 def test_below_weekly_floor_alert_only_from_thursday(group, member, clinician):
     thursday = dt.datetime(2026, 11, 26, 18, 0, tzinfo=dt.UTC)  # 10:00 Pacific, Thursday
     wednesday = thursday - dt.timedelta(days=1)
-    assert planning.plan_hours_below_floor(now=wednesday) == 0
-    assert planning.plan_hours_below_floor(now=thursday) == 2
-    assert planning.plan_hours_below_floor(now=thursday + dt.timedelta(hours=2)) == 0
+    assert scheduling_reminders.plan_hours_below_floor(now=wednesday) == 0
+    assert scheduling_reminders.plan_hours_below_floor(now=thursday) == 2
+    assert scheduling_reminders.plan_hours_below_floor(now=thursday + dt.timedelta(hours=2)) == 0
     assert set(Outbox.objects.values_list("recipient_id", "kind")) == {
         (clinician.pk, "hours_below_floor")
     }
@@ -309,8 +311,8 @@ def test_homework_overdue_notice_is_planned_once_and_stopped_if_submitted(patien
         due_date=(now - dt.timedelta(days=3)).date(),
     )
     NotificationSettings.objects.create(user=patient, quiet_start=None, quiet_end=None)
-    assert planning.plan_homework_overdue(now=now) == 2
-    assert planning.plan_homework_overdue(now=now) == 0
+    assert homework_reminders.plan_homework_overdue(now=now) == 2
+    assert homework_reminders.plan_homework_overdue(now=now) == 0
     Assignment.objects.filter(pk=assignment.pk).update(status="submitted")
     assert _deliver_at(now) == ["cancelled", "cancelled"]
 

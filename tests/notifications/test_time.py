@@ -9,9 +9,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from apps.notifications import dispatch, planning, services
+from apps.notifications import dispatch, services
 from apps.notifications.models import Kind, NotificationSettings, Outbox, Status
 from apps.notifications.rendering import local_time_text, render
+from apps.progress.reminders import checkin_due_at
 
 LA = zoneinfo.ZoneInfo("America/Los_Angeles")
 NY = zoneinfo.ZoneInfo("America/New_York")
@@ -53,15 +54,15 @@ def test_same_session_reads_differently_for_recipients_in_two_zones(patient, out
 
 def test_checkin_time_keeps_local_wall_clock_across_dst():
     nine = dt.time(9, 0)
-    before = planning.checkin_due_at(checkin_time=nine, zone=LA, day=dt.date(2026, 3, 7))
-    after = planning.checkin_due_at(checkin_time=nine, zone=LA, day=dt.date(2026, 3, 8))
+    before = checkin_due_at(checkin_time=nine, zone=LA, day=dt.date(2026, 3, 7))
+    after = checkin_due_at(checkin_time=nine, zone=LA, day=dt.date(2026, 3, 8))
     assert before == dt.datetime(2026, 3, 7, 17, 0, tzinfo=dt.UTC)  # PST, UTC-8
     assert after == dt.datetime(2026, 3, 8, 16, 0, tzinfo=dt.UTC)  # PDT, UTC-7
     # 02:30 does not exist on 8 March in Los Angeles: it lands at 03:30 PDT.
-    gap = planning.checkin_due_at(checkin_time=dt.time(2, 30), zone=LA, day=dt.date(2026, 3, 8))
+    gap = checkin_due_at(checkin_time=dt.time(2, 30), zone=LA, day=dt.date(2026, 3, 8))
     assert gap.astimezone(LA).time() == dt.time(3, 30)
     # 01:30 happens twice on 1 November: the first one (PDT) is used.
-    twice = planning.checkin_due_at(checkin_time=dt.time(1, 30), zone=LA, day=dt.date(2026, 11, 1))
+    twice = checkin_due_at(checkin_time=dt.time(1, 30), zone=LA, day=dt.date(2026, 11, 1))
     assert twice == dt.datetime(2026, 11, 1, 8, 30, tzinfo=dt.UTC)
 
 
