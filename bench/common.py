@@ -215,7 +215,7 @@ def make_session(user_id: int) -> str:
     from django.contrib.sessions.backends.db import SessionStore
 
     from apps.accounts.mfa import mfa_mark_passed
-    from apps.accounts.middleware import LAST_SEEN_KEY
+    from apps.core.sessions import LAST_SEEN_KEY
 
     user = get_user_model().objects.get(pk=user_id)
     session = SessionStore()

@@ -7,7 +7,8 @@ from importlib.util import find_spec
 from django.contrib import admin
 from django.urls import include, path
 
-from apps.core.admin_site import configure_admin_site
+from apps.accounts.admin_site import configure_admin_site
+from apps.enrollment import crisis
 
 configure_admin_site()
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
+    path("crisis/", crisis.crisis, name="crisis"),
 ]
 
 # Apps mount under their own prefix when they have URLs (apps/<name>/urls.py).

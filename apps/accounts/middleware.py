@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.mfa import staff_session_allowed, user_has_mfa, user_needs_mfa_setup
+from apps.core.sessions import LAST_SEEN_KEY
 
-LAST_SEEN_KEY = "_viop_last_seen"
 # Requests that report on the session without counting as activity: the idle status poll,
 # and any background request a page marks with this header (e.g. a notification-count poll),
 # so a page left open cannot keep a session alive by itself.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
-from apps.accounts.models import Role, User
+from apps.accounts.models import PatientProfile, Role, User
+from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 
 
@@ -49,3 +52,26 @@ def patients_in_treatment(patients: QuerySet[User]) -> QuerySet[User]:
     for rule in _in_treatment_rules:
         patients = rule(patients)
     return patients
+
+
+def program_for_patient(*, user: User) -> Program | None:
+    related = User.patient_profile.related  # type: ignore[attr-defined]
+    if not related.is_cached(user):
+        # Profile and program in one query (the crisis banner asks on every patient page),
+        # kept on the user object as the reverse one-to-one accessor would keep it.
+        profile = PatientProfile.objects.select_related("program").filter(user=user).first()
+        related.set_cached_value(user, profile)
+    profile = getattr(user, "patient_profile", None)
+    return profile.program if profile is not None else None
+
+
+def crisis_info_for_user(user: User) -> dict[str, Any]:
+    """What the crisis banner shows: the patient's program's line, else the clinic's."""
+    program = program_for_patient(user=user)
+    return {
+        "text": program.crisis_text if program else "Call or text 988",
+        "clinic_phone": (
+            program.clinic_phone if program and program.clinic_phone else settings.CLINIC_PHONE
+        ),
+        "program": program,
+    }

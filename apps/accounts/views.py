@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.forms import ProfileForm
-from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.core.sessions import LAST_SEEN_KEY
 
 
 @require_GET

@@ -1,7 +1,7 @@
 """Django admin reads and writes of patient data are audited like the app's own, from one
 place for every model admin (ours, defaults and third-party ones):
 
-- reads: the site's ``admin_view`` wrapper (apps/core/admin_site.py) records a view of a
+- reads: the site's ``admin_view`` wrapper (apps/accounts/admin_site.py) records a view of a
   changelist, a change form and a history page (``audit_admin_read``);
 - writes: admin records every add, change and delete as a ``LogEntry`` (deletions before
   the row goes), and a receiver turns each into an audit event with its patient.

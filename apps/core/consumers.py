@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from apps.core import requestcontext
 from apps.core.busy import is_database_busy
 from apps.core.events import release_layer_channel, user_group
+from apps.core.sessions import LAST_SEEN_KEY, session_allowed
 from apps.core.text import (
     INVALID_TEXT_CODE,
     INVALID_TEXT_MESSAGE,
@@ -175,19 +176,14 @@ def _session_verdict(scope: dict[str, Any], key: str, data: dict[str, Any], user
     """The checks on a session's stored ``data`` for the socket's ``user`` (re-read or not);
     records what they found for ``frame_session_alive``, and keeps the session alive (its
     last-seen time) while the user is talking on the socket."""
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from apps.accounts.mfa import staff_session_allowed
-    from apps.accounts.middleware import LAST_SEEN_KEY, session_idle_expired
+    from django.contrib.sessions.backends.db import SessionStore  # needs the app registry
 
     if str(data.get(SESSION_KEY)) != str(user.pk):
         return False  # logged out, or the session expired and was emptied
     if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
         return False  # password changed
-    if not staff_session_allowed(user, data):
-        return False  # a staff session that has not passed MFA, as for pages
-    if session_idle_expired(data):
-        return False
+    if not session_allowed(user, data):
+        return False  # as for pages: a staff session without MFA, an idle one
     data_last = data.get(LAST_SEEN_KEY)
     if scope.get("_viop_touch") and (data_last is None or time.time() - float(data_last) > 30):
         store = SessionStore(session_key=key)  # re-read as it is now, then saved

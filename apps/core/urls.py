@@ -5,5 +5,4 @@ from apps.core import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("crisis/", views.crisis, name="crisis"),
 ]

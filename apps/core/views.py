@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -34,25 +33,3 @@ def home(request: HttpRequest) -> HttpResponse:
     else:
         template = "core/dashboard_patient.html"
     return render(request, template, {"panels": nav.panels_for(role, request)})
-
-
-@login_required
-def crisis(request: HttpRequest) -> HttpResponse:
-    """The crisis page every patient page links to. The enrollment app replaces the body with
-    the patient's own safety plan; the numbers here are always shown."""
-    if request.user.role != "patient":  # type: ignore[union-attr]
-        return redirect("home")
-    from apps.audit.models import AuditAction
-    from apps.audit.services import audit_record
-    from apps.enrollment.selectors import safety_plan_current
-
-    plan = safety_plan_current(patient=request.user)  # type: ignore[arg-type]
-    audit_record(
-        actor=request.user,  # type: ignore[arg-type]
-        action=AuditAction.VIEW,
-        object_type="enrollment.safetyplan",
-        object_id=plan.pk if plan else "",
-        patient=request.user,  # type: ignore[arg-type]
-        detail="crisis page",
-    )
-    return render(request, "core/crisis.html", {"plan": plan})

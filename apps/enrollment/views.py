@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.models import Role, User
+from apps.accounts.selectors import crisis_info_for_user
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core.params import query_int
@@ -53,7 +54,7 @@ from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid, change_summary
 from apps.measures.selectors import response_by_ref
 from apps.programs.models import Program
-from apps.programs.selectors import crisis_info_for_user, programs_for_staff
+from apps.programs.selectors import programs_for_staff
 
 STEP_LABELS = {
     "details": gettext_lazy("About you"),

@@ -569,7 +569,7 @@ def open_slots(
 
 def clinicians_for_patient(*, patient: User) -> QuerySet[User]:
     """Clinicians of the patient's program (whom the patient may ask for an appointment)."""
-    from apps.programs.selectors import program_for_patient
+    from apps.accounts.selectors import program_for_patient
 
     program = program_for_patient(user=patient)
     if program is None:

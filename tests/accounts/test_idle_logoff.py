@@ -5,7 +5,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.core.sessions import LAST_SEEN_KEY
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from apps.accounts.mfa import mfa_mark_passed
-from apps.accounts.middleware import LAST_SEEN_KEY
 from apps.accounts.services import user_sockets_close
+from apps.core.sessions import LAST_SEEN_KEY
 from virtualiop.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)

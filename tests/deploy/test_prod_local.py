@@ -122,7 +122,7 @@ def topology(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 def _session_for(user) -> SessionStore:
-    from apps.accounts.middleware import LAST_SEEN_KEY
+    from apps.core.sessions import LAST_SEEN_KEY
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)

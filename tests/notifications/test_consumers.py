@@ -13,7 +13,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from apps.accounts.mfa import mfa_mark_passed
-from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.core.sessions import LAST_SEEN_KEY
 from apps.notifications import dispatch, services
 from apps.notifications.models import Kind
 from virtualiop.asgi import application

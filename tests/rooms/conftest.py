@@ -15,7 +15,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 
 from apps.accounts.mfa import mfa_mark_passed
-from apps.accounts.middleware import LAST_SEEN_KEY
+from apps.core.sessions import LAST_SEEN_KEY
 from tests.factories import patient_in
 from tests.rooms.factories import make_session
 

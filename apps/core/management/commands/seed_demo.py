@@ -27,14 +27,16 @@ class Command(BaseCommand):
                 continue
             with transaction.atomic():
                 import_module(module_name).seed(self.stdout)
-        from apps.accounts.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET
+        # core knows no app: the logins come from the accounts app's demo module, by name.
+        people = import_module("apps.accounts.demo")
+        password, totp_secret = people.DEMO_PASSWORD, people.DEMO_TOTP_SECRET
 
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo data ready. Sign in with any of these (password "
-                f"'{DEMO_PASSWORD}'):\n"
+                f"'{password}'):\n"
                 "  admin@demo.test, clinician1@demo.test, clinician2@demo.test  (staff: TOTP)\n"
                 "  patient1@demo.test ... patient12@demo.test\n"
-                f"  Staff TOTP secret: {DEMO_TOTP_SECRET}  (oathtool --totp -b {DEMO_TOTP_SECRET})"
+                f"  Staff TOTP secret: {totp_secret}  (oathtool --totp -b {totp_secret})"
             )
         )

@@ -17,10 +17,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
+from apps.accounts.mfa import staff_session_allowed, user_has_mfa
+from apps.audit.admin_audit import audited_admin_view
+
 
 def _admin_has_permission(request: HttpRequest) -> bool:
-    from apps.accounts.mfa import staff_session_allowed, user_has_mfa
-
     user = request.user
     return bool(
         user.is_active
@@ -68,8 +69,6 @@ def _selections_checked(admin_view: Callable[..., Any]) -> Callable[..., Any]:
     ones), after the site's own permission check."""
 
     def wrap(view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., Any]:
-        from apps.audit.admin_audit import audited_admin_view
-
         model_admin = getattr(view, "__self__", None)
         if not isinstance(model_admin, admin.ModelAdmin):
             return admin_view(view, cacheable)
