@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
@@ -14,6 +16,7 @@ from apps.enrollment.models import (
     SafetyPlan,
 )
 from apps.enrollment.services import MAX_CARD_BYTES
+from apps.scheduling.models import Group
 
 US_STATES = [
     ("AL", "Alabama"), ("AK", "Alaska"), ("AZ", "Arizona"), ("AR", "Arkansas"),
@@ -167,26 +170,17 @@ class AdmitForm(forms.Form):
         self.fields["primary_clinician"].queryset = User.objects.filter(  # type: ignore[attr-defined]
             role=Role.CLINICIAN, program_staff__program=application.program
         ).order_by("full_name")
-        groups = _program_groups(application)
-        if groups is not None:
-            self.fields["groups"] = forms.ModelMultipleChoiceField(
-                label=_("Groups to join"),
-                queryset=groups,
-                required=False,
-                widget=forms.CheckboxSelectMultiple,
-                help_text=_("Seats start on the start date. A full group refuses the admission."),
-            )
+        self.fields["groups"] = forms.ModelMultipleChoiceField(
+            label=_("Groups to join"),
+            queryset=_program_groups(application),
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
+            help_text=_("Seats start on the start date. A full group refuses the admission."),
+        )
 
 
 def _program_groups(application: Application) -> Any:
-    """The program's current groups when the scheduling app is installed, else None."""
-    try:
-        from apps.scheduling.models import Group
-    except ImportError:
-        return None
-    from django.db.models import Q
-    from django.utils import timezone
-
+    """The program's current groups."""
     return (
         Group.objects.filter(program=application.program)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=timezone.localdate()))

@@ -40,6 +40,7 @@ from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit
 from apps.programs.selectors import programs_for_staff
+from apps.scheduling import services as scheduling_services
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -411,24 +412,6 @@ def application_schedule_intake(
     )
 
 
-def _group_join_service() -> Callable[..., Any] | None:
-    """apps.scheduling's ``membership_add`` when that app is installed (looked up at call
-    time so tests can replace it)."""
-    try:
-        from apps.scheduling import services as scheduling
-    except ImportError:
-        return None
-    return getattr(scheduling, "membership_add", None)
-
-
-def _group_end_service() -> Callable[..., Any] | None:
-    try:
-        from apps.scheduling import services as scheduling
-    except ImportError:
-        return None
-    return getattr(scheduling, "memberships_end_for_patient", None)
-
-
 def application_admit(
     *,
     application: Application,
@@ -443,18 +426,17 @@ def application_admit(
     ).exists():
         raise ValidationError({"primary_clinician": _("Choose a clinician of this program.")})
     groups = list(groups)
-    join = _group_join_service()
+    join = scheduling_services.membership_add  # looked up per call: tests may replace it
 
     def admit(app: Application) -> None:
         profile = app.patient.patient_profile  # type: ignore[attr-defined]
         profile.program = app.program
         profile.primary_clinician = primary_clinician
         profile.save(update_fields=["program", "primary_clinician"])
-        if join is not None:
-            # Seats from the start date; a full group refuses (SchedulingError is a
-            # ValidationError), which rolls the whole admission back.
-            for group in groups:
-                join(group=group, patient=app.patient, by=by, from_date=start_date)
+        # Seats from the start date; a full group refuses (SchedulingError is a
+        # ValidationError), which rolls the whole admission back.
+        for group in groups:
+            join(group=group, patient=app.patient, by=by, from_date=start_date)
 
     return application_transition(
         application=application,
@@ -517,7 +499,7 @@ def application_discharge(
     _require_staff_for(by=by, application=application)
     if data.get("reason") not in {c for c, _label in Discharge._meta.get_field("reason").choices}:  # type: ignore[union-attr]
         raise ValidationError({"reason": _("Choose a discharge reason.")})
-    end_memberships = _group_end_service()
+    end_memberships = scheduling_services.memberships_end_for_patient
 
     def discharge(app: Application) -> None:
         Discharge.objects.create(
@@ -542,10 +524,9 @@ def application_discharge(
                     program=app.program,
                     entered_by=by,
                 )
-        if end_memberships is not None:
-            # Group seats end on the discharge day (program's calendar); later sessions and
-            # waitlist places go, freeing seats for the waitlist.
-            end_memberships(patient=app.patient, on=_program_today(app.program), by=by)
+        # Group seats end on the discharge day (program's calendar); later sessions and
+        # waitlist places go, freeing seats for the waitlist.
+        end_memberships(patient=app.patient, on=_program_today(app.program), by=by)
 
     application_transition(application=application, to=Status.DISCHARGED, by=by, then=discharge)
     return Discharge.objects.get(application=application)

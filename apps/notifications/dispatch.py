@@ -8,7 +8,7 @@
   a live process holds it, never while it waits in a broker queue.
 - Just before the provider is called the row moves to ``handover`` (committed), and it is
   marked sent (conditional on its token) as soon as the provider took it. ``outbox_deliver``
-  (the older one-row task) follows the same rule: a duplicate or late message finds the
+  follows the same rule: a duplicate or late message finds the
   token changed or the row sent and does nothing.
 - The lease: the holder renews ``claimed_at`` every quarter lease from a thread
   (``LeaseKeeper``) while it lives, so a live send is never taken back however long it
@@ -88,12 +88,6 @@ class DeliveryError(Exception):
 class Claim:
     outbox_id: int
     token: str
-
-
-def _enqueue(claim: Claim) -> None:
-    from apps.notifications.tasks import deliver
-
-    deliver.delay(claim.outbox_id, claim.token)
 
 
 # --- who holds a claim --------------------------------------------------------------------
@@ -206,13 +200,11 @@ def outbox_claim_due(
     *,
     now: dt.datetime | None = None,
     limit: int = 200,
-    enqueue: bool = True,
     owner: str = "",
     recover: bool = True,
 ) -> list[Claim]:
-    """Claim up to ``limit`` due rows under one fresh token and (``enqueue``, after commit)
-    enqueue a delivery task for each. Safe to run concurrently: a row is claimed by exactly
-    one caller. ``owner`` (``worker_identity()``) when the caller sends the rows itself."""
+    """Claim up to ``limit`` due rows under one fresh token, for the caller to send. Safe to
+    run concurrently: a row is claimed by exactly one caller. ``owner``: ``worker_identity()``."""
     now = now or timezone.now()
     if recover:
         outbox_recover_stale(now=now)
@@ -240,11 +232,7 @@ def outbox_claim_due(
             .order_by("due_at", "pk")
             .values_list("pk", flat=True)
         )
-    claims = [Claim(outbox_id=pk, token=str(token)) for pk in pks]
-    if enqueue:
-        for claim in claims:
-            transaction.on_commit(lambda c=claim: _enqueue(c))  # type: ignore[misc]
-    return claims
+    return [Claim(outbox_id=pk, token=str(token)) for pk in pks]
 
 
 def outbox_due_count(*, now: dt.datetime, limit: int) -> int:
@@ -264,7 +252,7 @@ def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
     outbox_release_dead_claims()
     total = 0
     while True:
-        claims = outbox_claim_due(limit=batch, enqueue=False, owner=owner, recover=False)
+        claims = outbox_claim_due(limit=batch, owner=owner, recover=False)
         if claims:
             # A slow provider must not carry the batch into the task's time limits: rows not
             # started by then go back to pending for the next task.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 from celery import shared_task
-from django.db import DatabaseError
 from django.utils import timezone
 
 from apps.notifications import conf, dispatch
@@ -65,27 +64,6 @@ def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
 )
 def deliver_due(*, batch: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGET_SECONDS) -> int:
     return dispatch.outbox_drain(batch=batch, budget_seconds=budget_seconds)
-
-
-@shared_task(
-    name="notifications.deliver",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    soft_time_limit=DELIVER_SOFT_LIMIT,
-    time_limit=DELIVER_HARD_LIMIT,
-    # Database hiccups (SQLite busy, a PostgreSQL failover) retry the task itself with
-    # exponential back-off; channel failures are retried through the outbox row.
-    autoretry_for=(DatabaseError,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=5,
-    ignore_result=True,
-)
-def deliver(outbox_id: int, claim_token: str) -> str:
-    """One row claimed by ``outbox_claim_due(enqueue=True)`` (kept for that path and for
-    messages queued before the switch to ``deliver_due``)."""
-    return dispatch.outbox_deliver(outbox_id=outbox_id, claim_token=claim_token)
 
 
 @shared_task(

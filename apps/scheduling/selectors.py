@@ -67,15 +67,6 @@ def sessions_for_patient(
     return qs.select_related("group", "group__program").order_by("starts_at", "id")
 
 
-def sessions_visible_to(*, user: User) -> QuerySet[Session]:
-    """Every session ``user`` may open (patients: their own; staff: their programs')."""
-    if not user.is_authenticated:
-        return Session.objects.none()
-    if user.is_patient:
-        return sessions_for_patient(patient=user)
-    return Session.objects.filter(group__program__in=programs_for_staff(user=user))
-
-
 def session_get_for_participant(*, user: User, session_id: int | str) -> Session | None:
     """The session if ``user`` takes part in it, else None (callers answer 404).
 

@@ -18,8 +18,10 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.notifications.services import notification_schedule, notifications_cancel
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import recurrence
 from apps.scheduling.models import (
@@ -42,7 +44,6 @@ from apps.scheduling.models import (
 )
 
 if TYPE_CHECKING:
-    from apps.accounts.models import User
     from apps.programs.models import Program
 
 # How far ahead sessions exist; the periodic task keeps extending it.
@@ -72,24 +73,13 @@ def _local_today(tz: Any, now: dt.datetime | None = None) -> dt.date:
 
 
 def _notify_cancelled(*, session: Session, patient_ids: Iterable[int], reason: str) -> None:
-    """Tell the notifications app: drop pending reminders for the session and queue a
-    cancellation notice per member (in this transaction, so a rollback sends nothing).
-    The notice carries ids and the time only; the text is rendered by notifications."""
-    try:
-        from apps.notifications import services as notifications
-    except ImportError:  # notifications not installed: nothing to tell
-        return
-    from apps.accounts.models import User
-
-    cancel = getattr(notifications, "notifications_cancel", None)
-    schedule = getattr(notifications, "notification_schedule", None)
+    """Drop pending reminders for the session and queue a cancellation notice per member
+    (in this transaction, so a rollback sends nothing). The notice carries ids and the time
+    only; the text is rendered by notifications."""
     event_key = f"scheduling.session:{session.pk}"
-    if cancel is not None:
-        cancel(event_key=event_key)
-    if schedule is None:
-        return
+    notifications_cancel(event_key=event_key)
     for recipient in User.objects.filter(pk__in=list(patient_ids), is_active=True):
-        schedule(
+        notification_schedule(
             recipient=recipient,
             kind="session_cancelled",
             event_key=f"{event_key}/cancelled",
@@ -421,19 +411,6 @@ def sessions_cancel_many(*, sessions: Iterable[Session], by: User | None, reason
         session_cancel(session=session, by=by, reason=reason)
         count += 1
     return count
-
-
-@transaction.atomic
-def sessions_cancel_day(*, program: Program, day: dt.date, by: User | None, reason: str) -> int:
-    """Cancel every scheduled session of a program on a local date (a holiday)."""
-    if by is not None:
-        _require_staff_of(by, program)
-    sessions = list(
-        Session.objects.filter(
-            group__program=program, occurrence_date=day, status=SessionStatus.SCHEDULED
-        ).select_related("group__program")
-    )
-    return sessions_cancel_many(sessions=sessions, by=by, reason=reason)
 
 
 # --- Memberships --------------------------------------------------------------------------
@@ -1021,9 +998,7 @@ def _check_bookable(
 
 def _lock_people(*people: User) -> None:
     """Serialise bookings for these people (ids in order, so no deadlock)."""
-    from apps.accounts.models import User as UserModel
-
-    list(UserModel.objects.select_for_update().filter(pk__in=[p.pk for p in people]).order_by("pk"))
+    list(User.objects.select_for_update().filter(pk__in=[p.pk for p in people]).order_by("pk"))
 
 
 def _patient_program(patient: User) -> Program:
@@ -1172,12 +1147,6 @@ def appointment_set_status(
 
 
 # --- Calendar feeds -----------------------------------------------------------------------
-
-
-@transaction.atomic
-def calendar_feed_get_or_create(*, user: User) -> CalendarFeed:
-    feed, _created = CalendarFeed.objects.get_or_create(user=user)
-    return feed
 
 
 @transaction.atomic

@@ -317,7 +317,7 @@ def test_a_failing_side_effect_rolls_the_whole_transition_back(
     def broken_join(**kwargs):
         raise RuntimeError("scheduling is down")
 
-    monkeypatch.setattr(services, "_group_join_service", lambda: broken_join)
+    monkeypatch.setattr(services.scheduling_services, "membership_add", broken_join)
     with pytest.raises(RuntimeError):
         services.application_admit(
             application=app,

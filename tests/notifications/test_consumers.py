@@ -42,7 +42,7 @@ def _queue_and_deliver(user) -> list[str]:
         channels=["in_app"],
         context={"link": "/schedule/"},
     )
-    claims = dispatch.outbox_claim_due(enqueue=False)
+    claims = dispatch.outbox_claim_due()
     return [dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token) for c in claims]
 
 

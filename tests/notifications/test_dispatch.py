@@ -43,7 +43,7 @@ def _schedule(user, *, kind=Kind.SESSION_REMINDER, channels=("email",), key="sch
 
 
 def _run_dispatcher(now=None):
-    claims = dispatch.outbox_claim_due(now=now, enqueue=False)
+    claims = dispatch.outbox_claim_due(now=now)
     return [
         dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token, now=now) for c in claims
     ]
@@ -94,7 +94,7 @@ def test_future_rows_wait_until_due(patient):
 def test_a_duplicate_delivery_message_sends_nothing(patient):
     no_quiet_hours(patient)
     _schedule(patient)
-    (claim,) = dispatch.outbox_claim_due(enqueue=False)
+    (claim,) = dispatch.outbox_claim_due()
     assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "sent"
     # The broker redelivers the same task (acks_late after a lost ack): a no-op.
     assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "skipped"
@@ -105,12 +105,12 @@ def test_concurrent_claim_loses_the_race_and_sends_nothing(patient, monkeypatch)
     """Two dispatchers saw the same due row; the conditional UPDATE lets only one claim it."""
     no_quiet_hours(patient)
     (row,) = _schedule(patient)
-    first = dispatch.outbox_claim_due(enqueue=False)
+    first = dispatch.outbox_claim_due()
     # Simulate the second dispatcher having read the row before the first claimed it.
     Outbox.objects.filter(pk=row.pk).update(status=Status.PENDING)
     won = Outbox.objects.filter(pk=row.pk, status=Status.PENDING).update(status=Status.SENDING)
     assert won == 1
-    second = dispatch.outbox_claim_due(enqueue=False)
+    second = dispatch.outbox_claim_due()
     assert len(first) == 1 and second == []
 
 
@@ -129,7 +129,7 @@ def test_two_dispatchers_at_once_send_each_row_once(patient):
 
         try:
             barrier.wait()
-            results.append(dispatch.outbox_claim_due(enqueue=False))
+            results.append(dispatch.outbox_claim_due())
         finally:
             conn.close()
 
@@ -150,10 +150,10 @@ def test_a_stale_claim_is_taken_back_and_the_old_task_does_nothing(patient, sett
     settings.NOTIFICATIONS_SENDING_LEASE_SECONDS = 60
     no_quiet_hours(patient)
     _schedule(patient)
-    (old,) = dispatch.outbox_claim_due(enqueue=False)
+    (old,) = dispatch.outbox_claim_due()
     # The worker died mid-send; after the lease the dispatcher claims the row again.
     later = timezone.now() + dt.timedelta(seconds=61)
-    (new,) = dispatch.outbox_claim_due(now=later, enqueue=False)
+    (new,) = dispatch.outbox_claim_due(now=later)
     assert new.token != old.token
     assert dispatch.outbox_deliver(outbox_id=old.outbox_id, claim_token=old.token) == "skipped"
     assert dispatch.outbox_deliver(outbox_id=new.outbox_id, claim_token=new.token) == "sent"
@@ -234,7 +234,7 @@ def test_in_app_creates_one_notification_and_pushes_it_live(
         kind=Kind.HOMEWORK_ASSIGNED,
         context={"link": "/homework/a/3/"},
     )
-    (claim,) = dispatch.outbox_claim_due(enqueue=False)
+    (claim,) = dispatch.outbox_claim_due()
 
     def deliver():
         with django_capture_on_commit_callbacks(execute=True):
@@ -290,7 +290,7 @@ def test_a_task_that_starts_renews_its_lease(patient, settings, around_email_sen
     no_quiet_hours(patient)
     _schedule(patient)
     t0 = timezone.now()
-    (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
+    (claim,) = dispatch.outbox_claim_due(now=t0)
     started = t0 + dt.timedelta(seconds=59)  # the task ran late
     seen = {}
 
@@ -313,7 +313,7 @@ def test_a_task_starting_after_its_row_was_taken_back_sends_nothing(patient, set
     no_quiet_hours(patient)
     _schedule(patient)
     t0 = timezone.now()
-    (claim,) = dispatch.outbox_claim_due(now=t0, enqueue=False)
+    (claim,) = dispatch.outbox_claim_due(now=t0)
     assert dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=61)) == 1
     assert dispatch.outbox_deliver(outbox_id=claim.outbox_id, claim_token=claim.token) == "skipped"
     assert mail.outbox == []

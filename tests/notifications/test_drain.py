@@ -46,7 +46,7 @@ def test_a_batch_reads_recipients_settings_and_preferences_once(program, django_
     for n in range(6):
         user = patient_in(program, email=f"batch{n}@example.test", full_name=f"Pat{n} Member")
         due_emails(user, 1)
-    claims = dispatch.outbox_claim_due(limit=10, enqueue=False, recover=False)
+    claims = dispatch.outbox_claim_due(limit=10, recover=False)
     # rows + recipients, settings, preferences; then two UPDATEs per row: "handover" just
     # before the provider call, "sent" just after
     with django_assert_num_queries(3 + 2 * 6):
@@ -62,7 +62,7 @@ def test_after_a_stall_a_batch_checks_each_row_and_skips_one_taken_back(
     """While the lease is fresh nobody can take a row back; after a stall longer than half a
     lease each row is checked (and renewed) under the token before it is sent."""
     due_emails(patient, 3)
-    claims = dispatch.outbox_claim_due(enqueue=False)
+    claims = dispatch.outbox_claim_due()
 
     def send_then_stall(row, send):
         send()
@@ -83,7 +83,7 @@ def test_rows_of_a_dead_worker_on_this_host_come_back_at_once_and_are_sent_once(
     due_emails(patient, 4)
     dead = f"{dispatch._host_prefix()}{dead_pid()}"
     # A worker claimed two rows, sent one, and was killed with SIGKILL before the second.
-    held = dispatch.outbox_claim_due(limit=2, enqueue=False, owner=dead)
+    held = dispatch.outbox_claim_due(limit=2, owner=dead)
     Outbox.objects.filter(pk=held[0].outbox_id).update(status=Status.SENT, sent_at=timezone.now())
     assert tasks.deliver_due(batch=10) == 3  # the released row and the two never claimed
     assert Counter(Outbox.objects.values_list("status", flat=True)) == {Status.SENT: 4}
@@ -99,8 +99,8 @@ def test_rows_of_a_live_process_or_another_host_are_left_to_their_lease(patient,
     alive = f"{dispatch._host_prefix()}1"  # pid 1 always runs
     elsewhere = f"other-host/1:{dead_pid()}"  # that pid means nothing here
     t0 = timezone.now() - dt.timedelta(seconds=61)
-    (mine,) = dispatch.outbox_claim_due(now=t0, limit=1, enqueue=False, owner=alive)
-    (theirs,) = dispatch.outbox_claim_due(now=t0, limit=1, enqueue=False, owner=elsewhere)
+    (mine,) = dispatch.outbox_claim_due(now=t0, limit=1, owner=alive)
+    (theirs,) = dispatch.outbox_claim_due(now=t0, limit=1, owner=elsewhere)
     assert dispatch.outbox_release_dead_claims() == 0
     assert tasks.deliver_due() == 0 and mail.outbox == []
     # Nobody renewed them for a whole lease: the tick takes them back, then each goes once.
@@ -161,7 +161,7 @@ def test_two_workers_draining_at_once_send_each_row_once(patient):
 def test_rows_not_started_before_the_stop_time_go_back_to_pending(patient):
     """A slow provider cannot carry a batch into the task's time limits."""
     due_emails(patient, 3)
-    claims = dispatch.outbox_claim_due(enqueue=False)
+    claims = dispatch.outbox_claim_due()
     results = dispatch.outbox_deliver_claimed(claims=claims, stop_at=time.monotonic() - 1)
     assert results == ["released"] * 3 and mail.outbox == []
     assert set(Outbox.objects.values_list("status", "attempts", "claimed_by")) == {

@@ -26,7 +26,7 @@ def _dead_owner() -> str:
 
 def _killed_mid_send(rows_in_hand: int, owner: str, now=None) -> list[dispatch.Claim]:
     """A worker claims every due row and dies with ``rows_in_hand`` of them handed over."""
-    claims = dispatch.outbox_claim_due(now=now, enqueue=False, owner=owner)
+    claims = dispatch.outbox_claim_due(now=now, owner=owner)
     Outbox.objects.filter(pk__in=[c.outbox_id for c in claims[:rows_in_hand]]).update(
         status=Status.HANDOVER
     )
@@ -88,7 +88,7 @@ def test_a_holder_silent_for_a_whole_lease_leaves_reminders_unknown_and_alerts_p
     t0 = timezone.now() - dt.timedelta(seconds=61)
     # Another host's worker (its pid means nothing here) stopped renewing: only the lease
     # tells. It had handed over one reminder and the alert; the other reminder not yet.
-    claims = dispatch.outbox_claim_due(now=t0, enqueue=False, owner="other-host/1:4242")
+    claims = dispatch.outbox_claim_due(now=t0, owner="other-host/1:4242")
     by_kind = {c.outbox_id: Outbox.objects.get(pk=c.outbox_id).kind for c in claims}
     reminders = [pk for pk, kind in by_kind.items() if kind == Kind.SESSION_REMINDER]
     alert = next(pk for pk, kind in by_kind.items() if kind == Kind.SAFETY_ALERT)
@@ -116,9 +116,7 @@ def test_a_holder_that_outlived_its_lease_still_records_what_the_provider_did(
         send()
 
     around_email_send(stall_past_the_lease)
-    (first, second) = dispatch.outbox_claim_due(limit=1, enqueue=False) + dispatch.outbox_claim_due(
-        limit=1, enqueue=False
-    )
+    (first, second) = dispatch.outbox_claim_due(limit=1) + dispatch.outbox_claim_due(limit=1)
     assert dispatch.outbox_deliver(outbox_id=first.outbox_id, claim_token=first.token) == "sent"
     # The row was unknown for a moment; the provider took it, so it is sent after all.
     assert taken[0][1] == Status.UNKNOWN

@@ -28,7 +28,7 @@ def _deliver_reminder(patient):
         channels=["in_app", "email"],
         context={"starts_at": timezone.now() + dt.timedelta(hours=1), "link": "/notifications/"},
     )
-    claims = dispatch.outbox_claim_due(enqueue=False)
+    claims = dispatch.outbox_claim_due()
     return [dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token) for c in claims]
 
 

@@ -70,7 +70,7 @@ def member(group, patient):
 
 
 def _deliver_at(now):
-    claims = dispatch.outbox_claim_due(now=now, enqueue=False)
+    claims = dispatch.outbox_claim_due(now=now)
     return [
         dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token, now=now) for c in claims
     ]
@@ -126,7 +126,7 @@ def test_cancelling_the_session_after_the_reminder_was_planned_sends_no_reminder
 def test_session_cancelled_after_the_row_was_claimed_is_not_sent(group, member, now):
     session = _session(group, now + dt.timedelta(minutes=61))
     planning.plan_all(now=now)
-    claims = dispatch.outbox_claim_due(now=now + dt.timedelta(minutes=1), enqueue=False)
+    claims = dispatch.outbox_claim_due(now=now + dt.timedelta(minutes=1))
     # Cancelled behind the planner's back (not through the service): the guard catches it.
     Session.objects.filter(pk=session.pk).update(status="cancelled", cancel_reason="x")
     outcomes = [dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token) for c in claims]

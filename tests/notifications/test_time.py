@@ -84,7 +84,7 @@ def test_quiet_hours_window_including_past_midnight(start, end, local, quiet):
 
 
 def _deliver_at(now):
-    claims = dispatch.outbox_claim_due(now=now, enqueue=False)
+    claims = dispatch.outbox_claim_due(now=now)
     return [
         dispatch.outbox_deliver(outbox_id=c.outbox_id, claim_token=c.token, now=now) for c in claims
     ]
