@@ -15,7 +15,12 @@ def patient_status_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | N
     application = selectors.application_latest_for_patient(patient=patient)  # type: ignore[arg-type]
     outstanding = []
     next_step = None
-    if application is not None:
+    # Consents to sign are asked for while an episode is open, not after it ended.
+    if application is not None and application.status not in (
+        Status.DISCHARGED,
+        Status.WITHDRAWN,
+        Status.REFERRED,
+    ):
         outstanding = selectors.consents_outstanding(patient=patient, program=application.program)  # type: ignore[arg-type]
         if application.status in (Status.STARTED, Status.SCREENED):
             next_step = selectors.application_next_step(application=application)

@@ -396,7 +396,15 @@ def application_submit(
 
 def application_withdraw(*, application: Application, by: User) -> Application:
     _require_patient(by=by, application=application)
-    return application_transition(application=application, to=Status.WITHDRAWN, by=by)
+
+    def cancel_appointments(app: Application) -> None:
+        scheduling_services.appointments_cancel_for_patient(
+            patient=app.patient, by=by, reason=str(_("Application withdrawn"))
+        )
+
+    return application_transition(
+        application=application, to=Status.WITHDRAWN, by=by, then=cancel_appointments
+    )
 
 
 # --- the clinician's decisions -----------------------------------------------------------
@@ -527,6 +535,9 @@ def application_discharge(
         # Group seats end on the discharge day (program's calendar); later sessions and
         # waitlist places go, freeing seats for the waitlist.
         end_memberships(patient=app.patient, on=_program_today(app.program), by=by)
+        scheduling_services.appointments_cancel_for_patient(
+            patient=app.patient, by=by, reason=str(_("Discharged from the program"))
+        )
 
     application_transition(application=application, to=Status.DISCHARGED, by=by, then=discharge)
     return Discharge.objects.get(application=application)

@@ -7,7 +7,8 @@ import datetime as dt
 import re
 import zoneinfo
 
-from apps.accounts.models import Role
+from apps.accounts.models import Role, User
+from apps.accounts.selectors import patients_in_treatment
 from apps.notifications import guards
 from apps.notifications.models import Kind, NotificationSettings, Outbox
 from apps.notifications.planning import LATE_GRACE, register_planner
@@ -28,8 +29,10 @@ def checkin_due_at(*, checkin_time: dt.time, zone: zoneinfo.ZoneInfo, day: dt.da
 
 def plan_checkin_nudges(*, now: dt.datetime) -> int:
     created = 0
+    # Only patients in treatment are nudged: not applicants, nor anyone discharged.
+    treated = patients_in_treatment(User.objects.filter(role=Role.PATIENT, is_active=True))
     rows = NotificationSettings.objects.filter(
-        checkin_time__isnull=False, user__role=Role.PATIENT, user__is_active=True
+        checkin_time__isnull=False, user__in=treated
     ).select_related("user")
     for row in rows:
         assert row.checkin_time is not None
@@ -63,6 +66,8 @@ def checkin_guard(row: Outbox) -> str | None:
     if match is None or row.kind != Kind.CHECKIN_NUDGE:
         return None
     day = dt.date.fromisoformat(match.group(2))
+    if not patients_in_treatment(User.objects.filter(pk=row.recipient_id)).exists():
+        return "not in treatment"
     return (
         "already checked in today" if checked_in_on(patient_id=row.recipient_id, day=day) else None
     )

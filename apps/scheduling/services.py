@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.accounts.models import User
+from apps.accounts.selectors import patients_in_treatment
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.notifications.services import notification_schedule, notifications_cancel
@@ -1025,6 +1026,10 @@ def appointment_book(
     program = _patient_program(patient)
     if kind not in AppointmentKind.values:
         raise SchedulingError(_("Choose the kind of appointment."))
+    if kind != AppointmentKind.INTAKE and not _in_treatment(patient):
+        # Discharged, withdrawn or not yet admitted: only an intake (a readmission starts
+        # with one) may be booked.
+        raise SchedulingError(_("This person is not in treatment: only an intake can be booked."))
     if by.is_patient:
         if by.pk != patient.pk:
             raise SchedulingError(_("You can only request your own appointments."))
@@ -1144,6 +1149,48 @@ def appointment_set_status(
         detail=status,
     )
     return appointment
+
+
+def _in_treatment(patient: User) -> bool:
+    return patients_in_treatment(User.objects.filter(pk=patient.pk)).exists()
+
+
+@transaction.atomic
+def appointments_cancel_for_patient(
+    *, patient: User, by: User | None, reason: str, now: dt.datetime | None = None
+) -> int:
+    """Cancel every requested or booked appointment of ``patient`` not yet started (at
+    discharge or withdrawal), telling the patient of each; their reminders stop at send time
+    (the appointment guard). Returns how many were cancelled."""
+    now = now or timezone.now()
+    appointments = list(
+        Appointment.objects.select_for_update().filter(
+            patient=patient, status__in=APPOINTMENT_HOLDING, starts_at__gt=now
+        )
+    )
+    for appointment in appointments:
+        appointment.status = AppointmentStatus.CANCELLED
+        appointment.cancel_reason = reason[:200]
+        appointment.save(update_fields=["status", "cancel_reason", "updated_at"])
+        audit_record(
+            actor=by,
+            action=AuditAction.TRANSITION,
+            obj=appointment,
+            patient=patient,
+            detail=f"cancelled: {reason}"[:200],
+        )
+        if patient.is_active:
+            notification_schedule(
+                recipient=patient,
+                kind="session_cancelled",
+                event_key=f"scheduling.appointment:{appointment.pk}/cancelled",
+                context={
+                    "appointment_id": appointment.pk,
+                    "starts_at": appointment.starts_at,
+                    "link": "/schedule/",
+                },
+            )
+    return len(appointments)
 
 
 # --- Calendar feeds -----------------------------------------------------------------------
