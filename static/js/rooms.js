@@ -595,7 +595,10 @@
   }
 
   window.addEventListener("online", function () {
-    if (!ws && !finished) { attempt = Math.max(attempt - 1, 0); connect(); }
+    if (finished) return;
+    if (!ws) { attempt = Math.max(attempt - 1, 0); connect(); return; }
+    // The socket survived the outage: say so, and ping so a dead one is found out soon.
+    if (ws.readyState === WebSocket.OPEN) { setState("connected"); send({ type: "ping" }); }
   });
   window.addEventListener("offline", function () { if (!finished) setState("offline"); });
   document.addEventListener("visibilitychange", scheduleRead);

@@ -280,3 +280,21 @@ def test_with_redis_killed_pages_answer_and_the_room_says_live_updates_are_unava
             expect(robin.locator("#chat-list")).to_contain_text("said while Redis was dead")
     finally:
         redis.kill()
+
+
+def test_the_badge_recovers_when_the_browser_comes_back_online_with_the_socket_alive(
+    room_server, new_page, browser_login, program, clinician, patient
+):
+    session = make_session(program, [clinician], [patient])
+    pat = new_page(phone=True)
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(f"{room_server}/rooms/{session.pk}/")
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    # A network blip the socket survives: the browser says offline, then online again.
+    pat.evaluate("() => window.dispatchEvent(new Event('offline'))")
+    expect(pat.locator("#conn-state")).to_have_text(re.compile("Offline"))
+    pat.evaluate("() => window.dispatchEvent(new Event('online'))")
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    pat.get_by_label("Your message").fill("still here")
+    pat.get_by_label("Your message").press("Enter")
+    expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_have_count(1)
