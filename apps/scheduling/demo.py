@@ -30,7 +30,8 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.recurrence import rrule_weekly
 
-LIVE_GROUP = "Midday Process Group (live demo)"
+# No time of day in the name: its session is moved to "now" on every `make run`.
+LIVE_GROUP = "Drop-in Process Group (live demo)"
 HISTORY_DAYS = 21
 
 GROUPS = [
@@ -172,24 +173,7 @@ def seed(stdout: TextIO) -> None:
                     session=session, by=clinicians[fac], entries=entries, now=now
                 )
 
-    # The live session: today's occurrence of the live group, started 5 minutes ago.
-    live_group = Group.objects.get(program=program, name=LIVE_GROUP)
-    Session.objects.filter(group=live_group, ends_at__lt=now).exclude(
-        status=SessionStatus.CANCELLED
-    ).update(status=SessionStatus.COMPLETED)
-    live, _created = Session.objects.update_or_create(
-        group=live_group,
-        occurrence_date=today,
-        defaults={
-            "starts_at": now - dt.timedelta(minutes=5),
-            "ends_at": now + dt.timedelta(hours=2),
-            "status": SessionStatus.SCHEDULED,
-            "cancel_reason": "",
-            "is_modified": True,
-            "topic": "Check-in and goals for the week",
-        },
-    )
-    Attendance.objects.filter(session=live).delete()
+    live, live_visit = live_refresh(program=program, clinicians=clinicians, patients=patients)
 
     # Weekly open hours (clinician's zone) and some appointments.
     for clinician in clinicians:
@@ -239,25 +223,6 @@ def seed(stdout: TextIO) -> None:
                 except services.SchedulingError:
                     continue
                 break
-    # A 1:1 video visit running now, so the visit page and its waiting room can be tried.
-    visit_patient, visit_clinician = patients.get(1), clinicians[0]
-    live_visit = None
-    if visit_patient is not None:
-        live_visit = Appointment.objects.filter(
-            patient=visit_patient,
-            clinician=visit_clinician,
-            status=AppointmentStatus.BOOKED,
-            starts_at__lte=now,
-            ends_at__gt=now + dt.timedelta(minutes=30),
-        ).first() or Appointment.objects.create(
-            program=program,
-            clinician=visit_clinician,
-            patient=visit_patient,
-            kind=AppointmentKind.INDIVIDUAL,
-            starts_at=now - dt.timedelta(minutes=2),
-            ends_at=now + dt.timedelta(minutes=58),
-            created_by=visit_clinician,
-        )
     stdout.write(
         f"  scheduling: {Group.objects.filter(program=program).count()} groups, "
         f"{Session.objects.filter(group__program=program).count()} sessions, "
@@ -265,3 +230,73 @@ def seed(stdout: TextIO) -> None:
         + (f", live visit /video/visit/{live_visit.pk}/" if live_visit else "")
         + "\n"
     )
+
+
+def live_refresh(
+    *,
+    program: Program,
+    clinicians: list[User] | None = None,
+    patients: dict[int, User | None] | None = None,
+) -> tuple[Session, Appointment | None]:
+    """Move the live demo group's session and the live 1:1 visit to now, so a newcomer
+    who comes back another day still finds a room to join (``manage.py demo_live``, run by
+    every ``make run``)."""
+    now = timezone.now()
+    today = now.astimezone(program.time_zone).date()
+    clinicians = clinicians or [
+        User.objects.get(email="clinician1@demo.test"),
+        User.objects.get(email="clinician2@demo.test"),
+    ]
+    patients = patients or {1: User.objects.filter(email="patient1@demo.test").first()}
+    # The live session: today's occurrence of the live group, started 5 minutes ago.
+    live_group = Group.objects.filter(program=program, name__endswith="(live demo)").first()
+    if live_group is None:
+        raise Group.DoesNotExist("no live demo group: run seed_demo")
+    if live_group.name != LIVE_GROUP:  # named by a time of day in earlier demos
+        live_group.name = LIVE_GROUP
+        live_group.save(update_fields=["name"])
+    Session.objects.filter(group=live_group, ends_at__lt=now).exclude(
+        status=SessionStatus.CANCELLED
+    ).update(status=SessionStatus.COMPLETED)
+    live, _created = Session.objects.update_or_create(
+        group=live_group,
+        occurrence_date=today,
+        defaults={
+            "starts_at": now - dt.timedelta(minutes=5),
+            "ends_at": now + dt.timedelta(hours=2),
+            "status": SessionStatus.SCHEDULED,
+            "cancel_reason": "",
+            "is_modified": True,
+            "topic": "Check-in and goals for the week",
+        },
+    )
+    Attendance.objects.filter(session=live).delete()
+
+    # A 1:1 video visit running now, so the visit page and its waiting room can be tried.
+    visit_patient, visit_clinician = patients.get(1), clinicians[0]
+    live_visit = None
+    if visit_patient is not None:
+        live_visit = (
+            Appointment.objects.filter(
+                patient=visit_patient,
+                clinician=visit_clinician,
+                status=AppointmentStatus.BOOKED,
+                kind=AppointmentKind.INDIVIDUAL,
+                starts_at__lt=now + dt.timedelta(hours=1),
+                ends_at__gt=now - dt.timedelta(hours=12),
+            )
+            .order_by("-starts_at")
+            .first()
+        )
+        if live_visit is None:
+            live_visit = Appointment(
+                program=program,
+                clinician=visit_clinician,
+                patient=visit_patient,
+                kind=AppointmentKind.INDIVIDUAL,
+                created_by=visit_clinician,
+            )
+        live_visit.starts_at = now - dt.timedelta(minutes=2)
+        live_visit.ends_at = now + dt.timedelta(minutes=58)
+        live_visit.save()
+    return live, live_visit
