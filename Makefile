@@ -20,6 +20,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	@if [ ! -f var/.demo-seeded ]; then $(BIN)/python manage.py seed_demo && touch var/.demo-seeded; fi
+	@$(BIN)/python manage.py demo_live
+	@$(BIN)/python deploy/video_dev.py
 	@echo ""
 	@echo "  Virtual IOP is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (password demo-pass-1234):"
@@ -27,8 +29,9 @@ run: install
 	@echo "    clinician1@demo.test, clinician2@demo.test, admin@demo.test"
 	@echo "    staff TOTP secret VIRTUALIOPDEMOSTAFFSECRETKEYAAAA  (code: $(BIN)/oathtool VIRTUALIOPDEMOSTAFFSECRETKEYAAAA)"
 	@echo "  E-mails (sign-up verification, reminders) are printed in this console. Ctrl-C stops everything."
+	@echo "  Video: patient1 and clinician1 have a 1:1 visit now (My week / Today); VIDEO=off make run skips it."
 	@echo ""
-	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) $(BIN)/honcho -f deploy/Procfile.dev start
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} PORT=$(PORT) $(BIN)/honcho -e var/video.env -f deploy/Procfile.dev start
 
 lint: install
 	$(BIN)/ruff check .
