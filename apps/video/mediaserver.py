@@ -38,7 +38,9 @@ def turnserver_binary() -> str | None:
 
 def janus_libs() -> Path:
     """Debian's multiarch folder of Janus plugins and transports, wherever this machine has it."""
-    for candidate in sorted(Path("/usr/lib").glob("*/janus")) + [Path("/usr/lib/janus")]:
+    # /opt/janus first: a Janus built from source is chosen over Debian's (README "Video").
+    candidates = [Path("/opt/janus/lib/janus"), *sorted(Path("/usr/lib").glob("*/janus"))]
+    for candidate in [*candidates, Path("/usr/lib/janus")]:
         if (candidate / "plugins").is_dir():
             return candidate
     return JANUS_LIBS
