@@ -149,46 +149,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def media_servers(folder: Path) -> Iterator[Media]:
-    """Janus and coturn as the video tests start them (tests/video/conftest.py)."""
+    """Janus and coturn as the video tests start them (apps/video/mediaserver.running)."""
     from apps.video import mediaserver
-    from apps.video.mediaserver import MediaConfig
 
     if not mediaserver.janus_binary() or not mediaserver.turnserver_binary():
         raise RuntimeError("janus and coturn are not installed (apt-get install janus coturn)")
-    addresses = mediaserver.host_addresses()
-    if not addresses:
-        raise RuntimeError("no non-loopback IPv4 interface for Janus's ICE candidates")
-    low = random.randrange(40000, 58000, 1000)
-    config = MediaConfig.fresh(
-        media_ip=addresses[0][1],
-        http_port=mediaserver.free_port(),
-        ws_port=mediaserver.free_port(),
-        turn_port=mediaserver.free_port(),
-        rtp_port_range=f"{low}-{low + 499}",
-        turn_min_port=low + 500,
-        turn_max_port=low + 999,
-        realm="virtualiop-bench",
-    )
-    jcfg = mediaserver.render_janus(config, folder / "janus")
-    turn_conf = mediaserver.render_coturn(config, folder / "turnserver.conf")
-    janus_log, turn_log = folder / "janus.log", folder / "turn.log"
-    janus = subprocess.Popen(  # noqa: S603
-        mediaserver.janus_command(jcfg), stdout=janus_log.open("wb"), stderr=subprocess.STDOUT
-    )
-    turn = subprocess.Popen(  # noqa: S603
-        mediaserver.turnserver_command(turn_conf),
-        stdout=turn_log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for(f"{config.http_url}/info", janus, janus_log, "janus")
-        time.sleep(0.3)
-        if turn.poll() is not None:
-            raise RuntimeError(f"turnserver exited: {turn_log.read_text()[-1500:]}")
-        yield Media(config, janus.pid)
-    finally:
-        _stop(janus)
-        _stop(turn)
+    config = mediaserver.ephemeral_config(realm="virtualiop-bench")
+    with mediaserver.running(config, folder) as janus_pid:
+        yield Media(config, janus_pid)
 
 
 @contextlib.contextmanager

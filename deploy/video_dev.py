@@ -9,7 +9,6 @@ which honcho passes to every process, and var/video/enabled for deploy/media.sh.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -40,7 +39,10 @@ def off(reason: str) -> int:
 def may_install() -> list[str] | None:
     if os.geteuid() == 0:
         return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+    ):
         return ["sudo", "-n"]
     return None
 
@@ -75,15 +77,14 @@ def main() -> int:
     if taken:
         return off(f"port(s) {', '.join(taken)} already in use (another make run?)")
     VAR.mkdir(parents=True, exist_ok=True)
-    secrets_file = VAR / "secrets.json"
-    if secrets_file.exists():
-        secrets = json.loads(secrets_file.read_text())
-    else:
-        fresh = mediaserver.MediaConfig.fresh(media_ip="")
-        secrets = {k: getattr(fresh, k) for k in ("token_secret", "admin_key", "turn_secret")}
-        secrets_file.write_text(json.dumps(secrets))
-        secrets_file.chmod(0o600)
-    config = mediaserver.MediaConfig(media_ip=addresses[0][1], **secrets, **PORTS)
+    secrets = mediaserver.secrets_kept(VAR / "secrets.json")
+    config = mediaserver.MediaConfig(
+        media_ip=addresses[0][1],
+        token_secret=secrets["token_secret"],
+        admin_key=secrets["admin_key"],
+        turn_secret=secrets["turn_secret"],
+        **PORTS,
+    )
     mediaserver.render_janus(config, VAR / "janus")
     mediaserver.render_coturn(config, VAR / "turnserver.conf")
     ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in config.env().items()))

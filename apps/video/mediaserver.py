@@ -5,12 +5,19 @@ temporary directory, free ports) and production (`manage.py video_config`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
+import json
 import secrets
 import shutil
+import signal
 import socket
 import string
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,3 +227,76 @@ def janus_command(jcfg: Path) -> list[str]:
 
 def turnserver_command(conf: Path) -> list[str]:
     return [turnserver_binary() or "turnserver", "-c", str(conf), "--pidfile", str(conf) + ".pid"]
+
+
+def secrets_kept(path: Path) -> dict[str, str]:
+    """The three secrets, made once into ``path`` (mode 600) and read back on later runs."""
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    fresh = MediaConfig.fresh(media_ip="")
+    kept = {k: getattr(fresh, k) for k in ("token_secret", "admin_key", "turn_secret")}
+    path.write_text(json.dumps(kept))
+    path.chmod(0o600)
+    return kept
+
+
+def ephemeral_config(*, realm: str) -> MediaConfig:
+    """Fresh secrets and free ports on this host's first interface (tests and benchmarks)."""
+    addresses = host_addresses()
+    if not addresses:
+        raise RuntimeError("no non-loopback IPv4 interface for Janus's ICE candidates")
+    low = secrets.SystemRandom().randrange(40000, 58000, 1000)
+    return MediaConfig.fresh(
+        media_ip=addresses[0][1],
+        http_port=free_port(),
+        ws_port=free_port(),
+        turn_port=free_port(),
+        rtp_port_range=f"{low}-{low + 499}",
+        turn_min_port=low + 500,
+        turn_max_port=low + 999,
+        realm=realm,
+    )
+
+
+@contextlib.contextmanager
+def running(config: MediaConfig, folder: Path) -> Iterator[int]:
+    """Janus and coturn started with ``config`` in ``folder`` until the block ends; yields
+    Janus's pid once its HTTP API answers."""
+    jcfg = render_janus(config, folder / "janus")
+    turn_conf = render_coturn(config, folder / "turnserver.conf")
+    janus_log, turn_log = folder / "janus.log", folder / "turn.log"
+    procs = [
+        subprocess.Popen(
+            janus_command(jcfg), stdout=janus_log.open("wb"), stderr=subprocess.STDOUT
+        ),
+        subprocess.Popen(
+            turnserver_command(turn_conf), stdout=turn_log.open("wb"), stderr=subprocess.STDOUT
+        ),
+    ]
+    try:
+        deadline = time.monotonic() + 20
+        while not _janus_answers(config):
+            if procs[0].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"janus did not start: {janus_log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        time.sleep(0.3)  # coturn binds within milliseconds; UDP has nothing to wait on
+        if procs[1].poll() is not None:
+            raise RuntimeError(f"turnserver exited: {turn_log.read_text()[-2000:]}")
+        yield procs[0].pid
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _janus_answers(config: MediaConfig) -> bool:
+    try:
+        with urllib.request.urlopen(f"{config.http_url}/info", timeout=1) as r:  # noqa: S310
+            return bool(json.loads(r.read()).get("janus") == "server_info")
+    except OSError:
+        return False

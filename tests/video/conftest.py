@@ -3,15 +3,8 @@ and production (apps/video/mediaserver.py), on free ports in a temporary directo
 
 from __future__ import annotations
 
-import json
 import os
-import random
-import signal
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,67 +25,15 @@ def _needs(what: str) -> None:
     pytest.skip(what)
 
 
-def _wait_for_janus(config: MediaConfig, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"janus exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{config.http_url}/info", timeout=1) as r:  # noqa: S310
-                if json.loads(r.read()).get("janus") == "server_info":
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"janus did not answer: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def media_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaConfig]:
     if not mediaserver.janus_binary() or not mediaserver.turnserver_binary():
         _needs("janus and coturn are not installed (apt-get install janus coturn)")
-    addresses = mediaserver.host_addresses()
-    if not addresses:
+    if not mediaserver.host_addresses():
         _needs("no non-loopback IPv4 interface for Janus's ICE candidates")
-    folder = tmp_path_factory.mktemp("media")
-    low = random.randrange(40000, 58000, 1000)
-    config = MediaConfig.fresh(
-        media_ip=addresses[0][1],
-        http_port=mediaserver.free_port(),
-        ws_port=mediaserver.free_port(),
-        turn_port=mediaserver.free_port(),
-        rtp_port_range=f"{low}-{low + 499}",
-        turn_min_port=low + 500,
-        turn_max_port=low + 999,
-        realm="virtualiop-test",
-    )
-    jcfg = mediaserver.render_janus(config, folder / "janus")
-    turn_conf = mediaserver.render_coturn(config, folder / "turnserver.conf")
-    janus_log, turn_log = folder / "janus.log", folder / "turn.log"
-    procs = [
-        subprocess.Popen(
-            mediaserver.janus_command(jcfg), stdout=janus_log.open("wb"), stderr=subprocess.STDOUT
-        ),
-        subprocess.Popen(
-            mediaserver.turnserver_command(turn_conf),
-            stdout=turn_log.open("wb"),
-            stderr=subprocess.STDOUT,
-        ),
-    ]
-    try:
-        _wait_for_janus(config, procs[0], janus_log)
-        time.sleep(0.3)  # coturn binds within milliseconds; UDP has nothing to wait on
-        if procs[1].poll() is not None:
-            raise RuntimeError(f"turnserver exited: {turn_log.read_text()[-2000:]}")
+    config = mediaserver.ephemeral_config(realm="virtualiop-test")
+    with mediaserver.running(config, tmp_path_factory.mktemp("media")):
         yield config
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 @pytest.fixture

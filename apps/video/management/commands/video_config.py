@@ -9,7 +9,6 @@ settings and both servers keep agreeing; the settings Django needs are printed."
 from __future__ import annotations
 
 import ipaddress
-import json
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,7 @@ class Command(BaseCommand):
             raise CommandError("--turn-tls-port needs --turn-cert and --turn-key.")
         out: Path = options["out"]
         out.mkdir(parents=True, exist_ok=True)
-        secrets_file = out / "secrets.json"
-        if secrets_file.exists():
-            secrets = json.loads(secrets_file.read_text())
-        else:
-            fresh = mediaserver.MediaConfig.fresh(media_ip="")
-            secrets = {k: getattr(fresh, k) for k in ("token_secret", "admin_key", "turn_secret")}
-            secrets_file.write_text(json.dumps(secrets))
-            secrets_file.chmod(0o600)
+        secrets = mediaserver.secrets_kept(out / "secrets.json")
         config = mediaserver.MediaConfig(
             media_ip=options["media_ip"],
             public_ip=options["public_ip"],
@@ -59,7 +51,9 @@ class Command(BaseCommand):
             turn_key=options["turn_key"],
             rtp_port_range=options["rtp_port_range"],
             debug_level=3,
-            **secrets,
+            token_secret=secrets["token_secret"],
+            admin_key=secrets["admin_key"],
+            turn_secret=secrets["turn_secret"],
         )
         mediaserver.render_janus(config, out / "janus")
         mediaserver.render_coturn(config, out / "turnserver.conf")
