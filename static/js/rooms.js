@@ -148,6 +148,21 @@
     if (node) node.after(li); else list.prepend(li);
   }
 
+  // "Pat joined", "Robin joined" in the same minute read as one line: "Pat, Robin joined".
+  // The later line stays in the list, hidden, so ids and catch-up are unchanged.
+  function foldArrivals(li, m) {
+    if (m.kind !== "system" || (m.event !== "joined" && m.event !== "left") || !m.subject) return;
+    li.dataset.event = m.event;
+    li.dataset.minute = (m.at || "").slice(0, 16);
+    li.dataset.names = m.subject.name;
+    var prev = li.previousElementSibling;
+    while (prev && prev.hidden) prev = prev.previousElementSibling;
+    if (!prev || prev.dataset.event !== m.event || prev.dataset.minute !== li.dataset.minute) return;
+    prev.dataset.names += ", " + m.subject.name;
+    prev.textContent = fmt(S[m.event], { name: prev.dataset.names });
+    li.hidden = true;
+  }
+
   function addMessage(m, opts) {
     opts = opts || {};
     if (shown.has(m.id)) {
@@ -166,6 +181,7 @@
     li = renderMessage(m, li);
     insertInOrder(li, m.id);
     shown.set(m.id, li);
+    foldArrivals(li, m);
     if (earliestId === null || m.id < earliestId) earliestId = m.id;
     noteSeq(m);
     if (opts.live && !(m.author && m.author.id === cfg.me)) {
@@ -592,6 +608,11 @@
     // Exponential back-off with jitter: 1, 2, 4, 8, 16, 30, 30 … seconds.
     var delay = Math.min(30000, 1000 * Math.pow(2, attempt - 1)) * (0.75 + Math.random() * 0.5);
     reconnectTimer = setTimeout(connect, delay);
+  }
+
+  var peopleCard = $("people-card");
+  if (peopleCard && window.matchMedia && window.matchMedia("(min-width: 56rem)").matches) {
+    peopleCard.open = true;
   }
 
   window.addEventListener("online", function () {

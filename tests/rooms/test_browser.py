@@ -298,3 +298,44 @@ def test_the_badge_recovers_when_the_browser_comes_back_online_with_the_socket_a
     pat.get_by_label("Your message").fill("still here")
     pat.get_by_label("Your message").press("Enter")
     expect(pat.locator("#chat-list .chat-msg:not(.pending)")).to_have_count(1)
+
+
+def test_on_a_phone_the_composer_is_in_view_and_arrivals_fold_into_one_line(
+    room_server, new_page, browser_login, program, clinician, patient, member2
+):
+    session = make_session(program, [clinician], [patient, member2])
+    room_url = f"{room_server}/rooms/{session.pk}/"
+    pat = new_page(phone=True)
+    browser_login(pat, room_server, patient.email, PASSWORD)
+    pat.goto(room_url)
+    expect(pat.locator("#conn-state")).to_have_text("Connected")
+    # At 360×740 the message box and Send are on screen without scrolling.
+    expect(pat.get_by_label("Your message")).to_be_in_viewport()
+    expect(pat.get_by_role("button", name="Send")).to_be_in_viewport()
+    # Who is here waits behind its summary on a phone.
+    expect(pat.locator("#people")).to_be_hidden()
+    pat.locator("#people-card summary").click()
+    expect(pat.locator("#people")).to_be_visible()
+
+    robin = new_page()
+    browser_login(robin, room_server, member2.email, PASSWORD)
+    robin.goto(room_url)
+    expect(robin.locator("#people")).to_be_visible()  # open on a wide screen
+    fac = new_page()
+    browser_login(fac, room_server, clinician.email, PASSWORD, TOTP_SECRET)
+    fac.goto(room_url)
+    # Arrivals within one minute share one line on Pat's page ("Robin, Carla joined").
+    expect(pat.locator("#chat-list")).to_contain_text("Carla")
+    lines = pat.eval_on_selector_all(
+        "#chat-list .chat-system[data-event=joined]:not([hidden])",
+        "els => els.map(e => [e.dataset.minute, e.textContent])",
+    )
+    minutes = [minute for minute, _text in lines]
+    assert len(minutes) == len(set(minutes)), lines  # never two lines for one minute
+    text = " ".join(t for _m, t in lines)
+    assert "Robin" in text and "Carla" in text
+    if len(lines) == 1:
+        assert ", " in lines[0][1]
+    pat.get_by_label("Your message").fill("hello")
+    pat.get_by_role("button", name="Send").click()
+    expect(robin.locator("#chat-list")).to_contain_text("hello")
