@@ -1,4 +1,26 @@
-/* Virtual IOP page script: idle-logoff warning and the per-user socket (closes on logout). */
+/* Virtual IOP page script: the phone's Menu button, the idle-logoff warning and the per-user
+   socket (closes on logout). */
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  var toggle = document.querySelector(".nav-toggle");
+  var nav = document.getElementById("main-nav");
+  if (!toggle || !nav) { return; }
+  toggle.hidden = false;
+  function setOpen(open) {
+    toggle.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  }
+  toggle.addEventListener("click", function () {
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    setOpen(open);
+    if (open) { var first = nav.querySelector("a, button"); if (first) { first.focus(); } }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && nav.classList.contains("open")) { setOpen(false); toggle.focus(); }
+  });
+})();
+
 (function () {
   "use strict";
   var body = document.body;

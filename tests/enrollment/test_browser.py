@@ -140,7 +140,7 @@ def test_apply_flagged_consent_admit_and_plans(
     page.get_by_label("Type your full name to sign").fill("Nora Newpatient")
     page.get_by_role("button", name="Sign my treatment plan").click()
     assert page.get_by_text("Signed by the patient").is_visible()
-    page.get_by_role("link", name="See your crisis plan").click()
+    page.get_by_role("link", name="My crisis plan").click()
     assert page.get_by_text("My garden").is_visible()
     assert page.get_by_text("Racing thoughts at night").is_visible()
     assert page.get_by_role("link", name="call 911").is_visible()
