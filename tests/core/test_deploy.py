@@ -150,7 +150,7 @@ def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
     recipe = next(
         line.strip()
         for line in (ROOT / "Makefile").read_text().splitlines()
-        if "honcho -f deploy/Procfile.dev start" in line
+        if "honcho" in line and "-f deploy/Procfile.dev start" in line
     )
     # Each process writes the URL it would use, then waits for the others (honcho stops
     # every process when the first one ends).
@@ -180,7 +180,9 @@ def test_every_make_run_process_builds_links_with_the_same_site_url(tmp_path):
         .replace("$(PORT)", "8102")
         .replace("$$", "$")
         .replace("deploy/Procfile.dev", str(procfile))
+        .replace("var/video.env", str(tmp_path / "video.env"))
     )
+    (tmp_path / "video.env").write_text("VIDEO_ENABLED=0\n")
     env = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "PORT"}}
     env["DJANGO_SETTINGS_MODULE"] = "virtualiop.settings"
     result = subprocess.run(
