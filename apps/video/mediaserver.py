@@ -123,12 +123,14 @@ class MediaConfig:
 
     @property
     def turn_urls(self) -> list[str]:
+        # Behind a 1:1 NAT browsers reach coturn at the public address, not media_ip.
+        host = self.public_ip or self.media_ip
         urls = [
-            f"turn:{self.media_ip}:{self.turn_port}?transport=udp",
-            f"turn:{self.media_ip}:{self.turn_port}?transport=tcp",
+            f"turn:{host}:{self.turn_port}?transport=udp",
+            f"turn:{host}:{self.turn_port}?transport=tcp",
         ]
         if self.turn_tls_port:
-            urls.append(f"turns:{self.public_ip or self.media_ip}:{self.turn_tls_port}")
+            urls.append(f"turns:{host}:{self.turn_tls_port}?transport=tcp")
         return urls
 
     def env(self) -> dict[str, str]:
@@ -214,7 +216,18 @@ def render_coturn(config: MediaConfig, path: Path) -> Path:
         "secret": config.turn_secret,
         "realm": config.realm,
         "peer_rules": peer_rules,
-        "extra": "allow-loopback-peers" if config.allow_loopback_peers else "",
+        "extra": "\n".join(
+            [
+                *(["allow-loopback-peers"] if config.allow_loopback_peers else []),
+                # Behind a 1:1 NAT coturn hands out the public address in relayed candidates
+                # (public/private), as Janus does with nat_1_1_mapping.
+                *(
+                    [f"external-ip={config.public_ip}/{config.media_ip}"]
+                    if config.public_ip
+                    else []
+                ),
+            ]
+        ),
     }
     path.write_text(_render(TEMPLATES / "coturn" / "turnserver.conf.in", values))
     path.chmod(0o600)

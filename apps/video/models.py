@@ -66,6 +66,40 @@ class SeatStatus(models.TextChoices):
     REMOVED = "removed", _("Removed")
 
 
+class GuestRole(models.TextChoices):
+    FAMILY = "family", _("Family member")
+    INTERPRETER = "interpreter", _("Interpreter")
+    SUPPORT = "support", _("Other support person")
+
+
+class VisitGuest(models.Model):
+    """Someone without an account the clinician invites to a visit by a one-time link: a
+    family member or an interpreter, with the patient's agreement."""
+
+    appointment = models.ForeignKey(
+        "scheduling.Appointment", on_delete=models.CASCADE, related_name="video_guests"
+    )
+    name = models.CharField(_("name"), max_length=60)
+    role = models.CharField(_("role"), max_length=12, choices=GuestRole.choices)
+    # Only the link's hash is kept: the link itself is shown once, to the clinician.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    # The clinician confirmed the patient agreed to this person joining (a release of
+    # information, until the care-team app records them).
+    patient_agreed = models.BooleanField(_("the patient agreed"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    # The browser session that opened the link first; the link works for no other.
+    session_key = models.CharField(max_length=40, blank=True, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"guest {self.pk} ({self.role})"
+
+
 class Seat(models.Model):
     """One person's place in a media room: their opaque Janus identity and what the host set."""
 
@@ -76,7 +110,12 @@ class Seat(models.Model):
         # Indexed by seat_unique, which leads with it.
         db_index=False,
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    guest = models.OneToOneField(
+        VisitGuest, on_delete=models.CASCADE, related_name="seat", null=True, blank=True
+    )
     is_host = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=SeatStatus.choices)
     feed_id = models.PositiveBigIntegerField(default=_janus_id, editable=False)
@@ -99,6 +138,11 @@ class Seat(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["room", "user"], name="seat_unique"),
             models.UniqueConstraint(fields=["room", "feed_id"], name="seat_feed_unique"),
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(guest__isnull=True))
+                | (Q(user__isnull=True) & Q(guest__isnull=False)),
+                name="seat_user_or_guest",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -108,6 +152,13 @@ class Seat(models.Model):
         if not self.display:
             self.display = f"p{secrets.token_hex(8)}"
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        if self.guest is not None:
+            return f"{self.guest.name} ({self.guest.get_role_display()})"
+        assert self.user is not None
+        return str(self.user.first_name_display)
 
     @property
     def place_of_service(self) -> str:

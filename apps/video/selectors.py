@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -14,7 +14,7 @@ from apps.rooms import selectors as room_selectors
 from apps.rooms.models import Participant, ParticipantStatus
 from apps.rooms.selectors import Phase
 from apps.scheduling.models import Appointment, AppointmentStatus, Session
-from apps.video.models import Seat, SeatStatus, VideoRoom
+from apps.video.models import Seat, SeatStatus, VideoRoom, VisitGuest
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -28,7 +28,7 @@ class Target:
     """One user's view of one media room (not yet a seat)."""
 
     kind: str  # SESSION or VISIT
-    user: User
+    user: User | None  # None for a guest
     session: Session | None
     appointment: Appointment | None
     is_host: bool
@@ -38,6 +38,16 @@ class Target:
     # Group sessions: the chat lobby's word (admitted / waiting / removed); visits decide it
     # on the seat.
     chat_status: str | None = None
+    guest: VisitGuest | None = None
+
+    @property
+    def who(self) -> dict[str, Any]:
+        """The seat lookup for this person: their user, or their guest invitation."""
+        return {"guest": self.guest} if self.guest is not None else {"user": self.user}
+
+    @property
+    def is_patient(self) -> bool:
+        return self.user is not None and bool(self.user.is_patient)
 
     @property
     def pk(self) -> int:
@@ -117,15 +127,38 @@ def visit_target(
     )
 
 
+def guest_target(*, guest: VisitGuest, now: dt.datetime | None = None) -> Target:
+    """A guest's view of their visit: never the host; open while the visit is and the
+    invitation stands."""
+    now = now or timezone.now()
+    appointment = guest.appointment
+    room = VideoRoom.objects.filter(appointment=appointment).first()
+    ended = (room is not None and room.ended_at is not None) or now >= appointment.join_closes_at
+    usable = guest.revoked_at is None and now < guest.expires_at
+    return Target(
+        kind=VISIT,
+        user=None,
+        session=None,
+        appointment=appointment,
+        is_host=False,
+        live=appointment.join_is_open(now) and not ended and usable,
+        ended=ended or appointment.status == AppointmentStatus.CANCELLED or not usable,
+        closes_at=appointment.join_closes_at,
+        guest=guest,
+    )
+
+
 def seat_of(target: Target) -> Seat | None:
     room = target.room()
     if room is None:
         return None
-    return Seat.objects.filter(room=room, user=target.user).first()
+    return Seat.objects.filter(room=room, **target.who).first()
 
 
 def seats(room: VideoRoom) -> list[Seat]:
-    return list(Seat.objects.filter(room=room).select_related("user").order_by("created_at"))
+    return list(
+        Seat.objects.filter(room=room).select_related("user", "guest").order_by("created_at")
+    )
 
 
 def seat_admitted(seat: Seat) -> bool:

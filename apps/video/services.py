@@ -4,12 +4,15 @@ when; what the host may do to whom. Janus is told after the database has decided
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,11 +28,11 @@ from apps.scheduling.services import (
     attendance_record_presence,
 )
 from apps.video import janus, selectors, tokens
-from apps.video.models import Seat, SeatStatus, VideoRoom
+from apps.video.models import GuestRole, Seat, SeatStatus, VideoRoom, VisitGuest
 from apps.video.selectors import SESSION, Target, seats, video_enabled
 
 if TYPE_CHECKING:
-    pass
+    from apps.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -122,13 +125,13 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
         room = _room_for_update(target)
         if room.ended_at is not None:
             raise VideoError(_("This session has ended."), code="closed")
-        seat = Seat.objects.filter(room=room, user=user).first()
+        seat = Seat.objects.filter(room=room, **target.who).first()
         if seat is None and room.locked and not target.is_host:
             # A locked visit lets nobody new in, not even into its waiting room.
             raise VideoForbidden(_("The clinician has locked this visit."), code="locked")
         seat, created = Seat.objects.get_or_create(
             room=room,
-            user=user,
+            **target.who,
             defaults={"is_host": target.is_host, "status": SeatStatus.WAITING},
         )
         status = _seat_status(target, seat)
@@ -144,7 +147,7 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
             if status == SeatStatus.ADMITTED:
                 seat.admitted_at = timezone.now()
                 fields.append("admitted_at")
-        if user.is_patient and (location or not seat.location):
+        if user is not None and user.is_patient and (location or not seat.location):
             seat.location, seat.location_place = _clean_location(location, place)
             fields += ["location", "location_place"]
             if target.session is not None:
@@ -164,8 +167,8 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
                 actor=user,
                 action=AuditAction.CREATE,
                 obj=seat,
-                patient=user if user.is_patient else None,
-                detail=f"video seat {target.kind}",
+                patient=_patient_of(target),
+                detail=f"video seat {target.kind}" + (" guest" if target.guest else ""),
             )
     if seat.status != SeatStatus.ADMITTED:
         return {"status": "waiting", "locked": room.locked}
@@ -178,10 +181,19 @@ def video_join(*, target: Target, location: str = "", place: str = "") -> dict[s
         actor=user,
         action=AuditAction.VIEW,
         obj=room,
-        patient=user if user.is_patient else None,
-        detail=f"video token {target.kind}",
+        patient=_patient_of(target),
+        detail=f"video token {target.kind}" + (" guest" if target.guest else ""),
     )
     return _credentials(target, room, seat)
+
+
+def _patient_of(target: Target) -> User | None:
+    """Whose record an event belongs to: the patient joining, or the visit's patient."""
+    if target.is_patient:
+        return target.user
+    if target.appointment is not None:
+        return target.appointment.patient
+    return None
 
 
 def _janus_room_ready(room: VideoRoom, seat: Seat) -> None:
@@ -257,7 +269,7 @@ def video_state(*, target: Target, in_media: bool = False) -> dict[str, Any]:
         return {"seat": seat.status if seat else "none", "ended": True, "roster": {}}
     now = timezone.now()
     all_seats = seats(room)
-    mine = next((s for s in all_seats if s.user_id == target.user.pk), None)
+    mine = next((s for s in all_seats if _is_mine(target, s)), None)
     if mine is not None and mine.status == SeatStatus.ADMITTED and in_media:
         _media_seen(target, mine, now)
     roster = {}
@@ -266,7 +278,8 @@ def video_state(*, target: Target, in_media: bool = False) -> dict[str, Any]:
             continue
         entry: dict[str, Any] = {
             "user_id": seat.user_id,
-            "name": seat.user.first_name_display,
+            "seat_id": seat.pk,
+            "name": seat.name,
             "host": seat.is_host,
         }
         if target.is_host:
@@ -281,12 +294,18 @@ def video_state(*, target: Target, in_media: bool = False) -> dict[str, Any]:
     }
     if target.is_host:
         data["waiting"] = [
-            {"user_id": s.user_id, "name": s.user.first_name_display, **_host_view(s)}
+            {"user_id": s.user_id, "seat_id": s.pk, "name": s.name, **_host_view(s)}
             for s in all_seats
             if s.status == SeatStatus.WAITING
         ]
         _host_sweep(target, room, all_seats, now)
     return data
+
+
+def _is_mine(target: Target, seat: Seat) -> bool:
+    if target.guest is not None:
+        return seat.guest_id == target.guest.pk
+    return target.user is not None and seat.user_id == target.user.pk
 
 
 def _host_view(seat: Seat) -> dict[str, Any]:
@@ -306,7 +325,7 @@ def _media_seen(target: Target, seat: Seat, now: dt.datetime) -> None:
     if seat.media_joined_at is None:
         seat.media_joined_at = now
         fields.append("media_joined_at")
-        if target.session is not None:
+        if target.session is not None and target.user is not None:
             attendance_record_presence(
                 session=target.session, patient=target.user, joined_at=now, left_at=None
             )
@@ -316,7 +335,7 @@ def _media_seen(target: Target, seat: Seat, now: dt.datetime) -> None:
 def _media_left(seat: Seat, session: Any, left_at: dt.datetime) -> None:
     if seat.media_joined_at is None:
         return
-    if session is not None:
+    if session is not None and seat.user is not None:
         attendance_record_presence(
             session=session, patient=seat.user, joined_at=seat.media_joined_at, left_at=left_at
         )
@@ -375,7 +394,7 @@ def video_leave(*, target: Target) -> None:
     room = target.room()
     if room is None:
         return
-    seat = Seat.objects.filter(room=room, user=target.user).select_related("user").first()
+    seat = Seat.objects.filter(room=room, **target.who).select_related("user").first()
     if seat is not None:
         _media_left(seat, target.session, timezone.now())
 
@@ -398,7 +417,9 @@ HOST_ACTIONS = (
 )
 
 
-def video_moderate(*, target: Target, action: str, user_id: int | None = None) -> None:
+def video_moderate(
+    *, target: Target, action: str, user_id: int | None = None, seat_id: int | None = None
+) -> None:
     """One host action. Group sessions share admit, remove, lock and end with the chat room
     (one rule: the chat services decide, the room hooks tell Janus)."""
     if not target.is_host:
@@ -408,6 +429,7 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
     if not target.live:
         raise VideoError(_("This room is not open."), code="closed")
     by = target.user
+    assert by is not None  # a host is a signed-in clinician
     if target.kind == SESSION and action in (
         "admit",
         "admit_all",
@@ -424,13 +446,15 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
     if action in ("lock", "unlock", "share_on", "share_off", "end", "admit_all"):
         _room_action(target, room, action)
         return
-    if user_id is None:
+    if user_id is None and seat_id is None:
         raise VideoNotFound(_("That person is not in this room."), code="not_found")
+    # A guest has no account: the host names them by their seat.
+    whom = {"pk": seat_id} if seat_id is not None else {"user_id": user_id}
     with transaction.atomic():
         seat = (
-            Seat.objects.select_for_update()
-            .select_related("user")
-            .filter(room=room, user_id=user_id, is_host=False)
+            Seat.objects.select_for_update(of=("self",))
+            .select_related("user", "guest")
+            .filter(room=room, is_host=False, **whom)
             .first()
         )
         if seat is None:
@@ -451,7 +475,7 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
             actor=by,
             action=AuditAction.MODERATE,
             obj=seat,
-            patient=seat.user,
+            patient=seat.user or _patient_of(target),
             detail=f"video {action}",
         )
     try:
@@ -467,6 +491,7 @@ def video_moderate(*, target: Target, action: str, user_id: int | None = None) -
 def _session_action(target: Target, action: str, user_id: int | None) -> None:
     session_id = target.pk
     by = target.user
+    assert by is not None
     try:
         if action == "admit":
             room_services.room_admit(by=by, session_id=session_id, user_id=int(user_id or 0))
@@ -575,3 +600,88 @@ def video_rooms_tidy(*, now: dt.datetime | None = None) -> int:
             video_room_close(room)
             closed += 1
     return closed
+
+
+# --- Guests -------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def guest_invite(*, target: Target, name: str, role: str, patient_agreed: bool) -> str:
+    """A one-time link for a family member or interpreter to join this visit; only its hash is
+    kept. The clinician confirms the patient agreed (a release of information)."""
+    if not target.is_host or target.appointment is None or target.user is None:
+        raise VideoForbidden(_("Only the visit's clinician can invite someone."), code="forbidden")
+    if not target.live:
+        raise VideoError(_("The visit is not open."), code="closed")
+    if not patient_agreed:
+        raise VideoError(_("A guest may join only with the patient's agreement."), code="consent")
+    name = " ".join(name.split())[:60]
+    if not name or role not in GuestRole.values:
+        raise VideoError(_("Give their first name and how they join."), code="invalid")
+    if (
+        VisitGuest.objects.filter(appointment=target.appointment, revoked_at__isnull=True).count()
+        >= 2
+    ):
+        raise VideoError(_("A visit has at most two guests."), code="full")
+    token = secrets.token_urlsafe(24)
+    guest = VisitGuest.objects.create(
+        appointment=target.appointment,
+        name=name,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=target.user,
+        patient_agreed=True,
+        expires_at=target.appointment.join_closes_at,
+    )
+    audit_record(
+        actor=target.user,
+        action=AuditAction.CREATE,
+        obj=guest,
+        patient=target.appointment.patient,
+        detail=f"video guest invited ({role})",
+    )
+    return settings.SITE_URL.rstrip("/") + reverse("video:guest_redeem", args=[token])
+
+
+def guest_redeem(*, token: str, session: Any) -> VisitGuest | None:
+    """The invitation behind ``token`` for this browser session: the first session to open the
+    link keeps it; any other gets None, as do revoked and expired links."""
+    if len(token) > 64:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        guest = (
+            VisitGuest.objects.select_for_update()
+            .filter(token_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=now)
+            .first()
+        )
+        if guest is None:
+            return None
+        if not session.session_key:
+            session.save()
+        if guest.session_key and guest.session_key != session.session_key:
+            return None
+        if not guest.session_key:
+            guest.session_key, guest.used_at = session.session_key, now
+            guest.save(update_fields=["session_key", "used_at"])
+            audit_record(
+                actor=None,
+                action=AuditAction.UPDATE,
+                obj=guest,
+                patient=guest.appointment.patient,
+                detail="video guest link opened",
+            )
+    return guest
+
+
+def guest_for_session(*, guest_id: Any, session: Any) -> VisitGuest | None:
+    if not isinstance(guest_id, int) or not session.session_key:
+        return None
+    return (
+        VisitGuest.objects.select_related("appointment__patient", "appointment__clinician")
+        .filter(pk=guest_id, session_key=session.session_key, revoked_at__isnull=True)
+        .first()
+    )

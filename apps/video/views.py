@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +17,7 @@ from apps.core.headers import media_capture_allowed
 from apps.core.params import MAX_ID
 from apps.rooms.extensions import RoomPageExtra
 from apps.video import selectors, services
+from apps.video.forms import GuestInviteForm
 from apps.video.selectors import SESSION, VISIT, Target
 
 KINDS = (SESSION, VISIT)
@@ -44,7 +46,7 @@ def _error(exc: services.VideoError) -> JsonResponse:
 JOINS_PER_MINUTE = 40
 
 
-def _too_many_joins(user_id: int) -> bool:
+def _too_many_joins(user_id: int | str) -> bool:
     key = f"video:joins:{user_id}"
     cache.add(key, 0, timeout=60)
     try:
@@ -59,7 +61,7 @@ def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     target = _json_target(request, kind, pk)
     if isinstance(target, JsonResponse):
         return target
-    if _too_many_joins(target.user.pk):
+    if _too_many_joins(int(target.user.pk) if target.user else 0):
         return JsonResponse(
             {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
             status=429,
@@ -92,15 +94,21 @@ def moderate(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     target = _json_target(request, kind, pk)
     if isinstance(target, JsonResponse):
         return target
-    raw = request.POST.get("user_id", "")
-    user_id = int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
     try:
         services.video_moderate(
-            target=target, action=request.POST.get("action", ""), user_id=user_id
+            target=target,
+            action=request.POST.get("action", ""),
+            user_id=_post_id(request, "user_id"),
+            seat_id=_post_id(request, "seat_id"),
         )
     except services.VideoError as exc:
         return _error(exc)
     return JsonResponse({"ok": True})
+
+
+def _post_id(request: HttpRequest, name: str) -> int | None:
+    raw = request.POST.get(name, "")
+    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
 
 
 @require_POST
@@ -147,6 +155,8 @@ def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
         "opens_at": appointment.join_opens_at,
         "video_config": video_config(request, target) if target.live else None,
         "scripts": VIDEO_SCRIPTS,
+        "invite_form": GuestInviteForm() if target.is_host and target.live else None,
+        "guest_link": request.session.pop("video_guest_link", None) if target.is_host else None,
     }
     return render(request, "video/visit.html", context)
 
@@ -231,3 +241,131 @@ def room_stage(request: HttpRequest, session: Any) -> RoomPageExtra | None:
         scripts=VIDEO_SCRIPTS if config["enabled"] else (),
         styles=("css/video.css",),
     )
+
+
+# --- Guests: a family member or interpreter invited to a visit by a one-time link ----------
+
+GUEST_SESSION_KEY = "video_guest"
+
+
+@require_POST
+@login_required
+def guest_invite(request: HttpRequest, appointment_id: int) -> HttpResponse:
+    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    if target is None:
+        raise Http404
+    form = GuestInviteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return redirect("video:visit", appointment_id=appointment_id)
+    try:
+        link = services.guest_invite(
+            target=target,
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+            patient_agreed=form.cleaned_data["patient_agreed"],
+        )
+    except services.VideoError as exc:
+        messages.error(request, exc.message)
+        return redirect("video:visit", appointment_id=appointment_id)
+    # Shown once, to the clinician; only its hash is kept.
+    request.session["video_guest_link"] = link
+    return redirect("video:visit", appointment_id=appointment_id)
+
+
+@require_GET
+def guest_redeem(request: HttpRequest, token: str) -> HttpResponse:
+    """The link a guest opens: it binds to this browser, then leads to the visit page (whose
+    address carries no token)."""
+    guest = services.guest_redeem(token=token, session=request.session)
+    if guest is None:
+        return render(request, "video/guest_invalid.html", status=404)
+    request.session[GUEST_SESSION_KEY] = guest.pk
+    return redirect("video:guest")
+
+
+def _guest_target(request: HttpRequest) -> Target | None:
+    guest_id = request.session.get(GUEST_SESSION_KEY)
+    guest = services.guest_for_session(guest_id=guest_id, session=request.session)
+    return selectors.guest_target(guest=guest) if guest is not None else None
+
+
+@require_GET
+@media_capture_allowed
+def guest(request: HttpRequest) -> HttpResponse:
+    target = _guest_target(request)
+    if target is None:
+        return render(request, "video/guest_invalid.html", status=404)
+    appointment = target.appointment
+    assert appointment is not None and target.guest is not None
+    config: dict[str, Any] | None = None
+    if target.live:
+        config = {
+            "enabled": selectors.video_enabled(),
+            "kind": VISIT,
+            "host": False,
+            "ask_location": False,
+            "location": "",
+            "place": "",
+            "urls": {
+                **{name: reverse(f"video:guest_{name}") for name in ("join", "state", "leave")},
+                "moderate": "",
+            },
+            "strings": js_strings(),
+        }
+    return render(
+        request,
+        "video/guest.html",
+        {
+            "appointment": appointment,
+            "target": target,
+            "guest": target.guest,
+            "video_config": config,
+            "scripts": VIDEO_SCRIPTS,
+        },
+    )
+
+
+def _guest_json(request: HttpRequest) -> Target | JsonResponse:
+    target = _guest_target(request)
+    if target is None:
+        return JsonResponse(
+            {"error": _("This invitation is no longer valid."), "code": "closed"}, status=404
+        )
+    return target
+
+
+@require_POST
+def guest_join(request: HttpRequest) -> JsonResponse:
+    target = _guest_json(request)
+    if isinstance(target, JsonResponse):
+        return target
+    assert target.guest is not None
+    if _too_many_joins(f"g{target.guest.pk}"):
+        return JsonResponse(
+            {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
+            status=429,
+        )
+    try:
+        return JsonResponse(services.video_join(target=target))
+    except services.VideoError as exc:
+        return _error(exc)
+
+
+@require_POST
+def guest_state(request: HttpRequest) -> JsonResponse:
+    target = _guest_json(request)
+    if isinstance(target, JsonResponse):
+        return target
+    return JsonResponse(
+        services.video_state(target=target, in_media=request.POST.get("media") == "1")
+    )
+
+
+@require_POST
+def guest_leave(request: HttpRequest) -> JsonResponse:
+    target = _guest_json(request)
+    if isinstance(target, JsonResponse):
+        return target
+    services.video_leave(target=target)
+    return JsonResponse({"ok": True})

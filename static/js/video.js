@@ -485,7 +485,11 @@
   async function hostAction(action, entry) {
     if (action === 'remove' && !window.confirm(t('confirm_remove', { name: entry ? entry.name : '' }))) return;
     if (action === 'end' && !window.confirm(S.confirm_end)) return;
-    const r = await post(cfg.urls.moderate, { action, user_id: entry ? entry.user_id : '' });
+    const r = await post(cfg.urls.moderate, {
+      action,
+      user_id: entry && entry.user_id ? entry.user_id : '',
+      seat_id: entry && entry.seat_id ? entry.seat_id : '',
+    });
     if (!r.ok) notice(t('error', { message: r.body.error || r.status }), 'warning');
     poll();
   }

@@ -113,9 +113,10 @@ def display_of(page) -> str:
 @pytest.fixture
 def video_server(transactional_db, media_servers):
     port = free_port()
-    env = {**server_env(), **media_servers.env()}
+    base = f"http://127.0.0.1:{port}"
+    env = {**server_env(), **media_servers.env(), "SITE_URL": base}
     with daphne(port, env):
-        yield f"http://127.0.0.1:{port}"
+        yield base
 
 
 @pytest.fixture
@@ -277,3 +278,38 @@ def test_media_flows_through_turn_alone(
 
         types = wait_until(page, settled, what="two connected peer connections")
         assert set(types) == {"relay"}, types
+
+
+def test_an_interpreter_joins_a_visit_by_a_one_time_link(
+    video_server, new_page, browser_login, program, clinician, patient
+):
+    now = timezone.now()
+    visit = Appointment.objects.create(
+        program=program,
+        clinician=clinician,
+        patient=patient,
+        kind="family",
+        starts_at=now,
+        ends_at=now + dt.timedelta(minutes=50),
+    )
+    doc = new_page()
+    browser_login(doc, video_server, clinician.email, PASSWORD, TOTP_SECRET)
+    doc.goto(f"{video_server}/video/visit/{visit.pk}/")
+    doc.get_by_label("Their first name").fill("Ana")
+    doc.get_by_label("They join as").select_option("interpreter")
+    doc.get_by_label("The patient agreed").check()
+    doc.get_by_role("button", name="Create a one-time link").click()
+    link = doc.get_by_label("Invitation link").input_value()
+    doc.get_by_role("button", name="Join video").click()
+
+    guest = new_page(phone=True)  # no account, no sign-in
+    guest.goto(link)
+    expect(guest.get_by_role("heading", name="Welcome, Ana")).to_be_visible()
+    guest.get_by_role("button", name="Join video").click()
+    expect(guest.locator("#video-waiting")).to_be_visible()
+    lobby = doc.locator("#video-lobby")
+    expect(lobby).to_contain_text("Ana (Interpreter)")
+    lobby.get_by_role("button", name="Let in").click()
+    for page in (doc, guest):
+        media_flowing(page, peers=1)
+    expect(doc.locator("#gallery")).to_contain_text("Ana (Interpreter)")

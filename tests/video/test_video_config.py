@@ -31,6 +31,7 @@ def test_renders_locked_down_janus_and_coturn_with_kept_secrets(tmp_path):
     turn = (tmp_path / "turnserver.conf").read_text()
     assert "use-auth-secret" in turn and f"static-auth-secret={secrets['turn_secret']}" in turn
     assert "allowed-peer-ip=203.0.113.10" in turn and "allow-loopback-peers" not in turn
+    assert "external-ip=198.51.100.7/203.0.113.10" in turn  # behind the NAT
     # Secrets go to files Django reads, never into the printed environment.
     for value in secrets.values():
         assert value not in printed
