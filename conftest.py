@@ -245,6 +245,13 @@ def totp_now(secret: str) -> str:
     return f"{hotp_value(secret, int(time.time()) // 30):06d}"
 
 
+def open_menu(page) -> None:
+    """On a phone the navigation sits behind the Menu button: open it (no-op when wide)."""
+    menu = page.get_by_role("button", name="Menu")
+    if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+        menu.click()
+
+
 @pytest.fixture
 def browser_login():
     """Sign in through the real login form (and the TOTP step for staff)."""

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.core import mail
 
+from conftest import open_menu
 from tests.factories import PASSWORD, clinician_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,6 +43,7 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
     page.screenshot(path=str(artifacts_dir / "patient-dashboard-phone.png"), full_page=True)
 
     # Sign out, then sign in again with the password.
+    open_menu(page)  # a phone: the navigation is behind the Menu button
     page.get_by_role("button", name="Sign out").first.click()
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill("robin@example.test")

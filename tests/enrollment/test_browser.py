@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.enrollment.models import Application, Status
 from apps.measures.models import SafetyFlag
+from conftest import open_menu
 from tests.enrollment.factories import consent_documents
 from tests.factories import PASSWORD, TOTP_SECRET, patient_in
 
@@ -32,6 +33,7 @@ def test_apply_flagged_consent_admit_and_plans(
     # --- the patient applies, on a phone -------------------------------------------------
     page = new_page(phone=True)
     browser_login(page, base, applicant.email, PASSWORD)
+    open_menu(page)  # a phone: the navigation is behind the Menu button
     page.get_by_role("link", name="My application").first.click()
     page.get_by_role("button", name=f"Apply to {program.name}").click()
     page.get_by_label("Phone:", exact=True).fill("(415) 555-0123")
