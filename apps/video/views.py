@@ -291,11 +291,15 @@ def _guest_target(request: HttpRequest) -> Target | None:
 
 
 @require_GET
-@media_capture_allowed
 def guest(request: HttpRequest) -> HttpResponse:
     target = _guest_target(request)
-    if target is None:
+    if target is None:  # no camera or microphone for a page without a visit
         return render(request, "video/guest_invalid.html", status=404)
+    return _guest_page(request, target)
+
+
+@media_capture_allowed
+def _guest_page(request: HttpRequest, target: Target) -> HttpResponse:
     appointment = target.appointment
     assert appointment is not None and target.guest is not None
     config: dict[str, Any] | None = None
