@@ -111,7 +111,8 @@ SECRET_PATHS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/accounts/confirm-email/[^/]+/?"), "/accounts/confirm-email/***/"),
     (re.compile(r"^/schedule/feed/[^/]+\.ics"), "/schedule/feed/***.ics"),
     (re.compile(r"^/notifications/unsubscribe/[^/]+/?"), "/notifications/unsubscribe/***/"),
-    (re.compile(r"^/video/guest/[A-Za-z0-9_-]{20,}/?"), "/video/guest/***/"),
+    # A guest's one-time link; /video/guest/join/ and its siblings are not secrets.
+    (re.compile(r"^/video/guest/(?!join/|state/|leave/)[^/]+/?"), "/video/guest/***/"),
 ]
 
 

@@ -22,6 +22,7 @@ TOKEN_URLS = [
     f"/accounts/confirm-email/{SECRET}/",
     f"/schedule/feed/{SECRET}.ics",
     f"/notifications/unsubscribe/{SECRET}/",
+    f"/video/guest/{SECRET}/",
     f"/schedule/feed/{SECRET}.ics?token={SECRET}",
     f"/progress/caseload/?q={SECRET}",
 ]
