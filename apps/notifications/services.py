@@ -372,6 +372,44 @@ def notifications_mark_all_read(*, user: User) -> int:
 
 
 @transaction.atomic
+def notifications_replan(*, user: User, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Bring ``user``'s pending notices in line with their channels now: a channel turned on
+    (SMS once the phone is verified) gets its row for every pending notice, at the same time
+    and with the same content; a channel turned off loses its pending rows. Called whenever
+    preferences or the phone change. Returns (rows added, rows cancelled)."""
+    now = now or timezone.now()
+    pending = list(
+        Outbox.objects.select_for_update()
+        .filter(recipient=user, status=Status.PENDING, due_at__gt=now)
+        .order_by("due_at", "pk")
+    )
+    prefs = preferences_map(user=user)
+    by_notice: dict[tuple[str, str], list[Outbox]] = {}
+    for row in pending:
+        by_notice.setdefault((row.event_key, row.kind), []).append(row)
+    added = cancelled = 0
+    for (event_key, kind), rows in by_notice.items():
+        enabled = channels_enabled(user=user, kind=kind, prefs=prefs)
+        have = {row.channel for row in rows}
+        for channel in sorted(enabled - have):
+            _outbox_upsert(
+                recipient=user,
+                kind=kind,
+                channel=channel,
+                event_key=event_key,
+                payload=rows[0].payload,
+                due_at=rows[0].due_at,
+            )
+            added += 1
+        for row in rows:
+            if row.channel not in enabled:
+                row.status, row.last_error = Status.CANCELLED, "channel turned off"
+                row.save(update_fields=["status", "last_error", "updated_at"])
+                cancelled += 1
+    return added, cancelled
+
+
+@transaction.atomic
 def preferences_update(*, user: User, choices: Mapping[tuple[str, str], bool]) -> int:
     """Store ``user``'s choices per (kind, channel). Channels that cannot be switched off
     (safety alerts by e-mail and in-app) are ignored. Returns the number of rows written."""
@@ -389,6 +427,7 @@ def preferences_update(*, user: User, choices: Mapping[tuple[str, str], bool]) -
             user=user, kind=kind, channel=channel, defaults={"enabled": bool(enabled)}
         )
         written += 1
+    notifications_replan(user=user)
     return written
 
 
@@ -524,6 +563,7 @@ def phone_verification_confirm(*, user: User, code: str) -> bool:
             "updated_at",
         ]
     )
+    notifications_replan(user=user)  # reminders already planned now go by SMS too
     return True
 
 
@@ -533,6 +573,7 @@ def phone_remove(*, user: User) -> None:
     row.sms_phone = ""
     row.phone_verified_at = None
     row.save(update_fields=["sms_phone", "phone_verified_at", "updated_at"])
+    notifications_replan(user=user)
 
 
 @transaction.atomic

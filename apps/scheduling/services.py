@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -141,6 +141,51 @@ def _validate_series(series: GroupSeries) -> None:
         raise SchedulingError(_("Give the group a name."))
 
 
+def _group_clash(
+    *,
+    sessions: QuerySet[Session],
+    people: Sequence[User],
+    as_member: bool,
+) -> str | None:
+    """The first of ``sessions`` that overlaps something ``people`` already do: another
+    group they facilitate (or attend, ``as_member``) or a held appointment. A sentence
+    naming no other patient, or None."""
+    from apps.scheduling.selectors import sessions_for_patient
+
+    overlap = {"starts_at__lt": OuterRef("ends_at"), "ends_at__gt": OuterRef("starts_at")}
+    for person in people:
+        if as_member:
+            groups = sessions_for_patient(patient=person).filter(status=SessionStatus.SCHEDULED)
+            holding = Appointment.objects.filter(status__in=APPOINTMENT_HOLDING, patient=person)
+        else:
+            groups = Session.objects.filter(status=SessionStatus.SCHEDULED).filter(
+                Q(facilitator=person) | Q(facilitator__isnull=True, group__facilitators=person)
+            )
+            holding = Appointment.objects.filter(status__in=APPOINTMENT_HOLDING, clinician=person)
+        clash = (
+            sessions.filter(status=SessionStatus.SCHEDULED)
+            .filter(
+                Exists(groups.exclude(group_id=OuterRef("group_id")).filter(**overlap))
+                | Exists(holding.filter(**overlap))
+            )
+            .select_related("group__program")
+            .order_by("starts_at")
+            .first()
+        )
+        if clash is not None:
+            local = clash.starts_at.astimezone(clash.group.program.time_zone)
+            when = local.strftime("%a %d %b %H:%M")
+            if as_member:
+                return _("The patient already has a group or appointment at %(when)s.") % {
+                    "when": when
+                }
+            return _("%(name)s already runs a group or has an appointment at %(when)s.") % {
+                "name": person.first_name_display,
+                "when": when,
+            }
+    return None
+
+
 @transaction.atomic
 def group_create(
     *,
@@ -174,6 +219,10 @@ def group_create(
     )
     group.facilitators.set(facilitators)
     sessions_generate(group=group, now=now)
+    future = Session.objects.filter(group=group, starts_at__gte=now or timezone.now())
+    clash = _group_clash(sessions=future, people=facilitators, as_member=False)
+    if clash:
+        raise SchedulingError(clash)  # the transaction rolls the group back
     audit_record(actor=by, action=AuditAction.CREATE, obj=group, detail="group created")
     return group
 
@@ -317,6 +366,13 @@ def group_update_series(
             session.starts_at, session.ends_at = occ.starts_at, occ.ends_at
             session.save(update_fields=["starts_at", "ends_at", "updated_at"])
     sessions_generate(group=group, now=now)
+    clash = _group_clash(
+        sessions=Session.objects.filter(group=group, starts_at__gte=now or timezone.now()),
+        people=list(group.facilitators.all()),
+        as_member=False,
+    )
+    if clash:
+        raise SchedulingError(clash)  # the transaction rolls the edit back
     audit_record(actor=by, action=AuditAction.UPDATE, obj=group, detail="series edited")
     return group
 
@@ -394,6 +450,15 @@ def session_update(
         fields.append("facilitator")
     session.is_modified = True
     session.save(update_fields=fields)
+    if "starts_at" in fields or "facilitator" in fields:
+        running = (
+            [session.facilitator] if session.facilitator else list(session.group.facilitators.all())
+        )
+        clash = _group_clash(
+            sessions=Session.objects.filter(pk=session.pk), people=running, as_member=False
+        )
+        if clash:
+            raise SchedulingError(clash)
     audit_record(actor=by, action=AuditAction.UPDATE, obj=session, detail="occurrence edited")
     return session
 
@@ -496,6 +561,13 @@ def membership_add(
         raise SchedulingError(_("This patient is already a member of the group."))
     active = GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count()
     if active < group.capacity:
+        clash = _group_clash(
+            sessions=Session.objects.filter(group=group, occurrence_date__gte=start),
+            people=[patient],
+            as_member=True,
+        )
+        if clash:
+            raise SchedulingError(clash)
         membership = GroupMembership.objects.create(
             group=group,
             patient=patient,

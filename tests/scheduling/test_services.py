@@ -221,7 +221,7 @@ def test_closed_group_refuses_members_after_start(program, clinician, patient):
 
 def test_discharge_ends_future_memberships_and_frees_seat(program, clinician, patient):
     group = make_group(program, [clinician], days=range(7), capacity=1)
-    other = make_group(program, [clinician], days=range(7), name="Skills")
+    other = make_group(program, [clinician], days=range(7), name="Skills", start_time=dt.time(9))
     waiting = patient_in(program)
     services.membership_add(group=group, patient=patient, by=clinician)
     services.membership_add(group=other, patient=patient, by=clinician)

@@ -370,7 +370,12 @@ def test_patient_requests_slot_and_bad_slot(client, login, clinician, patient):
 def _more_groups(program, clinician, patient, n):
     for i in range(n):
         g = make_group(
-            program, [clinician], days=range(7), name=f"Extra {i}", start_time=dt.time(8 + i)
+            program,
+            [clinician],
+            days=range(7),
+            name=f"Extra {i}",
+            start_time=dt.time(8 + i),
+            duration_minutes=50,  # one an hour: a facilitator cannot run two at once
         )
         services.membership_add(group=g, patient=patient, by=clinician, from_date=g.start_date)
         services.sessions_generate(group=g, since=g.start_date)
