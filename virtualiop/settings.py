@@ -563,14 +563,23 @@ PERMISSIONS_POLICY_MEDIA: dict[str, str | list[str]] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Every line names the request or socket it was written for (the X-Request-ID the
+    # response carries and the audit trail records), or "-" outside one.
+    "filters": {"request_id": {"()": "apps.core.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {
             # Database errors print as class and SQLSTATE only: their text holds values.
             "()": "apps.core.logs.PHISafeFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # At DEBUG it logs every statement with its parameters: never below WARNING.
