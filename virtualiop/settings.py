@@ -587,3 +587,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Error reports: Sentry, only when SENTRY_DSN (or SENTRY_DSN_FILE) is set ------------
+# Django and Celery errors, with no personal data: apps/core/sentry.py scrubs every event.
+SENTRY_DSN = envsecret("SENTRY_DSN", "") or ""
+if SENTRY_DSN:
+    from apps.core.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=DJANGO_ENV)
