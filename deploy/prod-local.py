@@ -154,7 +154,7 @@ class Topology:
                     "--logger-class",
                     "virtualiop.gunicorn_logging.AccessLogger",
                     "--access-logformat",
-                    '%(h)s "%(m)s %(U)s" %(s)s %(L)ss',
+                    '%(h)s "%(m)s %(U)s" %(s)s %(L)ss %({x-request-id}o)s',
                     "--access-logfile",
                     str(self.run_dir / "web-access.log") if self.args.access_log else "/dev/null",
                 ],

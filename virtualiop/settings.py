@@ -218,6 +218,23 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per daphne process for the sockets' database work (apps/core/consumers.py).
 SOCKET_DB_THREADS = env.int("SOCKET_DB_THREADS", default=4)
 
+# --- Group rooms (apps/rooms, docs/rooms-protocol.md) ---------------------------------
+# A room opens this many minutes before its session starts.
+ROOMS_OPEN_MINUTES_BEFORE = env.int("ROOMS_OPEN_MINUTES_BEFORE", default=15)
+# ...and stays live this many minutes past the scheduled end unless a facilitator ends it.
+ROOMS_GRACE_MINUTES = env.int("ROOMS_GRACE_MINUTES", default=10)
+# Days a closed room's transcript stays readable to its members.
+ROOMS_HISTORY_DAYS = env.int("ROOMS_HISTORY_DAYS", default=365)
+# Chat rate limit: this many messages per author and room in any window of that many seconds.
+ROOMS_RATE_LIMIT_MESSAGES = env.int("ROOMS_RATE_LIMIT_MESSAGES", default=20)
+ROOMS_RATE_LIMIT_SECONDS = env.int("ROOMS_RATE_LIMIT_SECONDS", default=10)
+# "<name> left" is posted only after this long away, so a quick reconnect says nothing.
+ROOMS_LEFT_ANNOUNCE_SECONDS = env.int("ROOMS_LEFT_ANNOUNCE_SECONDS", default=30)
+# Chat messages stored from the event loop on PostgreSQL (apps/rooms/loop_post.py).
+ROOMS_CHAT_ON_LOOP = env.bool("ROOMS_CHAT_ON_LOOP", default=True)
+# Database connections per event loop for those writes.
+ROOMS_LOOP_DB_CONNECTIONS = env.int("ROOMS_LOOP_DB_CONNECTIONS", default=4)
+
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 # Cached page fragments (apps/core/fragments.py): only with a cache every process shares, so a
@@ -379,6 +396,7 @@ USE_TZ = True
 CLINIC_TIME_ZONE = env.str("CLINIC_TIME_ZONE", default="America/Los_Angeles")
 CLINIC_NAME = env.str("CLINIC_NAME", default="Virtual IOP Clinic")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="(555) 010-0100")
+# Region assumed for phone numbers typed without a country code.
 PHONENUMBER_DEFAULT_REGION = "US"
 
 # --- Static and media -----------------------------------------------------------------
@@ -413,6 +431,29 @@ EMAIL_URL_SET = bool(os.environ.get("EMAIL_URL"))
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Virtual IOP <no-reply@virtualiop.test>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Notifications: e-mail and SMS delivery (apps/notifications, docs/notifications.md) --
+# The e-mail backend notifications use; empty: EMAIL_BACKEND (SMTP becomes the backend that
+# records the hand-over, apps/notifications/conf.py).
+NOTIFICATIONS_EMAIL_BACKEND = env.str("NOTIFICATIONS_EMAIL_BACKEND", default="")
+# Seconds a claimed row may stay "sending" without its worker renewing the claim.
+NOTIFICATIONS_SENDING_LEASE_SECONDS = env.int("NOTIFICATIONS_SENDING_LEASE_SECONDS", default=60)
+# Delivery tasks a dispatcher tick starts at most when rows are due (about the workers).
+NOTIFICATIONS_DELIVERY_TASKS = env.int("NOTIFICATIONS_DELIVERY_TASKS", default=4)
+# Tries before a row that keeps failing transiently is marked failed.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+# First retry delay; it doubles with each attempt (capped in apps/notifications/dispatch.py).
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30)
+# SMS backend: console, file, locmem, twilio or a dotted path (apps/notifications/sms.py).
+SMS_BACKEND = env.str("SMS_BACKEND", default="locmem" if TESTING else "console")
+# Where the file backend appends one JSON line per message.
+SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(VAR_DIR / "sms-outbox.jsonl"))
+# Twilio's REST API (no SDK): the account, its token (or TWILIO_AUTH_TOKEN_FILE), the sender.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = envsecret("TWILIO_AUTH_TOKEN", "") or ""
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+# Twilio's API root.
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
 
 # --- Security -------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -522,14 +563,23 @@ PERMISSIONS_POLICY_MEDIA: dict[str, str | list[str]] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Every line names the request or socket it was written for (the X-Request-ID the
+    # response carries and the audit trail records), or "-" outside one.
+    "filters": {"request_id": {"()": "apps.core.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {
             # Database errors print as class and SQLSTATE only: their text holds values.
             "()": "apps.core.logs.PHISafeFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # At DEBUG it logs every statement with its parameters: never below WARNING.
@@ -537,3 +587,11 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- Error reports: Sentry, only when SENTRY_DSN (or SENTRY_DSN_FILE) is set ------------
+# Django and Celery errors, with no personal data: apps/core/sentry.py scrubs every event.
+SENTRY_DSN = envsecret("SENTRY_DSN", "") or ""
+if SENTRY_DSN:
+    from apps.core.sentry import sentry_init
+
+    sentry_init(dsn=SENTRY_DSN, environment=DJANGO_ENV)

@@ -22,11 +22,9 @@ NON_DELIVERING_EMAIL_BACKENDS = frozenset(
 def production_email_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Production needs a real EMAIL_URL: sign-up verification, password resets and
     reminders went to the console when it was missing, and nothing said so."""
-    if not getattr(settings, "PRODUCTION", False):
+    if not settings.PRODUCTION:
         return []
-    if getattr(settings, "EMAIL_URL_SET", False) and (
-        settings.EMAIL_BACKEND not in NON_DELIVERING_EMAIL_BACKENDS
-    ):
+    if settings.EMAIL_URL_SET and settings.EMAIL_BACKEND not in NON_DELIVERING_EMAIL_BACKENDS:
         return []
     return [
         Error(

@@ -62,7 +62,7 @@ SESSION_WATCH_BATCH = 200
 # and more fought the event loop for the GIL. Measured at 80 msg/s in the room fan-out
 # benchmark, 2026-11-30: p99 1.3-2.1 s with 2, 0.37-0.63 s with 4, 2.3 s with 6
 # (bench/RESULTS.md).
-SOCKET_DB_THREADS: int = getattr(settings, "SOCKET_DB_THREADS", 4)
+SOCKET_DB_THREADS: int = settings.SOCKET_DB_THREADS
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
 # With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
 # it is used in each request; a socket's every frame counts as one. Once this often per

@@ -90,7 +90,7 @@ def enabled() -> bool:
     """On with a cache every process shares, and while it answers: while Redis is down the
     cache is this process's memory (``apps.core.cache``), which other processes' writes
     cannot invalidate."""
-    return bool(getattr(settings, "FRAGMENT_CACHE", False)) and not cache_degraded()
+    return bool(settings.FRAGMENT_CACHE) and not cache_degraded()
 
 
 # Every fragment also depends on this counter, bumped when a process finds Redis back after
@@ -99,7 +99,7 @@ EPOCH_SCOPE = "epoch"
 
 
 def _new_epoch() -> None:
-    if getattr(settings, "FRAGMENT_CACHE", False):
+    if settings.FRAGMENT_CACHE:
         cache.set(_VERSION_PREFIX + EPOCH_SCOPE, uuid.uuid4().hex, timeout=VERSION_TTL)
 
 

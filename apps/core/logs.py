@@ -1,9 +1,14 @@
-"""Log formatting that never writes a database error's message.
+"""Log formatting that never writes a database error's message, and tags each line with
+the request it belongs to.
 
 A database error's text carries the values of the failing statement ("DETAIL: Key
 (answer)=(…) already exists", a homework answer, a name): it is PHI. Every handler formats
 with ``PHISafeFormatter``, which prints a database error as its class and SQLSTATE only, in
 tracebacks (and their chained causes) and in a message's arguments alike.
+
+``RequestIdFilter`` gives every record the current request's or socket's id
+(``apps.core.requestcontext``; ``-`` outside one): the id the response's X-Request-ID and the
+audit trail carry, so an operator can join them without any PHI in the line.
 """
 
 from __future__ import annotations
@@ -77,6 +82,31 @@ def _exception_lines(exc: BaseException, seen: set[int]) -> list[str]:
     return lines
 
 
+NO_REQUEST_ID = "-"
+
+
+def request_id_of(record: logging.LogRecord) -> str:
+    """The id of the request or socket ``record`` was logged for, or ``-`` outside one (a
+    Celery task, startup). Django logs a 4xx/5xx ("Not Found: /x/") after every middleware
+    has returned, when the context is gone, but passes the request along: its id is read
+    from there (``RequestContextMiddleware`` sets ``request.request_id``)."""
+    from apps.core import requestcontext  # reads Django settings: imported when first logged
+
+    request_id = getattr(getattr(record, "request", None), "request_id", None)
+    if isinstance(request_id, str) and request_id:
+        return request_id
+    ctx = requestcontext.current()
+    return ctx.request_id if ctx is not None else NO_REQUEST_ID
+
+
+class RequestIdFilter(logging.Filter):
+    """Set ``record.request_id`` for formats that print ``%(request_id)s``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_of(record)
+        return True
+
+
 class PHISafeFormatter(logging.Formatter):
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         exc = ei[1] if ei else None
@@ -96,6 +126,9 @@ class PHISafeFormatter(logging.Formatter):
             )
         if isinstance(record.msg, BaseException) and is_database_error(record.msg):
             record.msg = database_error_text(record.msg)
+        if not hasattr(record, "request_id"):
+            # A handler configured without RequestIdFilter: the format must not fail.
+            record.request_id = request_id_of(record)
         return super().format(record)
 
 

@@ -45,7 +45,7 @@ def client_ip(meta: Mapping[str, object]) -> str | None:
     """The client address: the socket's own, or behind ``TRUSTED_PROXY_COUNT`` proxies the
     address the outermost of ours saw (it appends it to X-Forwarded-For; what a client put
     there itself comes before and is never read)."""
-    hops = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    hops = settings.TRUSTED_PROXY_COUNT
     forwarded = meta.get("HTTP_X_FORWARDED_FOR")
     if hops > 0 and isinstance(forwarded, str) and forwarded:
         chain = [part.strip() for part in forwarded.split(",")]

@@ -161,7 +161,7 @@ def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
     """Take back rows held past the lease: no live process renewed it (the worker died, or
     the row waited in a queue), so none is sending it."""
     now = now or timezone.now()
-    cutoff = now - dt.timedelta(seconds=conf.sending_lease_seconds())
+    cutoff = now - dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
     held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_at__lt=cutoff)
     return _take_back(held, now=now, why="claim expired (worker lost)", due_now=True)
 
@@ -273,7 +273,7 @@ class LeaseKeeper:
 
     def __init__(self, token: str) -> None:
         self.token = token
-        self.lease = conf.sending_lease_seconds()
+        self.lease = settings.NOTIFICATIONS_SENDING_LEASE_SECONDS
         self._renewed = time.monotonic()  # the claim (or the caller's renewal) just set it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -426,7 +426,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 def backoff_seconds(attempts: int) -> int:
-    return int(min(MAX_BACKOFF_SECONDS, conf.retry_base_seconds() * 2 ** max(0, attempts - 1)))
+    base = settings.NOTIFICATIONS_RETRY_BASE_SECONDS
+    return int(min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempts - 1)))
 
 
 def _quiet_hours_decision(
@@ -537,7 +538,7 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
             why = f"{_error_text(exc)}: the provider's answer was lost; not sent again"
             _finish(row, claim_token, status=Status.UNKNOWN, last_error=why[:300])
             return "unknown"
-        if transient and row.attempts < conf.max_attempts():
+        if transient and row.attempts < settings.NOTIFICATIONS_MAX_ATTEMPTS:
             _finish(
                 row,
                 claim_token,

@@ -485,7 +485,7 @@ def phone_normalise(raw: str) -> str:
     from django.conf import settings
 
     try:
-        number = phonenumbers.parse(raw, getattr(settings, "PHONENUMBER_DEFAULT_REGION", "US"))
+        number = phonenumbers.parse(raw, settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
         raise NotificationError("That is not a phone number.") from exc
     if not phonenumbers.is_valid_number(number):

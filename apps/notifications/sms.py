@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
-
-from apps.notifications import conf
 
 
 class SmsError(Exception):
@@ -54,7 +53,7 @@ class FileSmsBackend:
     _lock = threading.Lock()
 
     def send(self, *, to: str, body: str) -> str:
-        path = Path(conf.sms_file_path())
+        path = Path(settings.SMS_FILE_PATH)
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = timezone.now().isoformat()
         with self._lock, path.open("a", encoding="utf-8") as fh:
@@ -156,9 +155,14 @@ _ALIASES: dict[str, type[SmsBackend]] = {
 
 
 def get_backend() -> SmsBackend:
-    name = conf.sms_backend()
+    name = settings.SMS_BACKEND
     if name == "twilio":
-        return TwilioSmsBackend(**conf.twilio())
+        return TwilioSmsBackend(
+            account_sid=settings.TWILIO_ACCOUNT_SID,
+            auth_token=settings.TWILIO_AUTH_TOKEN,
+            from_number=settings.TWILIO_FROM_NUMBER,
+            base_url=settings.TWILIO_API_BASE,
+        )
     if name in _ALIASES:
         backend: SmsBackend = _ALIASES[name]()
         return backend

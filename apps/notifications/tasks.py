@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
-from apps.notifications import conf, dispatch
+from apps.notifications import dispatch
 
 # A row due just after a tick waits at most this long for the next one, when no delivery
 # task is already draining (during a burst they keep claiming what falls due).
 DISPATCH_EVERY_SECONDS = 5.0
 # Rows claimed at once by a delivery task (how many such tasks a tick starts at most:
-# conf.delivery_tasks, NOTIFICATIONS_DELIVERY_TASKS).
+# settings.NOTIFICATIONS_DELIVERY_TASKS).
 DRAIN_BATCH = 25
 # A delivery task stops claiming after this long (well under its soft time limit) so beat's
 # other tasks get a worker; the next tick starts another if rows are still due.
@@ -42,7 +43,7 @@ def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
     One claim of 200 rows per 30 s tick capped throughput at 400 rows a minute; claiming
     everything at once and queueing a task per row kept thousands of rows "sending" in the
     queue, where a killed worker's share waited for a 300 s lease (bench/RESULTS.md)."""
-    tasks = tasks or conf.delivery_tasks()
+    tasks = tasks or settings.NOTIFICATIONS_DELIVERY_TASKS
     now = timezone.now()
     dispatch.outbox_recover_stale(now=now)
     dispatch.outbox_release_dead_claims(now=now)

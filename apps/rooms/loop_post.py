@@ -54,10 +54,7 @@ _opened: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def enabled() -> bool:
-    return (
-        getattr(settings, "ROOMS_CHAT_ON_LOOP", True)
-        and connections["default"].vendor == "postgresql"
-    )
+    return bool(settings.ROOMS_CHAT_ON_LOOP) and connections["default"].vendor == "postgresql"
 
 
 class LoopConnections:
@@ -65,7 +62,7 @@ class LoopConnections:
     ``ROOMS_LOOP_DB_CONNECTIONS`` in use at once; idle ones are kept for the next."""
 
     def __init__(self) -> None:
-        size = int(getattr(settings, "ROOMS_LOOP_DB_CONNECTIONS", 4))
+        size = settings.ROOMS_LOOP_DB_CONNECTIONS
         self.free = asyncio.Semaphore(size)
         self.idle: list[Any] = []
 

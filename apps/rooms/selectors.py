@@ -47,15 +47,15 @@ class OrderLock:
 
 
 def open_before() -> dt.timedelta:
-    return dt.timedelta(minutes=getattr(settings, "ROOMS_OPEN_MINUTES_BEFORE", 15))
+    return dt.timedelta(minutes=settings.ROOMS_OPEN_MINUTES_BEFORE)
 
 
 def grace() -> dt.timedelta:
-    return dt.timedelta(minutes=getattr(settings, "ROOMS_GRACE_MINUTES", 10))
+    return dt.timedelta(minutes=settings.ROOMS_GRACE_MINUTES)
 
 
 def history_days() -> dt.timedelta:
-    return dt.timedelta(days=getattr(settings, "ROOMS_HISTORY_DAYS", 365))
+    return dt.timedelta(days=settings.ROOMS_HISTORY_DAYS)
 
 
 class Phase:

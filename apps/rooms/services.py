@@ -94,10 +94,7 @@ class RoomClosed(RoomError):
 def rate_limit() -> tuple[int, int]:
     """(messages, seconds): an author may post that many chat messages in a room in any
     window of that many seconds; e.g. 20 messages per 10 seconds."""
-    return (
-        getattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 20),
-        getattr(settings, "ROOMS_RATE_LIMIT_SECONDS", 10),
-    )
+    return (settings.ROOMS_RATE_LIMIT_MESSAGES, settings.ROOMS_RATE_LIMIT_SECONDS)
 
 
 # --- Access -------------------------------------------------------------------------------
@@ -577,7 +574,7 @@ def room_reap_stale_connections(*, room: Room, now: dt.datetime | None = None) -
 
 
 def left_after() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "ROOMS_LEFT_ANNOUNCE_SECONDS", 30))
+    return dt.timedelta(seconds=settings.ROOMS_LEFT_ANNOUNCE_SECONDS)
 
 
 def room_announce_departures(*, room: Room, now: dt.datetime | None = None) -> int:

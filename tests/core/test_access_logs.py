@@ -92,6 +92,38 @@ def test_gunicorn_access_log_has_no_token():
     assert "/schedule/feed/***.ics" in text
 
 
+def test_gunicorn_access_log_carries_the_request_id():
+    """Production's format (deploy/Procfile) ends with the response's X-Request-ID, the id
+    the application's own lines for that request carry."""
+    import datetime
+    import shlex
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from virtualiop.gunicorn_logging import AccessLogger
+
+    [web] = [
+        ln for ln in (ROOT / "deploy" / "Procfile").read_text().splitlines() if "gunicorn" in ln
+    ]
+    args = shlex.split(web.partition(":")[2])
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", args[args.index("--access-logformat") + 1])
+    logger = AccessLogger(cfg)
+    out = io.StringIO()
+    for handler in logger.access_log.handlers:
+        handler.stream = out
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/today/", "PATH_INFO": "/today/"}
+    environ |= {"QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "203.0.113.9"}
+    resp = SimpleNamespace(
+        status="200 OK", headers=[("X-Request-ID", "4f1c0ffee")], sent=10, response_length=10
+    )
+    req = SimpleNamespace(headers=[], method="GET", path="/today/", query="", uri="/today/")
+    logger.access(resp, req, environ, datetime.timedelta(seconds=0.1))
+    assert out.getvalue().rstrip("\n").endswith('"GET /today/" 200 0.100000s 4f1c0ffee')
+
+
 def test_make_runs_daphne_log_has_no_token():
     from virtualiop.devserver import PathOnlyAccessLog
 
