@@ -77,7 +77,23 @@ def query_int(
 ) -> int | None:
     """The whole number in ``?name=`` within ``minimum``..``maximum``, else ``default``
     (ids and page numbers: a wrong one just shows the unfiltered or first page)."""
-    raw = request.GET.get(name, "").strip()
+    return _whole_number(request.GET.get(name, ""), default, minimum, maximum)
+
+
+def form_int(
+    request: HttpRequest,
+    name: str,
+    *,
+    default: int | None = None,
+    minimum: int = 0,
+    maximum: int = MAX_ID,
+) -> int | None:
+    """The same for a posted field (ids sent by scripts; the caller answers a missing one)."""
+    return _whole_number(request.POST.get(name, ""), default, minimum, maximum)
+
+
+def _whole_number(raw: str, default: int | None, minimum: int, maximum: int) -> int | None:
+    raw = raw.strip()
     if not raw or len(raw) > 20 or not raw.lstrip("-").isdigit():
         return default
     value = int(raw)
