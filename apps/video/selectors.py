@@ -14,7 +14,7 @@ from apps.rooms import selectors as room_selectors
 from apps.rooms.models import Participant, ParticipantStatus
 from apps.rooms.selectors import Phase
 from apps.scheduling.models import Appointment, AppointmentStatus, Session
-from apps.video.models import Seat, SeatStatus, VideoRoom, VisitGuest
+from apps.video.models import Seat, VideoRoom, VisitGuest
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -54,13 +54,6 @@ class Target:
         obj = self.session if self.kind == SESSION else self.appointment
         assert obj is not None
         return int(obj.pk)
-
-    @property
-    def program_id(self) -> int:
-        if self.session is not None:
-            return int(self.session.group.program_id)
-        assert self.appointment is not None
-        return int(self.appointment.program_id)
 
     def room(self) -> VideoRoom | None:
         if self.kind == SESSION:
@@ -159,7 +152,3 @@ def seats(room: VideoRoom) -> list[Seat]:
     return list(
         Seat.objects.filter(room=room).select_related("user", "guest").order_by("created_at")
     )
-
-
-def seat_admitted(seat: Seat) -> bool:
-    return seat.status == SeatStatus.ADMITTED

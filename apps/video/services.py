@@ -62,6 +62,10 @@ class VideoNotFound(VideoError):
     status = 404
 
 
+class VideoRateLimited(VideoError):
+    status = 429
+
+
 class VideoUnavailable(VideoError):
     status = 503
 
@@ -112,8 +116,24 @@ def _clean_location(location: str, place: str) -> tuple[str, str]:
     return location, place if location == PatientLocation.ELSEWHERE else ""
 
 
+# Each join asks Janus two questions; a waiting browser asks every 3 s (20 a minute).
+JOINS_PER_MINUTE = 40
+
+
+def _too_many_joins(target: Target) -> bool:
+    who = f"g{target.guest.pk}" if target.guest is not None else f"u{getattr(target.user, 'pk', 0)}"
+    key = f"video:joins:{who}"
+    cache.add(key, 0, timeout=60)
+    try:
+        return cache.incr(key) > JOINS_PER_MINUTE
+    except ValueError:  # expired between add and incr
+        return False
+
+
 def video_join(*, target: Target, location: str = "", place: str = "") -> dict[str, Any]:
     """Ask to join: a waiting answer, or everything the browser needs to publish."""
+    if _too_many_joins(target):
+        raise VideoRateLimited(_("Too many tries. Wait a minute, then join again."), code="rate")
     if not video_enabled():
         raise VideoUnavailable(_("Video is not available on this server."), code="disabled")
     if target.chat_status == ParticipantStatus.REMOVED:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,16 +15,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.headers import media_capture_allowed
-from apps.core.params import MAX_ID
+from apps.core.params import MAX_ID, form_int
 from apps.rooms.extensions import RoomPageExtra
 from apps.video import selectors, services
 from apps.video.forms import GuestInviteForm
 from apps.video.selectors import SESSION, VISIT, Target
 
-KINDS = (SESSION, VISIT)
-
 
 def _target(request: HttpRequest, kind: str, pk: int) -> Target | None:
+    if pk > MAX_ID:
+        return None
     if kind == SESSION:
         return selectors.session_target(user=request.user, session_id=pk)  # type: ignore[arg-type]
     if kind == VISIT:
@@ -31,41 +32,42 @@ def _target(request: HttpRequest, kind: str, pk: int) -> Target | None:
     return None
 
 
-def _json_target(request: HttpRequest, kind: str, pk: int) -> Target | JsonResponse:
-    target = _target(request, kind, pk) if pk <= MAX_ID else None
-    if target is None:
-        return JsonResponse({"error": _("Not found."), "code": "not_found"}, status=404)
-    return target
-
-
 def _error(exc: services.VideoError) -> JsonResponse:
     return JsonResponse({"error": exc.message, "code": exc.code}, status=exc.status)
 
 
-# Each join asks Janus two questions; a waiting browser asks every 3 s (20 a minute).
-JOINS_PER_MINUTE = 40
+Endpoint = Callable[[HttpRequest, Target], JsonResponse]
 
 
-def _too_many_joins(user_id: int | str) -> bool:
-    key = f"video:joins:{user_id}"
-    cache.add(key, 0, timeout=60)
-    try:
-        return cache.incr(key) > JOINS_PER_MINUTE
-    except ValueError:  # expired between add and incr
-        return False
+def _for_user(endpoint: Endpoint) -> Callable[..., JsonResponse]:
+    """``endpoint`` for a signed-in person at /video/<kind>/<id>/…; 404 when not theirs."""
+
+    @functools.wraps(endpoint)
+    def view(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+        target = _target(request, kind, pk)
+        if target is None:
+            return JsonResponse({"error": _("Not found."), "code": "not_found"}, status=404)
+        return endpoint(request, target)
+
+    return require_POST(login_required(view))
 
 
-@require_POST
-@login_required
-def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
-    target = _json_target(request, kind, pk)
-    if isinstance(target, JsonResponse):
-        return target
-    if _too_many_joins(int(target.user.pk) if target.user else 0):
-        return JsonResponse(
-            {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
-            status=429,
-        )
+def _for_guest(endpoint: Endpoint) -> Callable[..., JsonResponse]:
+    """``endpoint`` for the guest this browser's invitation names, at /video/guest/…."""
+
+    @functools.wraps(endpoint)
+    def view(request: HttpRequest) -> JsonResponse:
+        target = _guest_target(request)
+        if target is None:
+            return JsonResponse(
+                {"error": _("This invitation is no longer valid."), "code": "closed"}, status=404
+            )
+        return endpoint(request, target)
+
+    return require_POST(view)
+
+
+def _join(request: HttpRequest, target: Target) -> JsonResponse:
     try:
         data = services.video_join(
             target=target,
@@ -77,65 +79,52 @@ def join(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     return JsonResponse(data)
 
 
-@require_POST
-@login_required
-def state(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
-    target = _json_target(request, kind, pk)
-    if isinstance(target, JsonResponse):
-        return target
+def _state(request: HttpRequest, target: Target) -> JsonResponse:
     return JsonResponse(
         services.video_state(target=target, in_media=request.POST.get("media") == "1")
     )
 
 
-@require_POST
-@login_required
-def moderate(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
-    target = _json_target(request, kind, pk)
-    if isinstance(target, JsonResponse):
-        return target
+def _moderate(request: HttpRequest, target: Target) -> JsonResponse:
     try:
         services.video_moderate(
             target=target,
             action=request.POST.get("action", ""),
-            user_id=_post_id(request, "user_id"),
-            seat_id=_post_id(request, "seat_id"),
+            user_id=form_int(request, "user_id", minimum=1),
+            seat_id=form_int(request, "seat_id", minimum=1),
         )
     except services.VideoError as exc:
         return _error(exc)
     return JsonResponse({"ok": True})
 
 
-def _post_id(request: HttpRequest, name: str) -> int | None:
-    raw = request.POST.get(name, "")
-    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
-
-
-@require_POST
-@login_required
-def leave(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
-    target = _json_target(request, kind, pk)
-    if isinstance(target, JsonResponse):
-        return target
+def _leave(request: HttpRequest, target: Target) -> JsonResponse:
     services.video_leave(target=target)
     return JsonResponse({"ok": True})
 
 
-def video_config(request: HttpRequest, target: Target) -> dict[str, Any]:
-    """What video.js needs on a room or visit page (no secrets: those come from join)."""
+join, state, moderate, leave = (_for_user(e) for e in (_join, _state, _moderate, _leave))
+guest_join, guest_state, guest_leave = (_for_guest(e) for e in (_join, _state, _leave))
+
+
+def video_config(target: Target, *, urls: dict[str, str] | None = None) -> dict[str, Any]:
+    """What video.js needs on a room, visit or guest page (no secrets: those come from
+    join). ``urls``: the guest's endpoints instead of the signed-in ones."""
     seat = selectors.seat_of(target)
-    args = {"kind": target.kind, "pk": target.pk}
+    if urls is None:
+        args = {"kind": target.kind, "pk": target.pk}
+        urls = {
+            name: reverse(f"video:{name}", kwargs=args)
+            for name in ("join", "state", "moderate", "leave")
+        }
     return {
         "enabled": selectors.video_enabled(),
         "kind": target.kind,
         "host": target.is_host,
-        "ask_location": bool(request.user.is_patient),  # type: ignore[union-attr]
+        "ask_location": target.is_patient,
         "location": seat.location if seat else "",
         "place": seat.location_place if seat else "",
-        "urls": {
-            name: reverse(f"video:{name}", kwargs=args)
-            for name in ("join", "state", "moderate", "leave")
-        },
+        "urls": urls,
         "strings": js_strings(),
     }
 
@@ -153,7 +142,7 @@ def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
         "appointment": appointment,
         "target": target,
         "opens_at": appointment.join_opens_at,
-        "video_config": video_config(request, target) if target.live else None,
+        "video_config": video_config(target) if target.live else None,
         "scripts": VIDEO_SCRIPTS,
         "invite_form": GuestInviteForm() if target.is_host and target.live else None,
         "guest_link": request.session.pop("video_guest_link", None) if target.is_host else None,
@@ -234,7 +223,7 @@ def room_stage(request: HttpRequest, session: Any) -> RoomPageExtra | None:
     target = selectors.session_target(user=request.user, session_id=session.pk)  # type: ignore[arg-type]
     if target is None:
         return None
-    config = video_config(request, target)
+    config = video_config(target)
     return RoomPageExtra(
         template="video/_stage.html",
         context={"video_config": config},
@@ -302,21 +291,10 @@ def guest(request: HttpRequest) -> HttpResponse:
 def _guest_page(request: HttpRequest, target: Target) -> HttpResponse:
     appointment = target.appointment
     assert appointment is not None and target.guest is not None
-    config: dict[str, Any] | None = None
+    config = None
     if target.live:
-        config = {
-            "enabled": selectors.video_enabled(),
-            "kind": VISIT,
-            "host": False,
-            "ask_location": False,
-            "location": "",
-            "place": "",
-            "urls": {
-                **{name: reverse(f"video:guest_{name}") for name in ("join", "state", "leave")},
-                "moderate": "",
-            },
-            "strings": js_strings(),
-        }
+        urls = {name: reverse(f"video:guest_{name}") for name in ("join", "state", "leave")}
+        config = video_config(target, urls={**urls, "moderate": ""})
     return render(
         request,
         "video/guest.html",
@@ -328,48 +306,3 @@ def _guest_page(request: HttpRequest, target: Target) -> HttpResponse:
             "scripts": VIDEO_SCRIPTS,
         },
     )
-
-
-def _guest_json(request: HttpRequest) -> Target | JsonResponse:
-    target = _guest_target(request)
-    if target is None:
-        return JsonResponse(
-            {"error": _("This invitation is no longer valid."), "code": "closed"}, status=404
-        )
-    return target
-
-
-@require_POST
-def guest_join(request: HttpRequest) -> JsonResponse:
-    target = _guest_json(request)
-    if isinstance(target, JsonResponse):
-        return target
-    assert target.guest is not None
-    if _too_many_joins(f"g{target.guest.pk}"):
-        return JsonResponse(
-            {"error": _("Too many tries. Wait a minute, then join again."), "code": "rate"},
-            status=429,
-        )
-    try:
-        return JsonResponse(services.video_join(target=target))
-    except services.VideoError as exc:
-        return _error(exc)
-
-
-@require_POST
-def guest_state(request: HttpRequest) -> JsonResponse:
-    target = _guest_json(request)
-    if isinstance(target, JsonResponse):
-        return target
-    return JsonResponse(
-        services.video_state(target=target, in_media=request.POST.get("media") == "1")
-    )
-
-
-@require_POST
-def guest_leave(request: HttpRequest) -> JsonResponse:
-    target = _guest_json(request)
-    if isinstance(target, JsonResponse):
-        return target
-    services.video_leave(target=target)
-    return JsonResponse({"ok": True})

@@ -313,7 +313,7 @@ def test_media_time_counts_toward_attendance_and_ends_when_the_browser_goes_quie
 
 
 def test_joins_are_rate_limited_per_person(login, group, patient, settings):
-    from apps.video.views import JOINS_PER_MINUTE
+    from apps.video.services import JOINS_PER_MINUTE
 
     settings.VIDEO_ENABLED = False  # the limit answers before Janus is asked
     client = client_for(login, patient)
