@@ -725,6 +725,21 @@ def _presence_summary(
     return minutes, status, first, last
 
 
+def _attendance_locked(session: Session, patient: User) -> Attendance:
+    """The patient's attendance row for the session, locked; created (present, from the room)
+    when the room first reports them."""
+    try:
+        with transaction.atomic():
+            attendance, _created = Attendance.objects.select_for_update().get_or_create(
+                session=session,
+                patient=patient,
+                defaults={"status": AttendanceStatus.PRESENT, "source": AttendanceSource.AUTO},
+            )
+    except IntegrityError:  # created concurrently by another socket: use that row
+        attendance = Attendance.objects.select_for_update().get(session=session, patient=patient)
+    return attendance
+
+
 @transaction.atomic
 def attendance_record_presence(
     *,
@@ -756,15 +771,7 @@ def attendance_record_presence(
     if not sessions_for_patient(patient=patient).filter(pk=session.pk).exists():
         return None
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            attendance, _created = Attendance.objects.select_for_update().get_or_create(
-                session=session,
-                patient=patient,
-                defaults={"status": AttendanceStatus.PRESENT, "source": AttendanceSource.AUTO},
-            )
-    except IntegrityError:  # created concurrently by another socket: use that row
-        attendance = Attendance.objects.select_for_update().get(session=session, patient=patient)
+    attendance = _attendance_locked(session, patient)
     joined_iso = joined_at.astimezone(dt.UTC).isoformat()
     left_iso = left_at.astimezone(dt.UTC).isoformat() if left_at else None
     presence = [list(item) for item in attendance.presence]
@@ -808,11 +815,7 @@ def attendance_record_location(
         return None
     if not sessions_for_patient(patient=patient).filter(pk=session.pk).exists():
         return None
-    attendance, _created = Attendance.objects.select_for_update().get_or_create(
-        session=session,
-        patient=patient,
-        defaults={"status": AttendanceStatus.PRESENT, "source": AttendanceSource.AUTO},
-    )
+    attendance = _attendance_locked(session, patient)
     attendance.location = location
     attendance.location_place = place
     attendance.save(update_fields=["location", "location_place", "updated_at"])
