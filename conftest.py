@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import ProgramFactory, admin_user, clinician_in, patient_in
 
 ARTIFACTS = Path(__file__).parent / "test-artifacts"
@@ -144,22 +145,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # --- Browser tests (Playwright driving Debian's Chromium) -----------------------------
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    # Video tests: a synthetic camera and microphone, granted without a prompt, and WebRTC
-    # allowed to this machine's own addresses.
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    BIN,
     ROOT,
     Result,
     Row,
@@ -47,6 +46,8 @@ from bench.common import (
     percentile,
     require_services,
 )
+from tests.chromium import CHROMIUM
+from tests.chromium import CHROMIUM_ARGS as BROWSER_ARGS
 
 PROGRAM_SLUG = "bench-video"
 PASSWORD = "bench-video-pass-12345"  # noqa: S105 - synthetic bench users
@@ -57,19 +58,8 @@ JANUS_EARLIER_PCT = 0.5  # "Janus measured here earlier: about 0.5% of a core pe
 MEDIASOUP_PCT_PER_CONSUMER = 0.2  # mediasoup: about 500 consumers per core
 PAGE_DIR = Path(__file__).resolve().parent / "video_page"
 VENDOR = ROOT / "static" / "vendor"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
+    *BROWSER_ARGS,
     # Background pages must keep sending and decoding at full rate.
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",
@@ -161,30 +151,12 @@ def media_servers(folder: Path) -> Iterator[Media]:
 
 @contextlib.contextmanager
 def daphne(port: int, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    from tests.rooms.servers import deployed_daphne_options
+    """The tests' daphne (tests/rooms/servers.py), once it serves the login page."""
+    from tests.rooms.servers import daphne as test_daphne
 
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            str(BIN / "python"),
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            *deployed_daphne_options(),
-            "virtualiop.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with test_daphne(port, env, log=log) as proc:
         _wait_for(f"http://127.0.0.1:{port}/accounts/login/", proc, log, "daphne")
         yield proc
-    finally:
-        _stop(proc)
 
 
 @contextlib.contextmanager

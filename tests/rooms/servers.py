@@ -84,8 +84,10 @@ def deployed_daphne_options() -> list[str]:
 
 
 @contextlib.contextmanager
-def daphne(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(f"/tmp/viop-rooms-daphne-{port}.log", "wb")  # noqa: SIM115
+def daphne(
+    port: int, env: dict[str, str], log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    log = open(log or f"/tmp/viop-rooms-daphne-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
