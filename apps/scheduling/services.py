@@ -725,6 +725,15 @@ def _presence_summary(
     return minutes, status, first, last
 
 
+def _member_of(session: Session, patient: User) -> bool:
+    """Attendance is kept for the session's member patients only (not its facilitators)."""
+    from apps.scheduling.selectors import sessions_for_patient
+
+    return bool(getattr(patient, "is_patient", False)) and (
+        sessions_for_patient(patient=patient).filter(pk=session.pk).exists()
+    )
+
+
 def _attendance_locked(session: Session, patient: User) -> Attendance:
     """The patient's attendance row for the session, locked; created (present, from the room)
     when the room first reports them."""
@@ -760,15 +769,12 @@ def attendance_record_presence(
     already confirmed, whose word stands. Returns None, writing nothing, when ``patient`` is
     not a member patient of the session (e.g. a facilitator in the room).
     """
-    from apps.scheduling.selectors import sessions_for_patient
 
     if joined_at.tzinfo is None or (left_at is not None and left_at.tzinfo is None):
         raise SchedulingError(_("Presence times must be timezone-aware."))
     if left_at is not None and left_at < joined_at:
         raise SchedulingError(_("The end is before the start."))
-    if not getattr(patient, "is_patient", False):
-        return None
-    if not sessions_for_patient(patient=patient).filter(pk=session.pk).exists():
+    if not _member_of(session, patient):
         return None
     now = now or timezone.now()
     attendance = _attendance_locked(session, patient)
@@ -807,13 +813,10 @@ def attendance_record_location(
 ) -> Attendance | None:
     """Record where ``patient`` said they are as they joined ``session``'s video (for an
     emergency, and the claim's place of service). None for a non-member, as presence."""
-    from apps.scheduling.selectors import sessions_for_patient
 
     if location not in PatientLocation.values:
         raise SchedulingError(_("Choose where you are."))
-    if not getattr(patient, "is_patient", False):
-        return None
-    if not sessions_for_patient(patient=patient).filter(pk=session.pk).exists():
+    if not _member_of(session, patient):
         return None
     attendance = _attendance_locked(session, patient)
     attendance.location = location
