@@ -28,6 +28,7 @@ from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.progress import presentation, selectors, services
+from apps.progress.extensions import chart_sections
 from apps.progress.forms import CaseloadFilterForm, CheckInForm
 
 
@@ -108,6 +109,7 @@ def my_progress(request: HttpRequest) -> HttpResponse:
     patient = _patient_only(request)
     context = presentation.progress_context(patient=patient, own=True)
     context["due"] = selectors.measures_due(patient=patient)
+    context["sections"] = chart_sections(request, patient, audience="patient")
     audit_record(
         actor=patient,
         action=AuditAction.VIEW,
@@ -289,6 +291,7 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
             if r["checkin"] is not None and (r["checkin"].note or r["checkin"].used_what)
         ],
         due=selectors.measures_due(patient=patient),
+        sections=chart_sections(request, patient, audience="staff"),
     )
     audit_record(
         actor=user,

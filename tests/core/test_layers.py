@@ -1,9 +1,10 @@
 """Apps depend only downward: an app may import apps on its own floor or below, never above.
 
 Floors, bottom up (DESIGN.md): core; accounts, programs, audit; notifications (delivery
-infrastructure); measures; enrollment, scheduling; rooms, homework; progress; video and the
-apps above. Apps on one floor may import each other in one direction only. Imports under
-``if TYPE_CHECKING:`` only name types and do not count. Checked over the source with ``ast``,
+infrastructure); measures; enrollment, scheduling; rooms, homework; progress; video; the
+record and care-team apps; billing. Apps on one floor may import each other in one direction
+only. Imports under ``if TYPE_CHECKING:`` only name types and do not count. Checked over the
+source with ``ast``,
 function-level imports included (they used to hide the cycles)."""
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ FLOORS = [
     {"rooms", "homework"},
     {"progress"},
     {"video"},
+    # Clinical record and care-team apps: each may read the floors below, not each other
+    # both ways; billing reads the signed record.
+    {"diagnoses", "charting", "messaging", "medications", "casemanagement"},
+    {"billing"},
 ]
 FLOOR = {app: n for n, apps in enumerate(FLOORS) for app in apps}
 
