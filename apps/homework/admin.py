@@ -12,8 +12,9 @@ from django.contrib import admin
 from django.http import HttpRequest
 from pydantic import ValidationError
 
+from apps.core.content import format_errors
 from apps.homework.models import Module, ModuleVersion
-from apps.homework.schema import ModuleSpec, format_errors
+from apps.homework.schema import ModuleSpec
 
 
 @admin.register(Module)

@@ -7,23 +7,24 @@ progress point at that version and must keep the questions they were answered ag
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from django.db import transaction
-from pydantic import ValidationError
 
+from apps.core.content import (
+    ContentError,
+    display_path,
+    parse_spec_file,
+    spec_files,
+    spec_hash,
+)
 from apps.homework.models import Module, ModuleVersion
-from apps.homework.schema import ModuleSpec, format_errors
+from apps.homework.schema import ModuleSpec
+
+__all__ = ["ContentError", "load_modules", "module_version_create_from_spec"]
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
-
-
-class ContentError(Exception):
-    """A module file cannot be loaded; the message names the file and the field."""
 
 
 @dataclass
@@ -37,53 +38,19 @@ class LoadReport:
         return bool(self.created_modules or self.new_versions)
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def content_hash(spec: ModuleSpec) -> str:
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def parse_file(path: Path) -> ModuleSpec:
-    """Read and validate one module file, or raise ContentError naming file and field."""
-    name = _display(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContentError(f"{name}: cannot read the file ({exc.__class__.__name__})") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ContentError(f"{name}: not valid YAML{where}") from exc
-    if not isinstance(raw, dict):
-        raise ContentError(f"{name}: the file must hold one module (a mapping of fields)")
-    try:
-        spec = ModuleSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ContentError(f"{name}: {format_errors(exc)}") from exc
-    if path.stem != spec.slug:
-        raise ContentError(f"{name}: field 'slug' must match the file name ('{path.stem}')")
-    return spec
-
-
-def _files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in {".yaml", ".yml"})
-
-
 @transaction.atomic
 def load_modules(directory: Path | None = None) -> LoadReport:
     """Validate all files in ``directory`` first; write only when every file is valid."""
     directory = directory or CONTENT_DIR
-    parsed = [(path, parse_file(path)) for path in _files(directory)]
+    parsed = [
+        (path, parse_spec_file(path, ModuleSpec, what="module")) for path in spec_files(directory)
+    ]
     slugs = [spec.slug for _, spec in parsed]
     duplicates = {s for s in slugs if slugs.count(s) > 1}
     if duplicates:
-        raise ContentError(f"{_display(directory)}: more than one file for slug(s) {duplicates}")
+        raise ContentError(
+            f"{display_path(directory)}: more than one file for slug(s) {duplicates}"
+        )
 
     report = LoadReport()
     for path, spec in parsed:
@@ -100,7 +67,7 @@ def module_version_create_from_spec(
     number raises ContentError. A version newer than the module's current one becomes current
     and refreshes the module's listing fields."""
     report = report or LoadReport()
-    digest = content_hash(spec)
+    digest = spec_hash(spec)
     module = Module.objects.select_for_update().filter(slug=spec.slug).first()
     if module is None:
         module = Module.objects.create(

@@ -211,18 +211,3 @@ class ModuleSpec(_Strict):
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
-
-
-def format_errors(exc: Exception) -> str:
-    """One line per problem, each naming the field by its path (``steps.2.options``)."""
-    from pydantic import ValidationError
-
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    lines = []
-    for error in exc.errors():
-        # Tagged unions put the step kind in the path (steps.2.quiz.options): it helps, keep it.
-        loc = [str(part) for part in error["loc"]]
-        path = ".".join(loc) or "(top level)"
-        lines.append(f"field '{path}': {error['msg']}")
-    return "; ".join(lines)

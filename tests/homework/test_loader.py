@@ -10,10 +10,12 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
+from apps.core.content import parse_spec_file
 from apps.homework import services
-from apps.homework.loader import CONTENT_DIR, ContentError, load_modules, parse_file
+from apps.homework.loader import CONTENT_DIR, ContentError, load_modules
 from apps.homework.models import Module, ModuleVersion
 from apps.homework.presentation import render_markdown
+from apps.homework.schema import ModuleSpec
 from tests.homework.factories import assign
 
 
@@ -41,7 +43,9 @@ def _module(slug: str = "tiny", version: int = 1, **overrides) -> dict:
 
 
 def test_shipped_content_is_valid_and_covers_the_required_areas():
-    specs = [parse_file(p) for p in sorted(CONTENT_DIR.glob("*.yaml"))]
+    specs = [
+        parse_spec_file(p, ModuleSpec, what="module") for p in sorted(CONTENT_DIR.glob("*.yaml"))
+    ]
     areas = Counter(spec.skill_area for spec in specs)
     assert len(specs) >= 9
     for area in ("stress_management", "emotion_regulation", "relapse_prevention"):
