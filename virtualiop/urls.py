@@ -30,6 +30,7 @@ for _name, _prefix in [
     ("progress", "progress/"),
     ("notifications", "notifications/"),
     ("video", "video/"),
+    ("charting", "charting/"),
     ("programs", "programs/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:

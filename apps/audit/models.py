@@ -18,6 +18,7 @@ class AuditAction(models.TextChoices):
     DELETE = "delete", _("Deleted")
     EXPORT = "export", _("Exported / downloaded")
     TRANSITION = "transition", _("Status changed")
+    SIGN = "sign", _("Signed")
     MODERATE = "moderate", _("Moderated")
     DENIED = "denied", _("Access refused")
     LOGIN = "login", _("Signed in")

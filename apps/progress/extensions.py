@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.template.loader import render_to_string
+from django.utils.functional import Promise
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.accounts.models import User
@@ -34,16 +35,21 @@ class ChartSection:
     order: int
     render: SectionRender
     audience: Audience
-    title: str = ""
+    title: str | Promise = ""  # lazy: translated when the chart renders
 
 
 _sections: dict[tuple[str, Audience], ChartSection] = {}
 
 
 def register_chart_section(
-    *, key: str, order: int, render: SectionRender, audience: Audience = "staff", title: str = ""
+    *,
+    key: str,
+    order: int,
+    render: SectionRender,
+    audience: Audience = "staff",
+    title: str | Promise = "",
 ) -> None:
-    _sections[(key, audience)] = ChartSection(key, order, render, audience, str(title))
+    _sections[(key, audience)] = ChartSection(key, order, render, audience, title)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,5 +71,5 @@ def chart_sections(
             continue
         template, context = result
         html = render_to_string(template, {"patient": patient, **context}, request=request)
-        out.append(RenderedSection(section.key, section.title, mark_safe(html)))  # noqa: S308
+        out.append(RenderedSection(section.key, str(section.title), mark_safe(html)))  # noqa: S308
     return out

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core import fragments
+from apps.core import fragments, nav
 from apps.core.params import query_date
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import forms, selectors, services
@@ -293,7 +293,9 @@ def today(request: HttpRequest) -> HttpResponse:
             "scheduling/partials/today_body.html", _today_context(user, day=day), request
         ),
     )
-    return render(request, "scheduling/today.html", {"day": day, "body": body})
+    # Apps above scheduling add cards here (charting: notes due) as panels for the "today" slot.
+    panels = nav.panels_for("today", request)
+    return render(request, "scheduling/today.html", {"day": day, "body": body, "panels": panels})
 
 
 def _today_context(user: User, *, day: dt.date) -> dict[str, Any]:

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ChartingConfig(AppConfig):
+    """Clinical documentation: notes, group notes, signing, co-signing, addenda, open notes."""
+
+    name = "apps.charting"
+    label = "charting"
+    verbose_name = _("Clinical record")
+
+    def ready(self) -> None:
+        from apps.charting import panels
+
+        panels.register()
