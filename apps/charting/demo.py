@@ -1,5 +1,6 @@
 """Demo record: templates, a documentation policy, clinician2 under clinician1's supervision,
-signed group notes for the older past sessions (the last two days are left as "notes due"),
+signed group notes for past sessions (the last two days are left as "notes due"; the last
+five days of clinician2's wait for co-signature),
 a signed individual note for patient1 and a draft. Signing goes through the real services
 with the demo password. Idempotent."""
 
@@ -38,7 +39,6 @@ def seed(stdout: TextIO) -> None:
         Session.objects.filter(
             group__program=program,
             ends_at__lt=now - dt.timedelta(days=2),
-            ends_at__gte=now - dt.timedelta(days=9),
             group_note__isnull=True,
         )
         .exclude(status=SessionStatus.CANCELLED)
@@ -72,10 +72,23 @@ def seed(stdout: TextIO) -> None:
                 for p in parts
             },
         )
-        services.group_note_sign(
+        group = services.group_note_sign(
             group_note=group, by=author, typed_name=author.full_name, secret=DEMO_PASSWORD
         )
         signed += 1
+        # Seeded history: signed the morning after each session, as a clinic on time would.
+        on_time = {"signed_at": session.ends_at + dt.timedelta(hours=16), "is_late": False}
+        GroupNote.objects.filter(pk=group.pk).update(**on_time)
+        Note.objects.filter(group_note=group).update(**on_time)
+        group.refresh_from_db()
+        # The supervisor has caught up except for the last few days: some wait in "To co-sign".
+        if group.cosigner is not None and session.ends_at < now - dt.timedelta(days=5):
+            services.cosign(
+                note=group,
+                by=group.cosigner,
+                typed_name=group.cosigner.full_name,
+                secret=DEMO_PASSWORD,
+            )
     patient1 = User.objects.filter(email="patient1@demo.test").first()
     visits = Appointment.objects.filter(
         program=program,

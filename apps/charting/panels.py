@@ -13,7 +13,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.charting import selectors
 from apps.core import nav
-from apps.progress.extensions import register_chart_section
+from apps.progress.extensions import register_chart_section, register_outcome_metric
 
 
 def notes_due_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
@@ -66,6 +66,11 @@ def register() -> None:
     )
     nav.register_panel(role="clinician", order=7, key="notes-due", render=notes_due_panel)
     nav.register_panel(role="today", order=10, key="notes-due", render=notes_due_panel)
+    register_outcome_metric(
+        key="documentation",
+        label=_("Notes signed on time"),
+        compute=selectors.documentation_timeliness,
+    )
     register_chart_section(
         key="notes", order=10, render=chart_notes, audience="staff", title=_("Notes")
     )

@@ -59,7 +59,12 @@ def policy_for(program: Program) -> DocumentationPolicy:
 
 def _with_details(qs: QuerySet[Note]) -> QuerySet[Note]:
     return qs.select_related(
-        "template", "author", "patient", "cosigner", "cosignature__supervisor", "group_note"
+        "template",
+        "author",
+        "patient",
+        "cosigner",
+        "cosignature__supervisor",
+        "group_note__session__group",
     ).prefetch_related(
         Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
         Prefetch(
@@ -115,7 +120,9 @@ def notes_for_patient(*, patient: User) -> list[Note]:
     qs = (
         Note.objects.filter(patient=patient, signed_at__isnull=False)
         .exclude(_open_withholding())
-        .select_related("template", "author", "program__documentation_policy")
+        .select_related(
+            "template", "author", "program__documentation_policy", "group_note__session__group"
+        )
         .order_by("-service_date", "-id")
     )
     return [n for n in qs if _open_notes(n.program)]
@@ -358,3 +365,24 @@ def note_complete_for_billing(note: Note) -> bool:
     if not source.is_signed():
         return False
     return source.cosigner_id is None or hasattr(source, "cosignature")
+
+
+def documentation_timeliness(
+    program_ids: list[int], start: dt.date | None, end: dt.date | None
+) -> dict[int, str]:
+    """Per program: the share of signed notes signed on time (not late), by date of service,
+    as "92% of 130". Group notes count once, not once per member."""
+    rows: dict[int, list[int]] = {}
+    for model, extra in ((Note, Q(group_note__isnull=True)), (GroupNote, Q())):
+        qs = model.objects.filter(extra, program_id__in=program_ids, signed_at__isnull=False)  # type: ignore[attr-defined]
+        if start is not None:
+            qs = qs.filter(service_date__gte=start)
+        if end is not None:
+            qs = qs.filter(service_date__lt=end)
+        for program_id, late in qs.values_list("program_id", "is_late"):
+            row = rows.setdefault(program_id, [0, 0])
+            row[0] += 1
+            row[1] += not late
+    return {
+        pid: f"{round(100 * on_time / total)}% of {total}" for pid, (total, on_time) in rows.items()
+    }

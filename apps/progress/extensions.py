@@ -73,3 +73,21 @@ def chart_sections(
         html = render_to_string(template, {"patient": patient, **context}, request=request)
         out.append(RenderedSection(section.key, str(section.title), mark_safe(html)))  # noqa: S308
     return out
+
+
+# --- outcome metrics ------------------------------------------------------------------------
+# Apps above progress add columns to the program outcomes (charting: documentation
+# timeliness). ``compute(program_ids, start, end)`` → {program_id: value}; start/end bound the
+# period (either may be None), end exclusive.
+OutcomeCompute = Callable[[list[int], Any, Any], dict[int, Any]]
+_metrics: dict[str, tuple[str | Promise, OutcomeCompute]] = {}
+
+
+def register_outcome_metric(*, key: str, label: str | Promise, compute: OutcomeCompute) -> None:
+    _metrics[key] = (label, compute)
+
+
+def outcome_metrics(
+    program_ids: list[int], *, start: Any = None, end: Any = None
+) -> list[tuple[str, dict[int, Any]]]:
+    return [(str(label), compute(program_ids, start, end)) for label, compute in _metrics.values()]

@@ -385,7 +385,16 @@ def outcomes(request: HttpRequest) -> HttpResponse:
         object_type="progress.outcomes",
         detail=f"outcomes ({len(rows)} programs)",
     )
-    return render(request, "progress/outcomes.html", {"rows": rows, "since": since})
+    quarters = selectors.quarterly_outcomes(user=_user(request))
+    return render(
+        request,
+        "progress/outcomes.html",
+        {"rows": rows, "since": since, "quarters": quarters, "extra_labels": _extra_labels(rows)},
+    )
+
+
+def _extra_labels(rows: list[Any]) -> list[str]:
+    return list(rows[0].extra) if rows else []
 
 
 @login_required
@@ -409,9 +418,17 @@ def outcomes_csv(request: HttpRequest) -> HttpResponse:
             "attendance_rate_pct",
             "attendance_records",
             "admitted_since",
+            "period",
+            "phq9_response_pct",
+            "phq9_remission_pct",
+            "gad7_response_pct",
+            "gad7_remission_pct",
+            "median_stay_days",
+            *_extra_labels(rows),
         ]
     )
-    for r in rows:
+    quarters = selectors.quarterly_outcomes(user=_user(request))
+    for r in [*rows, *quarters]:
         writer.writerow(
             [
                 _csv_safe(r.program.name),
@@ -425,7 +442,19 @@ def outcomes_csv(request: HttpRequest) -> HttpResponse:
                 r.gad7_pairs,
                 "" if r.attendance_rate is None else r.attendance_rate,
                 r.sessions_recorded,
-                since.isoformat() if since else "",
+                since.isoformat() if since and not r.period else "",
+                r.period or "all",
+                *[
+                    "" if v is None else v
+                    for v in (
+                        r.phq9_response_rate,
+                        r.phq9_remission_rate,
+                        r.gad7_response_rate,
+                        r.gad7_remission_rate,
+                        r.median_stay_days,
+                    )
+                ],
+                *["" if v is None else _csv_safe(str(v)) for v in r.extra.values()],
             ]
         )
     audit_record(

@@ -472,3 +472,25 @@ def test_chart_lists_notes_with_their_state(
     login(client, clinician)
     page = client.get(reverse("progress:chart", args=[patient.pk])).content.decode()
     assert "DAP note" in page and "Signed" in page
+
+
+def test_documentation_timeliness_counts_group_notes_once(clinician, visit, program, held_session):
+    _signed(clinician, visit)  # on time
+    group = services.group_note_start(session=held_session, by=clinician)
+    for part in group.member_notes.all():
+        Note.objects.filter(pk=part.pk).update(
+            content={"participation": "Active", "progress": "ok"}
+        )
+    GroupNote = type(group)
+    GroupNote.objects.filter(pk=group.pk).update(
+        content={"topic": "t", "interventions": "i", "process": "p"},
+        ended_at=timezone.now() - dt.timedelta(hours=100),
+    )
+    group.refresh_from_db()
+    services.group_note_sign(
+        group_note=group,
+        by=clinician,
+        typed_name=clinician.full_name,
+        secret="correct-horse-battery-9",
+    )
+    assert selectors.documentation_timeliness([program.pk], None, None) == {program.pk: "50% of 2"}
