@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "apps.progress",
     "apps.notifications",
     "apps.video",
+    "apps.messaging",
 ]
 
 MIDDLEWARE = [
@@ -423,6 +424,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+# Secure messaging: the largest attachment (image or PDF) a message may carry.
+MESSAGING_ATTACHMENT_MAX_BYTES = env.int("MESSAGING_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
