@@ -37,9 +37,12 @@ def _thread(request: HttpRequest, thread_id: int) -> Thread:
 
 
 def _errors(exc: ValidationError) -> dict[str, str]:
+    # "__all__" is unreachable from a template (leading underscore): shown as "form".
     if hasattr(exc, "error_dict"):
-        return {k: v[0].messages[0] for k, v in exc.error_dict.items()}
-    return {"__all__": exc.messages[0]}
+        return {
+            ("form" if k == "__all__" else k): v[0].messages[0] for k, v in exc.error_dict.items()
+        }
+    return {"form": exc.messages[0]}
 
 
 def _compose_context(user: User) -> dict[str, Any]:
