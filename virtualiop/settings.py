@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.video",
     "apps.charting",
+    "apps.messaging",
 ]
 
 MIDDLEWARE = [
@@ -424,6 +425,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+# Secure messaging: the largest attachment (image or PDF) a message may carry.
+MESSAGING_ATTACHMENT_MAX_BYTES = env.int("MESSAGING_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
 
 # --- E-mail ---------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -32,6 +32,7 @@ for _name, _prefix in [
     ("video", "video/"),
     ("charting", "charting/"),
     ("programs", "programs/"),
+    ("messaging", "messages/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))

@@ -35,6 +35,9 @@ class NavLink:
     url_name: str
     roles: frozenset[str]
     order: int = 50
+    # A count next to the label (unread messages), fetched by htmx from this URL name after
+    # the page loads, so no page pays a query for it (and query-count pins stay put).
+    badge_url_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,20 @@ _panels: dict[str, Panel] = {}
 
 
 def register_link(
-    *, roles: Iterable[str], label: str | Promise, url_name: str, order: int = 50
+    *,
+    roles: Iterable[str],
+    label: str | Promise,
+    url_name: str,
+    order: int = 50,
+    badge_url_name: str = "",
 ) -> None:
-    _links[url_name] = NavLink(label=label, url_name=url_name, roles=frozenset(roles), order=order)
+    _links[url_name] = NavLink(
+        label=label,
+        url_name=url_name,
+        roles=frozenset(roles),
+        order=order,
+        badge_url_name=badge_url_name,
+    )
 
 
 def register_panel(
@@ -87,7 +101,10 @@ def links_for(role: str | None) -> list[dict[str, str]]:
             href = reverse(link.url_name)
         except NoReverseMatch:
             continue
-        out.append({"label": str(link.label), "href": href, "url_name": link.url_name})
+        badge = reverse(link.badge_url_name) if link.badge_url_name else ""
+        out.append(
+            {"label": str(link.label), "href": href, "url_name": link.url_name, "badge": badge}
+        )
     return out
 
 

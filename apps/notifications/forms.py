@@ -13,7 +13,8 @@ from apps.notifications.services import REMINDER_LEAD_CHOICES
 def kinds_for_role(role: str) -> list[str]:
     if role == "patient":
         return [k for k in Kind.values if k not in CLINICIAN_KINDS and k != Kind.GENERAL]
-    return [k for k in Kind.values if k in CLINICIAN_KINDS]
+    # Staff are written to as well (secure messaging), so they choose that kind's channels too.
+    return [k for k in Kind.values if k in CLINICIAN_KINDS or k == Kind.NEW_MESSAGE]
 
 
 def _lead_label(minutes: int) -> str:

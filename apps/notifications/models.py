@@ -36,6 +36,7 @@ class Kind(models.TextChoices):
     SAFETY_ESCALATION = "safety_escalation", _("Unacknowledged safety alert (on call)")
     NO_SHOW = "no_show", _("Patient absent from a session (clinicians)")
     HOURS_BELOW_FLOOR = "hours_below_floor", _("Patient below the weekly hour floor (clinicians)")
+    NEW_MESSAGE = "new_message", _("New secure message")
     GENERAL = "general", _("Other messages")
 
 

@@ -225,6 +225,13 @@ class _StaticText:
 
 
 _STATIC: dict[str, _StaticText] = {
+    # Secure messaging: never the text, the sender or the topic, only that one is waiting.
+    Kind.NEW_MESSAGE: _StaticText(
+        _l("You have a new message"),
+        _l("You have a new message."),
+        _l("Read it"),
+        _l("New message"),
+    ),
     Kind.CHECKIN_NUDGE: _StaticText(
         _l("Your daily check-in"),
         _l("Time for your daily check-in. It takes a minute."),

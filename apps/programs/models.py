@@ -50,6 +50,17 @@ class Program(models.Model):
         ),
     )
     is_active = models.BooleanField(_("accepting patients"), default=True)
+    # Secure messaging: what a patient is told about reply times on every compose page, and
+    # whether a discharged patient may still send (they can always read their threads).
+    message_reply_expectation = models.CharField(
+        _("message reply expectation"),
+        max_length=200,
+        default="We answer messages within one business day.",
+        help_text=_("Shown to patients each time they write a message."),
+    )
+    messaging_after_discharge = models.BooleanField(
+        _("patients may send messages after discharge"), default=False
+    )
     clinicians = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="ProgramStaff",

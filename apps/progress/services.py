@@ -22,6 +22,7 @@ from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit, safety_flag_raise
 from apps.progress import selectors
 from apps.progress.models import SCALE_MAX, SLEEP_HOURS_MAX, DailyCheckIn, SleepQuality
+from apps.rooms.services import risk_phrase_match
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -50,6 +51,13 @@ def checkin_rules_hit(checkin: DailyCheckIn) -> list[CheckInRule]:
     if checkin.used_since_last:
         hits.append(
             CheckInRule("checkin_use", "moderate", "Substance use reported in daily check-in")
+        )
+    # The check-in's free text is scanned with the same risk phrases as group chat and
+    # secure messages (rooms.services.risk_phrase_match); the reason names no phrase or text.
+    free_text = " ".join(t for t in (checkin.note, checkin.used_what) if t)
+    if free_text and risk_phrase_match(free_text):
+        hits.append(
+            CheckInRule("checkin_note_risk", "high", "Crisis phrase in a daily check-in note")
         )
     return hits
 

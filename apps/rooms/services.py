@@ -669,6 +669,12 @@ def _risk_match(body: str, patterns: list[tuple[str, re.Pattern[str]]] | None = 
     return None
 
 
+def risk_phrase_match(text: str) -> str | None:
+    """The first active risk phrase in ``text``, else None: the one scan of patient free text
+    (group chat, secure messages, check-in notes), so a phrase added in admin reaches all."""
+    return _risk_match(text)
+
+
 def crisis_plan_url(patient: User) -> str | None:
     """Where staff read the patient's crisis (safety) plan, if the enrollment app serves it."""
     for name in ("enrollment:patient_safety_plan",):
