@@ -26,7 +26,7 @@ class NoteTemplate(models.Model):
     """One version of a note template. Never changed once created: notes point at the version
     they were written on."""
 
-    slug = models.SlugField(max_length=60)
+    slug = models.SlugField(max_length=60, db_index=False)  # notetemplate_unique leads with it
     version = models.PositiveIntegerField()
     title = models.CharField(_("title"), max_length=120)
     kind = models.CharField(_("kind"), max_length=12)
@@ -202,7 +202,10 @@ class Note(_Signed):
     """A patient's note: an individual session, an assessment, or their part of a group note."""
 
     patient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notes"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="notes",
+        db_index=False,  # note_patient_day leads with it
     )
     appointment = models.ForeignKey(
         "scheduling.Appointment",
