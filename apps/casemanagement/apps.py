@@ -23,7 +23,7 @@ class CaseManagementConfig(AppConfig):
         )
         nav.register_link(
             roles={"clinician"},
-            label=_("Case load"),
+            label=_("My case load"),
             url_name="casemanagement:caseload",
             order=55,
         )

@@ -111,6 +111,8 @@ class TransitionForm(forms.Form):
         self.fields["to_status"].choices = [
             (value, label) for value, label in ReferralStatus.choices if value in nxt
         ] or ReferralStatus.choices
+        if ReferralStatus.APPOINTMENT_MADE not in nxt:
+            del self.fields["appointment_at"]  # asked for only when it can be the next step
 
     def clean_occurred_on(self) -> dt.date:
         day: dt.date = self.cleaned_data["occurred_on"]

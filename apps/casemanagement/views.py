@@ -318,6 +318,8 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
     form = TransitionForm(request.POST, referral=referral)
     # The refused-step message is clearer than "not one of the available choices".
     form.fields["to_status"].choices = ReferralStatus.choices
+    if "appointment_at" not in form.fields:
+        form.fields["appointment_at"] = TransitionForm.base_fields["appointment_at"]
     if not form.is_valid():
         return _referral_page(request, user, referral, form=form, status=400)
     data = form.cleaned_data
