@@ -28,6 +28,11 @@ class ResourceAdmin(admin.ModelAdmin):
         "is_active",
     )
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+        if db_field.name == "website":
+            kwargs["assume_scheme"] = "https"  # a bare "example.org" is a web site today
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
 
 @admin.register(CaseManagerAssignment)
 class CaseManagerAssignmentAdmin(admin.ModelAdmin):
