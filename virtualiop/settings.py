@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "apps.video",
     "apps.charting",
     "apps.messaging",
+    "apps.casemanagement",
 ]
 
 MIDDLEWARE = [

@@ -33,6 +33,7 @@ for _name, _prefix in [
     ("charting", "charting/"),
     ("programs", "programs/"),
     ("messaging", "messages/"),
+    ("casemanagement", "case-management/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))

@@ -23,6 +23,7 @@ from apps.audit.services import audit_record
 from apps.core.params import query_int
 from apps.core.requestcontext import client_ip
 from apps.enrollment import selectors, services
+from apps.enrollment.extensions import continuing_care_sections
 from apps.enrollment.forms import (
     AdmitForm,
     DetailsForm,
@@ -770,7 +771,13 @@ def discharge(request: HttpRequest, application_id: int) -> HttpResponse:
     return render(
         request,
         "enrollment/discharge.html",
-        {"application": application, "form": form, "phq9": phq9, "gad7": gad7},
+        {
+            "application": application,
+            "form": form,
+            "phq9": phq9,
+            "gad7": gad7,
+            "continuing_care": continuing_care_sections(request, application.patient),
+        },
         status=400 if has_errors else 200,
     )
 
@@ -816,6 +823,7 @@ def discharge_summary(request: HttpRequest, application_id: int) -> HttpResponse
             "discharge": application.discharge,
             "rows": rows,
             "part2_notice": PART2_NOTICE,
+            "continuing_care": continuing_care_sections(request, application.patient),
         },
     )
 

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CaseManagementConfig(AppConfig):
+    name = "apps.casemanagement"
+    label = "casemanagement"
+    verbose_name = _("Case management")
+
+    def ready(self) -> None:
+        from apps.casemanagement import panels
+        from apps.core import nav
+        from apps.enrollment.extensions import register_continuing_care_section
+        from apps.progress.extensions import register_chart_section
+
+        nav.register_link(
+            roles={"patient"},
+            label=_("Referrals & tasks"),
+            url_name="casemanagement:mine",
+            order=55,
+        )
+        nav.register_link(
+            roles={"clinician"},
+            label=_("My case load"),
+            url_name="casemanagement:caseload",
+            order=55,
+        )
+        nav.register_link(
+            roles={"clinician"},
+            label=_("Resources"),
+            url_name="casemanagement:directory",
+            order=56,
+        )
+        nav.register_panel(role="patient", order=35, key="case_tasks", render=panels.patient_panel)
+        nav.register_panel(
+            role="clinician", order=35, key="case_tasks", render=panels.clinician_panel
+        )
+        register_chart_section(
+            key="casemanagement",
+            order=40,
+            render=panels.staff_chart_section,
+            audience="staff",
+            title=_("Case management"),
+        )
+        register_chart_section(
+            key="casemanagement",
+            order=40,
+            render=panels.patient_chart_section,
+            audience="patient",
+            title=_("Referrals and tasks"),
+        )
+        register_continuing_care_section(
+            key="referrals", order=10, render=panels.continuing_care_section
+        )
