@@ -23,20 +23,15 @@ class CaseManagementConfig(AppConfig):
         )
         nav.register_link(
             roles={"clinician"},
-            label=_("My case load"),
+            label=_("Case management"),
             url_name="casemanagement:caseload",
             order=55,
-        )
-        nav.register_link(
-            roles={"clinician"},
-            label=_("Resources"),
-            url_name="casemanagement:directory",
-            order=56,
         )
         nav.register_panel(role="patient", order=35, key="case_tasks", render=panels.patient_panel)
         nav.register_panel(
             role="clinician", order=35, key="case_tasks", render=panels.clinician_panel
         )
+        nav.register_panel(role="today", order=20, key="case_tasks", render=panels.clinician_panel)
         register_chart_section(
             key="casemanagement",
             order=40,

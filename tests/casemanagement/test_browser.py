@@ -35,7 +35,7 @@ def test_case_manager_refers_and_patient_ticks_a_task(
     # --- the case manager, on a desktop ---------------------------------------------------
     staff = new_page()
     browser_login(staff, base, case_manager.email, PASSWORD, TOTP_SECRET)
-    staff.get_by_role("link", name="My case load").first.click()
+    staff.get_by_role("link", name="Case management").first.click()
     staff.get_by_role("link", name=patient.full_name).click()
     staff.get_by_role("link", name="New referral").click()
     staff.get_by_label("Directory entry").select_option(
