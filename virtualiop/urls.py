@@ -31,6 +31,7 @@ for _name, _prefix in [
     ("notifications", "notifications/"),
     ("video", "video/"),
     ("programs", "programs/"),
+    ("medications", "medications/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))
