@@ -49,6 +49,8 @@ class Medication(models.Model):
         on_delete=models.PROTECT,
         related_name="medications",
         limit_choices_to={"role": "patient"},
+        # Indexed by medication_patient_status, which leads with it.
+        db_index=False,
     )
     name = models.CharField(_("medication"), max_length=200)
     in_list = models.BooleanField(
