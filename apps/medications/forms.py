@@ -89,7 +89,7 @@ class MedicationForm(ReportForm):
         self.fields["start_date"].label = _("Started on")
         self.fields["reason"].label = _("Reason")
         self.fields["dose"].label = _("Dose")
-        choices = [("", _("— none, or outside prescriber —"))]
+        choices: list[tuple[str, Any]] = [("", _("— none, or outside prescriber —"))]
         for user in prescribers:
             profile = getattr(user, "clinician_profile", None)
             role = (

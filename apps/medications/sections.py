@@ -63,12 +63,12 @@ def register() -> None:
         order=5,
         render=staff_section,
         audience="staff",
-        title=_("Medications and allergies"),
+        title=_("Medications and allergies"),  # type: ignore[arg-type]
     )
     register_chart_section(
         key="medications",
         order=50,
         render=patient_section,
         audience="patient",
-        title=_("My medications"),
+        title=_("My medications"),  # type: ignore[arg-type]
     )
