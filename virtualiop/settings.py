@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "apps.charting",
     "apps.messaging",
     "apps.casemanagement",
+    "apps.medications",
 ]
 
 MIDDLEWARE = [

@@ -34,6 +34,7 @@ for _name, _prefix in [
     ("programs", "programs/"),
     ("messaging", "messages/"),
     ("casemanagement", "case-management/"),
+    ("medications", "medications/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))

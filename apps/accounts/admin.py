@@ -60,7 +60,8 @@ class PatientProfileAdmin(admin.ModelAdmin):
 
 @admin.register(ClinicianProfile)
 class ClinicianProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "credentials", "title")
+    list_display = ("user", "credentials", "title", "prescriber_role")
+    list_filter = ("prescriber_role",)
     search_fields = ("user__email", "user__full_name")
     list_select_related = ("user",)
 

@@ -136,6 +136,14 @@ class PatientProfile(models.Model):
         return f"Patient profile of {self.user}"
 
 
+class PrescriberRole(models.TextChoices):
+    """Clinicians who may prescribe, and so manage a patient's medications."""
+
+    NONE = "", _("Not a prescriber")
+    PSYCHIATRIST = "psychiatrist", _("Psychiatrist")
+    PSYCH_NP = "psych_np", _("Psychiatric nurse practitioner")
+
+
 class ClinicianProfile(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinician_profile"
@@ -144,9 +152,21 @@ class ClinicianProfile(models.Model):
         _("credentials"), max_length=60, blank=True, help_text="LCSW, PsyD…"
     )
     title = models.CharField(_("title"), max_length=100, blank=True)
+    prescriber_role = models.CharField(
+        _("prescriber"),
+        max_length=20,
+        choices=PrescriberRole.choices,
+        blank=True,
+        default=PrescriberRole.NONE,
+        help_text=_("Psychiatrists and psychiatric NPs prescribe and manage medications."),
+    )
 
     def __str__(self) -> str:
         return f"Clinician profile of {self.user}"
+
+    @property
+    def is_prescriber(self) -> bool:
+        return bool(self.prescriber_role)
 
 
 class LoginAttempt(models.Model):

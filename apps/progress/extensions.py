@@ -10,11 +10,22 @@ template renders one ``<section class="card">`` with a heading whose id is ``h-<
 ``audience`` is "staff" (the clinician's chart) or "patient" (the patient's own My progress
 page, where the viewer *is* the patient). The caller has already decided the viewer may see
 this patient; a section checks anything narrower (psychotherapy notes, withheld notes) itself
-and audits its own reads."""
+and audits its own reads.
+
+Apps above may also add a question to the daily check-in (medications asks about adherence):
+
+    register_checkin_question(CheckInQuestion(key="medications_taken", order=10, ...))
+
+``asks(patient)`` decides whether this patient is asked today; the check-in validates the answer
+against ``choices`` (required when asked) and, inside its own transaction, hands it to
+``save(patient=, checkin=, answer=)``, so the answer is stored by the app that owns it and a
+check-in that fails validation stores nothing. ``answer_for(patient, day)`` gives the stored
+answer back when the patient edits that day's check-in."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -91,3 +102,45 @@ def outcome_metrics(
     program_ids: list[int], *, start: Any = None, end: Any = None
 ) -> list[tuple[str, dict[int, Any]]]:
     return [(str(label), compute(program_ids, start, end)) for label, compute in _metrics.values()]
+
+
+# --- extra check-in questions -------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CheckInQuestion:
+    key: str
+    order: int
+    label: Any
+    choices: tuple[tuple[str, Any], ...]
+    asks: Callable[[User], bool]
+    save: Callable[..., None]
+    answer_for: Callable[[User, dt.date], str | None] = lambda patient, day: None
+
+
+_questions: dict[str, CheckInQuestion] = {}
+
+# Names the check-in form already uses: a question may not shadow one.
+RESERVED_KEYS = frozenset(
+    {
+        "day",
+        "mood",
+        "anxiety",
+        "sleep_hours",
+        "sleep_quality",
+        "craving",
+        "used_since_last",
+        "used_what",
+        "skills_used",
+        "note",
+    }
+)
+
+
+def register_checkin_question(question: CheckInQuestion) -> None:
+    if question.key in RESERVED_KEYS or not question.key.isidentifier():
+        raise ValueError(f"check-in question key not allowed: {question.key!r}")
+    _questions[question.key] = question
+
+
+def checkin_questions_for(patient: User) -> list[CheckInQuestion]:
+    """The extra questions this patient is asked, in order."""
+    return [q for q in sorted(_questions.values(), key=lambda q: q.order) if q.asks(patient)]

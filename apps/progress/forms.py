@@ -69,8 +69,25 @@ class CheckInForm(forms.Form):
         max_length=2000,
     )
 
-    def __init__(self, *args: Any, skills: list[Any], substance_use: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        skills: list[Any],
+        substance_use: bool,
+        questions: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        # Questions other apps add (extensions.register_checkin_question); the service checks
+        # the answers, the form only renders them.
+        self.extra_names: list[str] = []
+        for question in questions or []:
+            self.fields[question.key] = forms.CharField(
+                label=question.label,
+                required=False,
+                widget=forms.RadioSelect(choices=list(question.choices)),
+            )
+            self.extra_names.append(question.key)
         self.fields["skills_used"].choices = [(s.slug, s.title) for s in skills]  # type: ignore[attr-defined]
         if not skills:
             del self.fields["skills_used"]
@@ -89,6 +106,9 @@ class CheckInForm(forms.Form):
     def add_service_errors(self, exc: ValidationError) -> None:
         for key, messages in exc.message_dict.items():
             self.add_error(key if key in self.fields else None, messages)
+
+    def extra_fields(self) -> list[Any]:
+        return [self[name] for name in self.extra_names]
 
     def scale_fields(self) -> list[Any]:
         return [self[name] for name in ("mood", "anxiety", "craving") if name in self.fields]

@@ -21,6 +21,7 @@ from apps.measures.models import MeasureResponse, SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit, safety_flag_raise
 from apps.progress import selectors
+from apps.progress.extensions import checkin_questions_for
 from apps.progress.models import SCALE_MAX, SLEEP_HOURS_MAX, DailyCheckIn, SleepQuality
 from apps.rooms.services import risk_phrase_match
 
@@ -37,6 +38,9 @@ class CheckInRule:
     severity: str
     reason: str
 
+
+# Where checkin_validate puts the answers to other apps' questions (extensions).
+EXTRA_ANSWERS = "extra_answers"
 
 # Lowest mood on the 0-10 scale, or any use reported in a substance-use program.
 LOW_MOOD_AT_MOST = 1
@@ -156,6 +160,17 @@ def checkin_validate(
     if len(note) > 1000:
         errors["note"] = _("Keep the note under 1,000 characters.")
     cleaned["note"] = note
+    extra: dict[str, str] = {}
+    for question in checkin_questions_for(patient):
+        answer = data.get(question.key)
+        if answer in (None, ""):
+            errors[question.key] = _("Please answer this question.")
+        elif not isinstance(answer, str) or answer not in {c for c, _label in question.choices}:
+            errors[question.key] = _("Choose one of the answers.")
+        else:
+            extra[question.key] = answer
+    if extra:
+        cleaned[EXTRA_ANSWERS] = extra
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -173,6 +188,7 @@ def checkin_save(
     if not patient.is_authenticated or not patient.is_patient:
         raise ValidationError({"__all__": _("Only patients check in.")})
     cleaned = checkin_validate(patient=patient, data=data, now=now)
+    extra = cleaned.pop(EXTRA_ANSWERS, {})
     program = selectors.patient_program(patient)
     fields = {k: v for k, v in cleaned.items() if k != "day"}
     existing = (
@@ -203,6 +219,10 @@ def checkin_save(
         patient=patient,
         detail="daily check-in",
     )
+    # Answers to other apps' questions are theirs to store, in this transaction.
+    questions = {q.key: q for q in checkin_questions_for(patient)}
+    for key, answer in extra.items():
+        questions[key].save(patient=patient, checkin=checkin, answer=answer)
     return checkin, created, _raise_checkin_flags(checkin, program)
 
 

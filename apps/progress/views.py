@@ -28,7 +28,7 @@ from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.progress import presentation, selectors, services
-from apps.progress.extensions import chart_sections
+from apps.progress.extensions import chart_sections, checkin_questions_for
 from apps.progress.forms import CaseloadFilterForm, CheckInForm
 
 
@@ -70,11 +70,17 @@ def checkin(request: HttpRequest) -> HttpResponse:
             note=existing.note,
         )
         audit_record(actor=patient, action=AuditAction.VIEW, obj=existing, patient=patient)
+    questions = checkin_questions_for(patient)
+    for question in questions:
+        answer = question.answer_for(patient, day)
+        if answer is not None:
+            initial[question.key] = answer
     form = CheckInForm(
         request.POST or None,
         initial=initial,
         skills=selectors.skills_for(patient=patient),
         substance_use=substance_use,
+        questions=questions,
     )
     if request.method == "POST" and form.is_valid():
         try:
