@@ -6,6 +6,7 @@ left as they are."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TextIO
 
 from django.utils import timezone
@@ -164,7 +165,7 @@ def _resource(program: Program, name: str) -> Resource:
 
 
 def _walk(
-    referral: Referral, by: User, path: list[str], *, start: dt.date, appointment_in: int = 5
+    referral: Referral, by: User, path: Sequence[str], *, start: dt.date, appointment_in: int = 5
 ) -> None:
     day = start
     for step in path:

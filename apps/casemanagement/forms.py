@@ -37,7 +37,7 @@ class DirectoryFilterForm(forms.Form):
 
     def __init__(self, *args: Any, areas: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["area"].choices = [("", _("All areas")), *[(a, a) for a in areas]]
+        self.fields["area"].choices = [("", _("All areas")), *[(a, a) for a in areas]]  # type: ignore[attr-defined]
 
 
 class ReferralForm(forms.Form):
@@ -108,7 +108,7 @@ class TransitionForm(forms.Form):
         )
         super().__init__(*args, **kwargs)
         nxt = referral.next_statuses
-        self.fields["to_status"].choices = [
+        self.fields["to_status"].choices = [  # type: ignore[attr-defined]
             (value, label) for value, label in ReferralStatus.choices if value in nxt
         ] or ReferralStatus.choices
         if ReferralStatus.APPOINTMENT_MADE not in nxt:
@@ -146,7 +146,7 @@ class TaskForm(forms.Form):
     def __init__(self, *args: Any, assignees: list[tuple[User, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.people = {u.pk: u for u, _label in assignees}
-        self.fields["assignee"].choices = [(u.pk, label) for u, label in assignees]
+        self.fields["assignee"].choices = [(u.pk, label) for u, label in assignees]  # type: ignore[attr-defined]
 
     def clean_due_date(self) -> dt.date | None:
         day: dt.date | None = self.cleaned_data.get("due_date")

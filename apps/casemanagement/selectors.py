@@ -13,7 +13,7 @@ leave staff-only notes out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -42,7 +42,7 @@ def is_case_staff(user: User) -> bool:
     return bool(user.is_authenticated and user.role == Role.CLINICIAN)
 
 
-def _assigned_patient_ids(user: User) -> QuerySet[CaseManagerAssignment]:
+def _assigned_patient_ids(user: User) -> QuerySet[CaseManagerAssignment, Any]:
     return CaseManagerAssignment.objects.filter(case_manager=user, ended_at=None).values(
         "patient_id"
     )

@@ -317,7 +317,7 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
     user, referral = _referral(request, referral_id)
     form = TransitionForm(request.POST, referral=referral)
     # The refused-step message is clearer than "not one of the available choices".
-    form.fields["to_status"].choices = ReferralStatus.choices
+    form.fields["to_status"].choices = ReferralStatus.choices  # type: ignore[attr-defined]
     if "appointment_at" not in form.fields:
         form.fields["appointment_at"] = TransitionForm.base_fields["appointment_at"]
     if not form.is_valid():

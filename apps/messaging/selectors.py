@@ -83,8 +83,8 @@ def inbox(*, user: User, which: str = "all") -> QuerySet[Thread]:
         "patient", "assigned_to"
     )
     if which == "archived":
-        return threads.filter(viewer_archived_at__isnull=False)
-    threads = threads.filter(viewer_archived_at__isnull=True)
+        return threads.filter(viewer_archived_at__isnull=False)  # type: ignore[misc]
+    threads = threads.filter(viewer_archived_at__isnull=True)  # type: ignore[misc]
     if which == "unread":
         threads = threads.filter(_unread_q())
     elif which == "needs_reply":

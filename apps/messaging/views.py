@@ -152,7 +152,7 @@ def _thread_page(
             "html": render_markdown(m.body),
             "mine": m.author_id == user.pk,
             "from_patient": m.author_id == thread.patient_id,
-            "read": other_read_at is not None and other_read_at >= m.created_at,
+            "read": other_read_at is not None and other_read_at >= m.created_at,  # type: ignore[operator]
             "attachments": list(m.attachments.all()),
         }
         for m in messages
