@@ -29,6 +29,7 @@ from apps.charting.models import (
     Supervision,
     Withholding,
 )
+from apps.measures.models import MeasureResponse
 from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling.models import (
@@ -386,3 +387,12 @@ def documentation_timeliness(
     return {
         pid: f"{round(100 * on_time / total)}% of {total}" for pid, (total, on_time) in rows.items()
     }
+
+
+def screening_results(*, patient: User) -> list[MeasureResponse]:
+    """The latest score on each instrument (application screening and since), for intake
+    and assessment notes to be read beside. One query."""
+    latest: dict[str, MeasureResponse] = {}
+    for response in MeasureResponse.objects.filter(patient=patient).order_by("-taken_at", "-id"):
+        latest.setdefault(response.instrument, response)
+    return sorted(latest.values(), key=lambda r: r.instrument)

@@ -179,6 +179,12 @@ def _details_initial(note: Note) -> dict[str, Any]:
     }
 
 
+def _screening(note: Note) -> list[Any]:
+    if note.template.kind not in ("intake", "assessment"):
+        return []
+    return selectors.screening_results(patient=note.patient)
+
+
 def _edit_context(request: HttpRequest, note: Note, **extra: Any) -> dict[str, Any]:
     spec = note.template.spec
     content_form = extra.pop("content_form", None) or content_form_class(spec.fields)(
@@ -196,6 +202,7 @@ def _edit_context(request: HttpRequest, note: Note, **extra: Any) -> dict[str, A
         "sections": sections,
         "details_form": details_form,
         "sign_form": extra.pop("sign_form", None) or SignForm(),
+        "screening": _screening(note),
         "has_last": selectors.last_signed_note(
             patient=note.patient, template=note.template, before=note
         )
@@ -244,6 +251,7 @@ def _read_context(note: Note, viewer: User) -> dict[str, Any]:
             for title, fields in ((s.title, s.fields) for s in spec.sections)
         ]
     if context["staff"]:
+        context["screening"] = _screening(note)
         context["addendum_form"] = AddendumForm()
         context["cosign_form"] = (
             SignForm()

@@ -494,3 +494,39 @@ def test_documentation_timeliness_counts_group_notes_once(clinician, visit, prog
         secret="correct-horse-battery-9",
     )
     assert selectors.documentation_timeliness([program.pk], None, None) == {program.pk: "50% of 2"}
+
+
+def test_assessment_notes_show_the_screening_scores_already_collected(
+    client, login, clinician, patient, templates
+):
+    from apps.charting.models import NoteTemplate
+    from tests.progress.factories import score
+
+    score(patient, "phq9", 17, days_ago=10, context="intake")
+    score(patient, "phq9", 12, days_ago=2)
+    login(client, clinician)
+    biopsychosocial = NoteTemplate.objects.get(slug="biopsychosocial")
+    client.post(
+        reverse("charting:patient_note_new", args=[patient.pk]), {"template": biopsychosocial.pk}
+    )
+    note = Note.objects.get(patient=patient, template=biopsychosocial)
+    page = client.get(reverse("charting:note", args=[note.pk])).content.decode()
+    assert "Screening results" in page and "PHQ-9" in page and " 12 " in page
+    assert "Mental status exam" in page and "Thought process" in page
+    # A DAP note does not carry them.
+    dap = NoteTemplate.objects.get(slug="dap")
+    client.post(reverse("charting:patient_note_new", args=[patient.pk]), {"template": dap.pk})
+    other = Note.objects.get(patient=patient, template=dap)
+    assert (
+        "Screening results"
+        not in client.get(reverse("charting:note", args=[other.pk])).content.decode()
+    )
+
+
+def test_psychotherapy_notes_stay_out_of_the_progress_summary(client, login, clinician, patient):
+    services.psychotherapy_note_add(
+        by=clinician, patient=patient, body="Countertransference musings."
+    )
+    login(client, clinician)
+    summary = client.get(reverse("progress:summary", args=[patient.pk])).content.decode()
+    assert "Countertransference" not in summary
