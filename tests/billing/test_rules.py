@@ -162,29 +162,9 @@ def test_seventy_nine_percent_gives_no_warning(program, clinician, patient, past
     assert use.warnings(today + dt.timedelta(days=1)) == [f"ends {use.authorization.end_date}"]
 
 
-def test_individual_sessions_take_the_code_of_their_length(program, clinician, patient, templates):
-    from apps.scheduling.models import Appointment
-
-    codes = []
-    for minutes in (37, 38, 53):
-        ended = timezone.now() - dt.timedelta(days=len(codes) + 1)
-        visit = Appointment.objects.create(
-            program=program,
-            clinician=clinician,
-            patient=patient,
-            kind="individual",
-            starts_at=ended - dt.timedelta(minutes=minutes),
-            ends_at=ended,
-            status="completed",
-        )
-        note = charting.note_start_for_appointment(appointment=visit, by=clinician)
-        note.content = {"data": "d", "assessment": "a", "plan": "p"}
-        note.save()
-        codes.append(visit)
-    program_settings = selectors.settings_for(program)
-    program_settings.per_diem_service = ""
-    program_settings.save()
-    assert [
-        selectors._code(selectors.codes_for(program), "individual", m).code for m in (37, 38, 53)
-    ] == ["90832", "90834", "90837"]
-    assert selectors._code(selectors.codes_for(program), "individual", 15) is None
+def test_individual_sessions_take_the_code_of_their_length(program):
+    codes = selectors.codes_for(program)
+    assert [selectors._code(codes, "individual", m).code for m in (16, 37, 38, 52, 53)] == [
+        "90832", "90832", "90834", "90834", "90837"
+    ]  # fmt: skip
+    assert selectors._code(codes, "individual", 15) is None

@@ -189,3 +189,36 @@ def test_outsider_patient_statement_shows_only_their_own(client, login, patient,
     login(client, outsider)
     page = client.get(reverse("progress:mine")).content.decode()
     assert "Group therapy" not in page
+
+
+def test_diagnoses_come_from_the_diagnoses_app_when_installed(
+    client, login, program, clinician, patient, billed, monkeypatch
+):
+    import types
+
+    from apps.billing import selectors
+
+    assert selectors.claim_diagnoses(patient=patient, day=local_day(billed[0])) == []
+    row = types.SimpleNamespace(code="F33.1", description="Major depressive disorder, recurrent")
+    fake = types.SimpleNamespace(diagnoses_active_on=lambda *, patient, day: [row])
+    real_installed, real_import = (
+        selectors.django_apps.is_installed,
+        selectors.importlib.import_module,
+    )
+    monkeypatch.setattr(
+        selectors.django_apps,
+        "is_installed",
+        lambda name: name == "apps.diagnoses" or real_installed(name),
+    )
+    monkeypatch.setattr(
+        selectors.importlib,
+        "import_module",
+        lambda name, *a: fake if name == "apps.diagnoses.selectors" else real_import(name, *a),
+    )
+    login(client, clinician)
+    body = client.get(
+        reverse("billing:claims_csv"), {"program": program.pk, **_period(billed)}
+    ).content.decode()
+    row_out = next(csv.DictReader(io.StringIO(body)))
+    assert row_out["diagnosis_codes (box 21)"] == "F33.1"
+    assert row_out["diagnosis_pointer (box 24E)"] == "A"
