@@ -31,6 +31,7 @@ for _name, _prefix in [
     ("notifications", "notifications/"),
     ("video", "video/"),
     ("charting", "charting/"),
+    ("billing", "billing/"),
     ("programs", "programs/"),
     ("messaging", "messages/"),
     ("casemanagement", "case-management/"),
