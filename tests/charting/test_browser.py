@@ -1,5 +1,6 @@
 """The documentation journey in a real browser: the facilitator documents a group of three and
-signs once; the supervisor co-signs; the patient reads their own part on a phone."""
+signs once; billing waits for the supervisor, who co-signs; the day becomes billable and its
+superbill downloads; the patient reads their own part on a phone."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from apps.charting.models import GroupNote, Note
 from conftest import open_menu
+from tests.billing.conftest import local_day
 from tests.factories import PASSWORD, TOTP_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -53,6 +55,13 @@ def test_group_note_signed_cosigned_and_read_by_the_patient(
     )
     assert group.content["topic"] == "Urge surfing"
 
+    # Billing waits for the co-signature.
+    day = local_day(held_session).isoformat()
+    billing_url = f"{base}/billing/?program={held_session.group.program_id}&start={day}&end={day}"
+    doc.goto(billing_url)
+    row = doc.get_by_role("row", name=patient.full_name)
+    assert "Not billable" in row.inner_text() and "co-signature" in row.inner_text()
+
     # The supervisor co-signs from their To co-sign list.
     sup = new_page()
     browser_login(sup, base, supervised.email, PASSWORD, totp_secret=TOTP_SECRET)
@@ -63,6 +72,15 @@ def test_group_note_signed_cosigned_and_read_by_the_patient(
     sup.get_by_role("button", name="Co-sign", exact=True).click()
     sup.get_by_text("Co-signed.").wait_for()
     assert hasattr(GroupNote.objects.get(pk=group.pk), "cosignature")
+
+    # The day is billable now, and its superbill downloads.
+    doc.goto(billing_url)
+    row = doc.get_by_role("row", name=patient.full_name)
+    assert "Billable" in row.inner_text() and "Not billable" not in row.inner_text()
+    with doc.expect_download() as download_info:
+        row.get_by_role("link", name="Superbill").click()
+    with open(download_info.value.path(), "rb") as pdf:
+        assert pdf.read(4) == b"%PDF"
 
     # The patient, on a phone, reads the shared part and their own part only.
     phone = new_page(phone=True)
