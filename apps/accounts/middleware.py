@@ -112,6 +112,11 @@ class StaffMFARequiredMiddleware:
 
     @staticmethod
     def _setup_redirect(request: HttpRequest) -> HttpResponse:
+        # A fragment fetched by the page (htmx, a poll) gets a plain refusal: following the
+        # redirect would render the set-up page again, which draws a new secret and makes
+        # the code the user is typing from the first one fail.
+        if request.headers.get("HX-Request") or request_is_passive(request):
+            return JsonResponse({"authenticated": True, "mfa_setup_required": True}, status=403)
         messages.warning(
             request,
             _("Staff accounts must use two-factor authentication. Set it up to continue."),

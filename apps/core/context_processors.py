@@ -13,12 +13,18 @@ def site(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     role = getattr(user, "role", None) if user is not None and user.is_authenticated else None
     session = getattr(request, "session", None)
+    allowed = role is not None and session is not None and session_allowed(user, session)
+    links = nav.links_for(role)
+    if not allowed:
+        # Badges are fetched after the page; a session the rules refuse (staff setting up
+        # MFA) would only be refused them.
+        links = [{**link, "badge": ""} for link in links]
     return {
         "clinic_name": settings.CLINIC_NAME,
-        "nav_links": nav.links_for(role),
+        "nav_links": links,
         "user_role": role,
         # The per-user socket is refused to a session the rules refuse (staff without MFA).
-        "user_socket": role is not None and session is not None and session_allowed(user, session),
+        "user_socket": allowed,
         "idle_timeout_seconds": settings.IDLE_TIMEOUT_SECONDS,
         "idle_warning_seconds": settings.IDLE_WARNING_SECONDS,
     }

@@ -160,3 +160,14 @@ async def test_a_staff_session_that_passed_mfa_opens_the_room_socket(
     connected, _ = await comm.connect()
     assert connected
     await comm.disconnect()
+
+
+def test_a_fragment_fetched_during_mfa_setup_is_refused_not_redirected(client, program):
+    # Following the redirect would render the set-up page again and draw a new secret.
+    from tests.factories import clinician_in
+
+    newcomer = clinician_in(program, mfa=False, email="newcomer2@example.test")
+    client.force_login(newcomer)
+    response = client.get("/messages/unread/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 403 and response.json()["mfa_setup_required"] is True
+    assert client.get("/messages/unread/").status_code == 302
