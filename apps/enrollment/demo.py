@@ -15,6 +15,7 @@ import datetime as dt
 from typing import TextIO
 
 from allauth.account.models import EmailAddress
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
@@ -32,6 +33,8 @@ from apps.enrollment.models import (
 from apps.measures.models import MeasureContext
 from apps.measures.services import measure_submit
 from apps.programs.models import Program, ProgramKind, ProgramStaff
+from apps.scheduling.demo import open_hours
+from apps.scheduling.models import Appointment
 
 DEMO_PASSWORD = "demo-pass-1234"
 
@@ -318,6 +321,32 @@ def _walk(patient: User, program: Program, until: str, *, flagged: bool = False)
     return app
 
 
+def _book_intake(app: Application, staff: User, *, held: bool) -> None:
+    """The intake as the clinic books it: the first open weekday slot two days on. A held
+    intake is then moved into the past (seeded history)."""
+    open_hours(staff)
+    zone = staff.time_zone
+    for offset in range(2, 16):
+        day = timezone.localdate() + dt.timedelta(days=offset)
+        if day.weekday() > 4:
+            continue
+        try:
+            services.application_schedule_intake(
+                application=app,
+                by=staff,
+                intake_at=dt.datetime.combine(day, dt.time(15, 0), tzinfo=zone),
+                clinician=staff,
+            )
+        except ValidationError:
+            continue
+        break
+    if held:
+        ended = timezone.now() - dt.timedelta(days=62)
+        Appointment.objects.filter(patient=app.patient, kind="intake", status="booked").update(
+            starts_at=ended - dt.timedelta(hours=1), ends_at=ended, status="completed"
+        )
+
+
 def seed(stdout: TextIO) -> None:
     _consents()
     program = Program.objects.get(slug="adult-iop")
@@ -354,9 +383,7 @@ def seed(stdout: TextIO) -> None:
             services.application_withdraw(application=app, by=patient)
             continue
         staff = decider if target == program else clinicians[-1]
-        services.application_schedule_intake(
-            application=app, by=staff, intake_at=timezone.now() + dt.timedelta(days=2)
-        )
+        _book_intake(app, staff, held=state == "discharged")
         if state == "waitlisted":
             services.application_waitlist(
                 application=app,

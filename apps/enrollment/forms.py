@@ -157,6 +157,17 @@ class PlanSignForm(forms.Form):
 
 class ScheduleIntakeForm(forms.Form):
     intake_at = forms.DateTimeField(label=_("Intake appointment"), widget=DATETIME)
+    clinician = forms.ModelChoiceField(
+        label=_("With"),
+        queryset=User.objects.none(),
+        help_text=_("A video visit in this clinician's open hours."),
+    )
+
+    def __init__(self, *args: Any, application: Application, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinician"].queryset = User.objects.filter(  # type: ignore[attr-defined]
+            role=Role.CLINICIAN, program_staff__program=application.program
+        ).order_by("full_name")
 
 
 class AdmitForm(forms.Form):

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import patient_get_for_viewer
@@ -25,6 +27,7 @@ from apps.enrollment.models import (
 from apps.measures.models import MeasureResponse, SafetyFlag
 from apps.measures.registry import Instrument, intake_instruments
 from apps.programs.selectors import programs_for_staff
+from apps.scheduling.models import Appointment, AppointmentKind, AppointmentStatus
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -266,3 +269,31 @@ def in_treatment(patients: QuerySet[User]) -> QuerySet[User]:
     return patients.annotate(_latest_episode=Subquery(latest)).filter(
         Q(_latest_episode__isnull=True) | Q(_latest_episode=Status.ADMITTED)
     )
+
+
+def intake_booked(*, application: Application) -> Appointment | None:
+    """The applicant's booked (not yet held) intake appointment, if any."""
+    return (
+        Appointment.objects.filter(
+            patient_id=application.patient_id,
+            program_id=application.program_id,
+            kind=AppointmentKind.INTAKE,
+            status__in=[AppointmentStatus.BOOKED, AppointmentStatus.REQUESTED],
+            ends_at__gt=timezone.now(),
+        )
+        .select_related("clinician")
+        .order_by("starts_at")
+        .first()
+    )
+
+
+def intake_held(*, application: Application, now: datetime | None = None) -> bool:
+    """An intake appointment with this applicant has taken place (ended, not cancelled or
+    missed): the assessment admission follows from."""
+    return Appointment.objects.filter(
+        patient_id=application.patient_id,
+        program_id=application.program_id,
+        kind=AppointmentKind.INTAKE,
+        status__in=[AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED],
+        ends_at__lte=now or timezone.now(),
+    ).exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -39,8 +40,11 @@ from apps.measures.models import MeasureContext, MeasureResponse
 from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit
+from apps.notifications.models import Kind as NotificationKind
+from apps.notifications.services import notification_schedule
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import services as scheduling_services
+from apps.scheduling.models import AppointmentKind, AppointmentStatus
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -408,15 +412,65 @@ def application_withdraw(*, application: Application, by: User) -> Application:
 
 
 # --- the clinician's decisions -----------------------------------------------------------
+INTAKE_MINUTES = 60
+
+
 def application_schedule_intake(
-    *, application: Application, by: User, intake_at: datetime
+    *,
+    application: Application,
+    by: User,
+    intake_at: datetime,
+    clinician: User | None = None,
+    minutes: int = INTAKE_MINUTES,
 ) -> Application:
+    """Book the intake as a real appointment (a video visit in the clinician's open hours,
+    with its reminders and join link) and tell the applicant. Scheduling again moves it."""
     _require_staff_for(by=by, application=application)
+    clinician = clinician or by
+    if not application.program.staff.filter(user=clinician, user__role=Role.CLINICIAN).exists():
+        raise ValidationError({"clinician": _("Choose a clinician of this program.")})
+    ends_at = intake_at + timedelta(minutes=minutes)
+
+    def book(app: Application) -> None:
+        current = selectors.intake_booked(application=app)
+        if current is not None and current.clinician_id == clinician.pk:
+            appointment = scheduling_services.appointment_reschedule(
+                appointment=current, by=by, starts_at=intake_at, ends_at=ends_at
+            )
+        else:
+            if current is not None:
+                scheduling_services.appointment_set_status(
+                    appointment=current,
+                    by=by,
+                    status=AppointmentStatus.CANCELLED,
+                    reason=str(_("Intake moved")),
+                )
+            appointment = scheduling_services.appointment_book(
+                clinician=clinician,
+                patient=app.patient,
+                kind=AppointmentKind.INTAKE,
+                starts_at=intake_at,
+                ends_at=ends_at,
+                by=by,
+                program=app.program,
+            )
+        notification_schedule(
+            recipient=app.patient,
+            kind=NotificationKind.INTAKE_SCHEDULED,
+            event_key=f"enrollment:{app.pk}:intake:{appointment.pk}@{intake_at:%Y%m%d%H%M}",
+            context={
+                "starts_at": intake_at,
+                "appointment_id": appointment.pk,
+                "link": reverse("enrollment:my_application"),
+            },
+        )
+
     return application_transition(
         application=application,
         to=Status.INTAKE_SCHEDULED,
         by=by,
         changes={"intake_at": intake_at},
+        then=book,
     )
 
 
@@ -437,6 +491,12 @@ def application_admit(
     join = scheduling_services.membership_add  # looked up per call: tests may replace it
 
     def admit(app: Application) -> None:
+        # Checked once the move itself is known to be allowed (an applicant still at
+        # "submitted" is refused as an illegal step, not for a missing intake).
+        if not selectors.intake_held(application=app):
+            raise ValidationError(
+                _("Hold the intake first: admission follows the intake assessment.")
+            )
         profile = app.patient.patient_profile  # type: ignore[attr-defined]
         profile.program = app.program
         profile.primary_clinician = primary_clinician
@@ -445,6 +505,16 @@ def application_admit(
         # ValidationError), which rolls the whole admission back.
         for group in groups:
             join(group=group, patient=app.patient, by=by, from_date=start_date)
+        notification_schedule(
+            recipient=app.patient,
+            kind=NotificationKind.ADMITTED,
+            event_key=f"enrollment:{app.pk}:admitted",
+            context={
+                "start_on": start_date,
+                "group_id": groups[0].pk if groups else None,
+                "link": reverse("scheduling:my_week"),
+            },
+        )
 
     return application_transition(
         application=application,

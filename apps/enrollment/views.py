@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -154,6 +155,8 @@ def my_application(request: HttpRequest) -> HttpResponse:
             outstanding=selectors.consents_outstanding(patient=user, program=application.program),
             plan=selectors.treatment_plans(patient=user).first(),
             safety_plan=selectors.safety_plan_current(patient=user),
+            intake=selectors.intake_booked(application=application),
+            now=timezone.now(),
         )
     return render(request, "enrollment/my_application.html", context)
 
@@ -600,11 +603,24 @@ def _parse_times(values: list[str]) -> list[datetime]:
     return out
 
 
+def _intake_clinician(application: Application) -> Any:
+    booked = selectors.intake_booked(application=application)
+    return booked.clinician_id if booked else None
+
+
 def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
     patient = application.patient
     responses = selectors.screening_responses(application=application)
     defaults = {
-        "schedule_form": ScheduleIntakeForm(initial={"intake_at": application.intake_at}),
+        "schedule_form": ScheduleIntakeForm(
+            application=application,
+            initial={
+                "intake_at": application.intake_at,
+                "clinician": _intake_clinician(application),
+            },
+        ),
+        "intake": selectors.intake_booked(application=application),
+        "intake_held": selectors.intake_held(application=application),
         "admit_form": AdmitForm(application=application),
         "waitlist_form": WaitlistForm(),
         "refer_form": ReferForm(),
@@ -659,7 +675,7 @@ def application_decide(request: HttpRequest, application_id: int, action: str) -
     form_class, key = form_classes[action]
     form = (
         form_class(request.POST, application=application)
-        if action == "admit"
+        if action in ("admit", "schedule")
         else form_class(request.POST)
     )
     if form.is_valid():
@@ -667,7 +683,10 @@ def application_decide(request: HttpRequest, application_id: int, action: str) -
         try:
             if action == "schedule":
                 services.application_schedule_intake(
-                    application=application, by=user, intake_at=data["intake_at"]
+                    application=application,
+                    by=user,
+                    intake_at=data["intake_at"],
+                    clinician=data["clinician"],
                 )
             elif action == "admit":
                 services.application_admit(

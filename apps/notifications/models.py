@@ -37,6 +37,8 @@ class Kind(models.TextChoices):
     NO_SHOW = "no_show", _("Patient absent from a session (clinicians)")
     HOURS_BELOW_FLOOR = "hours_below_floor", _("Patient below the weekly hour floor (clinicians)")
     NEW_MESSAGE = "new_message", _("New secure message")
+    INTAKE_SCHEDULED = "intake_scheduled", _("Intake appointment scheduled")
+    ADMITTED = "admitted", _("Admitted to the program")
     GENERAL = "general", _("Other messages")
 
 

@@ -131,6 +131,40 @@ def render(*, kind: str, recipient: User, payload: dict[str, Any]) -> Message:
             sms=_("Your appointment starts at %(time)s. Join: %(link)s")
             % {"time": time_text, "link": link},
         )
+    if kind == Kind.INTAKE_SCHEDULED:
+        body = _(
+            "Your intake appointment is at %(time)s on %(day)s. It is a video visit: join from "
+            "the link a few minutes before."
+        ) % {"time": time_text, "day": day_text}
+        return Message(
+            subject=_("Your intake appointment: %(day)s at %(time)s")
+            % {"day": day_text, "time": time_text},
+            lines=[hello, body],
+            link=link,
+            link_label=_("See your application"),
+            title=_("Intake at %(time)s") % {"time": time_text},
+            body=body,
+            sms=_("Your intake is at %(time)s on %(day)s. %(link)s")
+            % {"time": time_text, "day": day_text, "link": link},
+        )
+    if kind == Kind.ADMITTED:
+        start_raw = payload.get("start_on")
+        start = parse_date(start_raw) if isinstance(start_raw, str) else None
+        start_text = formats.date_format(start, "l, F j") if start else ""
+        body = _("Welcome: you are admitted to the program, starting %(day)s.") % {
+            "day": start_text
+        }
+        if payload.get("group_id"):
+            body += " " + _("Your group times are on My week.")
+        return Message(
+            subject=_("You are admitted"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See your week"),
+            title=_("You are admitted"),
+            body=body,
+            sms=f"{body} {link}",
+        )
     if kind == Kind.SESSION_CANCELLED:
         body = (
             _("Your session on %(day)s at %(time)s is cancelled.")

@@ -60,6 +60,7 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "ends_at",
         "old_starts_at",  # datetime: the previous start, for change notices
         "due_on",  # date: homework due date
+        "start_on",  # date: the first day in the program (admission)
         "link",  # path ("/schedule/sessions/42/") or absolute URL; ids only
         "session_id",
         "appointment_id",

@@ -177,12 +177,7 @@ def seed(stdout: TextIO) -> None:
 
     # Weekly open hours (clinician's zone) and some appointments.
     for clinician in clinicians:
-        if not ClinicianAvailability.objects.filter(clinician=clinician).exists():
-            services.availability_set(
-                clinician=clinician,
-                by=clinician,
-                windows=[(d, dt.time(13, 0), dt.time(17, 0)) for d in range(5)],
-            )
+        open_hours(clinician)
     # The live visit (above) is made on every run; the history is made once.
     history = Appointment.objects.filter(program=program)
     if live_visit is not None:
@@ -234,6 +229,16 @@ def seed(stdout: TextIO) -> None:
         + (f", live visit /video/visit/{live_visit.pk}/" if live_visit else "")
         + "\n"
     )
+
+
+def open_hours(clinician: User) -> None:
+    """The demo clinicians' weekly open hours: weekdays 1–5 pm in their zone (once)."""
+    if not ClinicianAvailability.objects.filter(clinician=clinician).exists():
+        services.availability_set(
+            clinician=clinician,
+            by=clinician,
+            windows=[(d, dt.time(13, 0), dt.time(17, 0)) for d in range(5)],
+        )
 
 
 def live_refresh(

@@ -1097,11 +1097,16 @@ def appointment_book(
     ends_at: dt.datetime,
     by: User,
     now: dt.datetime | None = None,
+    program: Program | None = None,
 ) -> Appointment:
     """Book an appointment directly (a clinician or admin of the patient's program) or
     request one (the patient themselves: status "requested" until the clinician confirms).
-    Either way the time must be in the clinician's open hours and clash with nothing."""
-    program = _patient_program(patient)
+    Either way the time must be in the clinician's open hours and clash with nothing.
+
+    ``program``: for an applicant's intake, the program they applied to (they have none
+    yet); every other booking is in the patient's own program."""
+    if program is None or kind != AppointmentKind.INTAKE:
+        program = _patient_program(patient)
     if kind not in AppointmentKind.values:
         raise SchedulingError(_("Choose the kind of appointment."))
     if kind != AppointmentKind.INTAKE and not _in_treatment(patient):

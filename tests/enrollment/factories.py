@@ -85,11 +85,44 @@ def walk_to_submitted(patient, program, *, phq9=PHQ9_CALM) -> Application:
     return app
 
 
-def walk_to_admitted(patient, program, clinician) -> Application:
-    app = walk_to_submitted(patient, program)
-    services.application_schedule_intake(
-        application=app, by=clinician, intake_at=timezone.now() + dt.timedelta(days=1)
+def open_all_week(clinician) -> None:
+    """Open hours every day, all day: tests pick any time."""
+    from apps.scheduling.services import availability_set
+
+    availability_set(
+        clinician=clinician,
+        by=clinician,
+        windows=[(d, dt.time(0, 0), dt.time(23, 59)) for d in range(7)],
     )
+
+
+def intake_time() -> dt.datetime:
+    return (timezone.now() + dt.timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+
+
+def schedule_intake(app: Application, clinician) -> Application:
+    """Book the intake through the service, in the clinician's (all-week) open hours."""
+    open_all_week(clinician)
+    services.application_schedule_intake(
+        application=app, by=clinician, intake_at=intake_time(), clinician=clinician
+    )
+    app.refresh_from_db()
+    return app
+
+
+def hold_intake(app: Application) -> None:
+    """Time passes: the booked intake took place an hour ago."""
+    from apps.scheduling.models import Appointment
+
+    ended = timezone.now() - dt.timedelta(hours=1)
+    Appointment.objects.filter(patient=app.patient, kind="intake", status="booked").update(
+        starts_at=ended - dt.timedelta(hours=1), ends_at=ended
+    )
+
+
+def walk_to_admitted(patient, program, clinician) -> Application:
+    app = schedule_intake(walk_to_submitted(patient, program), clinician)
+    hold_intake(app)
     services.application_admit(
         application=app,
         by=clinician,

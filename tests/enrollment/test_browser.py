@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.enrollment.models import Application, Status
 from apps.measures.models import SafetyFlag
 from conftest import open_menu
-from tests.enrollment.factories import consent_documents
+from tests.enrollment.factories import consent_documents, hold_intake, open_all_week
 from tests.factories import PASSWORD, TOTP_SECRET, patient_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -99,14 +99,19 @@ def test_apply_flagged_consent_admit_and_plans(
 
     # --- the clinician schedules the intake, admits, writes both plans ----------------------
     staff = new_page()
+    open_all_week(clinician)
     browser_login(staff, base, clinician.email, PASSWORD, TOTP_SECRET)
     staff.get_by_role("link", name="Applications").first.click()
     row = staff.get_by_role("row", name=re.compile("Nora Newpatient"))
     assert "Safety flag" in row.inner_text()
     row.get_by_role("link", name="Nora Newpatient").click()
     staff.get_by_label("Intake appointment").fill(soon.strftime("%Y-%m-%dT11:00"))
+    staff.get_by_label("With").select_option(label=clinician.full_name)
     staff.get_by_role("button", name="Schedule intake").click()
     assert staff.get_by_test_id("status").inner_text() == "Intake scheduled"
+    assert "Admission opens once the intake has been held" in staff.content()
+    hold_intake(app)  # the intake visit takes place
+    staff.reload()
     staff.get_by_text("Admit", exact=True).first.click()  # open the <details>
     staff.get_by_label("Start date").fill((soon + dt.timedelta(days=4)).strftime("%Y-%m-%d"))
     staff.get_by_label("Primary clinician").select_option(label=clinician.full_name)

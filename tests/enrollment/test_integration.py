@@ -14,7 +14,13 @@ from apps.measures.services import safety_flag_acknowledge
 from apps.notifications.models import Kind, Outbox
 from apps.notifications.models import Status as OutboxStatus
 from apps.scheduling.models import Group, GroupMembership, MembershipStatus
-from tests.enrollment.factories import PHQ9_FLAGGED, walk_to_admitted, walk_to_submitted
+from tests.enrollment.factories import (
+    PHQ9_FLAGGED,
+    hold_intake,
+    schedule_intake,
+    walk_to_admitted,
+    walk_to_submitted,
+)
 from tests.factories import clinician_in
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +67,7 @@ def make_group(program, name="Evening skills", capacity=12):
 
 
 def admit_with_groups(app, clinician, groups):
-    services.application_schedule_intake(application=app, by=clinician, intake_at=timezone.now())
+    hold_intake(schedule_intake(app, clinician))
     return services.application_admit(
         application=app,
         by=clinician,

@@ -31,6 +31,8 @@ from tests.enrollment.factories import (
     PHQ9_FLAGGED,
     application_in,
     consent_documents,
+    hold_intake,
+    schedule_intake,
     walk_to_admitted,
     walk_to_submitted,
 )
@@ -310,9 +312,7 @@ def test_a_failing_side_effect_rolls_the_whole_transition_back(
     applicant, program, clinician, monkeypatch
 ):
     app = walk_to_submitted(applicant, program)
-    services.application_schedule_intake(
-        application=app, by=clinician, intake_at=timezone.now() + dt.timedelta(days=1)
-    )
+    hold_intake(schedule_intake(app, clinician))
 
     def broken_join(**kwargs):
         raise RuntimeError("scheduling is down")
@@ -343,7 +343,7 @@ def test_other_programs_clinician_cannot_decide(applicant, program, other_clinic
 
 def test_primary_clinician_must_work_in_the_program(applicant, program, clinician, other_clinician):
     app = walk_to_submitted(applicant, program)
-    services.application_schedule_intake(application=app, by=clinician, intake_at=timezone.now())
+    hold_intake(schedule_intake(app, clinician))
     with pytest.raises(ValidationError):
         services.application_admit(
             application=app,
@@ -354,8 +354,7 @@ def test_primary_clinician_must_work_in_the_program(applicant, program, clinicia
 
 
 def test_waitlist_then_refer_with_reason(applicant, program, clinician):
-    app = walk_to_submitted(applicant, program)
-    services.application_schedule_intake(application=app, by=clinician, intake_at=timezone.now())
+    app = schedule_intake(walk_to_submitted(applicant, program), clinician)
     with pytest.raises(ValidationError):
         services.application_waitlist(application=app, by=clinician, position=0, expected=None)
     services.application_waitlist(application=app, by=clinician, position=2, expected=None)

@@ -29,6 +29,9 @@ from tests.enrollment.factories import (
     PHQ9_FLAGGED,
     application_in,
     consent_documents,
+    hold_intake,
+    open_all_week,
+    schedule_intake,
     walk_to_submitted,
 )
 from tests.factories import ProgramFactory, patient_in
@@ -237,12 +240,15 @@ def test_queue_query_count_does_not_grow(
 
 def test_decisions_schedule_then_admit(client, login, applicant, program, clinician):
     app = walk_to_submitted(applicant, program)
+    open_all_week(clinician)
     login(client, clinician)
     when = (timezone.localtime() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(
-        reverse("enrollment:application_decide", args=[app.pk, "schedule"]), {"intake_at": when}
+        reverse("enrollment:application_decide", args=[app.pk, "schedule"]),
+        {"intake_at": when, "clinician": clinician.pk},
     )
     assert response.status_code == 302
+    hold_intake(app)
     response = client.post(
         reverse("enrollment:application_decide", args=[app.pk, "admit"]),
         {"start_date": timezone.localdate().isoformat(), "primary_clinician": clinician.pk},
@@ -296,8 +302,7 @@ def test_unknown_decision_is_404(client, login, applicant, program, clinician):
 
 
 def test_referred_patient_sees_a_kind_message(client, login, applicant, program, clinician):
-    app = walk_to_submitted(applicant, program)
-    services.application_schedule_intake(application=app, by=clinician, intake_at=timezone.now())
+    app = schedule_intake(walk_to_submitted(applicant, program), clinician)
     services.application_refer(application=app, by=clinician, reason="Needs a higher level")
     body = login(client, applicant).get(reverse("enrollment:my_application")).content.decode()
     assert "another level of care will serve you better" in body
