@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "apps.notifications",
     "apps.video",
     "apps.charting",
+    "apps.diagnoses",
 ]
 
 MIDDLEWARE = [

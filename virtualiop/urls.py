@@ -31,6 +31,7 @@ for _name, _prefix in [
     ("notifications", "notifications/"),
     ("video", "video/"),
     ("charting", "charting/"),
+    ("diagnoses", "diagnoses/"),
     ("programs", "programs/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
