@@ -127,6 +127,13 @@ def index() -> _Index:
     return _index
 
 
+def warm() -> None:
+    """Start building the index in the background (the diagnoses page calls this, so the
+    first search a clinician types does not wait the ~4 s build)."""
+    if _index is None and not _lock.locked():
+        threading.Thread(target=index, name="icd10cm-index", daemon=True).start()
+
+
 def search(query: str, *, limit: int = MAX_RESULTS) -> list[Code]:
     return index().search(query, limit=limit)
 

@@ -93,11 +93,12 @@ def code_check(raw: str) -> Code:
 
 
 def _demote_primary(*, patient: User, by: User, keep: Diagnosis | None = None) -> None:
-    current = (
-        Diagnosis.objects.filter(patient=patient, status=DiagnosisStatus.ACTIVE, rank=Rank.PRIMARY)
-        .exclude(pk=keep.pk if keep else None)
-        .first()
+    others = Diagnosis.objects.filter(
+        patient=patient, status=DiagnosisStatus.ACTIVE, rank=Rank.PRIMARY
     )
+    if keep is not None:
+        others = others.exclude(pk=keep.pk)
+    current = others.first()
     if current is not None:
         current.rank = Rank.SECONDARY
         current.save(update_fields=["rank", "updated_at"])

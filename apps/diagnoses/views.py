@@ -72,7 +72,7 @@ def _page(
     user = _user(request)
     diagnoses = selectors.diagnoses_for_patient(patient=patient)
     bound = bound or {}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "dx": d,
             "edit": bound.get(d.pk, {}).get("edit")
@@ -87,6 +87,8 @@ def _page(
         for d in diagnoses
     ]
     active = [r for r in rows if r["dx"].is_active]
+    if selectors.can_write(user):
+        codes.warm()
     audit_record(
         actor=user,
         action=AuditAction.VIEW,

@@ -21,21 +21,28 @@ def test_clinician_searches_picks_resolves_and_plan_shows_them(
 
     add = page.get_by_role("region", name="Add a diagnosis")
     search = add.get_by_label("Search codes or words")
-    search.fill("major depressive")
+    page.wait_for_load_state()
+    search.fill("major depressive")  # htmx searches as the clinician types
     pick = page.get_by_label("F33.1 Major depressive disorder, recurrent, moderate")
-    expect(pick).to_be_visible()
+    expect(pick).to_be_visible(timeout=20_000)  # the first search may wait for the index
     pick.check()
     add.get_by_label("Primary", exact=True).check()
     page.get_by_role("button", name="Add diagnosis").click()
     expect(page.get_by_text("F33.1 added as primary.")).to_be_visible()
 
-    page.get_by_label("Search codes or words").fill("generalized anxiety")
+    page.wait_for_load_state()
+    add.get_by_label("Search codes or words").fill("generalized anxiety")
+    # The button searches too (by htmx, or by posting the form when scripts are off).
+    add.get_by_role("button", name="Search").click()
     page.get_by_label("F41.1 Generalized anxiety disorder").check()
     add.get_by_label("Secondary", exact=True).check()
     page.get_by_role("button", name="Add diagnosis").click()
     expect(page.get_by_text("F41.1 added as secondary.")).to_be_visible()
 
-    page.get_by_label("Search codes or words").fill("F43.10")
+    page.wait_for_load_state()
+    add.get_by_label("Search codes or words").fill("F43.10")
+    # The button searches too (by htmx, or by posting the form when scripts are off).
+    add.get_by_role("button", name="Search").click()
     page.get_by_label("F43.10 Post-traumatic stress disorder, unspecified").check()
     page.get_by_role("button", name="Add diagnosis").click()
     expect(page.get_by_text("F43.10 added as secondary.")).to_be_visible()
