@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "apps.progress",
     "apps.notifications",
     "apps.video",
+    "apps.diagnoses",
     "apps.charting",
     "apps.messaging",
     "apps.casemanagement",

@@ -32,6 +32,7 @@ for _name, _prefix in [
     ("video", "video/"),
     ("charting", "charting/"),
     ("billing", "billing/"),
+    ("diagnoses", "diagnoses/"),
     ("programs", "programs/"),
     ("messaging", "messages/"),
     ("casemanagement", "case-management/"),

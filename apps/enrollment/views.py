@@ -24,7 +24,7 @@ from apps.audit.services import audit_record
 from apps.core.params import query_int
 from apps.core.requestcontext import client_ip
 from apps.enrollment import selectors, services
-from apps.enrollment.extensions import continuing_care_sections
+from apps.enrollment.extensions import continuing_care_sections, plan_sections
 from apps.enrollment.forms import (
     AdmitForm,
     DetailsForm,
@@ -956,6 +956,9 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
             "formset": formset,
             "sign_form": sign_form,
             "is_staff": is_staff,
+            "sections": plan_sections(
+                request, patient, audience="staff" if is_staff else "patient"
+            ),
         },
         status=400 if has_errors else 200,
     )
