@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.messaging",
     "apps.casemanagement",
     "apps.medications",
+    "apps.disclosures",
 ]
 
 MIDDLEWARE = [

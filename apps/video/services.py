@@ -660,7 +660,7 @@ def guest_invite(
             )
         # Locked, so a revocation made at this moment is either seen or waits for us.
         release = (
-            ReleaseOfInformation.objects.select_for_update()
+            ReleaseOfInformation.objects.select_for_update(of=("self",))
             .select_related("patient", "revocation")
             .filter(pk=release.pk, patient_id=target.appointment.patient_id)
             .first()
