@@ -34,7 +34,7 @@ def staff_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, A
         "releases": releases,
         "disclosures": disclosures,
         "revoked_count": sum(1 for s in signatures if getattr(s, "revocation", None))
-        + sum(1 for r in releases if r.state == "revoked"),  # type: ignore[attr-defined]
+        + sum(1 for r in releases if r.state == "revoked"),
     }
 
 

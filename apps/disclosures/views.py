@@ -12,6 +12,8 @@ from django.views.decorators.http import require_http_methods
 
 from apps.accounts.models import Role, User
 from apps.accounts.selectors import patient_get_for_viewer
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 from apps.disclosures import services
 from apps.disclosures.forms import DisclosureForm
 from apps.enrollment.selectors import releases_for_patient
@@ -32,10 +34,17 @@ def disclosure_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         r
         for r in sorted(
             releases_for_patient(viewer=user, patient=patient),
-            key=lambda r: r.state != "active",  # type: ignore[attr-defined]
+            key=lambda r: r.state != "active",
         )
         if r.signed_at is not None
     ]
+    audit_record(
+        actor=user,
+        action=AuditAction.VIEW,
+        object_type="enrollment.releaseofinformation",
+        patient=patient,
+        detail=f"disclosure form ({len(releases)} releases)",
+    )
     form = DisclosureForm(request.POST if request.method == "POST" else None, releases=releases)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -509,6 +509,9 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
 
+    # Not stored: set by the selectors (``release_state``) when releases are read for a page.
+    state: str = ""
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["patient", "created_at"])]

@@ -326,7 +326,7 @@ def _releases_with_state(patient: User) -> list[ReleaseOfInformation]:
     )
     for release in releases:
         release.patient = patient
-        release.state = release_state(release, today=today)  # type: ignore[attr-defined]
+        release.state = release_state(release, today=today)
     return releases
 
 
@@ -340,7 +340,7 @@ def releases_for_patient(*, viewer: User, patient: User) -> list[ReleaseOfInform
 
 def releases_active_for(*, patient: User) -> list[ReleaseOfInformation]:
     """Unchecked: the caller decided the viewer may see ``patient``."""
-    return [r for r in _releases_with_state(patient) if r.state == "active"]  # type: ignore[attr-defined]
+    return [r for r in _releases_with_state(patient) if r.state == "active"]
 
 
 def release_get_for_viewer(*, viewer: User, release_id: int) -> ReleaseOfInformation | None:
@@ -356,7 +356,7 @@ def release_get_for_viewer(*, viewer: User, release_id: int) -> ReleaseOfInforma
         return None
     if patient_get_for_viewer(viewer=viewer, patient_id=release.patient_id) is None:
         return None
-    release.state = release_state(release)  # type: ignore[attr-defined]
+    release.state = release_state(release)
     return release
 
 

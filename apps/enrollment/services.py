@@ -673,7 +673,7 @@ PART2_CONSENT_STATEMENT = _lazy(
 MAX_REVOCATION_AHEAD = 365
 
 
-def _part2_text() -> str:
+def part2_text() -> str:
     return f"{PART2_CONSENT_STATEMENT}\n\n{PART2_NOTICE}"
 
 
@@ -740,7 +740,7 @@ def release_create(
         expires_on=expires_on,
         expiry_event=expiry_event[:200],
         may_receive_appointment_times=may_receive_appointment_times,
-        part2_notice=_part2_text() if program.is_substance_use else "",
+        part2_notice=part2_text() if program.is_substance_use else "",
         created_by=by,
         created_at=timezone.now(),
     )

@@ -631,7 +631,7 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
             )
         ),
         "signatures": list(
-            application.patient.consent_signatures.select_related("document")  # type: ignore[attr-defined]
+            application.patient.consent_signatures.select_related("document", "revocation")  # type: ignore[attr-defined]
         ),
         "insurance": Insurance.objects.filter(application=application).first(),
         "transitions": list(application.transitions.select_related("by")),
@@ -1001,6 +1001,11 @@ def _form_errors_from(form: Any, exc: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
+def _program_is_part2(patient: User) -> bool:
+    program = getattr(getattr(patient, "patient_profile", None), "program", None)
+    return program is not None and program.is_substance_use
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResponse:
@@ -1036,11 +1041,8 @@ def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResp
             "form": form,
             "patient": patient,
             "for_self": user.role == Role.PATIENT,
-            "part2": bool(
-                getattr(patient.patient_profile, "program", None)  # type: ignore[attr-defined]
-                and patient.patient_profile.program.is_substance_use  # type: ignore[attr-defined]
-            ),
-            "part2_notice": services._part2_text(),
+            "part2": _program_is_part2(patient),
+            "part2_notice": services.part2_text(),
         },
         status=400 if form.errors else 200,
     )
