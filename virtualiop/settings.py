@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "apps.casemanagement",
     "apps.medications",
     "apps.billing",
+    "apps.disclosures",
 ]
 
 MIDDLEWARE = [

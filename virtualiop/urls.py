@@ -37,6 +37,7 @@ for _name, _prefix in [
     ("messaging", "messages/"),
     ("casemanagement", "case-management/"),
     ("medications", "medications/"),
+    ("disclosures", "disclosures/"),
 ]:
     if find_spec(f"apps.{_name}.urls") is not None:
         urlpatterns.append(path(_prefix, include(f"apps.{_name}.urls")))

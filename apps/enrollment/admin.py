@@ -12,6 +12,8 @@ from apps.enrollment.models import (
     ConsentDocument,
     ConsentSignature,
     Discharge,
+    ReleaseOfInformation,
+    Revocation,
     SafetyPlan,
     Transition,
     TreatmentPlan,
@@ -69,3 +71,26 @@ class TreatmentPlanAdmin(SimpleHistoryAdmin, SignedRecordAdmin):
 
 admin.site.register(SafetyPlan, SimpleHistoryAdmin)
 admin.site.register(Discharge, SimpleHistoryAdmin)
+
+
+@admin.register(ReleaseOfInformation)
+class ReleaseOfInformationAdmin(SignedRecordAdmin):
+    list_display = ("id", "patient", "recipient_kind", "signed_at", "expires_on")
+    list_filter = ("recipient_kind",)
+    search_fields = ("patient__email", "patient__full_name")
+    raw_id_fields = ("patient", "created_by")
+    readonly_fields = ("signed_text", "typed_name", "signed_at", "ip", "user_agent")
+
+
+@admin.register(Revocation)
+class RevocationAdmin(admin.ModelAdmin):
+    """Read-only: a revocation is the patient's act, recorded once."""
+
+    list_display = ("id", "patient", "signature", "release", "effective_on", "revoked_at")
+    raw_id_fields = ("patient", "signature", "release", "by")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -59,6 +59,12 @@ class EnrollmentConfig(AppConfig):
             order=10,
         )
         nav.register_link(
+            roles={"patient"},
+            label=_("Consents and releases"),
+            url_name="enrollment:consents",
+            order=85,
+        )
+        nav.register_link(
             roles={"clinician", "admin"},
             label=_("Applications"),
             url_name="enrollment:queue",

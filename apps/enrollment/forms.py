@@ -12,7 +12,9 @@ from apps.accounts.models import Role, User
 from apps.enrollment.models import (
     Application,
     DischargeReason,
+    DisclosureItem,
     Insurance,
+    RecipientKind,
     SafetyPlan,
 )
 from apps.enrollment.services import MAX_CARD_BYTES
@@ -294,4 +296,51 @@ class DischargeForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=6000,
+    )
+
+
+class ReleaseForm(forms.Form):
+    recipient_kind = forms.ChoiceField(label=_("Who receives it"), choices=RecipientKind.choices)
+    recipient_name = forms.CharField(label=_("Their name (person or organisation)"), max_length=150)
+    recipient_relationship = forms.CharField(
+        label=_("Relationship to the patient"),
+        max_length=60,
+        required=False,
+        help_text=_("e.g. sister, outpatient therapist, employer"),
+    )
+    recipient_contact = forms.CharField(
+        label=_("Their address, phone or e-mail (optional)"), max_length=200, required=False
+    )
+    items = forms.MultipleChoiceField(
+        label=_("What may be disclosed"),
+        choices=DisclosureItem.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    items_other = forms.CharField(
+        label=_("Anything else that may be disclosed (optional)"), max_length=300, required=False
+    )
+    purpose = forms.CharField(
+        label=_("Purpose"),
+        max_length=300,
+        help_text=_("e.g. to take part in family sessions, to coordinate care"),
+    )
+    expires_on = forms.DateField(label=_("Expires on"), required=False, widget=DATE)
+    expiry_event = forms.CharField(
+        label=_("Or expires when (an event)"),
+        max_length=200,
+        required=False,
+        help_text=_("e.g. when I complete the program"),
+    )
+    may_receive_appointment_times = forms.BooleanField(
+        label=_("They may be told my appointment and session times"), required=False
+    )
+
+
+class RevokeForm(forms.Form):
+    effective_on = forms.DateField(label=_("Revoke as of"), widget=DATE)
+    reason = forms.CharField(label=_("Reason (optional)"), max_length=300, required=False)
+    confirm = forms.BooleanField(
+        label=_("I understand what revoking does and does not undo."),
+        error_messages={"required": _("Tick the box to confirm.")},
     )

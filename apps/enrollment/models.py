@@ -433,3 +433,159 @@ class Discharge(models.Model):
 
     def __str__(self) -> str:
         return f"Discharge of application #{self.application_id}"
+
+
+# --- Releases of information and revocation ------------------------------------------------
+class RecipientKind(models.TextChoices):
+    FAMILY = "family", _("Family member or friend")
+    PROVIDER = "provider", _("Outside health-care provider")
+    EMPLOYER = "employer", _("Employer or school")
+    COURT = "court", _("Court, probation or attorney")
+    OTHER = "other", _("Other person or organisation")
+
+
+class DisclosureItem(models.TextChoices):
+    """What a release lets the program disclose. Psychotherapy notes are never among them
+    (HIPAA keeps them out of disclosures)."""
+
+    ATTENDANCE = "attendance", _("Attendance and participation")
+    APPOINTMENT_TIMES = "appointment_times", _("Appointment and session times")
+    TREATMENT_PLAN = "treatment_plan", _("Treatment plan and goals")
+    PROGRESS = "progress", _("Progress in treatment, including questionnaire scores")
+    DIAGNOSIS = "diagnosis", _("Diagnosis")
+    MEDICATIONS = "medications", _("Medications")
+    SUBSTANCE_USE = "substance_use", _("Substance-use treatment information")
+    DISCHARGE = "discharge", _("Discharge summary and continuing-care plan")
+
+
+class ReleaseOfInformation(SignedRecord, models.Model):
+    """A patient's consent to disclose named information to a named person or organisation.
+    Drafted by the patient or a clinician; the patient signs it by typing their name, and the
+    exact text they signed is kept with it (``signed_text``). Signed, it never changes; it
+    ends by revocation (``Revocation``) or expiry."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="releases",
+        # Indexed by the (patient, created_at) index, which leads with it.
+        db_index=False,
+    )
+    program = models.ForeignKey("programs.Program", on_delete=models.PROTECT, related_name="+")
+    recipient_kind = models.CharField(
+        _("who receives it"), max_length=10, choices=RecipientKind.choices
+    )
+    recipient_name = models.CharField(_("name of the person or organisation"), max_length=150)
+    recipient_relationship = models.CharField(
+        _("relationship to you"), max_length=60, blank=True, help_text=_("e.g. sister, employer")
+    )
+    recipient_contact = models.CharField(
+        _("their address, phone or e-mail"), max_length=200, blank=True
+    )
+    items = models.JSONField(_("what may be disclosed"), default=list)
+    items_other = models.CharField(
+        _("anything else that may be disclosed"), max_length=300, blank=True
+    )
+    purpose = models.CharField(_("purpose of the disclosure"), max_length=300)
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    expiry_event = models.CharField(
+        _("or expires when"),
+        max_length=200,
+        blank=True,
+        help_text=_("An event, e.g. 'when I complete the program'."),
+    )
+    may_receive_appointment_times = models.BooleanField(
+        _("may be told my appointment times"), default=False
+    )
+    # The 42 CFR Part 2 notice shown with it in a substance-use program, stored as shown.
+    part2_notice = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    signed_text = models.TextField(blank=True)
+    typed_name = models.CharField(max_length=150, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    # Not stored: set by the selectors (``release_state``) when releases are read for a page.
+    state: str = ""
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_on__isnull=False) | ~Q(expiry_event=""),
+                name="roi_has_expiry",
+            ),
+            models.CheckConstraint(
+                condition=Q(signed_at__isnull=True, typed_name="", signed_text="")
+                | Q(signed_at__isnull=False) & ~Q(typed_name="") & ~Q(signed_text=""),
+                name="roi_signature_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(recipient_kind__in=[k.value for k in RecipientKind]),
+                name="roi_recipient_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Release of information #{self.pk}"
+
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    @property
+    def is_part2(self) -> bool:
+        return bool(self.part2_notice)
+
+    @property
+    def recipient_first_name(self) -> str:
+        return (self.recipient_name.split() or [""])[0]
+
+    def item_labels(self) -> list[str]:
+        labels = dict(DisclosureItem.choices)
+        return [str(labels[i]) for i in self.items if i in labels]
+
+
+class Revocation(models.Model):
+    """A patient's revocation of a signed consent or release. One per consent (the one-to-one
+    fields refuse a second); it stops disclosures from ``effective_on``, never undoes those
+    already made."""
+
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="revocations"
+    )
+    signature = models.OneToOneField(
+        ConsentSignature,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revocation",
+    )
+    release = models.OneToOneField(
+        ReleaseOfInformation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revocation",
+    )
+    effective_on = models.DateField(_("revoked as of"))
+    reason = models.CharField(_("reason (optional)"), max_length=300, blank=True)
+    revoked_at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-revoked_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(signature__isnull=False, release__isnull=True)
+                | Q(signature__isnull=True, release__isnull=False),
+                name="revocation_one_target",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Revocation #{self.pk}"

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime as dt
+import zoneinfo
 from typing import TYPE_CHECKING
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
@@ -20,6 +21,8 @@ from apps.enrollment.models import (
     Application,
     ConsentDocument,
     ConsentSignature,
+    ReleaseOfInformation,
+    Revocation,
     SafetyPlan,
     Status,
     TreatmentPlan,
@@ -287,7 +290,7 @@ def intake_booked(*, application: Application) -> Appointment | None:
     )
 
 
-def intake_held(*, application: Application, now: datetime | None = None) -> bool:
+def intake_held(*, application: Application, now: dt.datetime | None = None) -> bool:
     """An intake appointment with this applicant has taken place (ended, not cancelled or
     missed): the assessment admission follows from."""
     return Appointment.objects.filter(
@@ -297,3 +300,111 @@ def intake_held(*, application: Application, now: datetime | None = None) -> boo
         status__in=[AppointmentStatus.BOOKED, AppointmentStatus.COMPLETED],
         ends_at__lte=now or timezone.now(),
     ).exists()
+
+
+# --- releases of information and revocation ----------------------------------------------
+def patient_today(patient: User) -> dt.date:
+    """The date in the patient's own zone: a release runs to the end of its expiry day
+    there, and a revocation dated today means the patient's today."""
+    tz = patient.time_zone
+    if not isinstance(tz, zoneinfo.ZoneInfo):
+        try:
+            tz = zoneinfo.ZoneInfo(str(tz or "UTC"))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = zoneinfo.ZoneInfo("UTC")
+    return timezone.localdate(timezone=tz)
+
+
+def release_state(release: ReleaseOfInformation, *, today: dt.date | None = None) -> str:
+    """ "draft" (not signed), "revoked", "expired" or "active". Reads ``release.revocation``
+    (select it with the release)."""
+    today = today or patient_today(release.patient)
+    if release.signed_at is None:
+        return "draft"
+    revocation = getattr(release, "revocation", None)
+    if revocation is not None and revocation.effective_on <= today:
+        return "revoked"
+    if release.expires_on is not None and release.expires_on < today:
+        return "expired"
+    return "active"
+
+
+def release_is_active(release: ReleaseOfInformation, *, today: dt.date | None = None) -> bool:
+    """Whether the program may disclose under ``release`` today: signed, not revoked, not
+    past its expiry date (an expiry *event* is for staff to judge; the page shows it)."""
+    return release_state(release, today=today) == "active"
+
+
+def release_is_active_now(*, release_id: int) -> bool:
+    """Read fresh from the database: used where a decision must see a revocation made a
+    moment ago (a guest link opened, a disclosure recorded)."""
+    release = (
+        ReleaseOfInformation.objects.select_related("patient", "revocation")
+        .filter(pk=release_id)
+        .first()
+    )
+    return release is not None and release_is_active(release)
+
+
+def _releases_with_state(patient: User) -> list[ReleaseOfInformation]:
+    today = patient_today(patient)
+    releases = list(
+        ReleaseOfInformation.objects.filter(patient=patient).select_related(
+            "revocation", "created_by", "program"
+        )
+    )
+    for release in releases:
+        release.patient = patient
+        release.state = release_state(release, today=today)
+    return releases
+
+
+def releases_for_patient(*, viewer: User, patient: User) -> list[ReleaseOfInformation]:
+    """The patient's releases, newest first, each with ``state`` set; none if ``viewer``
+    may not see the patient."""
+    if patient_get_for_viewer(viewer=viewer, patient_id=patient.pk) is None:
+        return []
+    return _releases_with_state(patient)
+
+
+def releases_active_for(*, patient: User) -> list[ReleaseOfInformation]:
+    """Unchecked: the caller decided the viewer may see ``patient``."""
+    return [r for r in _releases_with_state(patient) if r.state == "active"]
+
+
+def release_get_for_viewer(*, viewer: User, release_id: int) -> ReleaseOfInformation | None:
+    """The release if ``viewer`` is its patient or may see the patient, else None."""
+    release = (
+        ReleaseOfInformation.objects.select_related(
+            "patient", "program", "revocation", "created_by"
+        )
+        .filter(pk=release_id)
+        .first()
+    )
+    if release is None or not viewer.is_authenticated:
+        return None
+    if patient_get_for_viewer(viewer=viewer, patient_id=release.patient_id) is None:
+        return None
+    release.state = release_state(release)
+    return release
+
+
+def release_patient_for_drafter(*, viewer: User, patient_id: int) -> User | None:
+    """Whom ``viewer`` may draft a release for: themself (a patient), or a patient of a
+    program they work in (staff)."""
+    if not viewer.is_authenticated:
+        return None
+    if viewer.role == Role.PATIENT and viewer.pk != patient_id:
+        return None
+    return patient_get_for_viewer(viewer=viewer, patient_id=patient_id)
+
+
+def signatures_with_revocation(*, viewer: User, patient: User) -> list[ConsentSignature]:
+    return list(signatures_for_patient(viewer=viewer, patient=patient).select_related("revocation"))
+
+
+def revocations_for_patient(*, patient: User) -> QuerySet[Revocation]:
+    """Unchecked: the caller decided the viewer may see ``patient``."""
+    return Revocation.objects.filter(patient=patient).select_related(
+        "signature__document", "release"
+    )

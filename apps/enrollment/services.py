@@ -17,18 +17,24 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.enrollment import selectors
 from apps.enrollment.models import (
+    PART2_NOTICE,
     TRANSITIONS,
     Application,
     ConsentDocument,
     ConsentSignature,
     Discharge,
+    DisclosureItem,
     Insurance,
+    RecipientKind,
+    ReleaseOfInformation,
+    Revocation,
     SafetyPlan,
     Status,
     Transition,
@@ -719,3 +725,243 @@ def safety_plan_save(*, patient: User, by: User, data: Mapping[str, Any]) -> Saf
         actor=by, action=AuditAction.CREATE, obj=plan, patient=patient, detail=f"v{plan.version}"
     )
     return plan
+
+
+# --- releases of information and revocation ----------------------------------------------
+# Shown and stored with every release in a substance-use program (42 CFR 2.31: a Part 2
+# consent states the right to revoke and what revocation cannot undo; 2.32: the notice).
+PART2_CONSENT_STATEMENT = _lazy(
+    "The information this release covers comes from substance-use treatment records protected "
+    "by federal law (42 CFR part 2). I may revoke this consent at any time, in writing or on "
+    "my consents page, except to the extent the program has already acted on it. My treatment, "
+    "payment, enrollment or eligibility for benefits does not depend on my signing it. "
+    "Records disclosed under it may not be used or disclosed in any civil, criminal, "
+    "administrative or legislative proceeding against me without my further consent or a "
+    "court order."
+)
+MAX_REVOCATION_AHEAD = 365
+
+
+def part2_text() -> str:
+    return f"{PART2_CONSENT_STATEMENT}\n\n{PART2_NOTICE}"
+
+
+@transaction.atomic
+def release_create(
+    *,
+    by: User,
+    patient: User,
+    recipient_kind: str,
+    recipient_name: str,
+    purpose: str,
+    items: Iterable[str],
+    items_other: str = "",
+    recipient_relationship: str = "",
+    recipient_contact: str = "",
+    expires_on: date | None = None,
+    expiry_event: str = "",
+    may_receive_appointment_times: bool = False,
+) -> ReleaseOfInformation:
+    """A draft release for ``patient``, written by the patient themself or a clinician of
+    their program (``selectors.release_patient_for_drafter``). Only the patient can sign it."""
+    if selectors.release_patient_for_drafter(viewer=by, patient_id=patient.pk) is None:
+        raise ValidationError(_("You cannot write a release for this patient."))
+    if patient.role != Role.PATIENT:
+        raise ValidationError(_("Releases are for patients."))
+    program = getattr(getattr(patient, "patient_profile", None), "program", None)
+    if program is None:
+        raise ValidationError(_("The patient is in no program."))
+    errors: dict[str, str] = {}
+    if recipient_kind not in RecipientKind.values:
+        errors["recipient_kind"] = _("Choose who receives the information.")
+    recipient_name = " ".join((recipient_name or "").split())
+    if not recipient_name:
+        errors["recipient_name"] = _("Name the person or organisation.")
+    chosen = list(dict.fromkeys(str(i) for i in items))
+    if any(i not in DisclosureItem.values for i in chosen):
+        errors["items"] = _("Choose from the list.")
+    if may_receive_appointment_times and DisclosureItem.APPOINTMENT_TIMES not in chosen:
+        chosen.append(DisclosureItem.APPOINTMENT_TIMES)
+    items_other = " ".join((items_other or "").split())
+    if not chosen and not items_other:
+        errors["items"] = _("Say what may be disclosed.")
+    purpose = " ".join((purpose or "").split())
+    if not purpose:
+        errors["purpose"] = _("Say what the information is for.")
+    expiry_event = " ".join((expiry_event or "").split())
+    today = selectors.patient_today(patient)
+    if expires_on is None and not expiry_event:
+        errors["expires_on"] = _("Give an expiry date or the event that ends it.")
+    elif expires_on is not None and expires_on < today:
+        errors["expires_on"] = _("The expiry date is in the past.")
+    if errors:
+        raise ValidationError(errors)
+    release = ReleaseOfInformation.objects.create(
+        patient=patient,
+        program=program,
+        recipient_kind=recipient_kind,
+        recipient_name=recipient_name[:150],
+        recipient_relationship=" ".join((recipient_relationship or "").split())[:60],
+        recipient_contact=" ".join((recipient_contact or "").split())[:200],
+        items=chosen,
+        items_other=items_other[:300],
+        purpose=purpose[:300],
+        expires_on=expires_on,
+        expiry_event=expiry_event[:200],
+        may_receive_appointment_times=may_receive_appointment_times,
+        part2_notice=part2_text() if program.is_substance_use else "",
+        created_by=by,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=by,
+        action=AuditAction.CREATE,
+        obj=release,
+        patient=patient,
+        detail=f"release drafted ({recipient_kind})",
+    )
+    return release
+
+
+def release_text(*, release: ReleaseOfInformation) -> str:
+    """The words the patient reads and signs; kept verbatim in ``signed_text`` at signing."""
+    from django.template.loader import render_to_string
+
+    return render_to_string("enrollment/release.txt", {"release": release}).strip()
+
+
+@transaction.atomic
+def release_sign(
+    *,
+    patient: User,
+    release: ReleaseOfInformation,
+    typed_name: str,
+    ip: str | None,
+    user_agent: str,
+) -> ReleaseOfInformation:
+    """The patient signs a draft release by typing their full name. Signing twice is refused
+    (the conditional update claims the unsigned row)."""
+    if release.patient_id != patient.pk:
+        raise ValidationError(_("Only the patient named in a release can sign it."))
+    if release.signed_at is not None:
+        raise ValidationError(_("This release is already signed."))
+    if release.expires_on is not None and release.expires_on < selectors.patient_today(patient):
+        raise ValidationError(_("This release has expired; write a new one."))
+    if _normalise_name(typed_name) != _normalise_name(patient.full_name):
+        raise ValidationError(
+            {"typed_name": _("Type your full name exactly as it appears on your account.")}
+        )
+    now = timezone.now()
+    text = release_text(release=release)
+    claimed = ReleaseOfInformation.objects.filter(pk=release.pk, signed_at__isnull=True).update(
+        signed_text=text,
+        typed_name=" ".join(typed_name.split())[:150],
+        signed_at=now,
+        ip=ip,
+        user_agent=(user_agent or "")[:300],
+    )
+    if not claimed:
+        raise ValidationError(_("This release is already signed."))
+    release.refresh_from_db()
+    audit_record(
+        actor=patient,
+        action=AuditAction.UPDATE,
+        obj=release,
+        patient=patient,
+        detail="release signed",
+    )
+    return release
+
+
+def _staff_to_alert(patient: User) -> list[User]:
+    from apps.accounts.models import User as UserModel
+
+    profile = getattr(patient, "patient_profile", None)
+    if profile is None:
+        return []
+    if profile.primary_clinician_id and profile.primary_clinician.is_active:
+        return [profile.primary_clinician]
+    if profile.program_id is None:
+        return []
+    return list(
+        UserModel.objects.filter(
+            program_staff__program_id=profile.program_id, role=Role.CLINICIAN, is_active=True
+        ).distinct()
+    )
+
+
+@transaction.atomic
+def consent_revoke(
+    *,
+    patient: User,
+    effective_on: date,
+    reason: str = "",
+    signature: ConsentSignature | None = None,
+    release: ReleaseOfInformation | None = None,
+) -> Revocation:
+    """The patient revokes a signed consent or release, as of ``effective_on`` (today or a
+    later day). Holds the row lock of what it revokes, which ``disclosure_record`` takes too,
+    so a disclosure is either recorded before the revocation or refused after it.
+
+    Revoking a consent the program requires is allowed (the patient's right); their
+    clinicians are told at once through the outbox, and the chart shows it."""
+    if (signature is None) == (release is None):
+        raise ValidationError(_("Choose one consent to revoke."))
+    target: ConsentSignature | ReleaseOfInformation
+    if signature is not None:
+        target = ConsentSignature.objects.select_for_update().get(pk=signature.pk)
+    else:
+        assert release is not None
+        target = ReleaseOfInformation.objects.select_for_update().get(pk=release.pk)
+    if target.patient_id != patient.pk:
+        raise ValidationError(_("Only the patient can revoke their consent."))
+    if isinstance(target, ReleaseOfInformation) and target.signed_at is None:
+        raise ValidationError(_("This release was never signed, so there is nothing to revoke."))
+    field = "signature" if signature is not None else "release"
+    if Revocation.objects.filter(**{field: target}).exists():
+        raise ValidationError(_("This consent is already revoked."))
+    today = selectors.patient_today(patient)
+    if effective_on < today:
+        raise ValidationError(
+            {"effective_on": _("A revocation cannot be dated in the past; it stops future use.")}
+        )
+    if (effective_on - today).days > MAX_REVOCATION_AHEAD:
+        raise ValidationError({"effective_on": _("Choose a date within a year.")})
+    try:
+        with transaction.atomic():
+            revocation = Revocation.objects.create(
+                patient=patient,
+                effective_on=effective_on,
+                reason=" ".join((reason or "").split())[:300],
+                revoked_at=timezone.now(),
+                by=patient,
+                **{field: target},
+            )
+    except IntegrityError as exc:  # a double submit that raced past the check
+        raise ValidationError(_("This consent is already revoked.")) from exc
+    kind = f"consent {target.document.kind}" if isinstance(target, ConsentSignature) else "release"
+    audit_record(
+        actor=patient,
+        action=AuditAction.UPDATE,
+        obj=target,
+        patient=patient,
+        detail=f"{kind} revoked",
+    )
+    _revocation_alert(revocation=revocation, patient=patient)
+    return revocation
+
+
+def _revocation_alert(*, revocation: Revocation, patient: User) -> None:
+    """Tell the patient's clinicians: the notice says only that there is something to see
+    (no PHI in e-mail); the link leads to the patient's consents for staff."""
+    from apps.notifications.models import Kind
+    from apps.notifications.services import notification_schedule
+
+    link = reverse("enrollment:patient_consents", args=[patient.pk])
+    for clinician in _staff_to_alert(patient):
+        notification_schedule(
+            recipient=clinician,
+            kind=Kind.GENERAL,
+            event_key=f"enrollment.revocation:{revocation.pk}",
+            context={"link": link, "patient_id": patient.pk},
+        )

@@ -23,6 +23,9 @@ urlpatterns = [
     path("consents/", views.consents, name="consents"),
     path("consents/<int:document_id>/sign/", views.consent_sign, name="consent_sign"),
     path("signatures/<int:signature_id>/", views.signature_detail, name="signature_detail"),
+    path("releases/new/", views.release_new, name="release_new"),
+    path("releases/<int:release_id>/", views.release_detail, name="release_detail"),
+    path("revoke/<slug:kind>/<int:object_id>/", views.revoke, name="revoke"),
     path("treatment-plan/", views.treatment_plan, name="treatment_plan"),
     path("safety-plan/", views.safety_plan, name="safety_plan"),
     # clinician (and the patient for their own summary / card images)
@@ -49,6 +52,12 @@ urlpatterns = [
         views.treatment_plan,
         name="patient_treatment_plan",
     ),
+    path(
+        "patients/<int:patient_id>/releases/new/",
+        views.release_new,
+        name="patient_release_new",
+    ),
+    path("patients/<int:patient_id>/consents/", views.patient_consents, name="patient_consents"),
     path(
         "patients/<int:patient_id>/safety-plan/",
         views.safety_plan,

@@ -34,6 +34,8 @@ from apps.enrollment.forms import (
     IntakeRequestForm,
     PlanSignForm,
     ReferForm,
+    ReleaseForm,
+    RevokeForm,
     SafetyPlanForm,
     ScheduleIntakeForm,
     SignForm,
@@ -47,6 +49,7 @@ from apps.enrollment.models import (
     ConsentDocument,
     ConsentKind,
     Insurance,
+    Revocation,
     Status,
     TreatmentPlan,
 )
@@ -470,7 +473,8 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
 def consents(request: HttpRequest) -> HttpResponse:
     patient = _patient_only(request)
     program = patient.patient_profile.program  # type: ignore[attr-defined]
-    signatures = list(selectors.signatures_for_patient(viewer=patient, patient=patient))
+    signatures = selectors.signatures_with_revocation(viewer=patient, patient=patient)
+    releases = selectors.releases_for_patient(viewer=patient, patient=patient)
     outstanding = (
         selectors.consents_outstanding(patient=patient, program=program) if program else []
     )
@@ -479,10 +483,17 @@ def consents(request: HttpRequest) -> HttpResponse:
         action=AuditAction.VIEW,
         object_type="enrollment.consentsignature",
         patient=patient,
-        detail="list",
+        detail=f"list (releases {len(releases)})",
     )
     return render(
-        request, "enrollment/consents.html", {"signatures": signatures, "outstanding": outstanding}
+        request,
+        "enrollment/consents.html",
+        {
+            "signatures": signatures,
+            "outstanding": outstanding,
+            "releases": releases,
+            "can_add_release": program is not None,
+        },
     )
 
 
@@ -636,7 +647,7 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
             )
         ),
         "signatures": list(
-            application.patient.consent_signatures.select_related("document")  # type: ignore[attr-defined]
+            application.patient.consent_signatures.select_related("document", "revocation")  # type: ignore[attr-defined]
         ),
         "insurance": Insurance.objects.filter(application=application).first(),
         "transitions": list(application.transitions.select_related("by")),
@@ -1001,4 +1012,181 @@ def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResp
             "clinic_phone": crisis_info_for_user(patient)["clinic_phone"],
         },
         status=400 if form.errors else 200,
+    )
+
+
+# --- releases of information and revocation ----------------------------------------------
+def _form_errors_from(form: Any, exc: ValidationError) -> None:
+    for field, errors in (
+        exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
+    ):
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _program_is_part2(patient: User) -> bool:
+    program = getattr(getattr(patient, "patient_profile", None), "program", None)
+    return program is not None and program.is_substance_use
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResponse:
+    """A new release: the patient for themself (/releases/new/), or a clinician drafting one
+    for a patient of their program (/patients/<id>/releases/new/); the patient signs it."""
+    user = _user(request)
+    if patient_id is None:
+        _patient_only(request)
+        patient_id = user.pk
+    else:
+        _staff_only(request)
+    patient = selectors.release_patient_for_drafter(viewer=user, patient_id=patient_id)
+    if patient is None:
+        raise Http404
+    form = ReleaseForm(_post(request))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            release = services.release_create(by=user, patient=patient, **data)
+        except ValidationError as exc:
+            _form_errors_from(form, exc)
+        else:
+            if user.role == Role.PATIENT:
+                return redirect("enrollment:release_detail", release_id=release.pk)
+            messages.success(
+                request, _("Draft saved. The patient signs it on their consents page.")
+            )
+            return redirect("enrollment:patient_consents", patient_id=patient.pk)
+    return render(
+        request,
+        "enrollment/release_new.html",
+        {
+            "form": form,
+            "patient": patient,
+            "for_self": user.role == Role.PATIENT,
+            "part2": _program_is_part2(patient),
+            "part2_notice": services.part2_text(),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
+    user = _user(request)
+    release = selectors.release_get_for_viewer(viewer=user, release_id=release_id)
+    if release is None:
+        raise Http404
+    can_sign = user.pk == release.patient_id and release.signed_at is None
+    form = SignForm(_post(request) if can_sign else None)
+    if request.method == "POST":
+        if not can_sign:
+            # A second submit of the sign form, or staff posting: nothing to sign.
+            messages.error(request, _("This release is already signed."))
+            return redirect("enrollment:release_detail", release_id=release.pk)
+        if form.is_valid():
+            try:
+                services.release_sign(
+                    patient=user,
+                    release=release,
+                    typed_name=form.cleaned_data["typed_name"],
+                    ip=client_ip(request.META),
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            except ValidationError as exc:
+                _form_errors_from(form, exc)
+            else:
+                messages.success(request, _("Release signed."))
+                return redirect("enrollment:consents")
+    audit_record(actor=user, action=AuditAction.VIEW, obj=release, patient=release.patient)
+    text = release.signed_text or services.release_text(release=release)
+    return render(
+        request,
+        "enrollment/release_detail.html",
+        {"release": release, "text": text, "form": form if can_sign else None},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+    """Confirm, then revoke a signed consent (kind "consent") or release (kind "release")."""
+    patient = _patient_only(request)
+    signature = release = None
+    if kind == "consent":
+        signature = selectors.signature_get_for_viewer(viewer=patient, signature_id=object_id)
+        target: Any = signature
+    elif kind == "release":
+        release = selectors.release_get_for_viewer(viewer=patient, release_id=object_id)
+        target = release
+    else:
+        raise Http404
+    if target is None or target.patient_id != patient.pk:
+        raise Http404
+    already = Revocation.objects.filter(**{"signature" if signature else "release": target}).first()
+    today = selectors.patient_today(patient)
+    form = RevokeForm(_post(request), initial={"effective_on": today})
+    if request.method == "POST" and already is None and form.is_valid():
+        try:
+            services.consent_revoke(
+                patient=patient,
+                signature=signature,
+                release=release,
+                effective_on=form.cleaned_data["effective_on"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            _form_errors_from(form, exc)
+        else:
+            messages.success(request, _("Revoked. Your care team has been told."))
+            return redirect("enrollment:consents")
+    if request.method == "POST" and already is not None:
+        messages.error(request, _("This consent is already revoked."))
+        return redirect("enrollment:consents")
+    title = (
+        signature.document.title
+        if signature
+        else _("Release of information to %(name)s")
+        % {
+            "name": release.recipient_name  # type: ignore[union-attr]
+        }
+    )
+    required = signature is not None
+    return render(
+        request,
+        "enrollment/revoke.html",
+        {
+            "form": form,
+            "title": title,
+            "target": target,
+            "required": required,
+            "already": already,
+            "is_part2": bool(signature and signature.document.kind == ConsentKind.PART2)
+            or bool(release and release.is_part2),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+def patient_consents(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """A patient's consents and releases, for their clinicians: revoked ones stand out."""
+    user = _staff_only(request)
+    patient = selectors.plan_patient_get_for_viewer(viewer=user, patient_id=patient_id)
+    if patient is None:
+        raise Http404
+    signatures = selectors.signatures_with_revocation(viewer=user, patient=patient)
+    releases = selectors.releases_for_patient(viewer=user, patient=patient)
+    audit_record(
+        actor=user,
+        action=AuditAction.VIEW,
+        object_type="enrollment.releaseofinformation",
+        patient=patient,
+        detail=f"consents and releases ({len(signatures)}+{len(releases)})",
+    )
+    return render(
+        request,
+        "enrollment/patient_consents.html",
+        {"patient": patient, "signatures": signatures, "releases": releases},
     )

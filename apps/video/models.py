@@ -86,9 +86,17 @@ class VisitGuest(models.Model):
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    # The clinician confirmed the patient agreed to this person joining (a release of
-    # information, until the care-team app records them).
+    # The clinician confirmed the patient agreed to this person joining. A family member or
+    # support person needs more: a signed release naming them (``release``), checked again
+    # each time the link is used, so revoking or expiry stops a link already sent.
     patient_agreed = models.BooleanField(_("the patient agreed"), default=False)
+    release = models.ForeignKey(
+        "enrollment.ReleaseOfInformation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="video_guests",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     # The browser session that opened the link first; the link works for no other.

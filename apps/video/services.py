@@ -18,6 +18,8 @@ from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.enrollment.models import ReleaseOfInformation
+from apps.enrollment.selectors import release_is_active, release_is_active_now
 from apps.rooms import services as room_services
 from apps.rooms.models import ParticipantStatus
 from apps.rooms.selectors import room_live_until
@@ -629,17 +631,49 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def guest_invite(*, target: Target, name: str, role: str, patient_agreed: bool) -> str:
+@transaction.atomic
+def guest_invite(
+    *,
+    target: Target,
+    name: str,
+    role: str,
+    patient_agreed: bool,
+    release: ReleaseOfInformation | None = None,
+) -> str:
     """A one-time link for a family member or interpreter to join this visit; only its hash is
-    kept. The clinician confirms the patient agreed (a release of information)."""
+    kept. The clinician confirms the patient agreed; a family member or support person also
+    needs an active release of information of this patient naming them (``release``), and
+    their name is taken from it."""
     if not target.is_host or target.appointment is None or target.user is None:
         raise VideoForbidden(_("Only the visit's clinician can invite someone."), code="forbidden")
     if not target.live:
         raise VideoError(_("The visit is not open."), code="closed")
     if not patient_agreed:
         raise VideoError(_("A guest may join only with the patient's agreement."), code="consent")
+    if role not in GuestRole.values:
+        raise VideoError(_("Give their first name and how they join."), code="invalid")
+    if role in (GuestRole.FAMILY, GuestRole.SUPPORT):
+        if release is None:
+            raise VideoError(
+                _("A family member or support person needs the patient's release of information."),
+                code="consent",
+            )
+        # Locked, so a revocation made at this moment is either seen or waits for us.
+        release = (
+            ReleaseOfInformation.objects.select_for_update(of=("self",))
+            .select_related("patient", "revocation")
+            .filter(pk=release.pk, patient_id=target.appointment.patient_id)
+            .first()
+        )
+        if release is None or not release_is_active(release):
+            raise VideoError(
+                _("That release is not active (unsigned, revoked or expired)."), code="consent"
+            )
+        name = release.recipient_first_name
+    else:
+        release = None
     name = " ".join(name.split())[:60]
-    if not name or role not in GuestRole.values:
+    if not name:
         raise VideoError(_("Give their first name and how they join."), code="invalid")
     if (
         VisitGuest.objects.filter(appointment=target.appointment, revoked_at__isnull=True).count()
@@ -654,6 +688,7 @@ def guest_invite(*, target: Target, name: str, role: str, patient_agreed: bool) 
         token_hash=_token_hash(token),
         invited_by=target.user,
         patient_agreed=True,
+        release=release,
         expires_at=target.appointment.join_closes_at,
     )
     audit_record(
@@ -661,9 +696,15 @@ def guest_invite(*, target: Target, name: str, role: str, patient_agreed: bool) 
         action=AuditAction.CREATE,
         obj=guest,
         patient=target.appointment.patient,
-        detail=f"video guest invited ({role})",
+        detail=f"video guest invited ({role})" + (" under release" if release else ""),
     )
     return settings.SITE_URL.rstrip("/") + reverse("video:guest_redeem", args=[token])
+
+
+def _guest_release_ok(guest: VisitGuest) -> bool:
+    """A guest invited under a release may use the link only while it is active: read fresh,
+    so a revocation a moment ago counts."""
+    return guest.release_id is None or release_is_active_now(release_id=guest.release_id)
 
 
 def guest_redeem(*, token: str, session: Any) -> VisitGuest | None:
@@ -678,7 +719,7 @@ def guest_redeem(*, token: str, session: Any) -> VisitGuest | None:
             .filter(token_hash=_token_hash(token), revoked_at__isnull=True, expires_at__gt=now)
             .first()
         )
-        if guest is None:
+        if guest is None or not _guest_release_ok(guest):
             return None
         if not session.session_key:
             session.save()
@@ -700,8 +741,9 @@ def guest_redeem(*, token: str, session: Any) -> VisitGuest | None:
 def guest_for_session(*, guest_id: Any, session: Any) -> VisitGuest | None:
     if not isinstance(guest_id, int) or not session.session_key:
         return None
-    return (
+    guest = (
         VisitGuest.objects.select_related("appointment__patient", "appointment__clinician")
         .filter(pk=guest_id, session_key=session.session_key, revoked_at__isnull=True)
         .first()
     )
+    return guest if guest is not None and _guest_release_ok(guest) else None

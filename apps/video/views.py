@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.headers import media_capture_allowed
 from apps.core.params import MAX_ID, form_int
+from apps.enrollment.selectors import releases_active_for
 from apps.rooms.extensions import RoomPageExtra
 from apps.video import selectors, services
 from apps.video.forms import GuestInviteForm
@@ -144,7 +145,9 @@ def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
         "opens_at": appointment.join_opens_at,
         "video_config": video_config(target) if target.live else None,
         "scripts": VIDEO_SCRIPTS,
-        "invite_form": GuestInviteForm() if target.is_host and target.live else None,
+        "invite_form": GuestInviteForm(releases=_guest_releases(target))
+        if target.is_host and target.live
+        else None,
         "guest_link": request.session.pop("video_guest_link", None) if target.is_host else None,
     }
     return render(request, "video/visit.html", context)
@@ -237,13 +240,21 @@ def room_stage(request: HttpRequest, session: Any) -> RoomPageExtra | None:
 GUEST_SESSION_KEY = "video_guest"
 
 
+def _guest_releases(target: Target) -> list[Any]:
+    """The active releases of the visit's patient: whom the host may invite as family."""
+    if not target.is_host or target.appointment is None:
+        return []
+    return releases_active_for(patient=target.appointment.patient)
+
+
 @require_POST
 @login_required
 def guest_invite(request: HttpRequest, appointment_id: int) -> HttpResponse:
     target = selectors.visit_target(user=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
     if target is None:
         raise Http404
-    form = GuestInviteForm(request.POST)
+    releases = _guest_releases(target)
+    form = GuestInviteForm(request.POST, releases=releases)
     if not form.is_valid():
         messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect("video:visit", appointment_id=appointment_id)
@@ -253,6 +264,7 @@ def guest_invite(request: HttpRequest, appointment_id: int) -> HttpResponse:
             name=form.cleaned_data["name"],
             role=form.cleaned_data["role"],
             patient_agreed=form.cleaned_data["patient_agreed"],
+            release=next((r for r in releases if r.pk == form.cleaned_data["release"]), None),
         )
     except services.VideoError as exc:
         messages.error(request, exc.message)

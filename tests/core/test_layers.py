@@ -25,7 +25,7 @@ FLOORS = [
     {"video"},
     # Clinical record and care-team apps: each may read the floors below, not each other
     # both ways; billing reads the signed record.
-    {"diagnoses", "charting", "messaging", "medications", "casemanagement"},
+    {"diagnoses", "charting", "messaging", "medications", "casemanagement", "disclosures"},
     {"billing"},
 ]
 FLOOR = {app: n for n, apps in enumerate(FLOORS) for app in apps}
