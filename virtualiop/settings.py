@@ -394,6 +394,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# The site's date and time formats, named once per language (virtualiop/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["virtualiop.formats"]
 TIME_ZONE = "UTC"
 USE_TZ = True
 # The clinic's zone: the default for new users and programs.
