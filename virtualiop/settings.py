@@ -350,7 +350,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
-ACCOUNT_FORMS = {"signup": "apps.accounts.forms.PatientSignupForm"}
+ACCOUNT_FORMS = {
+    "login": "apps.accounts.forms.SiteLoginForm",
+    "signup": "apps.accounts.forms.PatientSignupForm",
+}
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Virtual IOP] "

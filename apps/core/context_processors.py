@@ -15,6 +15,8 @@ def site(request: HttpRequest) -> dict[str, Any]:
     session = getattr(request, "session", None)
     return {
         "clinic_name": settings.CLINIC_NAME,
+        # The clinic's own crisis line, for pages without a patient (the sign-in page).
+        "clinic_phone": settings.CLINIC_PHONE,
         "nav_links": nav.links_for(role),
         "user_role": role,
         # The per-user socket is refused to a session the rules refuse (staff without MFA).

@@ -24,16 +24,16 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
     page.get_by_label("Full name").fill("Robin Newcomer")
     page.get_by_label("Preferred name (optional)").fill("Robin")
     page.get_by_label("Email").fill("robin@example.test")
-    page.get_by_label("Password:", exact=True).fill("a-long-enough-passphrase")
+    page.get_by_label("Password", exact=True).fill("a-long-enough-passphrase")
     page.get_by_label("Password (again)").fill("a-long-enough-passphrase")
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Create account").click()
     page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
 
     assert len(mail.outbox) == 1
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body)
     assert link, mail.outbox[0].body
     page.goto(link.group(0))
-    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Yes, confirm it").click()
 
     # Confirmation signs the new patient in and lands on their dashboard.
     page.wait_for_url(f"{live_server.url}/")
@@ -48,7 +48,7 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill("robin@example.test")
     page.get_by_label("Password").fill("a-long-enough-passphrase")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     assert page.get_by_role("heading", name="Hello, Robin").is_visible()
 
 
