@@ -36,6 +36,7 @@ def test_login_page_speaks_plainly_and_offers_crisis_lines(client, settings):
     assert "<h1>Sign in</h1>" in body
     assert f'<a class="target" href="{reverse("account_reset_password")}">' in body
     assert "id_password_helptext" not in body  # no reference to a missing help text
+    assert 'name="login"' in body and 'name="password"' in body
     assert 'href="tel:988"' in body and 'href="tel:(555) 010-0199"' in body
     assert f'href="{reverse("crisis_saved")}"' in body  # shown when a copy is on the device
 
@@ -57,7 +58,10 @@ def test_login_errors_are_shown_and_sign_in_still_works(client, patient):
     ],
 )
 def test_account_pages_use_the_sites_words(client, name, heading):
-    assert f"<h1>{heading}</h1>" in _page(client.get(reverse(name)))
+    body = _page(client.get(reverse(name)))
+    assert f"<h1>{heading}</h1>" in body
+    if name in ("account_signup", "account_reset_password"):
+        assert 'name="email"' in body
 
 
 def test_bad_password_reset_link_says_so_plainly(client):
