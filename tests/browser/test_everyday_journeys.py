@@ -22,9 +22,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("phone", [True, False], ids=["360", "1280"])
-def test_sign_in_page_targets_and_crisis_lines(live_server, new_page, phone):
+def test_sign_in_page_targets_and_crisis_lines(live_server, new_page, phone, artifacts_dir):
     page = new_page(phone=phone)
     page.goto(f"{live_server.url}/accounts/login/")
+    page.screenshot(path=str(artifacts_dir / f"login-{360 if phone else 1280}.png"), full_page=True)
     assert page.get_by_role("heading", name="Sign in", level=1).is_visible()
     assert page.get_by_text("If you have not created an account yet").count() == 0
     box = page.get_by_role("link", name="Forgot your password?").bounding_box()
@@ -37,7 +38,7 @@ def test_sign_in_page_targets_and_crisis_lines(live_server, new_page, phone):
 
 @pytest.mark.parametrize("phone", [True, False], ids=["360", "1280"])
 def test_patient_dashboard_leads_with_today_and_homework_autosaves(
-    live_server, new_page, browser_login, program, clinician, patient, phone
+    live_server, new_page, browser_login, program, clinician, patient, phone, artifacts_dir
 ):
     application_in(patient, program, status=Status.ADMITTED)
     group = make_group(program, members=[patient])
@@ -67,6 +68,8 @@ def test_patient_dashboard_leads_with_today_and_homework_autosaves(
     assert "in-breath: Yes" not in feedback.inner_text()
     expect_saved = step.locator('[data-state="saved"]')
     expect_saved.wait_for()
+    if phone:
+        page.screenshot(path=str(artifacts_dir / "homework-360.png"), full_page=True)
 
 
 @pytest.mark.parametrize("phone", [True, False], ids=["360", "1280"])
