@@ -248,11 +248,11 @@ def browser_login():
         # Wait for each form's own navigation: a bare wait_for_load_state() could return for
         # the page being left, and the test's next goto() then raced the sign-in POST.
         with page.expect_navigation():
-            page.get_by_role("button", name="Sign In").click()
+            page.get_by_role("button", name="Sign in", exact=True).click()
         if totp_secret:
             page.get_by_label("Code").fill(totp_now(totp_secret))
             with page.expect_navigation():
-                page.get_by_role("button", name="Sign In").click()
+                page.get_by_role("button", name="Continue", exact=True).click()
         page.wait_for_load_state()
         return page
 

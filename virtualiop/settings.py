@@ -353,7 +353,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_PREVENT_ENUMERATION = True
-ACCOUNT_FORMS = {"signup": "apps.accounts.forms.PatientSignupForm"}
+ACCOUNT_FORMS = {
+    "login": "apps.accounts.forms.SiteLoginForm",
+    "signup": "apps.accounts.forms.PatientSignupForm",
+}
 ACCOUNT_ADAPTER = "apps.accounts.adapter.AccountAdapter"
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Virtual IOP] "
@@ -397,6 +400,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
+# The site's date and time formats, named once per language (virtualiop/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["virtualiop.formats"]
 TIME_ZONE = "UTC"
 USE_TZ = True
 # The clinic's zone: the default for new users and programs.

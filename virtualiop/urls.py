@@ -18,6 +18,8 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
     path("crisis/", crisis.crisis, name="crisis"),
+    path("crisis/saved/", crisis.crisis_saved, name="crisis_saved"),
+    path("crisis/sw.js", crisis.crisis_service_worker, name="crisis_sw"),
 ]
 
 # Apps mount under their own prefix when they have URLs (apps/<name>/urls.py).

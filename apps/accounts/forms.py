@@ -2,13 +2,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from allauth.account.forms import SignupForm
+from allauth.account.forms import LoginForm, SignupForm
 from django import forms
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import Role, User
 from apps.accounts.services import profile_ensure
+
+
+class SiteLoginForm(LoginForm):
+    """allauth's login form without its "Forgot your password?" help text: the sign-in page
+    shows that link itself, as a full-size target (templates/account/login.html)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_suffix = ""
+        self.fields["password"].help_text = ""
 
 
 class PatientSignupForm(SignupForm):
@@ -25,6 +35,10 @@ class PatientSignupForm(SignupForm):
     )
 
     field_order = ["full_name", "preferred_name", "email", "password1", "password2"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_suffix = ""  # as the sign-in form
 
     def save(self, request: HttpRequest) -> User:
         user: User = super().save(request)

@@ -21,6 +21,8 @@ def site(request: HttpRequest) -> dict[str, Any]:
         links = [{**link, "badge": ""} for link in links]
     return {
         "clinic_name": settings.CLINIC_NAME,
+        # The clinic's own crisis line, for pages without a patient (the sign-in page).
+        "clinic_phone": settings.CLINIC_PHONE,
         "nav_links": links,
         "user_role": role,
         # The per-user socket is refused to a session the rules refuse (staff without MFA).

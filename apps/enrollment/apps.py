@@ -70,9 +70,11 @@ class EnrollmentConfig(AppConfig):
             url_name="enrollment:queue",
             order=20,
         )
+        # Below what the patient does today (issue 29, item 16): an applicant sees little
+        # else, so it still leads their page; once admitted it is reference.
         nav.register_panel(
             role="patient",
-            order=1,
+            order=90,
             key="application",
             render=patient_status_panel,
             cache=nav.PanelCache(scopes=_status_scopes),

@@ -140,9 +140,16 @@ class StepView:
 
 
 def quiz_feedback(step: QuizStep, value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chosen options' own feedback. The option's text is named only when several may be
+    chosen (to say which one the feedback is about); a verdict ("Good choice.") only when the
+    content has no feedback of its own, which already says yes or no."""
     chosen = set(value.get("choices") or [])
     return [
-        {"text": o.text, "feedback": o.feedback, "correct": o.correct}
+        {
+            "text": o.text if step.multiple else "",
+            "feedback": o.feedback,
+            "correct": o.correct,
+        }
         for o in step.options
         if o.id in chosen
     ]

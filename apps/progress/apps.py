@@ -64,9 +64,10 @@ class ProgressConfig(AppConfig):
         nav.register_link(
             roles={"admin"}, label=_("Outcomes"), url_name="progress:outcomes", order=80
         )
+        # After the live room (5) and the week's next session (10), before homework (30).
         nav.register_panel(
             role="patient",
-            order=5,
+            order=20,
             key="checkin",
             render=checkin_panel,
             cache=nav.PanelCache(scopes=_checkin_scopes, vary=_checkin_day),

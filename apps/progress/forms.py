@@ -129,7 +129,7 @@ class CaseloadFilterForm(forms.Form):
         label=_("Sort by"),
         required=False,
         choices=[
-            ("flags", _("Open flags first")),
+            ("flags", _("Needs attention: open flags, then worsening")),
             ("name", _("Name")),
             ("phq9", _("Latest PHQ-9, highest first")),
             ("phq9_change", _("PHQ-9 change, worsening first")),

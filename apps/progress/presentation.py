@@ -373,7 +373,7 @@ def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
                 "gad7": change_cell(row.gad7, row.gad7_latest),
                 "hours": hours_cell,
                 "next": (
-                    date_format(timezone.localtime(row.next_session), "D M j, g:i A")
+                    date_format(timezone.localtime(row.next_session), "SHORT_DATETIME_FORMAT")
                     if row.next_session
                     else dash
                 ),

@@ -38,7 +38,7 @@ from apps.measures.registry import Instrument, instrument_get
 from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 from apps.progress.models import DailyCheckIn, MeasureSchedule
-from apps.progress.scoring import Change, change_between
+from apps.progress.scoring import MEANINGFUL_POINTS, Change, change_between
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -368,6 +368,11 @@ class CaseloadRow:
         return bool(self.hours is not None and self.hours.behind)
 
     @property
+    def worsening(self) -> bool:
+        """PHQ-9 or GAD-7 up by a meaningful change since the first score ("Worse")."""
+        return bool((self.phq9 and self.phq9.worsened) or (self.gad7 and self.gad7.worsened))
+
+    @property
     def checkin_text(self) -> str:
         if self.days_since_checkin is None:
             return gettext("Never")
@@ -583,6 +588,11 @@ def _sql_order(sort: str) -> list[Any] | None:
     """``sort_caseload``'s keys as SQL ordering, for the sorts that need no Python value."""
     name = Lower("full_name")
     if sort == "flags" or sort not in CASELOAD_SORTS:
+        # Same rule as ``CaseloadRow.worsening`` (scoring.Change.worsened): a rise of
+        # MEANINGFUL_POINTS or more since the first score, on either scale.
+        worse = Q(phq9_count__gt=1, phq9_last__gte=F("phq9_first") + MEANINGFUL_POINTS) | Q(
+            gad7_count__gt=1, gad7_last__gte=F("gad7_first") + MEANINGFUL_POINTS
+        )
         return [
             Case(When(open_flags__gt=0, then=Value(0)), default=Value(1)),
             Case(
@@ -590,6 +600,7 @@ def _sql_order(sort: str) -> list[Any] | None:
                 When(open_flags__gt=0, then=Value(2)),
                 default=Value(9),
             ),
+            Case(When(worse, then=Value(0)), default=Value(1)),
             name,
         ]
     if sort == "name":
@@ -687,9 +698,12 @@ def sort_caseload(rows: list[CaseloadRow], sort: str) -> list[CaseloadRow]:
         return (r.patient.full_name or "").lower()
 
     def flags_key(r: CaseloadRow) -> tuple[Any, ...]:
+        # Who needs attention first: open flags (most severe first), then anyone whose
+        # scores got meaningfully worse, then the rest by name.
         return (
             0 if r.open_flags else 1,
             r.top_severity if r.top_severity is not None else 9,
+            0 if r.worsening else 1,
             name(r),
         )
 

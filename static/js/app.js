@@ -100,3 +100,32 @@
   // Not for a staff session still setting up MFA: the server would refuse it (4403).
   if ("WebSocket" in window && body.dataset.userSocket === "1") { connect(); }
 })();
+
+/* Sign-out forgets the crisis plan saved on this device (crisis-sw.js): a shared computer
+   must not keep it. (Not Clear-Site-Data "storage": it would also drop unsent message
+   drafts.) Idle logoff is not a sign-out and keeps the copy: that is its purpose. */
+(function () {
+  "use strict";
+  function forgetSavedPlan() {
+    var jobs = [];
+    if (navigator.serviceWorker) {
+      jobs.push(navigator.serviceWorker.getRegistrations().then(function (regs) {
+        return Promise.all(regs.map(function (r) { return r.unregister(); }));
+      }));
+    }
+    if (window.caches) {
+      jobs.push(caches.keys().then(function (keys) {
+        return Promise.all(keys.filter(function (k) { return k.indexOf("crisis-plan") === 0; })
+          .map(function (k) { return caches.delete(k); }));
+      }));
+    }
+    return Promise.all(jobs);
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.matches || !form.matches("form[data-signout]") || form.dataset.forgotten) { return; }
+    ev.preventDefault();
+    var go = function () { form.dataset.forgotten = "1"; form.submit(); };
+    Promise.race([forgetSavedPlan(), new Promise(function (r) { setTimeout(r, 2000); })]).then(go, go);
+  });
+})();

@@ -24,16 +24,16 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
     page.get_by_label("Full name").fill("Robin Newcomer")
     page.get_by_label("Preferred name (optional)").fill("Robin")
     page.get_by_label("Email").fill("robin@example.test")
-    page.get_by_label("Password:", exact=True).fill("a-long-enough-passphrase")
+    page.get_by_label("Password", exact=True).fill("a-long-enough-passphrase")
     page.get_by_label("Password (again)").fill("a-long-enough-passphrase")
-    page.get_by_role("button", name="Sign Up").click()
+    page.get_by_role("button", name="Create account").click()
     page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
 
     assert len(mail.outbox) == 1
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body)
     assert link, mail.outbox[0].body
     page.goto(link.group(0))
-    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("button", name="Yes, confirm it").click()
 
     # Confirmation signs the new patient in and lands on their dashboard.
     page.wait_for_url(f"{live_server.url}/")
@@ -44,11 +44,12 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
 
     # Sign out, then sign in again with the password.
     open_menu(page)  # a phone: the navigation is behind the Menu button
-    page.get_by_role("button", name="Sign out").first.click()
+    with page.expect_navigation():  # sign-out first forgets a saved crisis plan (app.js)
+        page.get_by_role("button", name="Sign out").first.click()
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_label("Email").fill("robin@example.test")
     page.get_by_label("Password").fill("a-long-enough-passphrase")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     assert page.get_by_role("heading", name="Hello, Robin").is_visible()
 
 
@@ -73,7 +74,8 @@ def test_clinician_without_mfa_is_sent_to_set_it_up(
 
     secret = page.get_by_label("Authenticator secret").input_value()
     page.get_by_label("Authenticator code").fill(totp_now(secret))
-    page.get_by_role("button", name="Activate").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Activate").click()
     page.goto(f"{live_server.url}/")
     assert page.get_by_role("heading", name=re.compile("Good to see you")).is_visible()
 
@@ -120,7 +122,7 @@ def test_idle_warning_offers_to_stay_then_signs_out(
 def test_password_reset_sends_a_link_that_works(live_server, page, patient):
     page.goto(f"{live_server.url}/accounts/password/reset/")
     page.get_by_label("Email").fill(patient.email)
-    page.get_by_role("button", name="Reset My Password").click()
+    page.get_by_role("button", name="Send me the link").click()
     page.wait_for_url(re.compile(r"/accounts/password/reset/done/"))
     assert len(mail.outbox) == 1
     link = re.search(r"https?://\S+/accounts/password/reset/key/\S+/", mail.outbox[0].body)
@@ -131,7 +133,7 @@ def test_password_reset_sends_a_link_that_works(live_server, page, patient):
     page.get_by_label("New Password:", exact=True).fill("another-long-passphrase")
     page.get_by_label("New Password (again)").fill("another-long-passphrase")
     with page.expect_navigation():
-        page.get_by_role("button", name="Change Password").click()
+        page.get_by_role("button", name="Save my new password").click()
     # The reset signs the patient in (it also clears a lockout: README, "Sign-in limits").
     page.wait_for_url(f"{live_server.url}/")
     assert "Hello, Pat" in page.content()
