@@ -12,7 +12,10 @@ class CaseManagementConfig(AppConfig):
     def ready(self) -> None:
         from apps.casemanagement import panels
         from apps.core import nav
-        from apps.enrollment.extensions import register_continuing_care_section
+        from apps.enrollment.extensions import (
+            register_continuing_care_section,
+            register_plan_section,
+        )
         from apps.progress.extensions import register_chart_section
 
         nav.register_link(
@@ -48,4 +51,14 @@ class CaseManagementConfig(AppConfig):
         )
         register_continuing_care_section(
             key="referrals", order=10, render=panels.continuing_care_section
+        )
+        # Needs and goals for housing, work, school and legal belong on the treatment plan.
+        register_plan_section(
+            key="casemanagement", order=30, render=panels.staff_chart_section, audience="staff"
+        )
+        register_plan_section(
+            key="casemanagement",
+            order=30,
+            render=panels.patient_chart_section,
+            audience="patient",
         )

@@ -397,3 +397,14 @@ def test_discharge_pages_show_continuing_care_referrals(
     ).content.decode()
     assert "Harbor Light Counseling" in summary and "STAFF ONLY" not in summary
     assert reverse("casemanagement:referral", args=[referral.pk]) not in summary
+
+
+def test_needs_and_tasks_show_on_the_treatment_plan(
+    client, login, clinician, patient, patient_task
+):
+    login(client, clinician)
+    staff_page = client.get(reverse("enrollment:patient_treatment_plan", args=[patient.pk]))
+    assert "Stable housing." in staff_page.content.decode()
+    login(client, patient)
+    own_page = client.get(reverse("enrollment:treatment_plan")).content.decode()
+    assert "Gather pay stubs" in own_page
