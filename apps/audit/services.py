@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.http import Http404, HttpRequest
 
 from apps.audit.models import AuditAction, AuditEvent
 from apps.core import requestcontext
@@ -46,3 +47,15 @@ def audit_record(
         ip=ip if ip is not None else (ctx.ip if ctx else None),
         request_id=request_id if request_id is not None else (ctx.request_id if ctx else ""),
     )
+
+
+def audit_refusal(request: HttpRequest, object_type: str, object_id: object) -> Http404:
+    """Record a refused read or write and return the 404 the view raises: a record the
+    viewer may not see answers exactly as a missing one does."""
+    audit_record(
+        actor=getattr(request, "user", None),
+        action=AuditAction.DENIED,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+    )
+    return Http404()

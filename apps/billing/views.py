@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_GET
 
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_refusal
 from apps.billing import exports, selectors
 from apps.core.params import query_date_or_none, query_int
 from apps.programs.selectors import programs_for_staff
@@ -29,16 +28,6 @@ STATUS_FILTERS = ("", "billable", "blocked")
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _refused(request: HttpRequest, object_type: str, object_id: Any) -> Http404:
-    audit_record(
-        actor=_user(request),
-        action=AuditAction.DENIED,
-        object_type=object_type,
-        object_id=object_id,
-    )
-    return Http404()
 
 
 def _period(request: HttpRequest, *, strict: bool) -> tuple[dt.date, dt.date] | None:
@@ -71,7 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
     program_id = query_int(request, "program", minimum=1)
     program = selectors.program_get_for_billing(viewer=user, program_id=program_id)
     if program is None:
-        raise _refused(request, "billing.program", program_id or "")
+        raise audit_refusal(request, "billing.program", program_id or "")
     start, end = _period(request, strict=False)  # type: ignore[misc]
     patient_id = query_int(request, "patient", minimum=1)
     status = request.GET.get("status", "")
@@ -119,7 +108,7 @@ def claims_csv(request: HttpRequest) -> HttpResponse:
     program_id = query_int(request, "program", minimum=1)
     program = selectors.program_get_for_billing(viewer=user, program_id=program_id)
     if program is None:
-        raise _refused(request, "billing.claims", program_id or "")
+        raise audit_refusal(request, "billing.claims", program_id or "")
     period = _period(request, strict=True)
     if period is None:
         return HttpResponseBadRequest(_("Choose a period of up to 92 days."))
@@ -158,7 +147,7 @@ def superbill_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
 
     found = selectors.patient_get_for_billing(viewer=_user(request), patient_id=patient_id)
     if found is None:
-        raise _refused(request, "billing.superbill", patient_id)
+        raise audit_refusal(request, "billing.superbill", patient_id)
     patient, program = found
     period = _period(request, strict=True)
     if period is None:

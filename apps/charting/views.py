@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_refusal
 from apps.charting import selectors, services
 from apps.charting.forms import (
     AddendumForm,
@@ -47,20 +47,10 @@ def _staff(request: HttpRequest) -> User:
     return user
 
 
-def _refused(request: HttpRequest, object_type: str, object_id: Any) -> Http404:
-    audit_record(
-        actor=_user(request),
-        action=AuditAction.DENIED,
-        object_type=object_type,
-        object_id=object_id,
-    )
-    return Http404()
-
-
 def _note(request: HttpRequest, note_id: int) -> Note:
     note = selectors.note_get_for_viewer(viewer=_user(request), note_id=note_id)
     if note is None:
-        raise _refused(request, "charting.note", note_id)
+        raise audit_refusal(request, "charting.note", note_id)
     return note
 
 
@@ -100,7 +90,7 @@ def appointment_note(request: HttpRequest, appointment_id: int) -> HttpResponse:
         Appointment.objects.select_related("program", "patient").filter(pk=appointment_id).first()
     )
     if appointment is None or appointment.clinician_id != user.pk:
-        raise _refused(request, "scheduling.appointment", appointment_id)
+        raise audit_refusal(request, "scheduling.appointment", appointment_id)
     template = None
     if request.POST.get("template"):
         template = (
@@ -124,7 +114,7 @@ def patient_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     user = _staff(request)
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
-        raise _refused(request, "charting.note", f"patient:{patient_id}")
+        raise audit_refusal(request, "charting.note", f"patient:{patient_id}")
     template = (
         NoteTemplate.objects.filter(pk=form_int(request, "template") or 0, is_active=True)
         .exclude(kind="group")
@@ -268,7 +258,7 @@ def note_save(request: HttpRequest, note_id: int) -> HttpResponse:
     user = _user(request)
     note = selectors.note_get_for_author(viewer=user, note_id=note_id)
     if note is None:
-        raise _refused(request, "charting.note", note_id)
+        raise audit_refusal(request, "charting.note", note_id)
     spec = note.template.spec
     content_form = content_form_class(spec.fields)(request.POST)
     details_form = NoteDetailsForm(request.POST, goal_choices=_goal_choices(note))
@@ -320,7 +310,7 @@ def note_load_last(request: HttpRequest, note_id: int) -> HttpResponse:
     user = _user(request)
     note = selectors.note_get_for_author(viewer=user, note_id=note_id)
     if note is None:
-        raise _refused(request, "charting.note", note_id)
+        raise audit_refusal(request, "charting.note", note_id)
     if services.note_load_last(note=note, by=user):
         messages.success(
             request, _("Started from the last signed note. Update it for today's session.")
@@ -354,7 +344,7 @@ def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
             secret=form.cleaned_data["secret"],
         )
     except PermissionDenied as exc:
-        raise _refused(request, "charting.note", note_id) from exc
+        raise audit_refusal(request, "charting.note", note_id) from exc
     except ValidationError as exc:
         for message in exc.messages:
             form.add_error(None, message)
@@ -372,11 +362,11 @@ def _signed_target(request: HttpRequest, kind: str, pk: int) -> Note | GroupNote
     if kind == "group":
         found = selectors.group_note_get_for_staff(viewer=_user(request), session_id=pk)
         if found is None or found[1] is None:
-            raise _refused(request, "charting.groupnote", pk)
+            raise audit_refusal(request, "charting.groupnote", pk)
         return found[1]
     note = _note(request, pk)
     if not selectors.is_staff(_user(request)):
-        raise _refused(request, "charting.note", pk)
+        raise audit_refusal(request, "charting.note", pk)
     return note
 
 
@@ -405,7 +395,7 @@ def addendum(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             secret=form.cleaned_data["secret"],
         )
     except PermissionDenied as exc:
-        raise _refused(request, "charting.note", pk) from exc
+        raise audit_refusal(request, "charting.note", pk) from exc
     except ValidationError as exc:
         return _note_error(request, target, exc)
     messages.success(request, _("Addendum signed and added."))
@@ -428,7 +418,7 @@ def cosign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             secret=form.cleaned_data["secret"],
         )
     except PermissionDenied as exc:
-        raise _refused(request, "charting.note", pk) from exc
+        raise audit_refusal(request, "charting.note", pk) from exc
     except ValidationError as exc:
         return _note_error(request, target, exc)
     messages.success(request, _("Co-signed."))
@@ -485,7 +475,7 @@ def group_note(request: HttpRequest, session_id: int) -> HttpResponse:
     user = _user(request)
     found = selectors.group_note_get_for_staff(viewer=user, session_id=session_id)
     if found is None:
-        raise _refused(request, "charting.groupnote", session_id)
+        raise audit_refusal(request, "charting.groupnote", session_id)
     session, group = found
     if request.method == "POST":
         if group is not None and group.is_signed():
@@ -493,7 +483,7 @@ def group_note(request: HttpRequest, session_id: int) -> HttpResponse:
         try:
             group = services.group_note_start(session=session, by=user)
         except PermissionDenied as exc:
-            raise _refused(request, "charting.groupnote", session_id) from exc
+            raise audit_refusal(request, "charting.groupnote", session_id) from exc
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return redirect("charting:home")
@@ -553,7 +543,7 @@ def _group_context(
 def _own_group_draft(request: HttpRequest, session_id: int) -> GroupNote:
     found = selectors.group_note_get_for_staff(viewer=_user(request), session_id=session_id)
     if found is None or found[1] is None or found[1].author_id != _user(request).pk:
-        raise _refused(request, "charting.groupnote", session_id)
+        raise audit_refusal(request, "charting.groupnote", session_id)
     return found[1]
 
 
@@ -600,7 +590,7 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
     user = _user(request)
     found = selectors.group_note_get_for_staff(viewer=user, session_id=session_id)
     if found is None or found[1] is None:
-        raise _refused(request, "charting.groupnote", session_id)
+        raise audit_refusal(request, "charting.groupnote", session_id)
     group = found[1]
     if group.is_signed():
         messages.info(request, _("This group note is already signed."))
@@ -621,7 +611,7 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
             secret=form.cleaned_data["secret"],
         )
     except PermissionDenied as exc:
-        raise _refused(request, "charting.groupnote", session_id) from exc
+        raise audit_refusal(request, "charting.groupnote", session_id) from exc
     except ValidationError as exc:
         for message in exc.messages:
             form.add_error(None, message)
@@ -650,7 +640,7 @@ def psychotherapy(request: HttpRequest, patient_id: int) -> HttpResponse:
         else None
     )
     if patient is None:
-        raise _refused(request, "charting.psychotherapynote", f"patient:{patient_id}")
+        raise audit_refusal(request, "charting.psychotherapynote", f"patient:{patient_id}")
     form = PsychotherapyNoteForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_refusal
 from apps.diagnoses import codes, selectors, services
 from apps.diagnoses.forms import DiagnosisAddForm, DiagnosisEditForm, LevelOfCareForm, ResolveForm
 from apps.diagnoses.models import Diagnosis
@@ -29,33 +29,23 @@ def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
 
-def _refused(request: HttpRequest, object_type: str, object_id: Any) -> Http404:
-    audit_record(
-        actor=_user(request),
-        action=AuditAction.DENIED,
-        object_type=object_type,
-        object_id=object_id,
-    )
-    return Http404()
-
-
 def _patient(request: HttpRequest, patient_id: int) -> User:
     patient = selectors.patient_get_for_staff(viewer=_user(request), patient_id=patient_id)
     if patient is None:
-        raise _refused(request, "diagnoses.patient", patient_id)
+        raise audit_refusal(request, "diagnoses.patient", patient_id)
     return patient
 
 
 def _writer_patient(request: HttpRequest, patient_id: int) -> User:
     if not selectors.can_write(_user(request)):
-        raise _refused(request, "diagnoses.patient", patient_id)
+        raise audit_refusal(request, "diagnoses.patient", patient_id)
     return _patient(request, patient_id)
 
 
 def _diagnosis(request: HttpRequest, diagnosis_id: int) -> Diagnosis:
     diagnosis = selectors.diagnosis_get_for_writer(viewer=_user(request), diagnosis_id=diagnosis_id)
     if diagnosis is None:
-        raise _refused(request, "diagnoses.diagnosis", diagnosis_id)
+        raise audit_refusal(request, "diagnoses.diagnosis", diagnosis_id)
     return diagnosis
 
 
