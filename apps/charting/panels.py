@@ -9,10 +9,12 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
+from apps.accounts.selectors import program_for_patient
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.charting import selectors
 from apps.core import nav
+from apps.enrollment.extensions import register_plan_section
 from apps.progress.extensions import register_chart_section, register_outcome_metric
 
 
@@ -60,6 +62,32 @@ def patient_notes(request: HttpRequest, patient: User) -> tuple[str, dict[str, A
     return "charting/partials/patient_notes.html", {"notes": notes}
 
 
+def plan_level_of_care(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
+    """On the clinician's treatment plan of a substance-use program: the latest ASAM
+    assessment and a way to re-assess it at the plan review (ASAM dimensions are re-rated
+    at each review)."""
+    viewer: Any = request.user
+    program = program_for_patient(user=patient)
+    if program is None or not program.is_substance_use:
+        return None
+    latest = selectors.latest_assessment(patient=patient, slug="asam")
+    audit_record(
+        actor=viewer,
+        action=AuditAction.VIEW,
+        object_type="charting.note",
+        object_id=f"patient:{patient.pk}",
+        patient=patient,
+        detail="asam on plan",
+    )
+    asam = next((t for t in selectors.templates_offered() if t.slug == "asam"), None)
+    return "charting/partials/plan_asam.html", {
+        "latest": latest,
+        "level": (latest.content.get("recommended_level") if latest else None),
+        "asam": asam,
+        "can_write": viewer.role == "clinician",
+    }
+
+
 def register() -> None:
     nav.register_link(
         roles={"clinician", "admin"}, label=_("Notes"), url_name="charting:home", order=18
@@ -71,6 +99,7 @@ def register() -> None:
         label=_("Notes signed on time"),
         compute=selectors.documentation_timeliness,
     )
+    register_plan_section(key="asam", order=20, render=plan_level_of_care, audience="staff")
     register_chart_section(
         key="notes", order=10, render=chart_notes, audience="staff", title=_("Notes")
     )

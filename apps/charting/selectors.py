@@ -396,3 +396,13 @@ def screening_results(*, patient: User) -> list[MeasureResponse]:
     for response in MeasureResponse.objects.filter(patient=patient).order_by("-taken_at", "-id"):
         latest.setdefault(response.instrument, response)
     return sorted(latest.values(), key=lambda r: r.instrument)
+
+
+def latest_assessment(*, patient: User, slug: str) -> Note | None:
+    """The patient's latest signed note on the template ``slug`` (e.g. the ASAM)."""
+    return (
+        Note.objects.filter(patient=patient, template__slug=slug, signed_at__isnull=False)
+        .select_related("template", "author")
+        .order_by("-service_date", "-signed_at")
+        .first()
+    )

@@ -530,3 +530,50 @@ def test_psychotherapy_notes_stay_out_of_the_progress_summary(client, login, cli
     login(client, clinician)
     summary = client.get(reverse("progress:summary", args=[patient.pk])).content.decode()
     assert "Countertransference" not in summary
+
+
+def test_a_substance_use_plan_shows_the_latest_asam_and_offers_reassessment(
+    client, login, clinician, patient, program, templates
+):
+    from apps.charting.models import NoteTemplate
+
+    program.kind = "substance_use"
+    program.save(update_fields=["kind"])
+    login(client, clinician)
+    url = reverse("enrollment:patient_treatment_plan", args=[patient.pk])
+    assert "Start the ASAM assessment" in client.get(url).content.decode()
+    asam = NoteTemplate.objects.get(slug="asam")
+    note = services.note_start(patient=patient, by=clinician, template=asam)
+    dims = {
+        f"d{i}_{k}": "1"
+        for i, k in enumerate(
+            [
+                "intoxication_withdrawal",
+                "biomedical",
+                "emotional_behavioral",
+                "readiness",
+                "relapse_potential",
+                "recovery_environment",
+            ],
+            1,
+        )
+    }
+    Note.objects.filter(pk=note.pk).update(
+        content={
+            **dims,
+            "recommended_level": "2.1 Intensive outpatient",
+            "justification": "Meets 2.1.",
+        }
+    )
+    note.refresh_from_db()
+    services.note_sign(
+        note=note, by=clinician, typed_name=clinician.full_name, secret="correct-horse-battery-9"
+    )
+    page = client.get(url).content.decode()
+    assert (
+        "Recommended level 2.1 Intensive outpatient" in page and "Re-assess for this review" in page
+    )
+    # A mental-health program's plan has no ASAM card.
+    program.kind = "mental_health"
+    program.save(update_fields=["kind"])
+    assert "Level of care (ASAM)" not in client.get(url).content.decode()
