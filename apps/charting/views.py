@@ -379,49 +379,62 @@ def _back(target: Note | GroupNote) -> HttpResponse:
 @login_required
 @require_POST
 def addendum(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    return _signed_action(
+        request,
+        kind,
+        pk,
+        AddendumForm,
+        lambda target, data, by: services.addendum_add(
+            note=target,
+            by=by,
+            body=data["body"],
+            typed_name=data["typed_name"],
+            secret=data["secret"],
+        ),
+        done=_("Addendum signed and added."),
+    )
+
+
+@login_required
+@require_POST
+def cosign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    return _signed_action(
+        request,
+        kind,
+        pk,
+        SignForm,
+        lambda target, data, by: services.cosign(
+            note=target, by=by, typed_name=data["typed_name"], secret=data["secret"]
+        ),
+        done=_("Co-signed."),
+    )
+
+
+def _signed_action(
+    request: HttpRequest,
+    kind: str,
+    pk: int,
+    form_class: type[SignForm],
+    act: Any,
+    *,
+    done: str,
+) -> HttpResponse:
+    """A signature on a signed note (an addendum, a co-signature): the form's errors or the
+    service's refusal come back as messages on the note, a refused viewer as a 404."""
     target = _signed_target(request, kind, pk)
-    form = AddendumForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
             for message in errors:
                 messages.error(request, str(message))
         return _back(target)
     try:
-        services.addendum_add(
-            note=target,
-            by=_user(request),
-            body=form.cleaned_data["body"],
-            typed_name=form.cleaned_data["typed_name"],
-            secret=form.cleaned_data["secret"],
-        )
+        act(target, form.cleaned_data, _user(request))
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.note", pk) from exc
     except ValidationError as exc:
         return _note_error(request, target, exc)
-    messages.success(request, _("Addendum signed and added."))
-    return _back(target)
-
-
-@login_required
-@require_POST
-def cosign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    target = _signed_target(request, kind, pk)
-    form = SignForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Type your name and your password or code to co-sign."))
-        return _back(target)
-    try:
-        services.cosign(
-            note=target,
-            by=_user(request),
-            typed_name=form.cleaned_data["typed_name"],
-            secret=form.cleaned_data["secret"],
-        )
-    except PermissionDenied as exc:
-        raise audit_refusal(request, "charting.note", pk) from exc
-    except ValidationError as exc:
-        return _note_error(request, target, exc)
-    messages.success(request, _("Co-signed."))
+    messages.success(request, done)
     return _back(target)
 
 
