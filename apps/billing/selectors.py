@@ -429,7 +429,8 @@ def billable_days(
             ServiceHeld(
                 kind="group",
                 title=session.group.name,
-                plain=_("Group therapy"),
+                # The patient knows their groups by name; the name carries no code.
+                plain=_("Group therapy: %(group)s") % {"group": session.group.name},
                 started_at=session.starts_at,
                 minutes=row.minutes,
                 note=note,

@@ -49,8 +49,13 @@ def chart_notes(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any
     }
 
 
+# My progress shows the latest few; "All my notes" lists the rest.
+PATIENT_SECTION_NOTES = 6
+
+
 def patient_notes(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
     notes = selectors.notes_for_patient(patient=patient)
+    shown = notes[:PATIENT_SECTION_NOTES]
     audit_record(
         actor=patient,
         action=AuditAction.VIEW,
@@ -59,7 +64,7 @@ def patient_notes(request: HttpRequest, patient: User) -> tuple[str, dict[str, A
         patient=patient,
         detail="my notes list",
     )
-    return "charting/partials/patient_notes.html", {"notes": notes}
+    return "charting/partials/patient_notes.html", {"notes": shown, "more": len(notes) > len(shown)}
 
 
 def plan_level_of_care(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:

@@ -8,6 +8,7 @@ app_name = "charting"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("mine/", views.my_notes, name="my_notes"),
     path(
         "appointments/<int:appointment_id>/note/", views.appointment_note, name="appointment_note"
     ),

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -77,6 +78,27 @@ def home(request: HttpRequest) -> HttpResponse:
         "overdue": selectors.overdue_by_clinician(viewer=user) if user.role == "admin" else None,
     }
     return render(request, "charting/home.html", context)
+
+
+@login_required
+@require_GET
+def my_notes(request: HttpRequest) -> HttpResponse:
+    """Every note the patient may read (open notes), newest first, 25 a page."""
+    user = _user(request)
+    if user.role != "patient":
+        raise Http404
+    page = Paginator(selectors.notes_for_patient(patient=user), 25).get_page(
+        request.GET.get("page")
+    )
+    audit_record(
+        actor=user,
+        action=AuditAction.VIEW,
+        object_type="charting.note",
+        object_id=f"patient:{user.pk}",
+        patient=user,
+        detail="all my notes",
+    )
+    return render(request, "charting/my_notes.html", {"page": page})
 
 
 # --- starting notes -----------------------------------------------------------------------

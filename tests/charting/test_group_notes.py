@@ -141,3 +141,32 @@ def test_the_held_session_is_due_until_its_group_note_is_signed(
     _fill(client, held_session, parts)
     client.post(reverse("charting:group_note_sign", args=[held_session.pk]), sign_data(clinician))
     assert selectors.notes_due_for(clinician=clinician) == []
+
+
+def test_my_progress_shows_the_latest_notes_and_all_my_notes_the_rest(
+    client, login, clinician, held_session, patient, program, templates
+):
+    from apps.charting import services
+    from apps.charting.models import NoteTemplate
+    from apps.charting.panels import PATIENT_SECTION_NOTES
+
+    dap = NoteTemplate.objects.get(slug="dap")
+    for _ in range(PATIENT_SECTION_NOTES + 2):
+        note = services.note_start(patient=patient, by=clinician, template=dap)
+        Note.objects.filter(pk=note.pk).update(
+            content={"data": "d", "assessment": "a", "plan": "p"}
+        )
+        note.refresh_from_db()
+        services.note_sign(
+            note=note,
+            by=clinician,
+            typed_name=clinician.full_name,
+            secret="correct-horse-battery-9",
+        )
+    login(client, patient)
+    mine = client.get(reverse("progress:mine")).content.decode()
+    assert mine.count("DAP note") == PATIENT_SECTION_NOTES and "All my notes" in mine
+    everything = client.get(reverse("charting:my_notes")).content.decode()
+    assert everything.count("DAP note") == PATIENT_SECTION_NOTES + 2
+    login(client, clinician)
+    assert client.get(reverse("charting:my_notes")).status_code == 404
