@@ -132,8 +132,8 @@ def _plan(a: Assignment, p: User) -> None:
 
 
 def _group_assign(clinician: User, program_slug: str, stdout: TextIO) -> None:
-    """The relapse prevention group's latest past session whose curriculum topic names a
-    module gets that module (the suggestion a clinician would accept on the session page)."""
+    """The relapse prevention group's latest session whose curriculum topic names a module
+    gets that module (the suggestion a clinician would accept on the session page)."""
     from apps.scheduling.models import Group
 
     group = (
@@ -143,7 +143,14 @@ def _group_assign(clinician: User, program_slug: str, stdout: TextIO) -> None:
     )
     if group is None or Assignment.objects.filter(group=group).exists():
         return
-    for session in group.sessions.filter(starts_at__lt=timezone.now()).order_by("-starts_at"):
+    now = timezone.now()
+    # The latest past session first (older demo databases have topics only on sessions
+    # generated since topics rotated: then the next one).
+    candidates = [
+        *group.sessions.filter(starts_at__lt=now).order_by("-starts_at"),
+        *group.sessions.filter(starts_at__gte=now).order_by("starts_at"),
+    ]
+    for session in candidates:
         module = selectors.module_suggested_for_session(session=session)
         if module is not None:
             break
