@@ -30,3 +30,15 @@ class HomeworkConfig(AppConfig):
         nav.register_panel(
             role="clinician", order=30, key="homework_review", render=panels.clinician_panel
         )
+        from apps.homework import selectors, services
+        from apps.scheduling import extensions
+
+        # Curriculum topics name modules by slug; scheduling validates against these.
+        extensions.register_module_catalogue(selectors.module_catalogue)
+        # Late joiners get the group's open assignments.
+        extensions.register_membership_activated(
+            key="homework",
+            hook=lambda m, by: services.group_homework_give_to_new_member(membership=m, by=by),
+        )
+        # "Homework after this session" on the staff session page.
+        extensions.register_session_section(key="homework", order=10, render=panels.session_section)

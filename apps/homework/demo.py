@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.homework import services
+from apps.homework import selectors, services
 from apps.homework.answers import DictData
 from apps.homework.loader import load_modules
 from apps.homework.models import Assignment, Module
@@ -132,29 +132,42 @@ def _plan(a: Assignment, p: User) -> None:
 
 
 def _group_assign(clinician: User, program_slug: str, stdout: TextIO) -> None:
-    """Triggers map for the first demo group with members, after its latest past session."""
+    """The relapse prevention group's latest session whose curriculum topic names a module
+    gets that module (the suggestion a clinician would accept on the session page)."""
     from apps.scheduling.models import Group
 
-    module = Module.objects.get(slug="triggers-map")
     group = (
-        Group.objects.filter(program__slug=program_slug, memberships__status="active")
+        Group.objects.filter(program__slug=program_slug, name="Evening Relapse Prevention")
         .select_related("program")
-        .distinct()
-        .order_by("pk")
         .first()
     )
-    if group is None or Assignment.objects.filter(group=group, module=module).exists():
+    if group is None or Assignment.objects.filter(group=group).exists():
         return
-    session = group.sessions.filter(starts_at__lt=timezone.now()).order_by("-starts_at").first()
+    now = timezone.now()
+    # The latest past session first (older demo databases have topics only on sessions
+    # generated since topics rotated: then the next one).
+    candidates = [
+        *group.sessions.filter(starts_at__lt=now).order_by("-starts_at"),
+        *group.sessions.filter(starts_at__gte=now).order_by("starts_at"),
+    ]
+    for session in candidates:
+        module = selectors.module_suggested_for_session(session=session)
+        if module is not None:
+            break
+    else:
+        return
     result = services.assignment_create_for_group(
         clinician=clinician,
         group=group,
         module=module,
         due_date=timezone.localdate() + dt.timedelta(days=6),
-        note="Bring your map to the next group.",
+        note="Bring this to the next group.",
         session=session,
     )
-    stdout.write(f"  homework: triggers map assigned to group {group.pk} ({len(result.created)})\n")
+    stdout.write(
+        f"  homework: {module.slug} (topic of session {session.pk}) assigned to group "
+        f"{group.pk} ({len(result.created)})\n"
+    )
 
 
 def seed(stdout: TextIO) -> None:

@@ -22,8 +22,10 @@ from apps.homework.models import (
 )
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from apps.accounts.models import User
-    from apps.scheduling.models import Group
+    from apps.scheduling.models import Group, Session
 
 
 def is_reviewer(user: User) -> bool:
@@ -178,3 +180,47 @@ def group_homework(*, group: Group) -> dict[str, Any]:
         "rows": rows,
         "counts": status_counts(assignments),
     }
+
+
+def module_catalogue() -> dict[str, str]:
+    """``{slug: title}`` of the modules a group's curriculum topic may name (every module
+    with content, published or not: an admin may plan ahead)."""
+    return dict(Module.objects.filter(current_version__isnull=False).values_list("slug", "title"))
+
+
+def module_suggested_for_session(*, session: Session) -> Module | None:
+    """The published module of the session's curriculum topic (the group's topic with the
+    session's topic as title), or None. The caller has decided the viewer may see the
+    session."""
+    from apps.scheduling.curriculum import topic_module
+
+    slug = topic_module(session.group.curriculum_topics, session.topic)
+    return modules_published().filter(slug=slug).first() if slug else None
+
+
+def group_open_assignments(*, group: Group, today: dt.date) -> list[Assignment]:
+    """The group's open group-level assignments, one per module: the latest copy assigned
+    to the group (which carries the due date, note, session and assigner every member got).
+
+    Group homework is stored as each member's own copy with ``group`` set; there is no
+    separate row for "the group's assignment". So it is *open* when:
+    - it has a due date: that date is today or later (past-due ones are closed to newcomers);
+    - it has none: some copy of it is still being worked on (assigned or in progress) — once
+      every member has submitted, the group has moved on."""
+    latest: dict[int, Assignment] = {}
+    for a in (
+        Assignment.objects.filter(group=group)
+        .select_related("module", "assigned_by", "session")
+        .order_by("module_id", "-created_at", "-pk")
+    ):
+        latest.setdefault(a.module_id, a)
+    still_worked_on = set(
+        Assignment.objects.filter(group=group, status__in=OPEN_STATUSES).values_list(
+            "module_id", flat=True
+        )
+    )
+    return [
+        a
+        for a in latest.values()
+        if (a.due_date >= today if a.due_date is not None else a.module_id in still_worked_on)
+    ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,11 +28,11 @@ from apps.homework.models import (
     Response,
 )
 from apps.homework.schema import PracticeLogStep, Step
-from apps.homework.selectors import group_active_members, is_reviewer
+from apps.homework.selectors import group_active_members, group_open_assignments, is_reviewer
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
-    from apps.scheduling.models import Group, Session
+    from apps.scheduling.models import Group, GroupMembership, Session
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +268,52 @@ def assignment_create_for_group(
         )
         (result.created if created else result.updated).append(assignment)
     return result
+
+
+@transaction.atomic
+def group_homework_give_to_new_member(
+    *, membership: GroupMembership, by: User | None
+) -> list[Assignment]:
+    """A patient just got an active seat in a group (scheduling's membership hook): give
+    them the group's open assignments (``group_open_assignments``), with the due date, note
+    and session the others got. Exactly once: a module they already have from this group
+    (any status, e.g. from an earlier seat) or have open anyway is skipped, so adding them
+    again creates nothing. The seat was granted by someone allowed to; the assigner shown is
+    the clinician who assigned the group."""
+    group, patient = membership.group, membership.patient
+    if not patient.is_active or patient.role != "patient":
+        return []
+    today = timezone.localdate(timezone=group.program.time_zone)
+    given = []
+    for source in group_open_assignments(group=group, today=today):
+        module = source.module
+        if module.current_version_id is None:
+            continue
+        if Assignment.objects.filter(
+            Q(group=group) | Q(status__in=OPEN_STATUSES), patient=patient, module=module
+        ).exists():
+            continue
+        assignment = Assignment.objects.create(
+            patient=patient,
+            module=module,
+            module_version_id=module.current_version_id,
+            assigned_by=source.assigned_by,
+            group=group,
+            session=source.session,
+            due_date=source.due_date,
+            note=source.note,
+        )
+        audit_record(
+            actor=by,
+            action=AuditAction.CREATE,
+            obj=assignment,
+            patient=patient,
+            detail="group homework given on joining",
+        )
+        _notify("homework_assigned", recipient=patient, assignment=assignment)
+        _schedule_due_reminder(assignment)
+        given.append(assignment)
+    return given
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from apps.accounts.models import User
 from apps.accounts.selectors import patient_get_for_viewer, patients_visible_to
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.params import query_int
 from apps.homework import selectors, services
 from apps.homework.forms import AssignForm, FeedbackForm
 from apps.homework.models import OPEN_STATUSES, Assignment, AssignmentStatus, Response
@@ -310,6 +311,21 @@ def review_home(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _suggest(form: AssignForm, session: Any) -> AssignForm:
+    """Assigning "from a session": pre-select that session and, when its curriculum topic
+    names a module, that module (with a hint saying why)."""
+    if session is None:
+        return form
+    form.initial["session"] = session
+    module = selectors.module_suggested_for_session(session=session)
+    if module is not None:
+        form.initial["module"] = module
+        form.fields["module"].help_text = _("Suggested for this session's topic, “%(topic)s”.") % {
+            "topic": session.topic
+        }
+    return form
+
+
 def _assign_redirect(kind: str, pk: int) -> HttpResponse:
     return redirect(reverse(f"homework:review_{kind}", args=[pk]))
 
@@ -320,7 +336,25 @@ def review_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404(_("No such patient."))
-    form = AssignForm(request.POST or None)
+    # From a session page (?session=): tie it to that session and suggest its topic's
+    # module, if the clinician may see the session and the patient is in its group.
+    from apps.scheduling.selectors import session_get_for_staff
+
+    session = None
+    session_id = query_int(request, "session")
+    if session_id is not None:
+        session = session_get_for_staff(user=user, session_id=session_id)
+        if session is not None and patient not in selectors.group_active_members(
+            group=session.group
+        ):
+            session = None
+    form = _suggest(
+        AssignForm(
+            request.POST or None,
+            sessions=type(session).objects.filter(pk=session.pk) if session else None,
+        ),
+        session,
+    )
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -330,6 +364,7 @@ def review_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
                     module=form.cleaned_data["module"],
                     due_date=form.cleaned_data["due_date"],
                     note=form.cleaned_data["note"],
+                    session=form.cleaned_data.get("session"),
                 )
             except services.HomeworkError as exc:
                 form.add_error(None, exc.message)
@@ -373,10 +408,15 @@ def review_group(request: HttpRequest, group_id: int) -> HttpResponse:
     if group is None:
         raise Http404(_("No such group."))
     now = timezone.now()
+    # From a session page (?session=): that session is chosen and its topic's module
+    # suggested, even if it lies outside the usual two weeks either side.
+    chosen_id = query_int(request, "session")
+    chosen = group.sessions.filter(pk=chosen_id).first() if chosen_id is not None else None
     sessions = group.sessions.filter(
-        starts_at__gte=now - dt.timedelta(days=14), starts_at__lte=now + dt.timedelta(days=14)
+        Q(starts_at__gte=now - dt.timedelta(days=14), starts_at__lte=now + dt.timedelta(days=14))
+        | Q(pk__in=[chosen.pk] if chosen else [])
     ).order_by("starts_at")
-    form = AssignForm(request.POST or None, sessions=sessions)
+    form = _suggest(AssignForm(request.POST or None, sessions=sessions), chosen)
     if request.method == "POST":
         if form.is_valid():
             try:

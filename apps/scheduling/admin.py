@@ -8,12 +8,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 from apps.scheduling import services
+from apps.scheduling.curriculum import module_slugs, topics_clean
 from apps.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -49,6 +51,22 @@ class GroupAdminForm(forms.ModelForm):
             "end_date",
             "auto_admit_members",
         ]
+        # In the form, not the model, so the text needs no migration.
+        help_texts = {
+            "curriculum_topics": _(
+                'Topics in order, e.g. [{"title": "Urge surfing", "module": "urge-surfing"}]. '
+                '"module" is optional: the homework module suggested after that session.'
+            )
+        }
+
+    def clean_curriculum_topics(self) -> list[dict[str, str]]:
+        # Stored normalised ({"title", "module"} objects); module slugs must name a module.
+        try:
+            return topics_clean(
+                self.cleaned_data.get("curriculum_topics"), known_modules=module_slugs()
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

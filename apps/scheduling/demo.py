@@ -9,13 +9,13 @@ session is moved to "now" on every run so there is always one to join.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TextIO
+from typing import Any, TextIO
 
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.programs.models import Program
-from apps.scheduling import services
+from apps.scheduling import curriculum, services
 from apps.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -34,7 +34,7 @@ from apps.scheduling.recurrence import rrule_weekly
 LIVE_GROUP = "Drop-in Process Group (live demo)"
 HISTORY_DAYS = 21
 
-GROUPS = [
+GROUPS: list[tuple[Any, ...]] = [
     # name, kind, track, days, start, minutes, facilitator index, patient numbers, topics
     (
         "Morning Process Group",
@@ -56,7 +56,12 @@ GROUPS = [
         75,
         0,
         range(1, 7),
-        ["Mindfulness", "Distress tolerance", "Emotion regulation", "Interpersonal effectiveness"],
+        [
+            {"title": "Mindfulness", "module": "paced-breathing"},
+            {"title": "Distress tolerance", "module": "progressive-muscle-relaxation"},
+            {"title": "Emotion regulation", "module": "name-the-emotion"},
+            {"title": "Interpersonal effectiveness", "module": ""},
+        ],
     ),
     (
         "Evening Process Group",
@@ -78,7 +83,12 @@ GROUPS = [
         75,
         1,
         range(7, 13),
-        ["High-risk situations", "Cravings and urges", "Coping plan", "Lapse vs relapse"],
+        [
+            {"title": "High-risk situations", "module": "triggers-map"},
+            {"title": "Cravings and urges", "module": "urge-surfing"},
+            {"title": "Coping plan", "module": "warning-signs-plan"},
+            "Lapse vs relapse",  # a plain title (as stored before topics named modules)
+        ],
     ),
     (
         "Weekend Psychoeducation",
@@ -89,7 +99,12 @@ GROUPS = [
         90,
         1,
         range(1, 13),
-        ["Depression and anxiety", "Sleep", "Medication basics", "Stress and the body"],
+        [
+            "Depression and anxiety",
+            "Sleep",
+            "Medication basics",
+            {"title": "Stress and the body", "module": "stress-diary"},
+        ],
     ),
     (LIVE_GROUP, "process", "weekend", list(range(7)), dt.time(12, 0), 120, 0, range(1, 9), []),
 ]
@@ -142,6 +157,11 @@ def seed(stdout: TextIO) -> None:
                 ),
                 facilitators=[clinicians[fac]],
             )
+        elif curriculum.topics_read(group.curriculum_topics) != curriculum.topics_read(topics):
+            # Demo databases from before topics named modules: bring the curriculum up to date
+            # (sessions_generate below gives sessions without a topic theirs).
+            group.curriculum_topics = curriculum.topics_clean(topics)
+            group.save(update_fields=["curriculum_topics", "updated_at"])
         services.sessions_generate(group=group, since=today - dt.timedelta(days=HISTORY_DAYS))
         for number in members:
             patient = patients.get(number)

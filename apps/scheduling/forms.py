@@ -6,11 +6,13 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
 from apps.programs.models import Program
+from apps.scheduling.curriculum import module_slugs, topics_clean, topics_from_lines
 from apps.scheduling.models import (
     Admission,
     AppointmentKind,
@@ -59,6 +61,10 @@ class GroupSeriesForm(forms.Form):
         label=_("Curriculum topics (one per line, optional)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_(
+            "Sessions take these in turn. To suggest a homework module after a topic, add it "
+            "after a bar: “Urge surfing | urge-surfing”."
+        ),
     )
     auto_admit_members = forms.BooleanField(
         label=_("Members enter the live room without waiting to be admitted"),
@@ -84,9 +90,17 @@ class GroupSeriesForm(forms.Form):
             self.add_error("facilitators", _("Choose one or two facilitators."))
         return data
 
-    def topics(self) -> list[str]:
-        raw = self.cleaned_data.get("curriculum_topics") or ""
-        return [line.strip()[:200] for line in raw.splitlines() if line.strip()][:60]
+    def clean_curriculum_topics(self) -> list[dict[str, str]]:
+        try:
+            return topics_clean(
+                topics_from_lines(self.cleaned_data.get("curriculum_topics") or ""),
+                known_modules=module_slugs(),
+            )
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+    def topics(self) -> list[dict[str, str]]:
+        return list(self.cleaned_data.get("curriculum_topics") or [])
 
 
 class MemberAddForm(forms.Form):

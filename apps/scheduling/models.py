@@ -60,7 +60,8 @@ class Group(models.Model):
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=24, choices=GroupKind.choices)
     description = models.TextField(_("description"), blank=True)
-    # Ordered list of topic titles; the homework app hangs modules on it.
+    # Ordered topics the sessions rotate through: [{"title": ..., "module": "<slug>"}], plain
+    # strings read as titles (apps.scheduling.curriculum). Homework resolves the slugs.
     curriculum_topics = models.JSONField(_("curriculum topics"), default=list, blank=True)
     facilitators = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
@@ -126,6 +127,7 @@ class Group(models.Model):
         return (start + self.duration).time()
 
     def clean(self) -> None:
+        from apps.scheduling.curriculum import module_slugs, topics_clean
         from apps.scheduling.recurrence import RecurrenceError, rrule_validate
 
         errors: dict[str, Any] = {}
@@ -135,6 +137,10 @@ class Group(models.Model):
             rrule_validate(self.rrule)
         except RecurrenceError as exc:
             errors["rrule"] = str(exc)
+        try:
+            topics_clean(self.curriculum_topics, known_modules=module_slugs())
+        except ValidationError as exc:
+            errors["curriculum_topics"] = exc.messages
         if errors:
             raise ValidationError(errors)
 

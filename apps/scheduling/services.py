@@ -24,7 +24,7 @@ from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.notifications.services import notification_schedule, notifications_cancel
 from apps.programs.selectors import programs_for_staff
-from apps.scheduling import recurrence
+from apps.scheduling import curriculum, extensions, recurrence
 from apps.scheduling.models import (
     APPOINTMENT_HOLDING,
     Appointment,
@@ -110,7 +110,8 @@ class GroupSeries:
     end_date: dt.date | None = None
     capacity: int = 12
     admission: str = "open"
-    curriculum_topics: Sequence[str] = ()
+    # Titles or {"title", "module"} objects (apps.scheduling.curriculum).
+    curriculum_topics: Sequence[str | dict[str, str]] = ()
     auto_admit_members: bool = True
     description: str = ""
 
@@ -139,6 +140,11 @@ def _validate_series(series: GroupSeries) -> None:
         raise SchedulingError(_("Capacity must be between 1 and 50."))
     if not series.name.strip():
         raise SchedulingError(_("Give the group a name."))
+    try:
+        # Normalised to objects here, so every entry point stores one shape.
+        series.curriculum_topics = curriculum.topics_clean(list(series.curriculum_topics))
+    except ValidationError as exc:
+        raise SchedulingError(exc.messages[0]) from exc
 
 
 def _group_clash(
@@ -270,7 +276,57 @@ def sessions_generate(
     ]
     # ignore_conflicts: a concurrent run of the task that inserted the same rows wins quietly.
     Session.objects.bulk_create(new, ignore_conflicts=True)
+    _curriculum_apply(
+        group=group,
+        sessions=Session.objects.filter(
+            group=group, occurrence_date__gte=today, occurrence_date__lte=window_end, topic=""
+        ),
+    )
     return len(new)
+
+
+def _rotation_key(group: Group) -> tuple[Any, ...]:
+    """What a session's rotated topic depends on."""
+    return (
+        group.rrule,
+        group.start_date,
+        group.start_time,
+        curriculum.topics_read(group.curriculum_topics),
+    )
+
+
+def _curriculum_apply(*, group: Group, sessions: QuerySet[Session]) -> int:
+    """Give ``sessions`` (scheduled, not edited individually) their curriculum topic by
+    occurrence index (apps.scheduling.curriculum explains the anchoring). A session edited
+    on its own — including a topic a clinician cleared — is never touched. Returns how many
+    changed."""
+    topics = curriculum.topics_read(group.curriculum_topics)
+    targets = list(
+        sessions.filter(is_modified=False, status=SessionStatus.SCHEDULED).only(
+            "pk", "occurrence_date", "topic"
+        )
+    )
+    if not targets:
+        return 0
+    indices = (
+        curriculum.occurrence_indices(
+            rule=group.rrule,
+            series_start=group.start_date,
+            start_time=group.start_time,
+            until=max(s.occurrence_date for s in targets),
+        )
+        if topics
+        else {}
+    )
+    changed = []
+    for session in targets:
+        topic = curriculum.topic_for_occurrence(topics, indices.get(session.occurrence_date))
+        if topic != session.topic:
+            session.topic = topic
+            session.updated_at = timezone.now()
+            changed.append(session)
+    Session.objects.bulk_update(changed, ["topic", "updated_at"])
+    return len(changed)
 
 
 def sessions_extend_all(*, now: dt.datetime | None = None) -> int:
@@ -303,6 +359,7 @@ def group_update_series(
     if facilitators is not None:
         _validate_facilitators(group.program, facilitators)
     group = Group.objects.select_for_update().select_related("program").get(pk=group.pk)
+    rotation_before = _rotation_key(group)
     active = group.memberships.filter(status=MembershipStatus.ACTIVE).count()
     if series.capacity < active:
         raise SchedulingError(
@@ -365,6 +422,12 @@ def group_update_series(
         elif (session.starts_at, session.ends_at) != (occ.starts_at, occ.ends_at):
             session.starts_at, session.ends_at = occ.starts_at, occ.ends_at
             session.save(update_fields=["starts_at", "ends_at", "updated_at"])
+    if rotation_before != _rotation_key(group):
+        # The curriculum or its anchor changed: future sessions that follow the series take
+        # the new rotation (individually edited ones keep theirs, as with times).
+        _curriculum_apply(
+            group=group, sessions=Session.objects.filter(group=group, starts_at__gt=now)
+        )
     sessions_generate(group=group, now=now)
     clash = _group_clash(
         sessions=Session.objects.filter(group=group, starts_at__gte=now or timezone.now()),
@@ -514,6 +577,7 @@ def _waitlist_promote(group: Group, *, today: dt.date) -> list[GroupMembership]:
                 patient=membership.patient,
                 detail="waitlist -> active",
             )
+            extensions.membership_activated(membership=membership, by=None)
             promoted.append(membership)
     _waitlist_renumber(group)
     return promoted
@@ -575,6 +639,7 @@ def membership_add(
             status=MembershipStatus.ACTIVE,
             added_by=by,
         )
+        extensions.membership_activated(membership=membership, by=by)
         detail = "added"
     elif waitlist_if_full:
         last = GroupMembership.objects.filter(

@@ -27,6 +27,8 @@ from apps.core import fragments, nav
 from apps.core.params import query_date
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling import forms, selectors, services
+from apps.scheduling.curriculum import topics_to_lines
+from apps.scheduling.extensions import session_sections
 from apps.scheduling.ical import calendar_for_user
 from apps.scheduling.models import (
     Appointment,
@@ -407,7 +409,7 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
         "capacity": group.capacity,
         "admission": group.admission,
         "facilitators": list(group.facilitators.all()),
-        "curriculum_topics": "\n".join(group.curriculum_topics),
+        "curriculum_topics": topics_to_lines(group.curriculum_topics),
         "auto_admit_members": group.auto_admit_members,
     }
     form = forms.GroupSeriesForm(request.POST or None, programs=programs, initial=initial)
@@ -591,7 +593,12 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(
         request,
         "scheduling/session_detail.html",
-        {"session": session, "form": form, "cancel_form": forms.CancelForm()},
+        {
+            "session": session,
+            "form": form,
+            "cancel_form": forms.CancelForm(),
+            "sections": session_sections(request, session),
+        },
     )
 
 
