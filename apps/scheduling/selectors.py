@@ -658,3 +658,14 @@ def seat_offer_get_for_patient(*, user: User, offer_id: int | str) -> SeatOffer 
     if not user.is_authenticated or not user.is_patient:
         return None
     return SeatOffer.objects.filter(patient=user, pk=pk).select_related("group__program").first()
+
+
+def waitlist_passed_over_ids(*, group: Group) -> set[int]:
+    """Waitlist places whose offer was skipped or expired: not offered again automatically."""
+    return set(
+        SeatOffer.objects.filter(
+            group=group,
+            status__in=[OfferStatus.SKIPPED, OfferStatus.EXPIRED],
+            membership__status=MembershipStatus.WAITLISTED,
+        ).values_list("membership_id", flat=True)
+    )

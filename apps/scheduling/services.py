@@ -506,6 +506,10 @@ def _waitlist_to_back(membership: GroupMembership) -> None:
     membership.save(update_fields=["waitlist_position", "updated_at"])
 
 
+# Offers that pass a patient over: no automatic offer to them again (staff may offer by hand).
+PASSED_OVER = (OfferStatus.SKIPPED, OfferStatus.EXPIRED)
+
+
 def _offer_event_key(offer: SeatOffer) -> str:
     return f"scheduling.seatoffer:{offer.pk}"
 
@@ -541,13 +545,14 @@ def _offers_withdraw_for(membership: GroupMembership, *, by: User | None) -> Non
 
 
 def _offers_reconcile(
-    group: Group, *, exclude: Iterable[int] = (), now: dt.datetime | None = None
+    group: Group, *, include_passed_over: bool = False, now: dt.datetime | None = None
 ) -> list[SeatOffer]:
     """Match open offers to free seats. Each free seat (capacity minus active members minus
     open offers) becomes a pending offer to the next waitlisted patient without one, in
-    waitlist order, skipping ``exclude`` (membership ids just passed over, so an expired or
-    skipped patient alone on the list is not offered the same seat again at once). When
-    capacity fell below what offers hold, the newest offers are withdrawn.
+    waitlist order. Patients passed over (an offer skipped by staff or left to expire) are
+    offered again only when staff ask (``include_passed_over``), so skipping the only
+    patient waiting does not offer them the same seat at once. When capacity fell below
+    what offers hold, the newest offers are withdrawn.
 
     Caller holds the group's row lock: that is what makes "exactly one offer per freed seat"
     hold when two seats free up at once."""
@@ -571,13 +576,14 @@ def _offers_reconcile(
         return []  # takes no new members, so nobody is offered a seat
     if free == 0:
         return []
-    waiting = (
-        GroupMembership.objects.filter(group=group, status=MembershipStatus.WAITLISTED)
-        .exclude(pk__in=list(exclude))
-        .exclude(Exists(SeatOffer.objects.filter(membership=OuterRef("pk"), status__in=OFFER_OPEN)))
-        .select_related("patient")
-        .order_by("waitlist_position")[:free]
-    )
+    waiting = GroupMembership.objects.filter(
+        group=group, status=MembershipStatus.WAITLISTED
+    ).exclude(Exists(SeatOffer.objects.filter(membership=OuterRef("pk"), status__in=OFFER_OPEN)))
+    if not include_passed_over:
+        waiting = waiting.exclude(
+            Exists(SeatOffer.objects.filter(membership=OuterRef("pk"), status__in=PASSED_OVER))
+        )
+    waiting = waiting.select_related("patient").order_by("waitlist_position")[:free]
     offers = []
     for membership in waiting:
         offer = SeatOffer.objects.create(
@@ -822,7 +828,8 @@ def _offer_locked(offer: SeatOffer) -> tuple[Group, SeatOffer]:
     # Group first, then the offer: the order every offer path takes, so none deadlock.
     group = _group_locked(offer.group_id)
     locked = (
-        SeatOffer.objects.select_for_update()
+        # of=self: the membership join is nullable, and only the offer row needs the lock.
+        SeatOffer.objects.select_for_update(of=("self",))
         .select_related("patient", "membership")
         .get(pk=offer.pk)
     )
@@ -833,7 +840,7 @@ def _offer_locked(offer: SeatOffer) -> tuple[Group, SeatOffer]:
 def seat_offers_fill(*, group: Group, by: User | None) -> list[SeatOffer]:
     """Offer any free seat to the waitlist now (e.g. after skipping the only patient)."""
     _require_staff_of(by, group.program)
-    return _offers_reconcile(_group_locked(group.pk))
+    return _offers_reconcile(_group_locked(group.pk), include_passed_over=True)
 
 
 @transaction.atomic
@@ -881,7 +888,7 @@ def seat_offer_skip(*, offer: SeatOffer, by: User, now: dt.datetime | None = Non
     _offer_close(offer, status=OfferStatus.SKIPPED, by=by, now=now)
     if offer.membership is not None:
         _waitlist_to_back(offer.membership)
-    _offers_reconcile(group, exclude=[offer.membership_id or 0], now=now)
+    _offers_reconcile(group, now=now)
     return offer
 
 
@@ -927,7 +934,7 @@ def seat_offers_expire(*, now: dt.datetime | None = None) -> int:
             _offer_close(offer, status=OfferStatus.EXPIRED, by=None, now=now)
             if offer.membership is not None:
                 _waitlist_to_back(offer.membership)
-            _offers_reconcile(group, exclude=[offer.membership_id or 0], now=now)
+            _offers_reconcile(group, now=now)
             expired += 1
     return expired
 

@@ -473,8 +473,10 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     add_form = forms.MemberAddForm(patients=candidates)
     offers = selectors.seat_offers_open_for_group(group=group)
     offered_ids = {o.membership_id for o in offers}
+    passed_over = selectors.waitlist_passed_over_ids(group=group)
     for m in waitlist:
         m.has_offer = m.pk in offered_ids  # type: ignore[attr-defined]
+        m.passed_over = m.pk in passed_over and not m.has_offer  # type: ignore[attr-defined]
     audit_record(actor=user, action=AuditAction.VIEW, obj=group, detail="roster viewed")
     return render(
         request,
