@@ -711,6 +711,8 @@ def _offer_take_seat(
         raise SchedulingError(_("This offer is no longer open."))
     if offer.expires_at is not None and offer.expires_at <= now:
         raise SchedulingError(_("This offer has expired."))
+    if offer.membership_id is None:
+        raise SchedulingError(_("This offer is no longer open."))
     membership = (
         GroupMembership.objects.select_for_update()
         .filter(pk=offer.membership_id, status=MembershipStatus.WAITLISTED)
