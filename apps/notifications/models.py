@@ -39,6 +39,7 @@ class Kind(models.TextChoices):
     NEW_MESSAGE = "new_message", _("New secure message")
     INTAKE_SCHEDULED = "intake_scheduled", _("Intake appointment scheduled")
     ADMITTED = "admitted", _("Admitted to the program")
+    SEAT_OFFERED = "seat_offered", _("A group seat is offered")
     GENERAL = "general", _("Other messages")
 
 

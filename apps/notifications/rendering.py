@@ -165,6 +165,24 @@ def render(*, kind: str, recipient: User, payload: dict[str, Any]) -> Message:
             body=body,
             sms=f"{body} {link}",
         )
+    if kind == Kind.SEAT_OFFERED:
+        # Never the group's name or kind (it can say what the patient is treated for).
+        expires = _when(payload, "expires_at")
+        if expires:
+            body = _(
+                "A seat in a group is open for you. Accept or decline it by %(time)s on %(day)s."
+            ) % {"time": local_time_text(expires, zone), "day": local_day_text(expires, zone)}
+        else:
+            body = _("A seat in a group is open for you. Accept or decline it soon.")
+        return Message(
+            subject=_("A group seat is open for you"),
+            lines=[hello, body],
+            link=link,
+            link_label=_("See the offer"),
+            title=_("A group seat is open for you"),
+            body=body,
+            sms=f"{body} {link}",
+        )
     if kind == Kind.SESSION_CANCELLED:
         body = (
             _("Your session on %(day)s at %(time)s is cancelled.")

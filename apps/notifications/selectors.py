@@ -29,6 +29,8 @@ _SMS_DEFAULT_KINDS = frozenset(
         Kind.APPOINTMENT_REMINDER,
         Kind.SESSION_CANCELLED,
         Kind.SESSION_CHANGED,
+        # A seat offer lapses after the program's hours (48 h by default): worth a text.
+        Kind.SEAT_OFFERED,
         Kind.SAFETY_ALERT,
         Kind.SAFETY_ESCALATION,
     }

@@ -61,11 +61,13 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "old_starts_at",  # datetime: the previous start, for change notices
         "due_on",  # date: homework due date
         "start_on",  # date: the first day in the program (admission)
+        "expires_at",  # datetime: when an offer (a group seat) lapses
         "link",  # path ("/schedule/sessions/42/") or absolute URL; ids only
         "session_id",
         "appointment_id",
         "group_id",
         "membership_id",
+        "offer_id",
         "assignment_id",
         "flag_id",
         "patient_id",

@@ -61,6 +61,13 @@ class Program(models.Model):
     messaging_after_discharge = models.BooleanField(
         _("patients may send messages after discharge"), default=False
     )
+    # Group waitlists: how long a patient has to accept a seat once staff have offered it.
+    seat_offer_hours = models.PositiveSmallIntegerField(
+        _("seat offer expires after (hours)"),
+        default=48,
+        validators=[MinValueValidator(1), MaxValueValidator(14 * 24)],
+        help_text=_("When a group seat is offered to the first on its waitlist."),
+    )
     clinicians = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="ProgramStaff",

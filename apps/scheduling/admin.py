@@ -3,12 +3,14 @@ changes) go through the services, so capacity, waitlists and notices behave as o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -26,9 +28,28 @@ from apps.scheduling.models import (
     Group,
     GroupMembership,
     MembershipStatus,
+    SeatOffer,
     Session,
     SessionStatus,
 )
+
+
+class _DryRun(Exception):
+    """Raised to roll a trial run of a service back."""
+
+
+def _dry_run_error(attempt: Callable[[], object]) -> str | None:
+    """Run a service in a savepoint and undo it: the error message it would give, or None.
+    Admin forms validate through the same services the site uses (capacity, the clash
+    checks), so an overlapping facilitator or member is a form error here too, never a 500."""
+    try:
+        with transaction.atomic():
+            attempt()
+            raise _DryRun
+    except _DryRun:
+        return None
+    except services.SchedulingError as exc:
+        return " ".join(exc.messages)
 
 
 class GroupAdminForm(forms.ModelForm):
@@ -82,7 +103,37 @@ class GroupAdminForm(forms.ModelForm):
                     _("Capacity cannot be below the current membership (%(n)d members).")
                     % {"n": active},
                 )
+        if not self.errors:
+            error = _dry_run_error(self._trial)
+            if error:
+                self.add_error(None, error)
         return data
+
+    def _trial(self) -> object:
+        data = self.cleaned_data
+        series = services.GroupSeries(
+            name=data["name"],
+            kind=data["kind"],
+            track=data["track"],
+            rrule=data["rrule"],
+            start_time=data["start_time"],
+            duration_minutes=data["duration_minutes"],
+            start_date=data["start_date"],
+            end_date=data.get("end_date"),
+            capacity=data["capacity"],
+            admission=data["admission"],
+            curriculum_topics=data.get("curriculum_topics") or [],
+            auto_admit_members=data.get("auto_admit_members", True),
+            description=data.get("description", ""),
+        )
+        facilitators = list(data["facilitators"])
+        if self.instance.pk:
+            return services.group_update_series(
+                group=self.instance, by=None, series=series, facilitators=facilitators
+            )
+        return services.group_create(
+            program=data["program"], by=None, series=series, facilitators=facilitators
+        )
 
 
 @admin.register(Group)
@@ -193,8 +244,41 @@ def cancel_day(
     return _cancel_with_reason(modeladmin, request, queryset, whole_day=True)
 
 
+class SessionAdminForm(forms.ModelForm):
+    class Meta:
+        model = Session
+        fields = ["group", "starts_at", "ends_at", "facilitator", "topic"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and self.instance.pk:
+            error = _dry_run_error(self._trial)
+            if error:
+                self.add_error(None, error)
+        return data
+
+    def _trial(self) -> object:
+        # A scheduled occurrence whose time or cover changes: the facilitators who would run
+        # it must be free then (session_update runs the clash check).
+        session = Session.objects.get(pk=self.instance.pk)
+        if session.status != SessionStatus.SCHEDULED:
+            return None
+        data = self.cleaned_data
+        starts_at = data.get("starts_at", session.starts_at)
+        ends_at = data.get("ends_at", session.ends_at)
+        moved = (starts_at, ends_at) != (session.starts_at, session.ends_at)
+        return services.session_update(
+            session=session,
+            by=None,
+            starts_at=starts_at if moved else None,
+            ends_at=ends_at if moved else None,
+            facilitator=data.get("facilitator"),
+        )
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
+    form = SessionAdminForm
     list_display = ("group", "starts_at", "ends_at", "status", "is_modified", "facilitator")
     list_filter = ("status", "group__program", "group__track", "is_modified")
     date_hierarchy = "starts_at"
@@ -222,8 +306,37 @@ def end_memberships(
     modeladmin.message_user(request, _("%(n)d memberships ended.") % {"n": count})
 
 
+class GroupMembershipAdminForm(forms.ModelForm):
+    waitlist_if_full = forms.BooleanField(
+        label=_("Put on the waitlist if the group is full"), required=False
+    )
+
+    class Meta:
+        model = GroupMembership
+        fields = ["group", "patient", "from_date", "to_date"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors and not self.instance.pk:
+            error = _dry_run_error(self._trial)
+            if error:
+                self.add_error(None, error)
+        return data
+
+    def _trial(self) -> object:
+        data = self.cleaned_data
+        return services.membership_add(
+            group=data["group"],
+            patient=data["patient"],
+            by=None,
+            waitlist_if_full=data.get("waitlist_if_full", False),
+            from_date=data.get("from_date"),
+        )
+
+
 @admin.register(GroupMembership)
 class GroupMembershipAdmin(admin.ModelAdmin):
+    form = GroupMembershipAdminForm
     list_display = ("patient", "group", "status", "waitlist_position", "from_date", "to_date")
     list_filter = ("status", "group__program", "group")
     search_fields = ("group__name", "patient__email")
@@ -231,8 +344,51 @@ class GroupMembershipAdmin(admin.ModelAdmin):
     actions = [end_memberships]
     readonly_fields = ("status", "waitlist_position", "added_by")
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            # Seats are given through membership_add: capacity, waitlist and clash checks.
+            return ["group", "patient", "from_date", "waitlist_if_full"]
+        return ["group", "patient", "from_date", "to_date", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ()
+        # Moving a seat to another group or person would skip every check: end it instead.
+        return ("group", "patient", *self.readonly_fields)
+
+    def save_model(
+        self, request: HttpRequest, obj: GroupMembership, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        membership = services.membership_add(
+            group=obj.group,
+            patient=obj.patient,
+            by=request.user,  # type: ignore[arg-type]
+            waitlist_if_full=form.cleaned_data.get("waitlist_if_full", False),
+            from_date=obj.from_date,
+        )
+        obj.pk = membership.pk
+        obj.status = membership.status
+        obj.waitlist_position = membership.waitlist_position
+        obj.from_date = membership.from_date
+        obj._state.adding = False
+
+
+@admin.register(SeatOffer)
+class SeatOfferAdmin(admin.ModelAdmin):
+    """History of seat offers. Offers are made, confirmed and answered on the site."""
+
+    list_display = ("group", "patient", "status", "created_at", "expires_at", "closed_at")
+    list_filter = ("status", "group__program")
+    search_fields = ("group__name", "patient__email")
+    readonly_fields = [f.name for f in SeatOffer._meta.fields]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
-        # Seats are given on the group page (capacity and the waitlist are enforced there).
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

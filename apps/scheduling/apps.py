@@ -23,6 +23,18 @@ class SchedulingConfig(AppConfig):
             "task": "scheduling.extend_sessions",
             "schedule": 6 * 3600.0,
         }
+        settings.CELERY_BEAT_SCHEDULE["scheduling-expire-seat-offers"] = {
+            "task": "scheduling.expire_seat_offers",
+            "schedule": 10 * 60.0,
+        }
+        # Seat offers (group waitlists): never cached, they expire by the minute.
+        nav.register_panel(role="patient", order=3, key="seat-offers", render=panels.patient_offers)
+        nav.register_panel(
+            role="clinician", order=8, key="seat-offers", render=panels.staff_offers_home
+        )
+        nav.register_panel(
+            role="today", order=5, key="seat-offers", render=panels.staff_offers_today
+        )
         nav.register_link(
             roles={"patient"}, label=_("My week"), url_name="scheduling:my_week", order=20
         )

@@ -305,6 +305,95 @@ class GroupMembership(models.Model):
         return f"{self.patient_id} in {self.group_id} ({self.status})"
 
 
+class OfferStatus(models.TextChoices):
+    # A seat freed up; staff have not yet confirmed it may go to this patient.
+    PENDING = "pending", _("Awaiting staff")
+    # Staff confirmed and the patient was told; they accept or decline until it expires.
+    OFFERED = "offered", _("Offered to the patient")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("Expired")
+    # Staff passed this patient over for this seat.
+    SKIPPED = "skipped", _("Skipped by staff")
+    # The seat or the waitlist place went away (removed, discharged, capacity lowered).
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+# An open offer holds a seat: it counts against the group's capacity until it closes.
+OFFER_OPEN = (OfferStatus.PENDING, OfferStatus.OFFERED)
+
+
+class SeatOffer(models.Model):
+    """A freed group seat offered to the first patient on the waitlist: staff confirm it,
+    then the patient accepts or declines before ``expires_at``."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="seat_offers")
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="seat_offers",
+        limit_choices_to={"role": "patient"},
+    )
+    # The waitlist place; gone (null) once the place is removed, the offer kept as history.
+    membership = models.ForeignKey(
+        GroupMembership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="seat_offers",
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=OfferStatus.choices, default=OfferStatus.PENDING
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    confirmed_at = models.DateTimeField(_("offered at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["group", "created_at", "pk"]
+        constraints = [
+            # One open offer per waitlist place: a freed seat never makes two.
+            models.UniqueConstraint(
+                fields=["membership"],
+                condition=Q(status__in=["pending", "offered"]),
+                name="seatoffer_one_open_per_membership",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="offered") | Q(expires_at__isnull=False),
+                name="seatoffer_offered_has_expiry",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="seatoffer_status_expiry")]
+
+    def __str__(self) -> str:
+        return f"Seat in {self.group_id} for {self.patient_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OFFER_OPEN
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return self.status == OfferStatus.OFFERED and bool(
+            self.expires_at and self.expires_at <= now
+        )
+
+
 class AppointmentKind(models.TextChoices):
     INDIVIDUAL = "individual", _("Individual therapy")
     MEDICATION = "medication", _("Medication management")

@@ -61,3 +61,29 @@ def clinician_today(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
     for session in sessions:
         session.join_open = session.join_is_open(now)  # type: ignore[attr-defined]
     return "scheduling/partials/panel_today.html", {"sessions": sessions, "now": now}
+
+
+def patient_offers(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
+    """A seat offered to me: accept or decline (never cached: offers expire)."""
+    user: Any = request.user
+    offers = selectors.seat_offers_for_patient(patient=user, now=timezone.now())
+    if not offers:
+        return None
+    return "scheduling/partials/panel_offers_patient.html", {"offers": offers}
+
+
+def _staff_offers(request: HttpRequest, next_page: str) -> tuple[str, dict[str, Any]] | None:
+    offers = list(selectors.seat_offers_pending_for_staff(user=request.user)[:10])  # type: ignore[arg-type]
+    if not offers:
+        return None
+    return "scheduling/partials/panel_offers_staff.html", {"offers": offers, "next": next_page}
+
+
+def staff_offers_home(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
+    """Seat offers waiting for staff, on the clinician's dashboard."""
+    return _staff_offers(request, "home")
+
+
+def staff_offers_today(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
+    """The same list on the Today page."""
+    return _staff_offers(request, "today")

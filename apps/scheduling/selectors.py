@@ -20,10 +20,13 @@ from apps.accounts.models import User
 from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling.models import (
+    OFFER_OPEN,
     Appointment,
     Group,
     GroupMembership,
     MembershipStatus,
+    OfferStatus,
+    SeatOffer,
     Session,
 )
 
@@ -594,3 +597,75 @@ def patients_for_staff(*, user: User) -> QuerySet[User]:
 
 def patients_for_program(*, user: User, program: Program) -> QuerySet[User]:
     return patients_for_staff(user=user).filter(patient_profile__program=program)
+
+
+# --- Seat offers --------------------------------------------------------------------------
+
+
+def seat_offers_pending_for_staff(*, user: User) -> QuerySet[SeatOffer]:
+    """Offers waiting for staff to confirm, in groups of the programs ``user`` works in."""
+    if not user.is_authenticated or user.is_patient:
+        return SeatOffer.objects.none()
+    return (
+        SeatOffer.objects.filter(
+            status=OfferStatus.PENDING, group__program__in=programs_for_staff(user=user)
+        )
+        .select_related("group", "patient", "membership")
+        .order_by("created_at", "pk")
+    )
+
+
+def seat_offers_open_for_group(*, group: Group) -> list[SeatOffer]:
+    """The group's pending and sent offers (the caller decided the viewer is its staff)."""
+    return list(
+        SeatOffer.objects.filter(group=group, status__in=OFFER_OPEN)
+        .select_related("patient", "membership", "confirmed_by")
+        .order_by("created_at", "pk")
+    )
+
+
+def seat_offer_get_for_staff(*, user: User, offer_id: int | str) -> SeatOffer | None:
+    try:
+        pk = int(offer_id)
+    except (TypeError, ValueError):
+        return None
+    if not user.is_authenticated or user.is_patient:
+        return None
+    return (
+        SeatOffer.objects.filter(group__program__in=programs_for_staff(user=user), pk=pk)
+        .select_related("group__program", "patient")
+        .first()
+    )
+
+
+def seat_offers_for_patient(*, patient: User, now: dt.datetime) -> list[SeatOffer]:
+    """Seats offered to ``patient`` that they can still answer (sent, not yet expired)."""
+    if not patient.is_authenticated or not patient.is_patient:
+        return []
+    return list(
+        SeatOffer.objects.filter(patient=patient, status=OfferStatus.OFFERED, expires_at__gt=now)
+        .select_related("group__program")
+        .order_by("expires_at", "pk")
+    )
+
+
+def seat_offer_get_for_patient(*, user: User, offer_id: int | str) -> SeatOffer | None:
+    """The offer if it was made to ``user``; anyone else (another patient, staff) gets None."""
+    try:
+        pk = int(offer_id)
+    except (TypeError, ValueError):
+        return None
+    if not user.is_authenticated or not user.is_patient:
+        return None
+    return SeatOffer.objects.filter(patient=user, pk=pk).select_related("group__program").first()
+
+
+def waitlist_passed_over_ids(*, group: Group) -> set[int]:
+    """Waitlist places whose offer was skipped or expired: not offered again automatically."""
+    return set(
+        SeatOffer.objects.filter(
+            group=group,
+            status__in=[OfferStatus.SKIPPED, OfferStatus.EXPIRED],
+            membership__status=MembershipStatus.WAITLISTED,
+        ).values_list("membership_id", flat=True)
+    )

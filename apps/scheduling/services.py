@@ -27,6 +27,7 @@ from apps.programs.selectors import programs_for_staff
 from apps.scheduling import curriculum, extensions, recurrence
 from apps.scheduling.models import (
     APPOINTMENT_HOLDING,
+    OFFER_OPEN,
     Appointment,
     AppointmentKind,
     AppointmentStatus,
@@ -39,7 +40,9 @@ from apps.scheduling.models import (
     Group,
     GroupMembership,
     MembershipStatus,
+    OfferStatus,
     PatientLocation,
+    SeatOffer,
     Session,
     SessionStatus,
 )
@@ -436,6 +439,8 @@ def group_update_series(
     )
     if clash:
         raise SchedulingError(clash)  # the transaction rolls the edit back
+    # More seats go to the waitlist as offers; fewer withdraw offers no longer covered.
+    _offers_reconcile(group, now=now)
     audit_record(actor=by, action=AuditAction.UPDATE, obj=group, detail="series edited")
     return group
 
@@ -555,32 +560,111 @@ def _waitlist_renumber(group: Group) -> None:
             membership.save(update_fields=["waitlist_position", "updated_at"])
 
 
-def _waitlist_promote(group: Group, *, today: dt.date) -> list[GroupMembership]:
-    """Fill free seats from the head of the waitlist. Caller holds the group's row lock."""
-    promoted = []
+def _waitlist_to_back(membership: GroupMembership) -> None:
+    """Move a waitlist place behind everyone else (an offer expired or was skipped)."""
+    last = GroupMembership.objects.filter(
+        group_id=membership.group_id, status=MembershipStatus.WAITLISTED
+    ).aggregate(m=Max("waitlist_position"))["m"]
+    membership.waitlist_position = (last or 0) + 1
+    membership.save(update_fields=["waitlist_position", "updated_at"])
+
+
+# Offers that pass a patient over: no automatic offer to them again (staff may offer by hand).
+PASSED_OVER = (OfferStatus.SKIPPED, OfferStatus.EXPIRED)
+
+
+def _offer_event_key(offer: SeatOffer) -> str:
+    return f"scheduling.seatoffer:{offer.pk}"
+
+
+def _seats_taken(group: Group) -> int:
+    """Active members plus seats held by open offers. Caller holds the group's row lock."""
     active = GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count()
-    free = group.capacity - active
-    if free > 0:
-        for membership in GroupMembership.objects.filter(
-            group=group, status=MembershipStatus.WAITLISTED
-        ).order_by("waitlist_position")[:free]:
-            membership.status = MembershipStatus.ACTIVE
-            membership.waitlist_position = None
-            membership.from_date = max(membership.from_date, today)
-            membership.save(
-                update_fields=["status", "waitlist_position", "from_date", "updated_at"]
-            )
-            audit_record(
-                actor=None,
-                action=AuditAction.TRANSITION,
-                obj=membership,
-                patient=membership.patient,
-                detail="waitlist -> active",
-            )
-            extensions.membership_activated(membership=membership, by=None)
-            promoted.append(membership)
+    held = SeatOffer.objects.filter(group=group, status__in=OFFER_OPEN).count()
+    return active + held
+
+
+def _offer_close(offer: SeatOffer, *, status: str, by: User | None, now: dt.datetime) -> None:
+    offer.status = status
+    offer.closed_at = now
+    offer.closed_by = by
+    offer.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
+    # A notice not yet sent about an offer that is gone is never sent.
+    notifications_cancel(event_key=_offer_event_key(offer))
+    audit_record(
+        actor=by,
+        action=AuditAction.TRANSITION,
+        obj=offer,
+        patient=offer.patient,
+        detail=f"seat offer {status}",
+    )
+
+
+def _offers_withdraw_for(membership: GroupMembership, *, by: User | None) -> None:
+    for offer in SeatOffer.objects.select_for_update().filter(
+        membership=membership, status__in=OFFER_OPEN
+    ):
+        _offer_close(offer, status=OfferStatus.WITHDRAWN, by=by, now=timezone.now())
+
+
+def _offers_reconcile(
+    group: Group, *, include_passed_over: bool = False, now: dt.datetime | None = None
+) -> list[SeatOffer]:
+    """Match open offers to free seats. Each free seat (capacity minus active members minus
+    open offers) becomes a pending offer to the next waitlisted patient without one, in
+    waitlist order. Patients passed over (an offer skipped by staff or left to expire) are
+    offered again only when staff ask (``include_passed_over``), so skipping the only
+    patient waiting does not offer them the same seat at once. When capacity fell below
+    what offers hold, the newest offers are withdrawn.
+
+    Caller holds the group's row lock: that is what makes "exactly one offer per freed seat"
+    hold when two seats free up at once."""
+    now = now or timezone.now()
     _waitlist_renumber(group)
-    return promoted
+    free = group.capacity - _seats_taken(group)
+    if free < 0:
+        excess = (
+            SeatOffer.objects.select_for_update()
+            .filter(group=group, status__in=OFFER_OPEN)
+            # Unconfirmed offers go first: nobody has been told of them yet.
+            .order_by("-status", "-created_at", "-pk")[:-free]
+        )
+        for offer in list(excess):
+            _offer_close(offer, status=OfferStatus.WITHDRAWN, by=None, now=now)
+        return []
+    today = _local_today(group.program.time_zone, now)
+    if (group.end_date and group.end_date < today) or (
+        group.admission == "closed" and group.start_date <= today
+    ):
+        return []  # takes no new members, so nobody is offered a seat
+    if free == 0:
+        return []
+    waiting = GroupMembership.objects.filter(
+        group=group, status=MembershipStatus.WAITLISTED
+    ).exclude(Exists(SeatOffer.objects.filter(membership=OuterRef("pk"), status__in=OFFER_OPEN)))
+    if not include_passed_over:
+        waiting = waiting.exclude(
+            Exists(SeatOffer.objects.filter(membership=OuterRef("pk"), status__in=PASSED_OVER))
+        )
+    waiting = waiting.select_related("patient").order_by("waitlist_position")[:free]
+    offers = []
+    for membership in waiting:
+        offer = SeatOffer.objects.create(
+            group=group, patient=membership.patient, membership=membership
+        )
+        audit_record(
+            actor=None,
+            action=AuditAction.CREATE,
+            obj=offer,
+            patient=membership.patient,
+            detail="seat offer pending",
+        )
+        offers.append(offer)
+    return offers
+
+
+def _group_locked(group_id: int) -> Group:
+    return Group.objects.select_for_update().select_related("program").get(pk=group_id)
 
 
 @transaction.atomic
@@ -592,28 +676,39 @@ def membership_add(
     waitlist_if_full: bool = False,
     from_date: dt.date | None = None,
     now: dt.datetime | None = None,
+    offer: SeatOffer | None = None,
 ) -> GroupMembership:
     """Give ``patient`` a seat in ``group`` (or a waitlist place).
 
     Holds a row lock on the group while counting seats, so two clinicians adding the last
     seat at once cannot both succeed: the second waits for the first to commit, then sees a
     full group and gets ``GroupFullError`` (or the next waitlist place when
-    ``waitlist_if_full``). An open group's new member gets every session from their start
-    date on (rolling admission); a closed cohort takes members only until it starts.
+    ``waitlist_if_full``). Seats held by open offers count as taken. An open group's new
+    member gets every session from their start date on (rolling admission); a closed cohort
+    takes members only until it starts.
+
+    ``offer``: the patient (``by``) accepts a seat offered to them; their waitlist place
+    becomes the seat, after the same checks (capacity, clash, group still open).
     """
-    _require_staff_of(by, group.program)
+    if offer is None:
+        _require_staff_of(by, group.program)
+    elif by is None or by.pk != offer.patient_id or patient.pk != offer.patient_id:
+        raise SchedulingError(_("This offer is not yours."))
     if not patient.is_patient:
         raise SchedulingError(_("Only patients can be group members."))
     profile = getattr(patient, "patient_profile", None)
     if profile is None or profile.program_id != group.program_id:
         raise SchedulingError(_("The patient is not in this group's program."))
-    group = Group.objects.select_for_update().select_related("program").get(pk=group.pk)
+    group = _group_locked(group.pk)
+    now = now or timezone.now()
     today = _local_today(group.program.time_zone, now)
     if group.end_date and group.end_date < today:
         raise SchedulingError(_("This group has ended."))
     if group.admission == "closed" and group.start_date <= today:
         raise SchedulingError(_("This closed group has already started; it takes no new members."))
     start = max(from_date or today, group.start_date)
+    if offer is not None:
+        return _offer_take_seat(group=group, offer=offer, by=by, start=start, now=now)
     live = GroupMembership.objects.filter(
         group=group,
         patient=patient,
@@ -623,8 +718,8 @@ def membership_add(
         if live.status == MembershipStatus.WAITLISTED:
             raise SchedulingError(_("This patient is already on the waitlist."))
         raise SchedulingError(_("This patient is already a member of the group."))
-    active = GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count()
-    if active < group.capacity:
+    taken = _seats_taken(group)
+    if taken < group.capacity:
         clash = _group_clash(
             sessions=Session.objects.filter(group=group, occurrence_date__gte=start),
             people=[patient],
@@ -657,9 +752,10 @@ def membership_add(
     else:
         raise GroupFullError(
             _(
-                "The group is full (%(n)d of %(cap)d seats). Add the patient to the waitlist instead."
+                "The group is full (%(n)d of %(cap)d seats, counting seats offered to the "
+                "waitlist). Add the patient to the waitlist instead."
             )
-            % {"n": active, "cap": group.capacity}
+            % {"n": taken, "cap": group.capacity}
         )
     audit_record(
         actor=by, action=AuditAction.CREATE, obj=membership, patient=patient, detail=detail
@@ -667,7 +763,57 @@ def membership_add(
     return membership
 
 
+def _offer_take_seat(
+    *, group: Group, offer: SeatOffer, by: User | None, start: dt.date, now: dt.datetime
+) -> GroupMembership:
+    """Accept ``offer``: the caller (membership_add) holds the group's row lock, so two
+    accepts are counted one after the other and never exceed the capacity."""
+    offer = SeatOffer.objects.select_for_update().get(pk=offer.pk)
+    if offer.group_id != group.pk:
+        raise SchedulingError(_("This offer is not for this group."))
+    if offer.status != OfferStatus.OFFERED:
+        raise SchedulingError(_("This offer is no longer open."))
+    if offer.expires_at is not None and offer.expires_at <= now:
+        raise SchedulingError(_("This offer has expired."))
+    if offer.membership_id is None:
+        raise SchedulingError(_("This offer is no longer open."))
+    membership = (
+        GroupMembership.objects.select_for_update()
+        .filter(pk=offer.membership_id, status=MembershipStatus.WAITLISTED)
+        .first()
+    )
+    if membership is None:
+        raise SchedulingError(_("This offer is no longer open."))
+    active = GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count()
+    # The offer's own seat is what it held; only real members can have filled it.
+    if active >= group.capacity:
+        raise SchedulingError(_("Sorry, this seat has been filled. You stay on the waitlist."))
+    clash = _group_clash(
+        sessions=Session.objects.filter(group=group, occurrence_date__gte=start),
+        people=[membership.patient],
+        as_member=True,
+    )
+    if clash:
+        raise SchedulingError(clash)
+    membership.status = MembershipStatus.ACTIVE
+    membership.waitlist_position = None
+    membership.from_date = max(membership.from_date, start)
+    membership.save(update_fields=["status", "waitlist_position", "from_date", "updated_at"])
+    _offer_close(offer, status=OfferStatus.ACCEPTED, by=by, now=now)
+    audit_record(
+        actor=by,
+        action=AuditAction.TRANSITION,
+        obj=membership,
+        patient=membership.patient,
+        detail="waitlist -> active (offer accepted)",
+    )
+    extensions.membership_activated(membership=membership, by=by)
+    _waitlist_renumber(group)
+    return membership
+
+
 def _end_membership(membership: GroupMembership, *, on: dt.date, by: User | None) -> None:
+    _offers_withdraw_for(membership, by=by)
     if membership.status == MembershipStatus.WAITLISTED or membership.from_date > on:
         # Never had a seat on or before ``on``: nothing to keep as history.
         audit_record(
@@ -696,23 +842,24 @@ def _end_membership(membership: GroupMembership, *, on: dt.date, by: User | None
 def membership_end(
     *, membership: GroupMembership, by: User | None, on: dt.date | None = None
 ) -> None:
-    """Take a patient out of a group (last day ``on``, default today) and give the freed
-    seat to the head of the waitlist."""
+    """Take a patient out of a group (last day ``on``, default today), or off its waitlist,
+    and offer the freed seat to the head of the waitlist (staff confirm the offer)."""
     _require_staff_of(by, membership.group.program)
-    group = Group.objects.select_for_update().select_related("program").get(pk=membership.group_id)
+    group = _group_locked(membership.group_id)
     membership = GroupMembership.objects.select_for_update().get(pk=membership.pk)
     if membership.status == MembershipStatus.ENDED:
         raise SchedulingError(_("This membership has already ended."))
     today = _local_today(group.program.time_zone)
     _end_membership(membership, on=on or today, by=by)
-    _waitlist_promote(group, today=today)
+    _offers_reconcile(group)
 
 
 @transaction.atomic
 def memberships_end_for_patient(*, patient: User, on: dt.date, by: User | None = None) -> int:
     """End all of a patient's live memberships (discharge): seats end after ``on`` (their
-    last day), waitlist places and not-yet-started seats are removed, and freed seats go to
-    each group's waitlist. Returns how many memberships were ended or removed."""
+    last day), waitlist places (and any seat offered on them) and not-yet-started seats are
+    removed, and freed seats are offered to each group's waitlist. Returns how many
+    memberships were ended or removed."""
     group_ids = sorted(
         set(
             GroupMembership.objects.filter(
@@ -737,8 +884,126 @@ def memberships_end_for_patient(*, patient: User, on: dt.date, by: User | None =
         ):
             _end_membership(membership, on=on, by=by)
             count += 1
-        _waitlist_promote(group, today=_local_today(group.program.time_zone))
+        _offers_reconcile(group)
     return count
+
+
+# --- Seat offers (the waitlist moving up) -------------------------------------------------
+
+
+def _offer_locked(offer: SeatOffer) -> tuple[Group, SeatOffer]:
+    # Group first, then the offer: the order every offer path takes, so none deadlock.
+    group = _group_locked(offer.group_id)
+    locked = (
+        # of=self: the membership join is nullable, and only the offer row needs the lock.
+        SeatOffer.objects.select_for_update(of=("self",))
+        .select_related("patient", "membership")
+        .get(pk=offer.pk)
+    )
+    return group, locked
+
+
+@transaction.atomic
+def seat_offers_fill(*, group: Group, by: User | None) -> list[SeatOffer]:
+    """Offer any free seat to the waitlist now (e.g. after skipping the only patient)."""
+    _require_staff_of(by, group.program)
+    return _offers_reconcile(_group_locked(group.pk), include_passed_over=True)
+
+
+@transaction.atomic
+def seat_offer_confirm(*, offer: SeatOffer, by: User, now: dt.datetime | None = None) -> SeatOffer:
+    """Staff agree the seat goes to this patient: the patient is told (once: the outbox
+    dedupes by the offer's event key) and has the program's offer hours to answer."""
+    from django.urls import reverse
+
+    group, offer = _offer_locked(offer)
+    _require_staff_of(by, group.program)
+    if offer.status != OfferStatus.PENDING:
+        raise SchedulingError(_("This offer was already handled."))
+    now = now or timezone.now()
+    offer.status = OfferStatus.OFFERED
+    offer.confirmed_by = by
+    offer.confirmed_at = now
+    offer.expires_at = now + dt.timedelta(hours=group.program.seat_offer_hours)
+    offer.save(update_fields=["status", "confirmed_by", "confirmed_at", "expires_at", "updated_at"])
+    notification_schedule(
+        recipient=offer.patient,
+        kind="seat_offered",
+        event_key=_offer_event_key(offer),
+        context={
+            "offer_id": offer.pk,
+            "group_id": group.pk,
+            "expires_at": offer.expires_at,
+            "link": reverse("scheduling:my_week"),
+        },
+    )
+    audit_record(
+        actor=by, action=AuditAction.TRANSITION, obj=offer, patient=offer.patient, detail="offered"
+    )
+    return offer
+
+
+@transaction.atomic
+def seat_offer_skip(*, offer: SeatOffer, by: User, now: dt.datetime | None = None) -> SeatOffer:
+    """Staff pass this patient over for this seat (before telling them): they go to the back
+    of the waitlist and the seat is offered to the next in line."""
+    group, offer = _offer_locked(offer)
+    _require_staff_of(by, group.program)
+    if offer.status != OfferStatus.PENDING:
+        raise SchedulingError(_("This offer was already handled."))
+    now = now or timezone.now()
+    _offer_close(offer, status=OfferStatus.SKIPPED, by=by, now=now)
+    if offer.membership is not None:
+        _waitlist_to_back(offer.membership)
+    _offers_reconcile(group, now=now)
+    return offer
+
+
+@transaction.atomic
+def seat_offer_accept(
+    *, offer: SeatOffer, by: User, now: dt.datetime | None = None
+) -> GroupMembership:
+    """The patient takes the seat offered to them (through ``membership_add``)."""
+    if by.pk != offer.patient_id:
+        raise SchedulingError(_("This offer is not yours."))
+    return membership_add(group=offer.group, patient=by, by=by, offer=offer, now=now)
+
+
+@transaction.atomic
+def seat_offer_decline(*, offer: SeatOffer, by: User, now: dt.datetime | None = None) -> SeatOffer:
+    """The patient says no: they leave this group's waitlist (staff can put them back) and
+    the seat is offered to the next in line."""
+    if by.pk != offer.patient_id:
+        raise SchedulingError(_("This offer is not yours."))
+    group, offer = _offer_locked(offer)
+    if offer.status != OfferStatus.OFFERED:
+        raise SchedulingError(_("This offer is no longer open."))
+    now = now or timezone.now()
+    _offer_close(offer, status=OfferStatus.DECLINED, by=by, now=now)
+    if offer.membership is not None:
+        _end_membership(offer.membership, on=_local_today(group.program.time_zone, now), by=by)
+    _offers_reconcile(group, now=now)
+    return offer
+
+
+def seat_offers_expire(*, now: dt.datetime | None = None) -> int:
+    """Close offers past their time (the periodic task): each patient goes to the back of
+    the waitlist and the seat is offered to the next in line. One transaction per offer;
+    an offer accepted meanwhile is left alone. Returns how many expired."""
+    now = now or timezone.now()
+    expired = 0
+    due = SeatOffer.objects.filter(status=OfferStatus.OFFERED, expires_at__lte=now)
+    for offer in list(due.only("pk", "group_id")):
+        with transaction.atomic():
+            group, offer = _offer_locked(offer)
+            if not offer.is_expired(now):
+                continue  # answered while we waited for the lock
+            _offer_close(offer, status=OfferStatus.EXPIRED, by=None, now=now)
+            if offer.membership is not None:
+                _waitlist_to_back(offer.membership)
+            _offers_reconcile(group, now=now)
+            expired += 1
+    return expired
 
 
 # --- Attendance ---------------------------------------------------------------------------

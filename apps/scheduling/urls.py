@@ -15,6 +15,20 @@ urlpatterns = [
     path("groups/<int:group_id>/edit/", views.group_edit, name="group_edit"),
     path("groups/<int:group_id>/members/", views.member_add, name="member_add"),
     path("memberships/<int:membership_id>/end/", views.member_end, name="member_end"),
+    path("groups/<int:group_id>/offers/", views.group_offers_fill, name="group_offers_fill"),
+    path(
+        "offers/<int:offer_id>/confirm/",
+        views.offer_staff_action,
+        {"action": "confirm"},
+        name="offer_confirm",
+    ),
+    path(
+        "offers/<int:offer_id>/skip/",
+        views.offer_staff_action,
+        {"action": "skip"},
+        name="offer_skip",
+    ),
+    path("offers/<int:offer_id>/answer/", views.offer_answer, name="offer_answer"),
     path("sessions/<int:session_id>/", views.session_detail, name="session_detail"),
     path("sessions/<int:session_id>/cancel/", views.session_cancel, name="session_cancel"),
     path(

@@ -107,7 +107,9 @@ def my_week(request: HttpRequest) -> HttpResponse:
             request,
         ),
     )
-    return render(request, "scheduling/my_week.html", {"body": body})
+    # Offers change by the minute (they expire): never cached.
+    offers = selectors.seat_offers_for_patient(patient=patient, now=timezone.now())
+    return render(request, "scheduling/my_week.html", {"body": body, "offers": offers})
 
 
 def _week_scopes(user: User) -> list[str]:
@@ -471,6 +473,12 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         pk__in=member_ids
     )
     add_form = forms.MemberAddForm(patients=candidates)
+    offers = selectors.seat_offers_open_for_group(group=group)
+    offered_ids = {o.membership_id for o in offers}
+    passed_over = selectors.waitlist_passed_over_ids(group=group)
+    for m in waitlist:
+        m.has_offer = m.pk in offered_ids  # type: ignore[attr-defined]
+        m.passed_over = m.pk in passed_over and not m.has_offer  # type: ignore[attr-defined]
     audit_record(actor=user, action=AuditAction.VIEW, obj=group, detail="roster viewed")
     return render(
         request,
@@ -487,6 +495,8 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
             "add_form": add_form,
             "cancel_form": forms.CancelForm(),
             "now": now,
+            "offers": offers,
+            "free_seats": group.capacity - len(active) - len(offers),
         },
     )
 
@@ -547,6 +557,82 @@ def member_end(request: HttpRequest, membership_id: int) -> HttpResponse:
     else:
         messages.success(request, _("Membership ended."))
     return redirect("scheduling:group_detail", group_id=membership.group_id)
+
+
+# --- Seat offers ---------------------------------------------------------------------------
+
+_STAFF_NEXT = {"today": "scheduling:today", "home": "home"}
+
+
+@staff_required
+@require_POST
+def offer_staff_action(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
+    """Confirm a pending seat offer (the patient is told) or skip the patient for it."""
+    user = _user(request)
+    offer = selectors.seat_offer_get_for_staff(user=user, offer_id=offer_id)
+    if offer is None:
+        raise Http404
+    try:
+        if action == "confirm":
+            services.seat_offer_confirm(offer=offer, by=user)
+            messages.success(
+                request, _("Seat offered to %(name)s.") % {"name": offer.patient.full_name}
+            )
+        else:
+            services.seat_offer_skip(offer=offer, by=user)
+            messages.success(
+                request,
+                _("%(name)s was skipped and moved to the back of the waitlist.")
+                % {"name": offer.patient.full_name},
+            )
+    except services.SchedulingError as exc:
+        messages.error(request, _errors(exc))
+    target = _STAFF_NEXT.get(request.POST.get("next", ""))
+    if target:
+        return redirect(target)
+    return redirect("scheduling:group_detail", group_id=offer.group_id)
+
+
+@staff_required
+@require_POST
+def group_offers_fill(request: HttpRequest, group_id: int) -> HttpResponse:
+    user = _user(request)
+    group = selectors.group_get_for_staff(user=user, group_id=group_id)
+    if group is None:
+        raise Http404
+    try:
+        made = services.seat_offers_fill(group=group, by=user)
+    except services.SchedulingError as exc:
+        messages.error(request, _errors(exc))
+    else:
+        if made:
+            messages.success(request, _("Free seats are ready to offer: confirm each below."))
+        else:
+            messages.info(request, _("No free seat, or nobody waiting without an offer."))
+    return redirect("scheduling:group_detail", group_id=group.pk)
+
+
+@patient_required
+@require_POST
+def offer_answer(request: HttpRequest, offer_id: int) -> HttpResponse:
+    """The patient accepts or declines a seat offered to them."""
+    patient = _user(request)
+    offer = selectors.seat_offer_get_for_patient(user=patient, offer_id=offer_id)
+    if offer is None:
+        raise Http404
+    answer = request.POST.get("answer")
+    if answer not in ("accept", "decline"):
+        return HttpResponseBadRequest(_("Choose accept or decline."))
+    try:
+        if answer == "accept":
+            services.seat_offer_accept(offer=offer, by=patient)
+            messages.success(request, _("You have a seat. The group's sessions are on My week."))
+        else:
+            services.seat_offer_decline(offer=offer, by=patient)
+            messages.success(request, _("You declined the seat and left this group's waitlist."))
+    except services.SchedulingError as exc:
+        messages.error(request, _errors(exc))
+    return redirect("home" if request.POST.get("next") == "home" else "scheduling:my_week")
 
 
 @staff_required

@@ -13,7 +13,7 @@ from apps.homework import services
 from apps.homework.models import Assignment, AssignmentStatus
 from apps.scheduling import services as scheduling
 from apps.scheduling.admin import GroupAdminForm
-from apps.scheduling.models import Group, MembershipStatus
+from apps.scheduling.models import Group, MembershipStatus, SeatOffer
 from tests.factories import patient_in
 from tests.homework.factories import assign, make_group, make_session
 
@@ -221,9 +221,12 @@ def test_waitlisted_patient_gets_nothing_until_seated(
     scheduling.membership_add(group=group, patient=newcomer, by=clinician, waitlist_if_full=True)
     assert _slugs(newcomer) == []
     seat = group.memberships.get(patient=patient, status=MembershipStatus.ACTIVE)
-    # Today a freed seat goes to the head of the waitlist at once. (If seats become offers the
-    # patient accepts, the accept path calls scheduling.extensions.membership_activated.)
+    # A freed seat is offered to the head of the waitlist; staff confirm, the patient accepts.
     scheduling.membership_end(membership=seat, by=clinician)
+    offer = SeatOffer.objects.get(group=group, patient=newcomer)
+    assert _slugs(newcomer) == []
+    scheduling.seat_offer_confirm(offer=offer, by=clinician)
+    scheduling.seat_offer_accept(offer=offer, by=newcomer)
     assert group.memberships.filter(patient=newcomer, status=MembershipStatus.ACTIVE).exists()
     assert _slugs(newcomer) == sorted(group_homework)
 

@@ -88,3 +88,115 @@ def test_clinician_cannot_reach_admin(client, login, clinician):
     login(client, clinician)
     response = client.get(reverse("admin:scheduling_session_changelist"))
     assert response.status_code in (302, 403)
+
+
+# --- Clash checks in admin (issue 29 #5) -------------------------------------------------
+
+
+def _group_post(group, **changes):
+    data = {
+        "program": group.program_id,
+        "name": group.name,
+        "kind": group.kind,
+        "description": group.description,
+        "curriculum_topics": "[]",
+        "facilitators": [f.pk for f in group.facilitators.all()],
+        "capacity": group.capacity,
+        "admission": group.admission,
+        "track": group.track,
+        "rrule": group.rrule,
+        "start_time": group.start_time.strftime("%H:%M"),
+        "duration_minutes": group.duration_minutes,
+        "start_date": group.start_date.isoformat(),
+        "end_date": "",
+        "auto_admit_members": "on",
+    }
+    data.update(changes)
+    return data
+
+
+def test_admin_refuses_a_facilitator_who_runs_an_overlapping_group(
+    client, login, admin, program, clinician
+):
+    import datetime as dt
+
+    from apps.scheduling.models import Group
+    from tests.factories import clinician_in
+
+    other = clinician_in(program, email="second@example.test")
+    make_group(program, [clinician], name="Evening Process", start_time=dt.time(18))
+    skills = make_group(program, [other], name="Evening Skills", start_time=dt.time(19))
+    login(client, admin)
+    url = reverse("admin:scheduling_group_change", args=[skills.pk])
+    response = client.post(url, _group_post(skills, facilitators=[clinician.pk]))
+    assert response.status_code == 200  # the form again, with the error
+    assert "already runs a group" in response.content.decode()
+    assert list(skills.facilitators.all()) == [other]
+    # Adding a new group with the busy facilitator is refused the same way.
+    add = reverse("admin:scheduling_group_add")
+    response = client.post(
+        add, _group_post(skills, name="Evening Art", facilitators=[clinician.pk])
+    )
+    assert response.status_code == 200
+    assert "already runs a group" in response.content.decode()
+    assert not Group.objects.filter(name="Evening Art").exists()
+
+
+def test_admin_refuses_a_session_cover_who_is_busy(client, login, admin, program, clinician):
+    import datetime as dt
+
+    from tests.factories import clinician_in
+
+    other = clinician_in(program, email="second@example.test")
+    evening = make_group(program, [clinician], name="Evening Process", start_time=dt.time(18))
+    make_group(program, [other], name="Evening Skills", start_time=dt.time(19))
+    session = Session.objects.filter(group=evening, starts_at__gt=timezone.now()).first()
+    login(client, admin)
+    url = reverse("admin:scheduling_session_change", args=[session.pk])
+    tz = admin.time_zone  # the admin form reads times in the signed-in user's zone
+    start, end = session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
+    response = client.post(
+        url,
+        {
+            "group": evening.pk,
+            "starts_at_0": start.date().isoformat(),
+            "starts_at_1": start.strftime("%H:%M:%S"),
+            "ends_at_0": end.date().isoformat(),
+            "ends_at_1": end.strftime("%H:%M:%S"),
+            "facilitator": other.pk,
+            "topic": "",
+        },
+    )
+    assert response.status_code == 200
+    assert "already runs a group" in response.content.decode()
+    session.refresh_from_db()
+    assert session.facilitator is None
+
+
+def test_admin_adds_members_through_the_service_and_refuses_a_clash(
+    client, login, admin, program, clinician, patient
+):
+    import datetime as dt
+
+    from apps.scheduling.models import GroupMembership
+    from tests.factories import clinician_in
+
+    other = clinician_in(program, email="second@example.test")
+    evening = make_group(program, [clinician], name="Evening Process", start_time=dt.time(18))
+    skills = make_group(program, [other], name="Evening Skills", start_time=dt.time(19))
+    login(client, admin)
+    add = reverse("admin:scheduling_groupmembership_add")
+    assert client.get(add).status_code == 200
+    response = client.post(
+        add,
+        {"group": evening.pk, "patient": patient.pk, "from_date": timezone.localdate().isoformat()},
+    )
+    assert response.status_code == 302
+    assert GroupMembership.objects.get(group=evening, patient=patient).status == "active"
+    response = client.post(
+        add,
+        {"group": skills.pk, "patient": patient.pk, "from_date": timezone.localdate().isoformat()},
+    )
+    assert response.status_code == 200
+    assert "already has a group or appointment" in response.content.decode()
+    assert not GroupMembership.objects.filter(group=skills).exists()

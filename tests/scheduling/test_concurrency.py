@@ -100,3 +100,100 @@ def test_two_waitlist_adds_get_distinct_positions(monkeypatch):
         )
     )
     assert positions == [1, 2]
+
+
+def _accept_at_once(offers_and_patients, monkeypatch) -> list[object]:
+    real_today = services._local_today
+
+    def slow_today(*args, **kwargs):
+        time.sleep(0.4)  # widen the window between counting seats and taking one
+        return real_today(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_local_today", slow_today)
+    barrier = threading.Barrier(len(offers_and_patients))
+    results: list[object] = []
+
+    def accept(offer, patient) -> None:
+        try:
+            barrier.wait()
+            results.append(services.seat_offer_accept(offer=offer, by=patient))
+        except Exception as exc:  # collected and asserted by the caller
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=accept, args=pair) for pair in offers_and_patients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
+def test_two_simultaneous_accepts_never_exceed_capacity(monkeypatch):
+    """Two offers out for one seat (say a clinician seated someone by hand meanwhile): both
+    patients accept at the same instant; the group's row lock lets exactly one in."""
+    from django.utils import timezone
+
+    from apps.scheduling.models import SeatOffer
+
+    program = ProgramFactory()
+    clinician = clinician_in(program, mfa=False)
+    group = make_group(program, [clinician], capacity=2)
+    services.membership_add(group=group, patient=patient_in(program), by=clinician)
+    waiting = [patient_in(program), patient_in(program)]
+    pairs = []
+    for position, patient in enumerate(waiting, start=1):
+        # Written directly: the stale state under test cannot be reached through services.
+        place = GroupMembership.objects.create(
+            group=group,
+            patient=patient,
+            from_date=group.start_date,
+            status="waitlisted",
+            waitlist_position=position,
+        )
+        offer = SeatOffer.objects.create(
+            group=group,
+            patient=patient,
+            membership=place,
+            status="offered",
+            expires_at=timezone.now() + timezone.timedelta(hours=1),
+        )
+        pairs.append((offer, patient))
+    results = _accept_at_once(pairs, monkeypatch)
+    wins = [r for r in results if isinstance(r, GroupMembership)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert len(wins) == 1 and len(errors) == 1, results
+    assert isinstance(errors[0], services.SchedulingError)
+    assert "filled" in " ".join(errors[0].messages)
+    assert GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count() == 2
+
+
+def test_the_same_offer_accepted_twice_at_once_seats_once(monkeypatch):
+    from apps.scheduling.models import SeatOffer
+
+    program = ProgramFactory()
+    clinician = clinician_in(program, mfa=False)
+    group = make_group(program, [clinician], capacity=1)
+    services.membership_add(group=group, patient=patient_in(program), by=clinician)
+    patient = patient_in(program)
+    services.membership_add(group=group, patient=patient, by=clinician, waitlist_if_full=True)
+    services.group_update_series(
+        group=group,
+        by=clinician,
+        series=services.GroupSeries(
+            name=group.name,
+            kind=group.kind,
+            track=group.track,
+            rrule=group.rrule,
+            start_time=group.start_time,
+            duration_minutes=group.duration_minutes,
+            start_date=group.start_date,
+            capacity=2,
+        ),
+    )
+    offer = services.seat_offer_confirm(offer=SeatOffer.objects.get(), by=clinician)
+    results = _accept_at_once([(offer, patient), (offer, patient)], monkeypatch)
+    assert sum(isinstance(r, GroupMembership) for r in results) == 1, results
+    assert GroupMembership.objects.filter(group=group, patient=patient).count() == 1
+    assert GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count() == 2

@@ -19,6 +19,7 @@ from apps.scheduling.models import (
     ClinicianAvailability,
     GroupMembership,
     MembershipStatus,
+    SeatOffer,
     Session,
     SessionStatus,
 )
@@ -181,10 +182,12 @@ def test_full_group_offers_ordered_waitlist_and_promotes(program, clinician):
     services.membership_end(
         membership=GroupMembership.objects.get(group=group, patient=a), by=clinician
     )
+    # The freed seat is offered to the first in line (staff confirm, the patient accepts:
+    # tests/scheduling/test_seat_offers.py); the waitlist order is unchanged meanwhile.
     wc.refresh_from_db()
     wd.refresh_from_db()
-    assert wc.status == MembershipStatus.ACTIVE and wc.waitlist_position is None
-    assert wd.waitlist_position == 1
+    assert list(SeatOffer.objects.values_list("membership_id", "status")) == [(wc.pk, "pending")]
+    assert (wc.waitlist_position, wd.waitlist_position) == (1, 2)
 
 
 def test_capacity_cannot_drop_below_membership(program, clinician):
@@ -235,7 +238,8 @@ def test_discharge_ends_future_memberships_and_frees_seat(program, clinician, pa
         .filter(occurrence_date__gt=today)
         .exists()
     )
-    assert GroupMembership.objects.get(group=group, patient=waiting).status == "active"
+    place = GroupMembership.objects.get(group=group, patient=waiting)
+    assert SeatOffer.objects.get(status="pending").membership == place
     assert not GroupMembership.objects.filter(
         patient=patient, status__in=["active", "waitlisted"]
     ).exists()
