@@ -144,7 +144,7 @@ def admin_pages() -> list[str]:
 def build_clinical_records(w: SimpleNamespace, program: Any, clinician: Any, patient: Any) -> None:
     """Add to ``w`` a record of each kind the charting, billing, messaging, case-management,
     medications, diagnoses and releases pages show: a note draft, a signed note, a signed
-    group note on a held session, a thread, a referral with a task, medications and an
+    and a draft group note on held sessions, a thread, a referral with a task, medications and an
     allergy, diagnoses, a signed release with a logged disclosure."""
     import uuid
 
@@ -187,6 +187,12 @@ def build_clinical_records(w: SimpleNamespace, program: Any, clinician: Any, pat
     attend(held, patient, minutes=60)
     w.held_session = held
     w.group_note = document(held, clinician)
+    draft_held = make_session(
+        program, [clinician], [patient], starts_in=-dt.timedelta(days=2), status="completed"
+    )
+    attend(draft_held, patient, minutes=60)
+    w.draft_group_session = draft_held
+    document(draft_held, clinician, sign=False)
     w.future_visit = Appointment.objects.create(
         program=program,
         clinician=clinician,
@@ -266,6 +272,7 @@ def patient_clinical_pages(w: Any) -> list[str]:
         f"/enrollment/releases/{w.release.pk}/",
         f"/enrollment/revoke/release/{w.release.pk}/",
         f"/charting/notes/{w.signed_note.pk}/",
+        f"/video/visit/{w.future_visit.pk}/",
     ]
 
 
@@ -276,6 +283,7 @@ def clinician_clinical_pages(w: Any, patient: Any) -> list[str]:
         f"/charting/notes/{w.draft_note.pk}/",
         f"/charting/notes/{w.signed_note.pk}/",
         f"/charting/sessions/{w.held_session.pk}/note/",
+        f"/charting/sessions/{w.draft_group_session.pk}/note/",
         f"/charting/patients/{p}/psychotherapy/",
         "/messages/new/",
         f"/messages/{w.thread.pk}/",
