@@ -5,33 +5,17 @@ warning, the bell, print buttons, the admin's widgets, the TOTP QR code)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from django.contrib import admin as django_admin
 from django.urls import reverse
-from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule
 from playwright.sync_api import Page, expect
 
-from apps.core.nav import links_for
-from apps.enrollment import services as enrollment
-from apps.enrollment.models import ConsentSignature
-from apps.measures.models import MeasureResponse
-from apps.measures.services import safety_flag_raise
-from apps.notifications.models import Kind, Notification
 from conftest import totp_now
-from tests.enrollment.factories import walk_to_admitted
-from tests.factories import PASSWORD, TOTP_SECRET, clinician_in
-from tests.homework.factories import assign, shipped_modules
-from tests.progress.factories import checkin, score
-from tests.rooms.factories import make_session
-from tests.rooms.servers import daphne, free_port, server_env
+from tests.browser.world import admin_pages, clinician_pages, patient_pages
+from tests.factories import PASSWORD, TOTP_SECRET
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,129 +61,6 @@ def visit(page: Page, url: str) -> None:
     assert "content-security-policy" in response.headers, url
     page.wait_for_load_state("load")  # deferred scripts have run
     page.evaluate("1")  # a round trip: violations and console messages so far have arrived
-
-
-@pytest.fixture
-def server(transactional_db):
-    port = free_port()
-    with daphne(port, server_env()):
-        yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def world(program, clinician, patient):
-    """A patient admitted two weeks ago with every kind of record a main page shows, and a
-    clinician who has not set up MFA yet."""
-    application = walk_to_admitted(patient, program, clinician)
-    application.start_date = timezone.localdate() - dt.timedelta(days=14)
-    application.save(update_fields=["start_date"])
-    enrollment.treatment_plan_save(
-        patient=patient,
-        program=program,
-        by=clinician,
-        problems="Sleep and mood",
-        interventions="CBT skills group",
-        review_date=dt.date(2030, 1, 1),
-        goals=[{"goal": "Sleep better", "objective": "7 h", "target_date": dt.date(2030, 1, 1)}],
-    )
-    enrollment.safety_plan_save(
-        patient=patient, by=clinician, data={"warning_signs": "Not sleeping"}
-    )
-    # The intake screening was two weeks before admission; this fortnight's PHQ-9 is due.
-    MeasureResponse.objects.filter(patient=patient).update(
-        taken_at=timezone.now() - dt.timedelta(days=16)
-    )
-    for days_ago, total in ((13, 16), (9, 11), (5, 8)):
-        score(patient, "phq9", total, days_ago=days_ago)
-        score(patient, "gad7", total - 2, days_ago=days_ago)
-    checkin(patient, days_ago=1)
-    flag = safety_flag_raise(
-        patient=patient, program=program, severity="high", source="phq9_item9", reason="test"
-    )
-    modules = shipped_modules()
-    assignment = assign(clinician, patient, modules["urge-surfing"])
-    session = make_session(program, [clinician], [patient])
-    Notification.objects.create(
-        recipient=patient, kind=Kind.GENERAL, title="Welcome", body="Hello", link="/"
-    )
-    newcomer = clinician_in(program, mfa=False, email="newcomer@example.test")
-    crontab = CrontabSchedule.objects.create(minute="0", hour="9")
-    return SimpleNamespace(
-        newcomer=newcomer,
-        crontab=crontab,
-        application=application,
-        assignment=assignment,
-        session=session,
-        group=session.group,
-        flag=flag,
-        signature=ConsentSignature.objects.filter(patient=patient).first(),
-    )
-
-
-def nav_pages(role: str) -> list[str]:
-    """Every link of the role's main navigation."""
-    return [link["href"] for link in links_for(role)]
-
-
-def patient_pages(w: Any) -> list[str]:
-    return [
-        *nav_pages("patient"),
-        "/enrollment/consents/",
-        f"/enrollment/signatures/{w.signature.pk}/",
-        "/enrollment/treatment-plan/",
-        "/enrollment/safety-plan/",
-        "/schedule/appointments/request/",
-        "/schedule/calendar/",
-        f"/homework/a/{w.assignment.pk}/",
-        "/progress/check-in/",
-        "/progress/measures/phq9/",
-        "/notifications/",
-        "/notifications/preferences/",
-        "/accounts/profile/",
-        "/accounts/email/",
-        "/accounts/password/change/",
-        f"/rooms/{w.session.pk}/",
-    ]
-
-
-def clinician_pages(w: Any, patient: Any, program: Any) -> list[str]:
-    return [
-        *nav_pages("clinician"),
-        f"/enrollment/applications/{w.application.pk}/",
-        f"/enrollment/applications/{w.application.pk}/discharge/",
-        "/schedule/groups/new/",
-        f"/schedule/groups/{w.group.pk}/",
-        f"/schedule/groups/{w.group.pk}/edit/",
-        f"/schedule/sessions/{w.session.pk}/",
-        f"/schedule/programs/{program.pk}/week/",
-        f"/schedule/programs/{program.pk}/hours/",
-        "/schedule/availability/",
-        "/schedule/appointments/new/",
-        f"/homework/review/patients/{patient.pk}/",
-        f"/homework/review/groups/{w.group.pk}/",
-        f"/homework/review/a/{w.assignment.pk}/",
-        f"/progress/patients/{patient.pk}/",
-        f"/progress/patients/{patient.pk}/summary/",
-        f"/measures/flags/{w.flag.pk}/",
-        "/notifications/",
-        "/accounts/2fa/",
-        f"/rooms/{w.session.pk}/",
-    ]
-
-
-def admin_pages() -> list[str]:
-    """Every model's changelist, and the change form of its first row."""
-    pages = [*nav_pages("admin"), "/accounts/2fa/"]
-    for model in sorted(django_admin.site._registry, key=lambda m: m._meta.label):
-        opts = model._meta
-        pages.append(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
-        first = model._default_manager.order_by("pk").first()
-        if first is not None:
-            pages.append(
-                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[first.pk])
-            )
-    pages.append(reverse("admin:django_celery_beat_periodictask_add"))
-    return pages
 
 
 def check_csp_is_enforced(page: Page, watcher: Watcher) -> None:
