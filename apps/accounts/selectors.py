@@ -75,3 +75,20 @@ def crisis_info_for_user(user: User) -> dict[str, Any]:
         ),
         "program": program,
     }
+
+
+def clinicians_to_alert(*, patient: User) -> list[User]:
+    """Who hears first about a patient (a safety flag, a revoked consent): their primary
+    clinician, else every clinician of their program."""
+    profile = getattr(patient, "patient_profile", None)
+    if profile is None:
+        return []
+    if profile.primary_clinician_id and profile.primary_clinician.is_active:
+        return [profile.primary_clinician]
+    if profile.program_id is None:
+        return []
+    return list(
+        User.objects.filter(
+            program_staff__program_id=profile.program_id, role=Role.CLINICIAN, is_active=True
+        ).distinct()
+    )

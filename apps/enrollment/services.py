@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from apps.accounts.models import Role
+from apps.accounts.selectors import clinicians_to_alert
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.enrollment import selectors
@@ -873,23 +874,6 @@ def release_sign(
     return release
 
 
-def _staff_to_alert(patient: User) -> list[User]:
-    from apps.accounts.models import User as UserModel
-
-    profile = getattr(patient, "patient_profile", None)
-    if profile is None:
-        return []
-    if profile.primary_clinician_id and profile.primary_clinician.is_active:
-        return [profile.primary_clinician]
-    if profile.program_id is None:
-        return []
-    return list(
-        UserModel.objects.filter(
-            program_staff__program_id=profile.program_id, role=Role.CLINICIAN, is_active=True
-        ).distinct()
-    )
-
-
 @transaction.atomic
 def consent_revoke(
     *,
@@ -958,7 +942,7 @@ def _revocation_alert(*, revocation: Revocation, patient: User) -> None:
     from apps.notifications.services import notification_schedule
 
     link = reverse("enrollment:patient_consents", args=[patient.pk])
-    for clinician in _staff_to_alert(patient):
+    for clinician in clinicians_to_alert(patient=patient):
         notification_schedule(
             recipient=clinician,
             kind=Kind.GENERAL,

@@ -34,6 +34,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.selectors import clinicians_to_alert
 from apps.notifications.models import (
     SAFETY_KINDS,
     Channel,
@@ -244,23 +245,6 @@ def notifications_cancel(
     return rows.update(status=Status.CANCELLED, last_error=reason[:300], updated_at=timezone.now())
 
 
-def _safety_recipients(patient: User) -> list[User]:
-    from apps.accounts.models import Role, User
-
-    profile = getattr(patient, "patient_profile", None)
-    if profile is None:
-        return []
-    if profile.primary_clinician_id and profile.primary_clinician.is_active:
-        return [profile.primary_clinician]
-    if profile.program_id is None:
-        return []
-    return list(
-        User.objects.filter(
-            program_staff__program_id=profile.program_id, role=Role.CLINICIAN, is_active=True
-        ).distinct()
-    )
-
-
 def _on_call_staff(patient: User) -> list[User]:
     from apps.accounts.models import User
 
@@ -300,7 +284,7 @@ def safety_alert_raise(
     ctx.setdefault("patient_id", patient.pk)
     now = min(raised_at, timezone.now()) if raised_at else timezone.now()
     rows: list[Outbox] = []
-    targets = list(recipients) if recipients is not None else _safety_recipients(patient)
+    targets = list(recipients) if recipients is not None else clinicians_to_alert(patient=patient)
     for clinician in targets:
         rows += notification_schedule(
             recipient=clinician,
