@@ -75,7 +75,7 @@ def seed(stdout: TextIO) -> None:
     clinicians = [
         _person("clinician1@demo.test", "Dr. Maya Okafor", Role.CLINICIAN, preferred_name="Maya"),
         _person(
-            "clinician2@demo.test", "Luis Fernandez, LCSW", Role.CLINICIAN, preferred_name="Luis"
+            "clinician2@demo.test", "Luis Fernandez, PMHNP", Role.CLINICIAN, preferred_name="Luis"
         ),
     ]
     for index, clinician in enumerate(clinicians):
