@@ -82,3 +82,32 @@ def test_patient_writes_clinician_replies_patient_sees_receipt(
     assert AuditEvent.objects.filter(
         actor=patient, action=AuditAction.VIEW, detail="thread read"
     ).exists()
+
+
+def test_clinician_starts_a_thread_and_the_patient_answers_on_a_phone(
+    live_server, new_page, patient, clinician, browser_login
+):
+    base = live_server.url
+    staff = new_page()
+    browser_login(staff, base, clinician.email, PASSWORD, TOTP_SECRET)
+    staff.goto(f"{base}/messages/")
+    staff.get_by_role("link", name="New message").click()
+    staff.get_by_label("Patient", exact=True).select_option(label=patient.full_name)
+    staff.get_by_label("Topic", exact=True).select_option("clinical")
+    staff.get_by_label("Subject", exact=True).fill("Checking in after Tuesday")
+    staff.get_by_label("Message", exact=True).fill("How did the new sleep routine go?")
+    staff.get_by_role("button", name="Send").click()
+    staff.wait_for_url(re.compile(r"/messages/\d+/"))
+    thread = Thread.objects.get()
+    assert thread.patient == patient and thread.created_by == clinician
+
+    phone = new_page(phone=True)
+    browser_login(phone, base, patient.email, PASSWORD)
+    phone.goto(f"{base}/messages/")
+    phone.get_by_role("link", name="Checking in after Tuesday").click()
+    phone.get_by_label("Your reply").fill("Better: asleep by eleven most nights.")
+    phone.get_by_role("button", name="Send reply").click()
+    phone.wait_for_url(re.compile(r"/messages/\d+/"))
+    assert Message.objects.filter(thread=thread, author=patient).exists()
+    thread.refresh_from_db()
+    assert thread.needs_reply
