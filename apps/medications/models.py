@@ -184,6 +184,11 @@ class Allergy(models.Model):
     )
     client_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Kept, not deleted: who marked it a mistake and when stays in the record.
+    entered_in_error_at = models.DateTimeField(null=True, blank=True)
+    entered_in_error_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
 
     history = HistoricalRecords()
 
@@ -198,6 +203,29 @@ class Allergy(models.Model):
 
     def __str__(self) -> str:
         return f"Allergy #{self.pk}"
+
+    @property
+    def patient_reported(self) -> bool:
+        return self.recorded_by_id == self.patient_id
+
+
+class AllergyReview(models.Model):
+    """A clinician's "no known allergies": asked and none found, as opposed to never asked.
+    Recording an allergy afterwards clears it."""
+
+    patient = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="allergy_review"
+    )
+    no_known_allergies = models.BooleanField(default=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField()
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Allergy review #{self.pk}"
 
 
 class Adherence(models.TextChoices):

@@ -21,6 +21,7 @@ def _context(patient: User) -> dict[str, Any]:
     medications = list(selectors.medications_for(patient=patient))
     return {
         "allergies": list(selectors.allergies_for(patient=patient)),
+        "nka": selectors.no_known_allergies(patient=patient),
         "current": [m for m in medications if m.status != Status.STOPPED],
         "stopped": [m for m in medications if m.status == Status.STOPPED],
         "to_review": [m for m in medications if m.needs_review],

@@ -13,6 +13,7 @@ from apps.accounts.selectors import patients_visible_to
 from apps.medications.models import (
     AdherenceAnswer,
     Allergy,
+    AllergyReview,
     Medication,
     Reconciliation,
     Status,
@@ -58,7 +59,21 @@ def medication_get(*, patient: User, medication_id: int) -> Medication | None:
 
 
 def allergies_for(*, patient: User) -> QuerySet[Allergy]:
-    return Allergy.objects.filter(patient=patient).select_related("recorded_by")
+    return Allergy.objects.filter(patient=patient, entered_in_error_at__isnull=True).select_related(
+        "recorded_by"
+    )
+
+
+def no_known_allergies(*, patient: User) -> AllergyReview | None:
+    """The clinician's "no known allergies", if it stands (no allergy recorded since)."""
+    review = (
+        AllergyReview.objects.filter(patient=patient, no_known_allergies=True)
+        .select_related("reviewed_by")
+        .first()
+    )
+    if review is None or allergies_for(patient=patient).exists():
+        return None
+    return review
 
 
 def has_active_medications(*, patient: User) -> bool:

@@ -25,6 +25,7 @@ from apps.medications.models import (
     AdherenceAnswer,
     Allergy,
     AllergyKind,
+    AllergyReview,
     Medication,
     Reconciliation,
     Route,
@@ -292,7 +293,12 @@ def medication_reconcile(*, medication: Medication, by: User, decision: str) -> 
 def allergy_add(
     *, patient: User, by: User, data: Mapping[str, Any], client_id: Any = None
 ) -> tuple[Allergy, bool]:
-    _require_editor(by, patient)
+    """A clinician records an allergy, or the patient reports their own (kept as
+    patient-reported: ``recorded_by`` is the patient)."""
+    if by.pk != patient.pk:
+        _require_editor(by, patient)
+    elif not by.is_patient:
+        raise PermissionError("only the patient reports their own allergies")
     key = _client_id(client_id)
     existing = _existing(Allergy, key, patient)
     if existing is not None:
@@ -310,6 +316,40 @@ def allergy_add(
     if created:
         audit_record(actor=by, action=AuditAction.CREATE, obj=allergy, patient=patient)
     return allergy, created
+
+
+@transaction.atomic
+def allergy_entered_in_error(*, allergy: Allergy, by: User) -> bool:
+    """A clinician marks an allergy recorded by mistake: it leaves the list, stays on record."""
+    _require_editor(by, allergy.patient)
+    done = Allergy.objects.filter(pk=allergy.pk, entered_in_error_at__isnull=True).update(
+        entered_in_error_at=timezone.now(), entered_in_error_by=by
+    )
+    if done:
+        audit_record(
+            actor=by,
+            action=AuditAction.UPDATE,
+            obj=allergy,
+            patient=allergy.patient,
+            detail="entered in error",
+        )
+    return bool(done)
+
+
+@transaction.atomic
+def allergy_none_known(*, patient: User, by: User) -> AllergyReview:
+    """A clinician asked and found no known allergies. Refused while allergies are listed."""
+    _require_editor(by, patient)
+    if selectors.allergies_for(patient=patient).exists():
+        raise ValidationError(
+            {"__all__": _("Allergies are listed: mark any recorded in error first.")}
+        )
+    review, _created = AllergyReview.objects.update_or_create(
+        patient=patient,
+        defaults={"no_known_allergies": True, "reviewed_by": by, "reviewed_at": timezone.now()},
+    )
+    audit_record(actor=by, action=AuditAction.UPDATE, obj=review, patient=patient, detail="nka")
+    return review
 
 
 def adherence_save(*, patient: User, checkin: Any, answer: str) -> AdherenceAnswer:

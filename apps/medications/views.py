@@ -76,12 +76,19 @@ def search(request: HttpRequest) -> HttpResponse:
 
 
 # --- patient --------------------------------------------------------------------------------
-def _mine_page(request: HttpRequest, form: ReportForm | None = None, status: int = 200) -> Any:
+def _mine_page(
+    request: HttpRequest,
+    form: ReportForm | None = None,
+    status: int = 200,
+    allergy_form: AllergyForm | None = None,
+) -> Any:
     patient = _user(request)
     context = {
         "medications": list(selectors.medications_for(patient=patient)),
         "allergies": list(selectors.allergies_for(patient=patient)),
+        "nka": selectors.no_known_allergies(patient=patient),
         "form": form or ReportForm(),
+        "allergy_form": allergy_form or AllergyForm(),
     }
     _audit_list(patient, patient, "my medications")
     return render(request, "medications/mine.html", context, status=status)
@@ -120,6 +127,35 @@ def report(request: HttpRequest) -> HttpResponse:
     return _mine_page(request, form, status=400)
 
 
+@login_required
+@require_POST
+def allergy_report(request: HttpRequest) -> HttpResponse:
+    """The patient tells their care team about an allergy (kept as patient-reported)."""
+    patient = _user(request)
+    if patient.role != Role.PATIENT:
+        raise Http404
+    form = AllergyForm(request.POST)
+    if form.is_valid():
+        try:
+            _row, created = services.allergy_add(
+                patient=patient,
+                by=patient,
+                data=form.raw(),
+                client_id=form.cleaned_data["client_id"],
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request,
+                _("Thank you. Your care team will see it.")
+                if created
+                else _("That allergy was already saved."),
+            )
+            return redirect("medications:mine")
+    return _mine_page(request, allergy_form=form, status=400)
+
+
 # --- clinicians -----------------------------------------------------------------------------
 def _patient_page(
     request: HttpRequest,
@@ -136,6 +172,7 @@ def _patient_page(
         "medications": medications,
         "to_review": [m for m in medications if m.needs_review],
         "allergies": list(selectors.allergies_for(patient=patient)),
+        "nka": selectors.no_known_allergies(patient=patient),
         "med_form": med_form or MedicationForm(prescribers=prescribers),
         "allergy_form": allergy_form or AllergyForm(),
         "prescribers": [p for p in prescribers if p.clinician_profile.is_prescriber],
@@ -237,6 +274,32 @@ def medication_reconcile(request: HttpRequest, patient_id: int, medication_id: i
             request,
             _("Confirmed.") if decision == Reconciliation.CONFIRMED else _("Marked as not taking."),
         )
+    return redirect("medications:patient", patient_id=patient.pk)
+
+
+@login_required
+@require_POST
+def allergy_error(request: HttpRequest, patient_id: int, allergy_id: int) -> HttpResponse:
+    patient = _clinician_patient(request, patient_id)
+    allergy = selectors.allergies_for(patient=patient).filter(pk=allergy_id).first()
+    if allergy is None:
+        raise Http404
+    services.allergy_entered_in_error(allergy=allergy, by=_user(request))
+    messages.success(request, _("Marked as entered in error; it stays in the record."))
+    return redirect("medications:patient", patient_id=patient.pk)
+
+
+@login_required
+@require_POST
+def allergy_none(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = _clinician_patient(request, patient_id)
+    try:
+        services.allergy_none_known(patient=patient, by=_user(request))
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Recorded: no known allergies."))
     return redirect("medications:patient", patient_id=patient.pk)
 
 
