@@ -3,6 +3,7 @@ patient's list is decided in ``selectors`` (404 when refused, audited as denied)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -60,6 +61,32 @@ def _medication(patient: User, medication_id: int) -> Medication:
     return medication
 
 
+def _save_form(
+    request: HttpRequest,
+    form: Any,
+    create: Callable[[Any, Any], tuple[Any, bool]],
+    *,
+    done: str,
+    again: str,
+    then: HttpResponse,
+    refused: Callable[[], HttpResponse],
+) -> HttpResponse:
+    """One form that creates a row: the service's errors go back onto the form; a repeated
+    submit (same client id) says the row was already saved and creates nothing."""
+    if form.is_valid():
+        try:
+            _row, created = create(form.raw(), form.cleaned_data["client_id"])
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            if created:
+                messages.success(request, done)
+            else:
+                messages.info(request, again)
+            return then
+    return refused()
+
+
 # --- search ---------------------------------------------------------------------------------
 @login_required
 @require_POST
@@ -109,22 +136,15 @@ def report(request: HttpRequest) -> HttpResponse:
     if patient.role != Role.PATIENT:
         raise Http404
     form = ReportForm(request.POST)
-    if form.is_valid():
-        try:
-            _medication_row, created = services.medication_report(
-                patient=patient, data=form.raw(), client_id=form.cleaned_data["client_id"]
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            if created:
-                messages.success(
-                    request, _("Thank you. Your care team will review this medication.")
-                )
-            else:
-                messages.info(request, _("That medication was already saved."))
-            return redirect("medications:mine")
-    return _mine_page(request, form, status=400)
+    return _save_form(
+        request,
+        form,
+        lambda data, key: services.medication_report(patient=patient, data=data, client_id=key),
+        done=_("Thank you. Your care team will review this medication."),
+        again=_("That medication was already saved."),
+        then=redirect("medications:mine"),
+        refused=lambda: _mine_page(request, form, status=400),
+    )
 
 
 @login_required
@@ -135,25 +155,17 @@ def allergy_report(request: HttpRequest) -> HttpResponse:
     if patient.role != Role.PATIENT:
         raise Http404
     form = AllergyForm(request.POST)
-    if form.is_valid():
-        try:
-            _row, created = services.allergy_add(
-                patient=patient,
-                by=patient,
-                data=form.raw(),
-                client_id=form.cleaned_data["client_id"],
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(
-                request,
-                _("Thank you. Your care team will see it.")
-                if created
-                else _("That allergy was already saved."),
-            )
-            return redirect("medications:mine")
-    return _mine_page(request, allergy_form=form, status=400)
+    return _save_form(
+        request,
+        form,
+        lambda data, key: services.allergy_add(
+            patient=patient, by=patient, data=data, client_id=key
+        ),
+        done=_("Thank you. Your care team will see it."),
+        again=_("That allergy was already saved."),
+        then=redirect("medications:mine"),
+        refused=lambda: _mine_page(request, allergy_form=form, status=400),
+    )
 
 
 # --- clinicians -----------------------------------------------------------------------------
@@ -194,23 +206,17 @@ def medication_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     form = MedicationForm(
         request.POST, prescribers=list(selectors.prescribers_for(patient=patient))
     )
-    if form.is_valid():
-        try:
-            _row, created = services.medication_add(
-                patient=patient,
-                by=_user(request),
-                data=form.raw(),
-                client_id=form.cleaned_data["client_id"],
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(
-                request,
-                _("Medication added.") if created else _("That medication was already saved."),
-            )
-            return redirect("medications:patient", patient_id=patient.pk)
-    return _patient_page(request, patient, med_form=form, status=400)
+    return _save_form(
+        request,
+        form,
+        lambda data, key: services.medication_add(
+            patient=patient, by=_user(request), data=data, client_id=key
+        ),
+        done=_("Medication added."),
+        again=_("That medication was already saved."),
+        then=redirect("medications:patient", patient_id=patient.pk),
+        refused=lambda: _patient_page(request, patient, med_form=form, status=400),
+    )
 
 
 @login_required
@@ -308,20 +314,14 @@ def allergy_none(request: HttpRequest, patient_id: int) -> HttpResponse:
 def allergy_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     form = AllergyForm(request.POST)
-    if form.is_valid():
-        try:
-            _row, created = services.allergy_add(
-                patient=patient,
-                by=_user(request),
-                data=form.raw(),
-                client_id=form.cleaned_data["client_id"],
-            )
-        except ValidationError as exc:
-            form.add_service_errors(exc)
-        else:
-            messages.success(
-                request,
-                _("Allergy recorded.") if created else _("That allergy was already saved."),
-            )
-            return redirect("medications:patient", patient_id=patient.pk)
-    return _patient_page(request, patient, allergy_form=form, status=400)
+    return _save_form(
+        request,
+        form,
+        lambda data, key: services.allergy_add(
+            patient=patient, by=_user(request), data=data, client_id=key
+        ),
+        done=_("Allergy recorded."),
+        again=_("That allergy was already saved."),
+        then=redirect("medications:patient", patient_id=patient.pk),
+        refused=lambda: _patient_page(request, patient, allergy_form=form, status=400),
+    )
