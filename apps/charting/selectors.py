@@ -406,3 +406,50 @@ def latest_assessment(*, patient: User, slug: str) -> Note | None:
         .order_by("-service_date", "-signed_at")
         .first()
     )
+
+
+# --- what a clinician may write -------------------------------------------------------------
+
+
+def appointment_get_for_author(*, viewer: User, appointment_id: int) -> Appointment | None:
+    """An appointment whose note ``viewer`` writes: its own clinician's."""
+    if not viewer.is_authenticated:
+        return None
+    return (
+        Appointment.objects.select_related("program", "patient")
+        .filter(pk=appointment_id, clinician_id=viewer.pk)
+        .first()
+    )
+
+
+def group_note_draft_for_author(*, viewer: User, session_id: int) -> GroupNote | None:
+    """The group note draft (or signed note) ``viewer`` wrote for this session, else None."""
+    found = group_note_get_for_staff(viewer=viewer, session_id=session_id)
+    if found is None or found[1] is None or found[1].author_id != viewer.pk:
+        return None
+    return found[1]
+
+
+def psychotherapy_patient_get(*, viewer: User, patient_id: int) -> User | None:
+    """The patient whose psychotherapy notes ``viewer`` keeps: clinicians only (never an
+    admin: these are the author's own notes), and only patients they may see."""
+    if not viewer.is_authenticated or viewer.role != Role.CLINICIAN:
+        return None
+    return patients_visible_to(user=viewer).filter(pk=patient_id).first()
+
+
+def template_offered_get(template_id: int | None) -> NoteTemplate | None:
+    """An active template a clinician may start a note on (group notes start from a session)."""
+    if not template_id:
+        return None
+    return NoteTemplate.objects.filter(pk=template_id, is_active=True).exclude(kind="group").first()
+
+
+def drafts_for(*, author: User) -> tuple[list[Note], list[GroupNote]]:
+    """The author's unsigned notes and group notes, oldest first."""
+    notes = Note.objects.filter(author=author, signed_at__isnull=True, group_note__isnull=True)
+    groups = GroupNote.objects.filter(author=author, signed_at__isnull=True)
+    return (
+        list(notes.select_related("patient", "template").order_by("service_date")),
+        list(groups.select_related("session__group").order_by("service_date")),
+    )

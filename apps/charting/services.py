@@ -97,7 +97,6 @@ def note_start_for_appointment(
 @transaction.atomic
 def note_start(*, patient: User, by: User, template: NoteTemplate) -> Note:
     """A note not tied to an appointment (an assessment, a phone contact)."""
-    from apps.accounts.selectors import patient_get_for_viewer
 
     if (
         not selectors.is_staff(by)
@@ -448,7 +447,7 @@ def psychotherapy_note_add(
     *, by: User, patient: User, body: str, appointment: Appointment | None = None
 ) -> PsychotherapyNote:
     """The author's separate process note. Only clinicians who see the patient write one."""
-    if by.role != "clinician" or patient_get_for_viewer(viewer=by, patient_id=patient.pk) is None:
+    if selectors.psychotherapy_patient_get(viewer=by, patient_id=patient.pk) is None:
         raise PermissionDenied
     row = PsychotherapyNote.objects.create(
         author=by, patient=patient, body=body, appointment=appointment

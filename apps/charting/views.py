@@ -31,10 +31,9 @@ from apps.charting.forms import (
     content_form_class,
     member_form_class,
 )
-from apps.charting.models import GroupNote, Note, NoteTemplate
+from apps.charting.models import GroupNote, Note
 from apps.core.params import form_int
 from apps.enrollment.models import TreatmentGoal
-from apps.scheduling.models import Appointment
 
 
 def _user(request: HttpRequest) -> User:
@@ -66,14 +65,11 @@ def _seq(request: HttpRequest) -> int:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = _staff(request)
+    drafts = selectors.drafts_for(author=user)
     context: dict[str, Any] = {
         "due": selectors.notes_due_for(clinician=user) if user.role == "clinician" else [],
-        "drafts": Note.objects.filter(author=user, signed_at__isnull=True, group_note__isnull=True)
-        .select_related("patient", "template")
-        .order_by("service_date"),
-        "group_drafts": GroupNote.objects.filter(author=user, signed_at__isnull=True)
-        .select_related("session__group")
-        .order_by("service_date"),
+        "drafts": drafts[0],
+        "group_drafts": drafts[1],
         "to_cosign": selectors.to_cosign(supervisor=user),
         "overdue": selectors.overdue_by_clinician(viewer=user) if user.role == "admin" else None,
     }
@@ -108,18 +104,10 @@ def my_notes(request: HttpRequest) -> HttpResponse:
 @require_POST
 def appointment_note(request: HttpRequest, appointment_id: int) -> HttpResponse:
     user = _staff(request)
-    appointment = (
-        Appointment.objects.select_related("program", "patient").filter(pk=appointment_id).first()
-    )
-    if appointment is None or appointment.clinician_id != user.pk:
+    appointment = selectors.appointment_get_for_author(viewer=user, appointment_id=appointment_id)
+    if appointment is None:
         raise audit_refusal(request, "scheduling.appointment", appointment_id)
-    template = None
-    if request.POST.get("template"):
-        template = (
-            NoteTemplate.objects.filter(pk=form_int(request, "template") or 0, is_active=True)
-            .exclude(kind="group")
-            .first()
-        )
+    template = selectors.template_offered_get(form_int(request, "template"))
     try:
         note = services.note_start_for_appointment(
             appointment=appointment, by=user, template=template
@@ -137,11 +125,7 @@ def patient_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise audit_refusal(request, "charting.note", f"patient:{patient_id}")
-    template = (
-        NoteTemplate.objects.filter(pk=form_int(request, "template") or 0, is_active=True)
-        .exclude(kind="group")
-        .first()
-    )
+    template = selectors.template_offered_get(form_int(request, "template"))
     if template is None:
         messages.error(request, _("Choose a template."))
         return redirect("progress:chart", patient.pk)
@@ -576,10 +560,10 @@ def _group_context(
 
 
 def _own_group_draft(request: HttpRequest, session_id: int) -> GroupNote:
-    found = selectors.group_note_get_for_staff(viewer=_user(request), session_id=session_id)
-    if found is None or found[1] is None or found[1].author_id != _user(request).pk:
+    group = selectors.group_note_draft_for_author(viewer=_user(request), session_id=session_id)
+    if group is None:
         raise audit_refusal(request, "charting.groupnote", session_id)
-    return found[1]
+    return group
 
 
 @login_required
@@ -669,11 +653,7 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 def psychotherapy(request: HttpRequest, patient_id: int) -> HttpResponse:
     user = _user(request)
-    patient = (
-        patient_get_for_viewer(viewer=user, patient_id=patient_id)
-        if user.role == "clinician"
-        else None
-    )
+    patient = selectors.psychotherapy_patient_get(viewer=user, patient_id=patient_id)
     if patient is None:
         raise audit_refusal(request, "charting.psychotherapynote", f"patient:{patient_id}")
     form = PsychotherapyNoteForm(request.POST or None)
