@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_refusal
 from apps.casemanagement import selectors, services
 from apps.casemanagement.forms import (
     DirectoryFilterForm,
@@ -41,18 +41,11 @@ def _staff(request: HttpRequest) -> User:
     return user
 
 
-def _refused(user: User, object_type: str, object_id: int) -> Http404:
-    audit_record(
-        actor=user, action=AuditAction.DENIED, object_type=object_type, object_id=object_id
-    )
-    return Http404(_("Not found."))
-
-
 def _patient(request: HttpRequest, patient_id: int) -> tuple[User, User]:
     user = _staff(request)
     patient = selectors.patient_get_for_case_management(viewer=user, patient_id=patient_id)
     if patient is None:
-        raise _refused(user, "casemanagement.record", patient_id)
+        raise audit_refusal(request, "casemanagement.record", patient_id)
     return user, patient
 
 
@@ -60,7 +53,7 @@ def _referral(request: HttpRequest, referral_id: int) -> tuple[User, Referral]:
     user = _staff(request)
     referral = selectors.referral_get_for_staff(viewer=user, referral_id=referral_id)
     if referral is None:
-        raise _refused(user, "casemanagement.referral", referral_id)
+        raise audit_refusal(request, "casemanagement.referral", referral_id)
     return user, referral
 
 
@@ -68,7 +61,7 @@ def _need(request: HttpRequest, need_id: int) -> tuple[User, Need]:
     user = _staff(request)
     need = selectors.need_get_for_staff(viewer=user, need_id=need_id)
     if need is None:
-        raise _refused(user, "casemanagement.need", need_id)
+        raise audit_refusal(request, "casemanagement.need", need_id)
     return user, need
 
 
@@ -243,7 +236,7 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         task = services.task_done_set(task_id=task_id, by=user, done=done)
     except services.AccessRefused:
-        raise _refused(user, "casemanagement.task", task_id) from None
+        raise audit_refusal(request, "casemanagement.task", task_id) from None
     messages.success(request, _("Marked done.") if done else _("Marked not done."))
     next_url = request.POST.get("next", "")
     if next_url and url_has_allowed_host_and_scheme(
@@ -341,7 +334,7 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
         _errors_to_form(form, exc)
         return _referral_page(request, user, referral, form=form, status=400)
     except services.AccessRefused:
-        raise _refused(user, "casemanagement.referral", referral_id) from None
+        raise audit_refusal(request, "casemanagement.referral", referral_id) from None
     messages.success(
         request,
         _("Referral is now “%(status)s”.") % {"status": ReferralStatus(data["to_status"]).label},

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audit_refusal
 from apps.medications import drugnames, selectors, services
 from apps.medications.forms import AllergyForm, MedicationForm, ReportForm
 from apps.medications.models import Medication, Reconciliation
@@ -44,13 +44,7 @@ def _clinician_patient(request: HttpRequest, patient_id: int) -> User:
     if viewer.role == Role.CLINICIAN:
         patient = selectors.medication_patient_get(viewer=viewer, patient_id=patient_id)
     if patient is None:
-        audit_record(
-            actor=viewer,
-            action=AuditAction.DENIED,
-            object_type="medications.list",
-            object_id=patient_id,
-        )
-        raise Http404
+        raise audit_refusal(request, "medications.list", patient_id)
     return patient
 
 
