@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import Role
 from apps.accounts.selectors import patients_visible_to
 from apps.charting.models import (
@@ -47,10 +48,6 @@ if TYPE_CHECKING:
 
 # How far back "notes due" looks: older gaps are the admins' overdue report's business.
 DUE_WINDOW = dt.timedelta(days=60)
-
-
-def is_staff(user: User) -> bool:
-    return user.is_authenticated and user.role in (Role.CLINICIAN, Role.ADMIN)
 
 
 def policy_for(program: Program) -> DocumentationPolicy:

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.http import is_staff
 from apps.accounts.selectors import patient_get_for_viewer, program_for_patient
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -98,10 +99,7 @@ def note_start_for_appointment(
 def note_start(*, patient: User, by: User, template: NoteTemplate) -> Note:
     """A note not tied to an appointment (an assessment, a phone contact)."""
 
-    if (
-        not selectors.is_staff(by)
-        or patient_get_for_viewer(viewer=by, patient_id=patient.pk) is None
-    ):
+    if not is_staff(by) or patient_get_for_viewer(viewer=by, patient_id=patient.pk) is None:
         raise PermissionDenied
     program = program_for_patient(user=patient)
     if program is None:
@@ -401,7 +399,7 @@ def addendum_add(
         raise NoteError(_("A draft is edited, not amended."), code="draft")
     if isinstance(note, GroupNote) and note.author_id != by.pk:
         raise PermissionDenied
-    if not selectors.is_staff(by):
+    if not is_staff(by):
         raise PermissionDenied
     body = body.strip()
     if not body:
@@ -417,7 +415,7 @@ def addendum_add(
 @transaction.atomic
 def note_withhold(*, note: Note, by: User, reason: str) -> Withholding:
     """Keep a signed note from the patient's portal for a listed reason."""
-    if not selectors.is_staff(by) or not note.is_signed():
+    if not is_staff(by) or not note.is_signed():
         raise PermissionDenied
     if reason not in selectors.policy_for(note.program).reasons:
         raise NoteError(_("Choose one of the program's reasons."), code="reason")
@@ -432,7 +430,7 @@ def note_withhold(*, note: Note, by: User, reason: str) -> Withholding:
 
 @transaction.atomic
 def note_release(*, note: Note, by: User) -> bool:
-    if not selectors.is_staff(by):
+    if not is_staff(by):
         raise PermissionDenied
     lifted = Withholding.objects.filter(note=note, lifted_at__isnull=True).update(
         lifted_at=timezone.now(), lifted_by=by

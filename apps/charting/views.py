@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
@@ -42,7 +43,7 @@ def _user(request: HttpRequest) -> User:
 
 def _staff(request: HttpRequest) -> User:
     user = _user(request)
-    if not selectors.is_staff(user):
+    if not is_staff(user):
         raise Http404
     return user
 
@@ -213,7 +214,7 @@ def note(request: HttpRequest, note_id: int) -> HttpResponse:
     user = _user(request)
     note = _note(request, note_id)
     audit_record(actor=user, action=AuditAction.VIEW, obj=note, patient=note.patient, detail="note")
-    if note.group_note_id and not selectors.is_staff(user):
+    if note.group_note_id and not is_staff(user):
         return render(request, "charting/note_read.html", _read_context(note, user))
     if not note.is_signed():
         return render(request, "charting/note_edit.html", _edit_context(request, note))
@@ -234,7 +235,7 @@ def _answers(fields: Any, content: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _read_context(note: Note, viewer: User) -> dict[str, Any]:
     spec = note.template.spec
-    context: dict[str, Any] = {"note": note, "staff": selectors.is_staff(viewer)}
+    context: dict[str, Any] = {"note": note, "staff": is_staff(viewer)}
     if note.group_note_id:
         group = note.group_note
         assert group is not None
@@ -371,7 +372,7 @@ def _signed_target(request: HttpRequest, kind: str, pk: int) -> Note | GroupNote
             raise audit_refusal(request, "charting.groupnote", pk)
         return found[1]
     note = _note(request, pk)
-    if not selectors.is_staff(_user(request)):
+    if not is_staff(_user(request)):
         raise audit_refusal(request, "charting.note", pk)
     return note
 

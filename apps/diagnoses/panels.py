@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -30,7 +31,7 @@ def _audit_list(actor: Any, patient: User, detail: str) -> None:
 
 def chart_diagnoses(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
     viewer: Any = request.user
-    if not selectors.is_staff(viewer):
+    if not is_staff(viewer):
         return None
     _audit_list(viewer, patient, "chart diagnoses")
     return "diagnoses/partials/chart_section.html", {
@@ -53,7 +54,7 @@ def my_diagnoses(request: HttpRequest, patient: User) -> tuple[str, dict[str, An
 
 def plan_diagnoses_staff(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
     viewer: Any = request.user
-    if not selectors.is_staff(viewer):
+    if not is_staff(viewer):
         return None
     _audit_list(viewer, patient, "treatment plan diagnoses")
     return "diagnoses/partials/plan_section.html", {

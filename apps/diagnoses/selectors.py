@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import Role
 from apps.accounts.selectors import patients_visible_to
 from apps.diagnoses.models import Diagnosis, DiagnosisStatus, LevelOfCareJustification, Rank
@@ -23,10 +24,6 @@ from apps.programs.models import ProgramKind
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
-
-
-def is_staff(user: User) -> bool:
-    return user.is_authenticated and user.role in (Role.CLINICIAN, Role.ADMIN)
 
 
 def can_write(user: User) -> bool:

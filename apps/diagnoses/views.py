@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
@@ -118,7 +119,7 @@ def code_search(request: HttpRequest) -> HttpResponse:
     """The search box's htmx request (POST: what a clinician types stays out of URLs and
     access logs). Staff only; answers the results fragment."""
     user = _user(request)
-    if not selectors.is_staff(user):
+    if not is_staff(user):
         raise Http404
     key = f"dx-search:{user.pk}"
     cache.add(key, 0, timeout=60)

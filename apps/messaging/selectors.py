@@ -18,6 +18,7 @@ from django.db.models import (
     Subquery,
 )
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.accounts.selectors import patients_visible_to, program_for_patient
 from apps.enrollment.models import Status as EnrollmentStatus
@@ -30,16 +31,12 @@ if TYPE_CHECKING:
 FILTERS = ("all", "unread", "needs_reply", "mine", "archived")
 
 
-def is_staff_viewer(user: User) -> bool:
-    return user.is_authenticated and user.role in ("clinician", "admin")
-
-
 def threads_visible_to(*, user: User) -> QuerySet[Thread]:
     if not user.is_authenticated:
         return Thread.objects.none()
     if user.is_patient:
         return Thread.objects.filter(patient=user)
-    if is_staff_viewer(user):
+    if is_staff(user):
         if user.role == "admin":
             return Thread.objects.all()
         return Thread.objects.filter(patient__in=patients_visible_to(user=user))

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core.text import INVALID_TEXT_MESSAGE, has_control_chars
@@ -246,7 +247,7 @@ def thread_start(
     if by.is_patient:
         patient = by
     elif (
-        not selectors.is_staff_viewer(by)
+        not is_staff(by)
         or patient is None
         or not selectors.patients_for_compose(user=by).filter(pk=patient.pk).exists()
     ):
@@ -381,10 +382,7 @@ def thread_archive(*, thread: Thread, user: User, archived: bool) -> None:
 
 
 def _require_staff(thread: Thread, by: User) -> None:
-    if (
-        not selectors.is_staff_viewer(by)
-        or not selectors.threads_visible_to(user=by).filter(pk=thread.pk).exists()
-    ):
+    if not is_staff(by) or not selectors.threads_visible_to(user=by).filter(pk=thread.pk).exists():
         raise MessagingForbidden
 
 

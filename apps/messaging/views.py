@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -59,7 +60,7 @@ def _compose_context(user: User) -> dict[str, Any]:
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    if not (user.is_patient or selectors.is_staff_viewer(user)):
+    if not (user.is_patient or is_staff(user)):
         raise Http404
     which = request.GET.get("filter", "all")
     if which not in selectors.FILTERS or (which in ("needs_reply", "mine") and user.is_patient):
@@ -85,7 +86,7 @@ def unread_badge(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def compose(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    staff = selectors.is_staff_viewer(user)
+    staff = is_staff(user)
     if not (user.is_patient or staff):
         raise Http404
     errors: dict[str, str] = {}

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.http import patient_required, staff_required
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -43,33 +42,9 @@ from apps.scheduling.models import (
 )
 from apps.scheduling.recurrence import rrule_weekdays, rrule_weekly
 
-View = Callable[..., HttpResponse]
-
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def patient_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not _user(request).is_patient:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def staff_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not _user(request).is_staff_role:
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _week_param(request: HttpRequest, today: dt.date) -> dt.date:
