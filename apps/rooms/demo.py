@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.rooms.models import Message, MessageKind, Participant, ParticipantStatus, RiskPhrase
 from apps.rooms.selectors import Phase, room_phase
-from apps.rooms.services import _lock_room, _next_seq, room_get_or_create
+from apps.rooms.services.access import _lock_room, _next_seq, room_get_or_create
 
 DEFAULT_RISK_PHRASES = [
     "kill myself",

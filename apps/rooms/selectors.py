@@ -29,6 +29,8 @@ from apps.scheduling.models import Group, GroupMembership, MembershipStatus, Ses
 from apps.scheduling.selectors import (
     session_get_for_participant,
     session_is_facilitator,
+    sessions_for_clinician,
+    sessions_for_patient,
 )
 
 PRESENCE_STALE = dt.timedelta(seconds=90)
@@ -331,8 +333,6 @@ def read_markers(*, room: Room) -> list[dict[str, Any]]:
 
 def sessions_live_for(*, user: User, now: dt.datetime | None = None) -> list[Session]:
     """Sessions whose room is open now that ``user`` may join live (dashboard panel)."""
-    from apps.scheduling.selectors import sessions_for_clinician, sessions_for_patient
-
     now = now or timezone.now()
     start = now - dt.timedelta(hours=12)
     end = now + open_before()

@@ -62,7 +62,8 @@ def add_member(session: Session, patient) -> GroupMembership:
 
 def add_message(room, **fields) -> Message:
     """A message stored directly in ``room`` with the room's next seq, as the services give
-    it out (``services._next_seq``)."""
-    from apps.rooms.services import _next_seq
+    it out (``services.access._next_seq``)."""
+    from apps.rooms.services.access import _next_seq
 
+    room.refresh_from_db(fields=["message_seq"])  # as _lock_room would read it
     return Message.objects.create(room=room, seq=_next_seq(room), **fields)

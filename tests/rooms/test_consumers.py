@@ -274,7 +274,7 @@ async def test_a_broadcast_is_encoded_once_not_once_per_socket(
     dumps: list[object] = []
     real_dumps = json.dumps
     monkeypatch.setattr(
-        "apps.rooms.services.json.dumps",
+        "apps.rooms.services.access.json.dumps",
         lambda obj, **kw: dumps.append(obj) or real_dumps(obj, **kw),
     )
     sender = clients[1]

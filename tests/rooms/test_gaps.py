@@ -11,10 +11,12 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections, transaction
 
 from apps.rooms import services
 from apps.rooms.models import Connection, Message, Room, SystemEvent
+from apps.rooms.services import access as room_access
 from tests.redisserver import RedisServer
 from tests.rooms.conftest import connect
 
@@ -73,7 +75,7 @@ def test_concurrent_writers_get_seqs_with_no_hole_in_id_order(
 ):
     """Chat and system messages written at once from several connections: each gets the
     next seq under the room's row lock, in the order of the ids, with no hole."""
-    monkeypatch.setattr(services, "rate_limit", lambda: (1000, 10))
+    monkeypatch.setattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 1000)
     _join(patient, live_session)
     _join(member2, live_session)
     room = Room.objects.get(session=live_session)
@@ -95,9 +97,9 @@ def test_concurrent_writers_get_seqs_with_no_hole_in_id_order(
         try:
             for _ in range(20):
                 with transaction.atomic():
-                    locked = services._lock_room(room)
+                    locked = room_access._lock_room(room)
                     time.sleep(0.005)  # chat statements begin meanwhile and wait for the lock
-                    services._system_message(locked, SystemEvent.LOCKED)
+                    room_access._system_message(locked, SystemEvent.LOCKED)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

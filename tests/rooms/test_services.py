@@ -8,6 +8,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
@@ -15,7 +16,7 @@ from apps.rooms import selectors, services
 from apps.rooms.models import Message, Participant, RiskAlert, RiskPhrase, Room
 from apps.rooms.protocol import FrameError, parse_frame
 from apps.rooms.selectors import Phase
-from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
+from apps.rooms.services import RoomClosed, RoomError, RoomForbidden, chat, presence
 from tests.factories import admin_user, clinician_in, patient_in
 from tests.rooms.factories import add_member, make_session
 
@@ -255,7 +256,7 @@ def test_a_resend_of_a_stored_message_is_answered_even_when_now_muted(
 def test_a_resend_over_the_rate_limit_returns_the_stored_message(
     live_session, patient, monkeypatch
 ):
-    monkeypatch.setattr(services, "rate_limit", lambda: (1, 10))
+    monkeypatch.setattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 1)
     _connect(patient, live_session)
     first, _ = services.room_message_post(
         author=patient, session_id=live_session.pk, body="one", client_id="l1"
@@ -278,7 +279,7 @@ def test_the_rate_limit_is_a_sliding_window_of_chat_messages_in_the_room(
     """``limit`` chat messages in any ``window`` seconds: the oldest leaving the window lets
     exactly one more through (a fixed window let a burst across its edge store twice the
     limit). Others' messages and system messages do not count against the author."""
-    monkeypatch.setattr(services, "rate_limit", lambda: (3, 10))
+    monkeypatch.setattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 3)
     _connect(clinician, live_session)
     _connect(patient, live_session)  # posts "joined" system messages
     services.room_message_post(
@@ -475,25 +476,25 @@ def test_risk_phrase_matching(db, body, hit):
     for phrase in ("kill myself", "overdose"):
         RiskPhrase.objects.create(phrase=phrase)
     RiskPhrase.objects.create(phrase="a normal day", active=False)
-    assert services._risk_match(body) == hit
+    assert chat._risk_match(body) == hit
 
 
 def test_a_risk_phrase_added_or_retired_applies_to_the_next_message(db):
     """The phrases are kept per process for a few seconds; a change saved in admin (this
     process) applies at once."""
-    assert services._risk_match("I took an overdose") is None  # now cached: no phrases
+    assert chat._risk_match("I took an overdose") is None  # now cached: no phrases
     phrase = RiskPhrase.objects.create(phrase="overdose")
-    assert services._risk_match("I took an overdose") == "overdose"
+    assert chat._risk_match("I took an overdose") == "overdose"
     phrase.active = False
     phrase.save()
-    assert services._risk_match("I took an overdose") is None
+    assert chat._risk_match("I took an overdose") is None
     RiskPhrase.objects.create(phrase="took an")
-    assert services._risk_match("I took an overdose") == "took an"
+    assert chat._risk_match("I took an overdose") == "took an"
     RiskPhrase.objects.filter(phrase="took an").update(active=False)  # no signal for this:
-    assert services._risk_match("I took an overdose") == "took an"  # still cached...
-    cached_at, patterns = services._risk_patterns_cache  # type: ignore[misc]
-    services._risk_patterns_cache = (cached_at - services.RISK_PHRASES_CACHE_SECONDS, patterns)
-    assert services._risk_match("I took an overdose") is None  # ...for a few seconds at most
+    assert chat._risk_match("I took an overdose") == "took an"  # still cached...
+    cached_at, patterns = chat._risk_patterns_cache  # type: ignore[misc]
+    chat._risk_patterns_cache = (cached_at - chat.RISK_PHRASES_CACHE_SECONDS, patterns)
+    assert chat._risk_match("I took an overdose") is None  # ...for a few seconds at most
 
 
 def test_risk_phrase_is_normalised_in_admin(db):
@@ -620,7 +621,7 @@ def test_sockets_of_a_dead_process_are_reaped_and_attendance_closed(
     # The process died three minutes ago (simulated: the socket was opened and last seen then).
     last_seen = timezone.now() - dt.timedelta(minutes=3)
     Connection.objects.filter(user=patient).update(seen_at=last_seen, joined_at=last_seen)
-    services._record_attendance(live_session, patient, last_seen, None)
+    presence._record_attendance(live_session, patient, last_seen, None)
     services.rooms_tick(rooms={live_session.pk: [(f"chan-{clinician.pk}", clinician.pk)]})
     assert not Connection.objects.filter(user=patient).exists()
     attendance = Attendance.objects.get(session=live_session, patient=patient)
@@ -927,7 +928,7 @@ def test_concurrent_writers_get_seqs_in_id_order_and_each_broadcast_once(
             published.append((payload["message"]["id"], payload["message"]["seq"]))
 
     monkeypatch.setattr(events, "group_send_now", slow_publish)
-    monkeypatch.setattr(services, "rate_limit", lambda: (1000, 10))
+    monkeypatch.setattr(settings, "ROOMS_RATE_LIMIT_MESSAGES", 1000)
     _connect(patient, live_session)
     _connect(member2, live_session)
 
