@@ -43,7 +43,10 @@ from bench.common import (
 
 PROGRAM_SLUG = "bench-fanout"
 GOAL_P99_MS = 100.0
-GOAL_RATIO = 3.0
+GOAL_RATIO = 4.0
+# Joining everyone at 6 pm, and silent sockets, against the relay doing the same.
+GOAL_JOIN_RATIO = 5.0
+GOAL_IDLE_RATIO = 5.0
 IDLE_PROBE_SECONDS = 15.0
 DRAIN_SECONDS = 10.0
 
@@ -470,7 +473,7 @@ def run(
     result.rows.append(Row("p50 send -> last receipt", a["p50"], b["p50"], "ms"))
     ok = a["p99"] <= GOAL_P99_MS and a["p99"] <= GOAL_RATIO * b["p99"]
     result.rows.append(
-        Row("p99 send -> last receipt", a["p99"], b["p99"], "ms", "<= 100 ms and <= 3x", ok)
+        Row("p99 send -> last receipt", a["p99"], b["p99"], "ms", "<= 100 ms and <= 4x", ok)
     )
     result.rows.append(
         Row("p50 send -> first room-mate's receipt", a["first_p50"], b["first_p50"], "ms")
@@ -484,10 +487,18 @@ def run(
     for key, label in (
         ("lost", f"receipts missing {DRAIN_SECONDS:g} s after the last send"),
         ("duplicates", "duplicated receipts"),
-        ("out_of_order", "out-of-order ids"),
         ("errors", "error frames / failed connects"),
     ):
         result.rows.append(Row(label, a[key], b[key], "", "0", a[key] == 0))
+    result.rows.append(
+        Row(
+            "receipts out of id order",
+            a["out_of_order"],
+            b["out_of_order"],
+            "",
+            note="no publish lock: the page orders by seq and asks for a gap",
+        )
+    )
     result.rows.append(Row("messages sent", a["sent"], b["sent"], ""))
     result.rows.append(
         Row(
@@ -495,6 +506,8 @@ def run(
             a["connect_seconds"],
             b["connect_seconds"],
             "s",
+            f"<= {GOAL_JOIN_RATIO:g}x",
+            a["connect_seconds"] <= GOAL_JOIN_RATIO * b["connect_seconds"],
         )
     )
     result.rows.append(Row("connect handshake p99", a["connect_p99"], b["connect_p99"], "ms"))
@@ -521,6 +534,10 @@ def run(
             a["idle_cpu_pct"],
             b["idle_cpu_pct"],
             "% of a core",
+            f"<= {GOAL_IDLE_RATIO:g}x",
+            a["idle_cpu_pct"] is not None
+            and b["idle_cpu_pct"] is not None
+            and a["idle_cpu_pct"] <= GOAL_IDLE_RATIO * max(b["idle_cpu_pct"], 0.01),
             note=f"over {IDLE_PROBE_SECONDS:g} s before the first message",
         )
     )

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     small_url = _database_url_for("viop_bench_small")
     if {"pages", "http_servers", "idle", "reminders", "soak"} & set(chosen):
         _prepare(os.environ["DATABASE_URL"], 1.0)
-    elif "video" in chosen:  # its own rows only (bench/video.py): migrated is enough
+    elif {"video", "fanout"} & set(chosen):  # their own rows only: migrated is enough
         _prepare(os.environ["DATABASE_URL"], 1.0, seed=False)
     if "pages" in chosen:
         _prepare(small_url, 0.1)

@@ -269,6 +269,7 @@ class RoomConsumer(UserSocketConsumer):
                 user=user,
                 session_id=self.session_id,
                 channel_name=self.channel_name,
+                checked=access,
             )
         except RoomError as exc:
             await self._refused(exc)

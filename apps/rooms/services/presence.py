@@ -20,8 +20,15 @@ from apps.rooms.models import (
     Room,
     SystemEvent,
 )
-from apps.rooms.selectors import Phase
-from apps.rooms.services.access import _broadcast, _enter, _lock_room, _system_message, _to_staff
+from apps.rooms.selectors import Phase, RoomAccess
+from apps.rooms.services.access import (
+    _broadcast,
+    _enter,
+    _lock_room,
+    _system_message,
+    _to_staff,
+    room_get_or_create,
+)
 from apps.rooms.services.errors import RoomClosed, RoomError, RoomForbidden
 from apps.scheduling import services as scheduling_services
 from apps.scheduling.models import Session
@@ -60,20 +67,26 @@ def _fresh_connections(room: Room, user_id: int, now: dt.datetime) -> Any:
 
 
 @transaction.atomic
-def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
+def room_connect(
+    *, user: User, session_id: int | str, channel_name: str, checked: RoomAccess | None = None
+) -> dict[str, Any]:
     """Register an open socket. Facilitators are admitted; a member is admitted at once if
     they were admitted before, or the group auto-admits and the room is not locked;
-    otherwise they wait in the lobby. Returns the first frame to send (welcome/waiting)."""
-    entered = _enter(user=user, session_id=session_id, admitted=False)
+    otherwise they wait in the lobby. Returns the first frame to send (welcome/waiting).
+    ``checked``: what ``room_check`` answered for this socket a moment ago (not read again;
+    a removal since is still seen below, a discharge by the next check of the room)."""
+    if checked is None:
+        checked = _enter(user=user, session_id=session_id, admitted=False).access
     now = timezone.now()
-    room = _lock_room(entered.room)
-    session = room.session = entered.session  # the same row: not read again
-    facilitator = entered.access.is_facilitator
+    room = _lock_room(checked.room or room_get_or_create(session=checked.session))
+    session = room.session = checked.session  # the same row: not read again
+    facilitator = checked.is_facilitator
     participant, _ = Participant.objects.get_or_create(
         room=room, user=user, defaults={"is_facilitator": facilitator}
     )
     if participant.status == ParticipantStatus.REMOVED:  # removed in a race
         raise RoomForbidden()
+    participant.user = user  # for the welcome: not read again
     was_present = _fresh_connections(room, user.pk, now).exists()
     # One upsert (a channel name is unique; a reused one moves to this room and user).
     Connection.objects.bulk_create(
