@@ -225,7 +225,7 @@ class ConsentSignature(SignedRecord, models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="consent_signatures",
-        # Indexed by consentsignature_once_per_version, which leads with it.
+        # Indexed by consentsignature_patient_doc, which leads with it.
         db_index=False,
     )
     document = models.ForeignKey(
@@ -238,12 +238,22 @@ class ConsentSignature(SignedRecord, models.Model):
     signed_at = models.DateTimeField()
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # Set (with a conditional update, as signing is) in the transaction that records the
+    # ``Revocation``: the partial unique constraint below needs it on this row.
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-signed_at"]
+        indexes = [
+            models.Index(fields=["patient", "document"], name="consentsignature_patient_doc")
+        ]
         constraints = [
+            # A revoked signature stays on record and the patient may sign the same version
+            # again; at most one signature per version is in force at a time.
             models.UniqueConstraint(
-                fields=["patient", "document"], name="consentsignature_once_per_version"
+                fields=["patient", "document"],
+                condition=Q(revoked_at__isnull=True),
+                name="consentsignature_one_unrevoked",
             )
         ]
 
@@ -499,6 +509,11 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     )
     # The 42 CFR Part 2 notice shown with it in a substance-use program, stored as shown.
     part2_notice = models.TextField(blank=True)
+    # A revoked release the patient chose to sign again: this draft is its copy. One copy
+    # per revoked release (the one-to-one), so a double submit cannot make two.
+    renews = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -187,12 +187,13 @@ def consents_required(*, program: Program) -> list[ConsentDocument]:
 
 
 def consents_outstanding(*, patient: User, program: Program) -> list[ConsentDocument]:
-    """Current versions the patient has not signed (a new version asks to sign again)."""
+    """Current versions the patient has no signature in force for (a new version, or a
+    revoked signature, asks to sign again)."""
     required = consents_required(program=program)
     signed = set(
-        ConsentSignature.objects.filter(patient=patient, document__in=required).values_list(
-            "document_id", flat=True
-        )
+        ConsentSignature.objects.filter(
+            patient=patient, document__in=required, revoked_at__isnull=True
+        ).values_list("document_id", flat=True)
     )
     return [doc for doc in required if doc.pk not in signed]
 
@@ -350,7 +351,7 @@ def _releases_with_state(patient: User) -> list[ReleaseOfInformation]:
     today = patient_today(patient)
     releases = list(
         ReleaseOfInformation.objects.filter(patient=patient).select_related(
-            "revocation", "created_by", "program"
+            "revocation", "created_by", "program", "renewal"
         )
     )
     for release in releases:
@@ -376,7 +377,7 @@ def release_get_for_viewer(*, viewer: User, release_id: int) -> ReleaseOfInforma
     """The release if ``viewer`` is its patient or may see the patient, else None."""
     release = (
         ReleaseOfInformation.objects.select_related(
-            "patient", "program", "revocation", "created_by"
+            "patient", "program", "revocation", "created_by", "renewal"
         )
         .filter(pk=release_id)
         .first()

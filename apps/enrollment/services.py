@@ -280,18 +280,27 @@ def consent_sign(
         raise ValidationError(
             {"typed_name": _("Type your full name exactly as it appears on your account.")}
         )
-    existing = ConsentSignature.objects.filter(patient=patient, document=document).first()
+    # A revoked signature stays on record and does not count: the same version may be
+    # signed again (consentsignature_one_unrevoked allows one in force at a time).
+    in_force = ConsentSignature.objects.filter(
+        patient=patient, document=document, revoked_at__isnull=True
+    )
+    existing = in_force.first()
     if existing is not None:
         return existing
-    signature = ConsentSignature.objects.create(
-        patient=patient,
-        document=document,
-        application=application,
-        typed_name=" ".join(typed_name.split()),
-        signed_at=timezone.now(),
-        ip=ip,
-        user_agent=(user_agent or "")[:300],
-    )
+    try:
+        with transaction.atomic():
+            signature = ConsentSignature.objects.create(
+                patient=patient,
+                document=document,
+                application=application,
+                typed_name=" ".join(typed_name.split()),
+                signed_at=timezone.now(),
+                ip=ip,
+                user_agent=(user_agent or "")[:300],
+            )
+    except IntegrityError:  # a double submit that raced past the check: the first one won
+        return in_force.get()
     audit_record(
         actor=patient,
         action=AuditAction.CREATE,
@@ -875,6 +884,54 @@ def release_sign(
 
 
 @transaction.atomic
+def release_sign_again(*, patient: User, release: ReleaseOfInformation) -> ReleaseOfInformation:
+    """A revoked release the patient wants in force again: a new draft with the same terms
+    (``renews`` points back), which they then sign as any release. The revoked one and its
+    revocation stay on record. Asking twice returns the same draft."""
+    locked = (
+        ReleaseOfInformation.objects.select_for_update(of=("self",))
+        .select_related("revocation")
+        .filter(pk=release.pk)
+        .first()
+    )
+    if locked is None or locked.patient_id != patient.pk or patient.role != Role.PATIENT:
+        raise ValidationError(_("Only the patient named in a release can sign it again."))
+    if getattr(locked, "revocation", None) is None:
+        raise ValidationError(_("Only a revoked release can be signed again."))
+    renewal = ReleaseOfInformation.objects.filter(renews=locked).first()
+    if renewal is not None:
+        return renewal
+    if locked.expires_on is not None and locked.expires_on < selectors.patient_today(patient):
+        raise ValidationError(_("This release has expired; write a new one."))
+    copy = ReleaseOfInformation.objects.create(
+        patient=patient,
+        program=locked.program,
+        recipient_kind=locked.recipient_kind,
+        recipient_name=locked.recipient_name,
+        recipient_relationship=locked.recipient_relationship,
+        recipient_contact=locked.recipient_contact,
+        items=list(locked.items),
+        items_other=locked.items_other,
+        purpose=locked.purpose,
+        expires_on=locked.expires_on,
+        expiry_event=locked.expiry_event,
+        may_receive_appointment_times=locked.may_receive_appointment_times,
+        part2_notice=locked.part2_notice,
+        renews=locked,
+        created_by=patient,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=patient,
+        action=AuditAction.CREATE,
+        obj=copy,
+        patient=patient,
+        detail=f"release drafted again from {locked.pk}",
+    )
+    return copy
+
+
+@transaction.atomic
 def consent_revoke(
     *,
     patient: User,
@@ -923,6 +980,9 @@ def consent_revoke(
             )
     except IntegrityError as exc:  # a double submit that raced past the check
         raise ValidationError(_("This consent is already revoked.")) from exc
+    if isinstance(target, ConsentSignature):
+        # Out of force from now on for signing purposes: the patient may sign again.
+        ConsentSignature.objects.filter(pk=target.pk).update(revoked_at=revocation.revoked_at)
     kind = f"consent {target.document.kind}" if isinstance(target, ConsentSignature) else "release"
     audit_record(
         actor=patient,

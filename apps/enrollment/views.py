@@ -421,7 +421,7 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
         document=document, program=selectors.consent_program_for_patient(patient=patient)
     ):
         raise Http404
-    signed = document.signatures.filter(patient=patient).first()
+    signed = document.signatures.filter(patient=patient, revoked_at__isnull=True).first()
     form = SignForm(_post(request))
     if request.method == "POST" and signed is None and form.is_valid():
         try:
@@ -1106,6 +1106,22 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         {"release": release, "text": text, "form": form if can_sign else None},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def release_sign_again(request: HttpRequest, release_id: int) -> HttpResponse:
+    """The patient asks to sign a revoked release again: a new draft, opened for signing."""
+    patient = _patient_only(request)
+    release = selectors.release_get_for_viewer(viewer=patient, release_id=release_id)
+    if release is None or release.patient_id != patient.pk:
+        raise Http404
+    try:
+        renewal = services.release_sign_again(patient=patient, release=release)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("enrollment:release_detail", release_id=release.pk)
+    return redirect("enrollment:release_detail", release_id=renewal.pk)
 
 
 @login_required
