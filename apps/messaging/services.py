@@ -7,8 +7,10 @@ stored with its attachment, its risk flag and its notifications in one transacti
 from __future__ import annotations
 
 import io
+import logging
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,6 +23,7 @@ from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core.text import INVALID_TEXT_MESSAGE, has_control_chars
+from apps.enrollment.models import private_storage_get
 from apps.measures.services import safety_flag_raise
 from apps.messaging import selectors
 from apps.messaging.models import (
@@ -40,6 +43,9 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from apps.accounts.models import User
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # Checked by content: a PDF's magic bytes, or an image Pillow reads and verifies as one of these.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
@@ -165,6 +171,7 @@ def _post(
     upload: UploadedFile | None,
     content_type: str | None,
     now: dt.datetime,
+    written: list[str],
 ) -> Message:
     message = Message.objects.create(
         thread=thread, author=author, body=body, client_id=client_id, created_at=now
@@ -177,6 +184,7 @@ def _post(
             name=_display_name(upload.name),
         )
         attachment.file.save(upload.name or "attachment", upload, save=False)
+        written.append(str(attachment.file.name))
         attachment.save()
     from_patient = author.pk == thread.patient_id
     thread.last_message_at = now
@@ -226,7 +234,29 @@ def _validated(
     return text, content_type
 
 
-@transaction.atomic
+def _files_removed_on_failure(call: Callable[[list[str]], T]) -> T:
+    """Run ``call`` (an atomic service body) with a list it fills with the attachment files
+    it writes; if it fails, its transaction rolled back and those files are deleted, so no
+    file outlives the row that would have pointed at it. Called outside any transaction
+    (the pages), the service's own commit is inside ``call``, so a failed commit is seen."""
+    written: list[str] = []
+    try:
+        return call(written)
+    except BaseException:
+        _files_remove(written)
+        raise
+
+
+def _files_remove(names: list[str]) -> None:
+    storage = private_storage_get()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.warning("could not remove an attachment file after a rollback")
+    names.clear()
+
+
 def thread_start(
     *,
     by: User,
@@ -240,6 +270,32 @@ def thread_start(
     """Start a thread with its first message. A patient writes to their care team
     (``patient`` is themselves); staff write to a patient they may see. Returns (thread,
     created); a resend of the same form returns the thread it made."""
+    return _files_removed_on_failure(
+        lambda written: _thread_start(
+            by=by,
+            patient=patient,
+            audience=audience,
+            subject=subject,
+            body=body,
+            client_id=client_id,
+            upload=upload,
+            written=written,
+        )
+    )
+
+
+@transaction.atomic
+def _thread_start(
+    *,
+    by: User,
+    patient: User | None,
+    audience: str,
+    subject: object,
+    body: object,
+    client_id: object,
+    upload: UploadedFile | None,
+    written: list[str],
+) -> tuple[Thread, bool]:
     cid = _client_uuid(client_id)
     existing = Thread.objects.filter(created_by=by, client_id=cid).first()
     if existing is not None:
@@ -290,11 +346,11 @@ def thread_start(
         upload=upload,
         content_type=content_type,
         now=now,
+        written=written,
     )
     return thread, True
 
 
-@transaction.atomic
 def message_post(
     *,
     author: User,
@@ -306,6 +362,28 @@ def message_post(
     """Reply in a thread the author may see. Returns (message, created); a resend (same
     client id) returns the stored message. Refused with a clear error when the thread is
     closed, archived by the author, or the patient may no longer send."""
+    return _files_removed_on_failure(
+        lambda written: _message_post(
+            author=author,
+            thread_id=thread_id,
+            body=body,
+            client_id=client_id,
+            upload=upload,
+            written=written,
+        )
+    )
+
+
+@transaction.atomic
+def _message_post(
+    *,
+    author: User,
+    thread_id: int,
+    body: object,
+    client_id: object,
+    upload: UploadedFile | None,
+    written: list[str],
+) -> tuple[Message, bool]:
     cid = _client_uuid(client_id)
     thread = (
         selectors.threads_visible_to(user=author)
@@ -339,8 +417,11 @@ def message_post(
                 upload=upload,
                 content_type=content_type,
                 now=timezone.now(),
+                written=written,
             )
     except IntegrityError:
+        # The savepoint rolled back: the file this attempt wrote goes with it.
+        _files_remove(written)
         return Message.objects.get(author=author, client_id=cid), False
     return message, True
 

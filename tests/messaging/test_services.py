@@ -142,6 +142,77 @@ def test_attachment_stored_privately_with_type_from_content(patient, settings):
     assert str(settings.PRIVATE_MEDIA_ROOT) in attachment.file.path
 
 
+def _files(settings) -> list:
+    root = settings.PRIVATE_MEDIA_ROOT
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+class _Boom(Exception):
+    pass
+
+
+def _fail(*args, **kwargs):
+    raise _Boom
+
+
+def _fail_on_message_audit(*args, **kwargs):
+    if kwargs.get("detail") == "message with attachment":
+        raise _Boom
+
+
+@pytest.mark.parametrize(
+    ("after", "failing"),
+    [
+        ("apps.messaging.services.audit_record", _fail_on_message_audit),
+        ("apps.messaging.services.notification_schedule", _fail),
+    ],
+)
+def test_a_failure_after_the_file_is_written_leaves_no_file(
+    patient, clinician, settings, monkeypatch, after, failing
+):
+    written = []
+    real_save = Attachment.file.field.attr_class.save
+
+    def save_and_note(self, name, content, save=True):
+        real_save(self, name, content, save=save)
+        written.append(self.path)
+
+    monkeypatch.setattr(Attachment.file.field.attr_class, "save", save_and_note)
+    monkeypatch.setattr(after, failing)
+    with pytest.raises(_Boom):
+        start(patient, upload=png_upload())
+    assert len(written) == 1  # the file was written before the failure...
+    assert _files(settings) == []  # ...and removed with the rollback
+    assert Thread.objects.count() == 0 and Attachment.objects.count() == 0
+
+
+def test_a_failed_reply_with_an_attachment_leaves_no_file(
+    patient, clinician, settings, monkeypatch
+):
+    thread, _ = start(patient)
+    monkeypatch.setattr("apps.messaging.services.notification_schedule", _fail)
+    with pytest.raises(_Boom):
+        services.message_post(
+            author=clinician,
+            thread_id=thread.pk,
+            body="See the scan",
+            client_id=cid(),
+            upload=pdf_upload(),
+        )
+    assert _files(settings) == [] and Attachment.objects.count() == 0
+    assert Message.objects.filter(thread=thread).count() == 1
+    monkeypatch.undo()
+    # The same attachment then goes through, and its file is kept.
+    services.message_post(
+        author=clinician,
+        thread_id=thread.pk,
+        body="See the scan",
+        client_id=cid(),
+        upload=pdf_upload(),
+    )
+    assert len(_files(settings)) == 1 == Attachment.objects.count()
+
+
 def test_reply_to_foreign_thread_refused(patient, outsider, other_clinician):
     thread, _ = start(patient)
     for intruder in (outsider, other_clinician):
