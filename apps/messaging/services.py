@@ -148,17 +148,19 @@ def sending_refused(*, thread: Thread | None, author: User, patient: User) -> st
 
 def _recipients(thread: Thread, author: User) -> list[User]:
     """Who is told about a new message: the patient when staff write; when the patient
-    writes, the assigned clinician, else (clinical) their primary clinician, else the
-    program's clinicians."""
+    writes, the assigned staff member, else for Clinical their primary clinician, else the
+    program's clinicians; for Scheduling and Billing the staff with that function
+    (``selectors.staff_for_audience``), never every clinician."""
     if not author.is_patient:
         return [thread.patient]
     if thread.assigned_to_id and thread.assigned_to.is_active:  # type: ignore[union-attr]
         return [thread.assigned_to]  # type: ignore[list-item]
-    if thread.audience == Audience.CLINICAL:
-        profile = getattr(thread.patient, "patient_profile", None)
-        primary = profile.primary_clinician if profile is not None else None
-        if primary is not None and primary.is_active:
-            return [primary]
+    if thread.audience != Audience.CLINICAL:
+        return list(selectors.staff_for_audience(program=thread.program, audience=thread.audience))
+    profile = getattr(thread.patient, "patient_profile", None)
+    primary = profile.primary_clinician if profile is not None else None
+    if primary is not None and primary.is_active:
+        return [primary]
     return list(selectors.staff_for_program(thread.program))
 
 
