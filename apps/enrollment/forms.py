@@ -337,6 +337,10 @@ class ReleaseForm(forms.Form):
     )
 
 
+class EventConfirmForm(forms.Form):
+    happened_on = forms.DateField(label=_("The event happened on"), widget=DATE)
+
+
 class RevokeForm(forms.Form):
     effective_on = forms.DateField(label=_("Revoke as of"), widget=DATE)
     reason = forms.CharField(label=_("Reason (optional)"), max_length=300, required=False)

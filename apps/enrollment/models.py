@@ -507,6 +507,19 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     may_receive_appointment_times = models.BooleanField(
         _("may be told my appointment times"), default=False
     )
+    # An expiry *event* is judged by staff: one of the patient's clinicians confirms it
+    # happened, and on which day; from that day the release is expired. Set with a
+    # conditional update (the signed terms above never change).
+    event_happened_on = models.DateField(_("the event happened on"), null=True, blank=True)
+    event_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    event_confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The 42 CFR Part 2 notice shown with it in a substance-use program, stored as shown.
     part2_notice = models.TextField(blank=True)
     # A revoked release the patient chose to sign again: this draft is its copy. One copy
@@ -544,6 +557,21 @@ class ReleaseOfInformation(SignedRecord, models.Model):
                 condition=Q(recipient_kind__in=[k.value for k in RecipientKind]),
                 name="roi_recipient_kind_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    event_happened_on__isnull=True,
+                    event_confirmed_by__isnull=True,
+                    event_confirmed_at__isnull=True,
+                )
+                | Q(
+                    event_happened_on__isnull=False,
+                    event_confirmed_by__isnull=False,
+                    event_confirmed_at__isnull=False,
+                    signed_at__isnull=False,
+                )
+                & ~Q(expiry_event=""),
+                name="roi_event_confirmation_complete",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -555,6 +583,11 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     @property
     def is_part2(self) -> bool:
         return bool(self.part2_notice)
+
+    @property
+    def awaits_event_confirmation(self) -> bool:
+        """Signed, ends on an event, and no one has confirmed the event yet."""
+        return bool(self.signed_at and self.expiry_event and self.event_happened_on is None)
 
     @property
     def recipient_first_name(self) -> str:

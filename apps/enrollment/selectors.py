@@ -304,16 +304,20 @@ def intake_held(*, application: Application, now: dt.datetime | None = None) -> 
 
 
 # --- releases of information and revocation ----------------------------------------------
-def patient_today(patient: User) -> dt.date:
-    """The date in the patient's own zone: a release runs to the end of its expiry day
-    there, and a revocation dated today means the patient's today."""
+def patient_zone(patient: User) -> zoneinfo.ZoneInfo:
     tz = patient.time_zone
     if not isinstance(tz, zoneinfo.ZoneInfo):
         try:
             tz = zoneinfo.ZoneInfo(str(tz or "UTC"))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             tz = zoneinfo.ZoneInfo("UTC")
-    return timezone.localdate(timezone=tz)
+    return tz
+
+
+def patient_today(patient: User) -> dt.date:
+    """The date in the patient's own zone: a release runs to the end of its expiry day
+    there, and a revocation dated today means the patient's today."""
+    return timezone.localdate(timezone=patient_zone(patient))
 
 
 def release_state(release: ReleaseOfInformation, *, today: dt.date | None = None) -> str:
@@ -327,12 +331,14 @@ def release_state(release: ReleaseOfInformation, *, today: dt.date | None = None
         return "revoked"
     if release.expires_on is not None and release.expires_on < today:
         return "expired"
+    if release.event_happened_on is not None and release.event_happened_on <= today:
+        return "expired"  # staff confirmed its expiry event (``release_event_confirm``)
     return "active"
 
 
 def release_is_active(release: ReleaseOfInformation, *, today: dt.date | None = None) -> bool:
     """Whether the program may disclose under ``release`` today: signed, not revoked, not
-    past its expiry date (an expiry *event* is for staff to judge; the page shows it)."""
+    past its expiry date, its expiry event (if any) not confirmed by staff as happened."""
     return release_state(release, today=today) == "active"
 
 
@@ -366,6 +372,11 @@ def releases_for_patient(*, viewer: User, patient: User) -> list[ReleaseOfInform
     if patient_get_for_viewer(viewer=viewer, patient_id=patient.pk) is None:
         return []
     return _releases_with_state(patient)
+
+
+def releases_awaiting_event(releases: list[ReleaseOfInformation]) -> list[ReleaseOfInformation]:
+    """Active releases that end on an event no one has confirmed yet: staff are asked."""
+    return [r for r in releases if r.state == "active" and r.awaits_event_confirmation]
 
 
 def releases_active_for(*, patient: User) -> list[ReleaseOfInformation]:

@@ -884,6 +884,55 @@ def release_sign(
 
 
 @transaction.atomic
+def release_event_confirm(
+    *, by: User, release: ReleaseOfInformation, happened_on: date | None
+) -> ReleaseOfInformation:
+    """Staff who may see the patient confirm that the event ending ``release`` happened on
+    ``happened_on``: from that day the release is expired, so disclosures and family links
+    under it stop. Holds the release's row lock, as ``consent_revoke`` and
+    ``disclosure_record`` do, so a disclosure is either before it or refused after it."""
+    if not by.is_authenticated or by.role not in (Role.CLINICIAN, Role.ADMIN):
+        raise ValidationError(_("Only the patient's care team can confirm this."))
+    locked = (
+        ReleaseOfInformation.objects.select_for_update(of=("self",))
+        .select_related("patient")
+        .filter(pk=release.pk)
+        .first()
+    )
+    if (
+        locked is None
+        or selectors.patient_get_for_viewer(viewer=by, patient_id=locked.patient_id) is None
+    ):
+        raise ValidationError(_("You cannot change this patient's releases."))
+    if not locked.expiry_event or locked.signed_at is None:
+        raise ValidationError(_("This release does not end on an event."))
+    if locked.event_happened_on is not None:
+        raise ValidationError(_("The event was already confirmed."))
+    today = selectors.patient_today(locked.patient)
+    if happened_on is None:
+        raise ValidationError({"happened_on": _("Give the day the event happened.")})
+    if happened_on > today:
+        raise ValidationError(
+            {"happened_on": _("Confirm an event once it has happened, not ahead.")}
+        )
+    signed_on = timezone.localtime(locked.signed_at, selectors.patient_zone(locked.patient)).date()
+    if happened_on < signed_on:
+        raise ValidationError({"happened_on": _("That is before the patient signed the release.")})
+    ReleaseOfInformation.objects.filter(pk=locked.pk, event_happened_on__isnull=True).update(
+        event_happened_on=happened_on, event_confirmed_by=by, event_confirmed_at=timezone.now()
+    )
+    locked.refresh_from_db()
+    audit_record(
+        actor=by,
+        action=AuditAction.UPDATE,
+        obj=locked,
+        patient=locked.patient,
+        detail=f"release expiry event confirmed (happened {happened_on.isoformat()})",
+    )
+    return locked
+
+
+@transaction.atomic
 def release_sign_again(*, patient: User, release: ReleaseOfInformation) -> ReleaseOfInformation:
     """A revoked release the patient wants in force again: a new draft with the same terms
     (``renews`` points back), which they then sign as any release. The revoked one and its

@@ -26,6 +26,11 @@ urlpatterns = [
     path("releases/new/", views.release_new, name="release_new"),
     path("releases/<int:release_id>/", views.release_detail, name="release_detail"),
     path(
+        "releases/<int:release_id>/confirm-event/",
+        views.release_event_confirm,
+        name="release_event_confirm",
+    ),
+    path(
         "releases/<int:release_id>/sign-again/",
         views.release_sign_again,
         name="release_sign_again",

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,6 +30,7 @@ from apps.enrollment.forms import (
     AdmitForm,
     DetailsForm,
     DischargeForm,
+    EventConfirmForm,
     GoalFormSet,
     InsuranceForm,
     IntakeRequestForm,
@@ -1106,6 +1108,37 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         {"release": release, "text": text, "form": form if can_sign else None},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def release_event_confirm(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Staff confirm that the event a release ends on has happened (a date): it expires.
+    Answers on the page it came from (the chart, or the patient's consents)."""
+    user = _staff_only(request)
+    release = selectors.release_get_for_viewer(viewer=user, release_id=release_id)
+    if release is None:
+        raise Http404
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("enrollment:patient_consents", args=[release.patient_id])
+    form = EventConfirmForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give the day the event happened."))
+        return redirect(back)
+    try:
+        services.release_event_confirm(
+            by=user, release=release, happened_on=form.cleaned_data["happened_on"]
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect(back)
+    messages.success(
+        request,
+        _("Confirmed: the release to %(name)s has expired; nothing more is shared under it.")
+        % {"name": release.recipient_name},
+    )
+    return redirect(back)
 
 
 @login_required
