@@ -507,6 +507,9 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     may_receive_appointment_times = models.BooleanField(
         _("may be told my appointment times"), default=False
     )
+    # Where the appointment-time e-mails go (required when they are allowed): they carry
+    # only the patient's first name and a time, and each one is logged as a disclosure.
+    recipient_email = models.EmailField(_("their e-mail for appointment times"), blank=True)
     # An expiry *event* is judged by staff: one of the patient's clinicians confirms it
     # happened, and on which day; from that day the release is expired. Set with a
     # conditional update (the signed terms above never change).

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
@@ -771,6 +772,7 @@ def release_create(
     expires_on: date | None = None,
     expiry_event: str = "",
     may_receive_appointment_times: bool = False,
+    recipient_email: str = "",
 ) -> ReleaseOfInformation:
     """A draft release for ``patient``, written by the patient themself or a clinician of
     their program (``selectors.release_patient_for_drafter``). Only the patient can sign it."""
@@ -792,6 +794,19 @@ def release_create(
         errors["items"] = _("Choose from the list.")
     if may_receive_appointment_times and DisclosureItem.APPOINTMENT_TIMES not in chosen:
         chosen.append(DisclosureItem.APPOINTMENT_TIMES)
+    recipient_email = (recipient_email or "").strip()
+    if recipient_email:
+        try:
+            EmailValidator()(recipient_email)
+        except ValidationError:
+            errors["recipient_email"] = _("Enter a valid e-mail address.")
+        else:
+            if len(recipient_email) > 254:
+                errors["recipient_email"] = _("Enter a valid e-mail address.")
+    elif may_receive_appointment_times:
+        errors["recipient_email"] = _(
+            "Give their e-mail address: appointment times are sent to it."
+        )
     items_other = " ".join((items_other or "").split())
     if not chosen and not items_other:
         errors["items"] = _("Say what may be disclosed.")
@@ -819,6 +834,7 @@ def release_create(
         expires_on=expires_on,
         expiry_event=expiry_event[:200],
         may_receive_appointment_times=may_receive_appointment_times,
+        recipient_email=recipient_email,
         part2_notice=part2_text() if program.is_substance_use else "",
         created_by=by,
         created_at=timezone.now(),
@@ -965,6 +981,7 @@ def release_sign_again(*, patient: User, release: ReleaseOfInformation) -> Relea
         expires_on=locked.expires_on,
         expiry_event=locked.expiry_event,
         may_receive_appointment_times=locked.may_receive_appointment_times,
+        recipient_email=locked.recipient_email,
         part2_notice=locked.part2_notice,
         renews=locked,
         created_by=patient,
