@@ -103,9 +103,11 @@ class ThreadView:
     other_read_at: object
 
 
-def thread_messages(*, thread: Thread) -> list[Message]:
+def thread_messages(*, thread: Thread, after_id: int = 0) -> list[Message]:
+    """The thread's messages, oldest first; ``after_id``: only those stored after that one
+    (ids grow with time: a page that saw message N asks for what came after N)."""
     return list(
-        Message.objects.filter(thread=thread)
+        Message.objects.filter(thread=thread, pk__gt=after_id)
         .select_related("author")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
     )

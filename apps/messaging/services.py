@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.events import send_event_on_commit, user_group
 from apps.core.text import INVALID_TEXT_MESSAGE, has_control_chars
 from apps.enrollment.models import private_storage_get
 from apps.measures.services import safety_flag_raise
@@ -210,7 +211,9 @@ def _post(
             # Ids only: the clinician opens the thread to read the message.
             reason=f"Crisis phrase in a secure message (thread {thread.pk}, message {message.pk})",
         )
-    for recipient in _recipients(thread, author):
+    recipients = _recipients(thread, author)
+    _announce(thread=thread, message=message, to={r.pk for r in recipients})
+    for recipient in recipients:
         if recipient.pk == author.pk:
             continue
         notification_schedule(
@@ -221,6 +224,23 @@ def _post(
             context={"link": f"/messages/{thread.pk}/"},
         )
     return message
+
+
+def _announce(*, thread: Thread, message: Message, to: set[int]) -> None:
+    """Tell the participants' open pages, once the message is committed (stored before it is
+    broadcast), that the thread has a new message: ids only; the page fetches it over HTTP
+    with the usual access checks. Participants: the patient, whoever is told of it, the
+    assigned staff member and everyone who has opened or written in the thread."""
+    users = {thread.patient_id, message.author_id, *to}
+    if thread.assigned_to_id:
+        users.add(thread.assigned_to_id)
+    users.update(ThreadState.objects.filter(thread=thread).values_list("user_id", flat=True))
+    event = {
+        "type": "user.event",
+        "payload": {"type": "message", "thread": thread.pk, "message": message.pk, "badges": True},
+    }
+    for user_id in sorted(users):
+        send_event_on_commit(user_group(user_id), event)
 
 
 def _validated(
