@@ -14,6 +14,7 @@ class DisclosuresConfig(AppConfig):
     verbose_name = _("Disclosures")
 
     def ready(self) -> None:
-        from apps.disclosures import sections
+        from apps.disclosures import appointment_times, sections
 
         sections.register()
+        appointment_times.register()

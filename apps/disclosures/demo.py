@@ -57,6 +57,8 @@ def seed(stdout: TextIO) -> None:
         purpose="To take part in family sessions and support my recovery",
         expiry_event="when I complete the program",
         may_receive_appointment_times=True,
+        # The demo's console e-mail shows what she receives (disclosures.appointment_times).
+        recipient_email="maya.sister@family.example",
     )
     if not Disclosure.objects.filter(release=sister).exists():
         disclosure_record(

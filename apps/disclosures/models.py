@@ -36,7 +36,17 @@ class Disclosure(models.Model):
         _("how it was sent"), max_length=60, blank=True, help_text=_("e.g. fax, secure e-mail")
     )
     disclosed_at = models.DateTimeField(_("disclosed at"))
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # None: sent by the platform itself under the release (an appointment-time e-mail).
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # What sent it, for disclosures the platform makes ("outbox:<id>"): one per sending,
+    # however often the sending is retried. Blank for those staff log by hand.
+    source_key = models.CharField(max_length=60, blank=True, default="", editable=False)
     # The 42 CFR 2.32 notice that went with it, as sent; blank outside Part 2.
     part2_notice = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,7 +58,16 @@ class Disclosure(models.Model):
             models.CheckConstraint(
                 condition=models.Q(kind__in=[k.value for k in DisclosureKind]),
                 name="disclosure_kind_valid",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["source_key"],
+                condition=~models.Q(source_key=""),
+                name="disclosure_source_once",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(by__isnull=False) | ~models.Q(source_key=""),
+                name="disclosure_by_or_source",
+            ),
         ]
 
     def __str__(self) -> str:

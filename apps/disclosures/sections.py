@@ -15,7 +15,11 @@ from apps.audit.services import audit_record
 
 def staff_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
     from apps.disclosures.selectors import disclosures_for_patient
-    from apps.enrollment.selectors import releases_for_patient, signatures_with_revocation
+    from apps.enrollment.selectors import (
+        releases_awaiting_event,
+        releases_for_patient,
+        signatures_with_revocation,
+    )
 
     viewer: User = request.user  # type: ignore[assignment]
     signatures = signatures_with_revocation(viewer=viewer, patient=patient)
@@ -33,6 +37,7 @@ def staff_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, A
         "signatures": signatures,
         "releases": releases,
         "disclosures": disclosures,
+        "awaiting_event": releases_awaiting_event(releases),
         "revoked_count": sum(1 for s in signatures if getattr(s, "revocation", None))
         + sum(1 for r in releases if r.state == "revoked"),
     }

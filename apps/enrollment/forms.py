@@ -335,6 +335,18 @@ class ReleaseForm(forms.Form):
     may_receive_appointment_times = forms.BooleanField(
         label=_("They may be told my appointment and session times"), required=False
     )
+    recipient_email = forms.EmailField(
+        label=_("Their e-mail for appointment times"),
+        required=False,
+        help_text=_(
+            "Needed if they may be told your times: each e-mail says only your first name "
+            "and the time, and is listed in your disclosure log."
+        ),
+    )
+
+
+class EventConfirmForm(forms.Form):
+    happened_on = forms.DateField(label=_("The event happened on"), widget=DATE)
 
 
 class RevokeForm(forms.Form):

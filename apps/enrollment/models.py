@@ -225,7 +225,7 @@ class ConsentSignature(SignedRecord, models.Model):
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         related_name="consent_signatures",
-        # Indexed by consentsignature_once_per_version, which leads with it.
+        # Indexed by consentsignature_patient_doc, which leads with it.
         db_index=False,
     )
     document = models.ForeignKey(
@@ -238,12 +238,22 @@ class ConsentSignature(SignedRecord, models.Model):
     signed_at = models.DateTimeField()
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # Set (with a conditional update, as signing is) in the transaction that records the
+    # ``Revocation``: the partial unique constraint below needs it on this row.
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-signed_at"]
+        indexes = [
+            models.Index(fields=["patient", "document"], name="consentsignature_patient_doc")
+        ]
         constraints = [
+            # A revoked signature stays on record and the patient may sign the same version
+            # again; at most one signature per version is in force at a time.
             models.UniqueConstraint(
-                fields=["patient", "document"], name="consentsignature_once_per_version"
+                fields=["patient", "document"],
+                condition=Q(revoked_at__isnull=True),
+                name="consentsignature_one_unrevoked",
             )
         ]
 
@@ -497,8 +507,29 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     may_receive_appointment_times = models.BooleanField(
         _("may be told my appointment times"), default=False
     )
+    # Where the appointment-time e-mails go (required when they are allowed): they carry
+    # only the patient's first name and a time, and each one is logged as a disclosure.
+    recipient_email = models.EmailField(_("their e-mail for appointment times"), blank=True)
+    # An expiry *event* is judged by staff: one of the patient's clinicians confirms it
+    # happened, and on which day; from that day the release is expired. Set with a
+    # conditional update (the signed terms above never change).
+    event_happened_on = models.DateField(_("the event happened on"), null=True, blank=True)
+    event_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    event_confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The 42 CFR Part 2 notice shown with it in a substance-use program, stored as shown.
     part2_notice = models.TextField(blank=True)
+    # A revoked release the patient chose to sign again: this draft is its copy. One copy
+    # per revoked release (the one-to-one), so a double submit cannot make two.
+    renews = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="renewal"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -529,6 +560,21 @@ class ReleaseOfInformation(SignedRecord, models.Model):
                 condition=Q(recipient_kind__in=[k.value for k in RecipientKind]),
                 name="roi_recipient_kind_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(
+                    event_happened_on__isnull=True,
+                    event_confirmed_by__isnull=True,
+                    event_confirmed_at__isnull=True,
+                )
+                | Q(
+                    event_happened_on__isnull=False,
+                    event_confirmed_by__isnull=False,
+                    event_confirmed_at__isnull=False,
+                    signed_at__isnull=False,
+                )
+                & ~Q(expiry_event=""),
+                name="roi_event_confirmation_complete",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -540,6 +586,11 @@ class ReleaseOfInformation(SignedRecord, models.Model):
     @property
     def is_part2(self) -> bool:
         return bool(self.part2_notice)
+
+    @property
+    def awaits_event_confirmation(self) -> bool:
+        """Signed, ends on an event, and no one has confirmed the event yet."""
+        return bool(self.signed_at and self.expiry_event and self.event_happened_on is None)
 
     @property
     def recipient_first_name(self) -> str:

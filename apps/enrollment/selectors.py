@@ -187,12 +187,13 @@ def consents_required(*, program: Program) -> list[ConsentDocument]:
 
 
 def consents_outstanding(*, patient: User, program: Program) -> list[ConsentDocument]:
-    """Current versions the patient has not signed (a new version asks to sign again)."""
+    """Current versions the patient has no signature in force for (a new version, or a
+    revoked signature, asks to sign again)."""
     required = consents_required(program=program)
     signed = set(
-        ConsentSignature.objects.filter(patient=patient, document__in=required).values_list(
-            "document_id", flat=True
-        )
+        ConsentSignature.objects.filter(
+            patient=patient, document__in=required, revoked_at__isnull=True
+        ).values_list("document_id", flat=True)
     )
     return [doc for doc in required if doc.pk not in signed]
 
@@ -303,16 +304,20 @@ def intake_held(*, application: Application, now: dt.datetime | None = None) -> 
 
 
 # --- releases of information and revocation ----------------------------------------------
-def patient_today(patient: User) -> dt.date:
-    """The date in the patient's own zone: a release runs to the end of its expiry day
-    there, and a revocation dated today means the patient's today."""
+def patient_zone(patient: User) -> zoneinfo.ZoneInfo:
     tz = patient.time_zone
     if not isinstance(tz, zoneinfo.ZoneInfo):
         try:
             tz = zoneinfo.ZoneInfo(str(tz or "UTC"))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             tz = zoneinfo.ZoneInfo("UTC")
-    return timezone.localdate(timezone=tz)
+    return tz
+
+
+def patient_today(patient: User) -> dt.date:
+    """The date in the patient's own zone: a release runs to the end of its expiry day
+    there, and a revocation dated today means the patient's today."""
+    return timezone.localdate(timezone=patient_zone(patient))
 
 
 def release_state(release: ReleaseOfInformation, *, today: dt.date | None = None) -> str:
@@ -326,12 +331,14 @@ def release_state(release: ReleaseOfInformation, *, today: dt.date | None = None
         return "revoked"
     if release.expires_on is not None and release.expires_on < today:
         return "expired"
+    if release.event_happened_on is not None and release.event_happened_on <= today:
+        return "expired"  # staff confirmed its expiry event (``release_event_confirm``)
     return "active"
 
 
 def release_is_active(release: ReleaseOfInformation, *, today: dt.date | None = None) -> bool:
     """Whether the program may disclose under ``release`` today: signed, not revoked, not
-    past its expiry date (an expiry *event* is for staff to judge; the page shows it)."""
+    past its expiry date, its expiry event (if any) not confirmed by staff as happened."""
     return release_state(release, today=today) == "active"
 
 
@@ -350,7 +357,7 @@ def _releases_with_state(patient: User) -> list[ReleaseOfInformation]:
     today = patient_today(patient)
     releases = list(
         ReleaseOfInformation.objects.filter(patient=patient).select_related(
-            "revocation", "created_by", "program"
+            "revocation", "created_by", "program", "renewal"
         )
     )
     for release in releases:
@@ -367,6 +374,11 @@ def releases_for_patient(*, viewer: User, patient: User) -> list[ReleaseOfInform
     return _releases_with_state(patient)
 
 
+def releases_awaiting_event(releases: list[ReleaseOfInformation]) -> list[ReleaseOfInformation]:
+    """Active releases that end on an event no one has confirmed yet: staff are asked."""
+    return [r for r in releases if r.state == "active" and r.awaits_event_confirmation]
+
+
 def releases_active_for(*, patient: User) -> list[ReleaseOfInformation]:
     """Unchecked: the caller decided the viewer may see ``patient``."""
     return [r for r in _releases_with_state(patient) if r.state == "active"]
@@ -376,7 +388,7 @@ def release_get_for_viewer(*, viewer: User, release_id: int) -> ReleaseOfInforma
     """The release if ``viewer`` is its patient or may see the patient, else None."""
     release = (
         ReleaseOfInformation.objects.select_related(
-            "patient", "program", "revocation", "created_by"
+            "patient", "program", "revocation", "created_by", "renewal"
         )
         .filter(pk=release_id)
         .first()

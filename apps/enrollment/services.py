@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.urls import reverse
@@ -280,18 +281,27 @@ def consent_sign(
         raise ValidationError(
             {"typed_name": _("Type your full name exactly as it appears on your account.")}
         )
-    existing = ConsentSignature.objects.filter(patient=patient, document=document).first()
+    # A revoked signature stays on record and does not count: the same version may be
+    # signed again (consentsignature_one_unrevoked allows one in force at a time).
+    in_force = ConsentSignature.objects.filter(
+        patient=patient, document=document, revoked_at__isnull=True
+    )
+    existing = in_force.first()
     if existing is not None:
         return existing
-    signature = ConsentSignature.objects.create(
-        patient=patient,
-        document=document,
-        application=application,
-        typed_name=" ".join(typed_name.split()),
-        signed_at=timezone.now(),
-        ip=ip,
-        user_agent=(user_agent or "")[:300],
-    )
+    try:
+        with transaction.atomic():
+            signature = ConsentSignature.objects.create(
+                patient=patient,
+                document=document,
+                application=application,
+                typed_name=" ".join(typed_name.split()),
+                signed_at=timezone.now(),
+                ip=ip,
+                user_agent=(user_agent or "")[:300],
+            )
+    except IntegrityError:  # a double submit that raced past the check: the first one won
+        return in_force.get()
     audit_record(
         actor=patient,
         action=AuditAction.CREATE,
@@ -762,6 +772,7 @@ def release_create(
     expires_on: date | None = None,
     expiry_event: str = "",
     may_receive_appointment_times: bool = False,
+    recipient_email: str = "",
 ) -> ReleaseOfInformation:
     """A draft release for ``patient``, written by the patient themself or a clinician of
     their program (``selectors.release_patient_for_drafter``). Only the patient can sign it."""
@@ -783,6 +794,19 @@ def release_create(
         errors["items"] = _("Choose from the list.")
     if may_receive_appointment_times and DisclosureItem.APPOINTMENT_TIMES not in chosen:
         chosen.append(DisclosureItem.APPOINTMENT_TIMES)
+    recipient_email = (recipient_email or "").strip()
+    if recipient_email:
+        try:
+            EmailValidator()(recipient_email)
+        except ValidationError:
+            errors["recipient_email"] = _("Enter a valid e-mail address.")
+        else:
+            if len(recipient_email) > 254:
+                errors["recipient_email"] = _("Enter a valid e-mail address.")
+    elif may_receive_appointment_times:
+        errors["recipient_email"] = _(
+            "Give their e-mail address: appointment times are sent to it."
+        )
     items_other = " ".join((items_other or "").split())
     if not chosen and not items_other:
         errors["items"] = _("Say what may be disclosed.")
@@ -810,6 +834,7 @@ def release_create(
         expires_on=expires_on,
         expiry_event=expiry_event[:200],
         may_receive_appointment_times=may_receive_appointment_times,
+        recipient_email=recipient_email,
         part2_notice=part2_text() if program.is_substance_use else "",
         created_by=by,
         created_at=timezone.now(),
@@ -875,6 +900,104 @@ def release_sign(
 
 
 @transaction.atomic
+def release_event_confirm(
+    *, by: User, release: ReleaseOfInformation, happened_on: date | None
+) -> ReleaseOfInformation:
+    """Staff who may see the patient confirm that the event ending ``release`` happened on
+    ``happened_on``: from that day the release is expired, so disclosures and family links
+    under it stop. Holds the release's row lock, as ``consent_revoke`` and
+    ``disclosure_record`` do, so a disclosure is either before it or refused after it."""
+    if not by.is_authenticated or by.role not in (Role.CLINICIAN, Role.ADMIN):
+        raise ValidationError(_("Only the patient's care team can confirm this."))
+    locked = (
+        ReleaseOfInformation.objects.select_for_update(of=("self",))
+        .select_related("patient")
+        .filter(pk=release.pk)
+        .first()
+    )
+    if (
+        locked is None
+        or selectors.patient_get_for_viewer(viewer=by, patient_id=locked.patient_id) is None
+    ):
+        raise ValidationError(_("You cannot change this patient's releases."))
+    if not locked.expiry_event or locked.signed_at is None:
+        raise ValidationError(_("This release does not end on an event."))
+    if locked.event_happened_on is not None:
+        raise ValidationError(_("The event was already confirmed."))
+    today = selectors.patient_today(locked.patient)
+    if happened_on is None:
+        raise ValidationError({"happened_on": _("Give the day the event happened.")})
+    if happened_on > today:
+        raise ValidationError(
+            {"happened_on": _("Confirm an event once it has happened, not ahead.")}
+        )
+    signed_on = timezone.localtime(locked.signed_at, selectors.patient_zone(locked.patient)).date()
+    if happened_on < signed_on:
+        raise ValidationError({"happened_on": _("That is before the patient signed the release.")})
+    ReleaseOfInformation.objects.filter(pk=locked.pk, event_happened_on__isnull=True).update(
+        event_happened_on=happened_on, event_confirmed_by=by, event_confirmed_at=timezone.now()
+    )
+    locked.refresh_from_db()
+    audit_record(
+        actor=by,
+        action=AuditAction.UPDATE,
+        obj=locked,
+        patient=locked.patient,
+        detail=f"release expiry event confirmed (happened {happened_on.isoformat()})",
+    )
+    return locked
+
+
+@transaction.atomic
+def release_sign_again(*, patient: User, release: ReleaseOfInformation) -> ReleaseOfInformation:
+    """A revoked release the patient wants in force again: a new draft with the same terms
+    (``renews`` points back), which they then sign as any release. The revoked one and its
+    revocation stay on record. Asking twice returns the same draft."""
+    locked = (
+        ReleaseOfInformation.objects.select_for_update(of=("self",))
+        .select_related("revocation")
+        .filter(pk=release.pk)
+        .first()
+    )
+    if locked is None or locked.patient_id != patient.pk or patient.role != Role.PATIENT:
+        raise ValidationError(_("Only the patient named in a release can sign it again."))
+    if getattr(locked, "revocation", None) is None:
+        raise ValidationError(_("Only a revoked release can be signed again."))
+    renewal = ReleaseOfInformation.objects.filter(renews=locked).first()
+    if renewal is not None:
+        return renewal
+    if locked.expires_on is not None and locked.expires_on < selectors.patient_today(patient):
+        raise ValidationError(_("This release has expired; write a new one."))
+    copy = ReleaseOfInformation.objects.create(
+        patient=patient,
+        program=locked.program,
+        recipient_kind=locked.recipient_kind,
+        recipient_name=locked.recipient_name,
+        recipient_relationship=locked.recipient_relationship,
+        recipient_contact=locked.recipient_contact,
+        items=list(locked.items),
+        items_other=locked.items_other,
+        purpose=locked.purpose,
+        expires_on=locked.expires_on,
+        expiry_event=locked.expiry_event,
+        may_receive_appointment_times=locked.may_receive_appointment_times,
+        recipient_email=locked.recipient_email,
+        part2_notice=locked.part2_notice,
+        renews=locked,
+        created_by=patient,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=patient,
+        action=AuditAction.CREATE,
+        obj=copy,
+        patient=patient,
+        detail=f"release drafted again from {locked.pk}",
+    )
+    return copy
+
+
+@transaction.atomic
 def consent_revoke(
     *,
     patient: User,
@@ -923,6 +1046,9 @@ def consent_revoke(
             )
     except IntegrityError as exc:  # a double submit that raced past the check
         raise ValidationError(_("This consent is already revoked.")) from exc
+    if isinstance(target, ConsentSignature):
+        # Out of force from now on for signing purposes: the patient may sign again.
+        ConsentSignature.objects.filter(pk=target.pk).update(revoked_at=revocation.revoked_at)
     kind = f"consent {target.document.kind}" if isinstance(target, ConsentSignature) else "release"
     audit_record(
         actor=patient,

@@ -25,6 +25,16 @@ urlpatterns = [
     path("signatures/<int:signature_id>/", views.signature_detail, name="signature_detail"),
     path("releases/new/", views.release_new, name="release_new"),
     path("releases/<int:release_id>/", views.release_detail, name="release_detail"),
+    path(
+        "releases/<int:release_id>/confirm-event/",
+        views.release_event_confirm,
+        name="release_event_confirm",
+    ),
+    path(
+        "releases/<int:release_id>/sign-again/",
+        views.release_sign_again,
+        name="release_sign_again",
+    ),
     path("revoke/<slug:kind>/<int:object_id>/", views.revoke, name="revoke"),
     path("treatment-plan/", views.treatment_plan, name="treatment_plan"),
     path("safety-plan/", views.safety_plan, name="safety_plan"),

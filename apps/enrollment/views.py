@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -29,6 +30,7 @@ from apps.enrollment.forms import (
     AdmitForm,
     DetailsForm,
     DischargeForm,
+    EventConfirmForm,
     GoalFormSet,
     InsuranceForm,
     IntakeRequestForm,
@@ -421,7 +423,7 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
         document=document, program=selectors.consent_program_for_patient(patient=patient)
     ):
         raise Http404
-    signed = document.signatures.filter(patient=patient).first()
+    signed = document.signatures.filter(patient=patient, revoked_at__isnull=True).first()
     form = SignForm(_post(request))
     if request.method == "POST" and signed is None and form.is_valid():
         try:
@@ -1106,6 +1108,53 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         {"release": release, "text": text, "form": form if can_sign else None},
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_POST
+def release_event_confirm(request: HttpRequest, release_id: int) -> HttpResponse:
+    """Staff confirm that the event a release ends on has happened (a date): it expires.
+    Answers on the page it came from (the chart, or the patient's consents)."""
+    user = _staff_only(request)
+    release = selectors.release_get_for_viewer(viewer=user, release_id=release_id)
+    if release is None:
+        raise Http404
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("enrollment:patient_consents", args=[release.patient_id])
+    form = EventConfirmForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give the day the event happened."))
+        return redirect(back)
+    try:
+        services.release_event_confirm(
+            by=user, release=release, happened_on=form.cleaned_data["happened_on"]
+        )
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect(back)
+    messages.success(
+        request,
+        _("Confirmed: the release to %(name)s has expired; nothing more is shared under it.")
+        % {"name": release.recipient_name},
+    )
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def release_sign_again(request: HttpRequest, release_id: int) -> HttpResponse:
+    """The patient asks to sign a revoked release again: a new draft, opened for signing."""
+    patient = _patient_only(request)
+    release = selectors.release_get_for_viewer(viewer=patient, release_id=release_id)
+    if release is None or release.patient_id != patient.pk:
+        raise Http404
+    try:
+        renewal = services.release_sign_again(patient=patient, release=release)
+    except ValidationError as exc:
+        messages.error(request, exc.messages[0])
+        return redirect("enrollment:release_detail", release_id=release.pk)
+    return redirect("enrollment:release_detail", release_id=renewal.pk)
 
 
 @login_required

@@ -1,6 +1,8 @@
 """Demo messages: patient1 and clinician1 in a clinical thread with replies (one read, with
-a receipt), and a scheduling question from patient2 waiting for a reply. Idempotent: every
-thread and message has a stable client id, so reseeding writes nothing new."""
+a receipt), and a scheduling question from patient2 waiting for a reply, which goes to the
+program's front desk. The demo has no front-desk or billing person, so the demo admin holds
+both functions. Idempotent: every thread and message has a stable client id, so reseeding
+writes nothing new."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TextIO
 from apps.accounts.models import User
 from apps.messaging import services
 from apps.messaging.models import Audience, Thread
+from apps.programs.models import ProgramStaff
 
 NAMESPACE = uuid.UUID("0b8f6d0e-5a55-4a9e-9d3e-6c1f4a1b2c77")
 
@@ -25,6 +28,12 @@ def seed(stdout: TextIO) -> None:
     if clinician is None or p1 is None or p2 is None:
         stdout.write("  messaging: demo people missing; threads skipped\n")
         return
+    admin = User.objects.filter(email="admin@demo.test").first()
+    program = getattr(getattr(p2, "patient_profile", None), "program", None)
+    if admin is not None and program is not None:
+        ProgramStaff.objects.update_or_create(
+            program=program, user=admin, defaults={"front_desk": True, "billing": True}
+        )
     thread, _created = services.thread_start(
         by=p1,
         audience=Audience.CLINICAL,

@@ -19,11 +19,11 @@ from django.db.models import (
 )
 
 from apps.accounts.http import is_staff
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.accounts.selectors import patients_visible_to, program_for_patient
 from apps.enrollment.models import Status as EnrollmentStatus
 from apps.enrollment.selectors import application_latest_for_patient
-from apps.messaging.models import Attachment, Message, Thread, ThreadState
+from apps.messaging.models import Attachment, Audience, Message, Thread, ThreadState
 
 if TYPE_CHECKING:
     from apps.programs.models import Program
@@ -103,9 +103,11 @@ class ThreadView:
     other_read_at: object
 
 
-def thread_messages(*, thread: Thread) -> list[Message]:
+def thread_messages(*, thread: Thread, after_id: int = 0) -> list[Message]:
+    """The thread's messages, oldest first; ``after_id``: only those stored after that one
+    (ids grow with time: a page that saw message N asks for what came after N)."""
     return list(
-        Message.objects.filter(thread=thread)
+        Message.objects.filter(thread=thread, pk__gt=after_id)
         .select_related("author")
         .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
     )
@@ -145,6 +147,28 @@ def staff_for_program(program: Program | None) -> QuerySet[User]:
     return User.objects.filter(
         program_staff__program=program, is_active=True, role="clinician"
     ).order_by("full_name")
+
+
+# The staff function (``ProgramStaff``) that answers each non-clinical audience.
+AUDIENCE_FUNCTION: dict[str, str] = {Audience.SCHEDULING: "front_desk", Audience.BILLING: "billing"}
+
+
+def staff_for_audience(*, program: Program | None, audience: str) -> QuerySet[User]:
+    """Who is told of a Scheduling or Billing thread no one is assigned to: the program's
+    active staff with that function (``ProgramStaff.front_desk`` / ``billing``); when
+    nobody has it, the program's admins; when it has none, every active admin (they run
+    every program). Never the program's clinicians as a whole."""
+    function = AUDIENCE_FUNCTION.get(audience)
+    if program is None or function is None:
+        return User.objects.none()
+    active = User.objects.filter(is_active=True).order_by("full_name")
+    chosen = active.filter(program_staff__program=program, **{f"program_staff__{function}": True})
+    if chosen.exists():
+        return chosen
+    admins = active.filter(role=Role.ADMIN, program_staff__program=program)
+    if admins.exists():
+        return admins
+    return active.filter(role=Role.ADMIN)
 
 
 def patients_for_compose(*, user: User) -> QuerySet[User]:

@@ -7,8 +7,10 @@ stored with its attachment, its risk flag and its notifications in one transacti
 from __future__ import annotations
 
 import io
+import logging
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,7 +22,9 @@ from django.utils.translation import gettext as _
 from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.events import send_event_on_commit, user_group
 from apps.core.text import INVALID_TEXT_MESSAGE, has_control_chars
+from apps.enrollment.models import private_storage_get
 from apps.measures.services import safety_flag_raise
 from apps.messaging import selectors
 from apps.messaging.models import (
@@ -40,6 +44,9 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from apps.accounts.models import User
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 # Checked by content: a PDF's magic bytes, or an image Pillow reads and verifies as one of these.
 IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
@@ -142,17 +149,19 @@ def sending_refused(*, thread: Thread | None, author: User, patient: User) -> st
 
 def _recipients(thread: Thread, author: User) -> list[User]:
     """Who is told about a new message: the patient when staff write; when the patient
-    writes, the assigned clinician, else (clinical) their primary clinician, else the
-    program's clinicians."""
+    writes, the assigned staff member, else for Clinical their primary clinician, else the
+    program's clinicians; for Scheduling and Billing the staff with that function
+    (``selectors.staff_for_audience``), never every clinician."""
     if not author.is_patient:
         return [thread.patient]
     if thread.assigned_to_id and thread.assigned_to.is_active:  # type: ignore[union-attr]
         return [thread.assigned_to]  # type: ignore[list-item]
-    if thread.audience == Audience.CLINICAL:
-        profile = getattr(thread.patient, "patient_profile", None)
-        primary = profile.primary_clinician if profile is not None else None
-        if primary is not None and primary.is_active:
-            return [primary]
+    if thread.audience != Audience.CLINICAL:
+        return list(selectors.staff_for_audience(program=thread.program, audience=thread.audience))
+    profile = getattr(thread.patient, "patient_profile", None)
+    primary = profile.primary_clinician if profile is not None else None
+    if primary is not None and primary.is_active:
+        return [primary]
     return list(selectors.staff_for_program(thread.program))
 
 
@@ -165,6 +174,7 @@ def _post(
     upload: UploadedFile | None,
     content_type: str | None,
     now: dt.datetime,
+    written: list[str],
 ) -> Message:
     message = Message.objects.create(
         thread=thread, author=author, body=body, client_id=client_id, created_at=now
@@ -177,6 +187,7 @@ def _post(
             name=_display_name(upload.name),
         )
         attachment.file.save(upload.name or "attachment", upload, save=False)
+        written.append(str(attachment.file.name))
         attachment.save()
     from_patient = author.pk == thread.patient_id
     thread.last_message_at = now
@@ -200,7 +211,9 @@ def _post(
             # Ids only: the clinician opens the thread to read the message.
             reason=f"Crisis phrase in a secure message (thread {thread.pk}, message {message.pk})",
         )
-    for recipient in _recipients(thread, author):
+    recipients = _recipients(thread, author)
+    _announce(thread=thread, message=message, to={r.pk for r in recipients})
+    for recipient in recipients:
         if recipient.pk == author.pk:
             continue
         notification_schedule(
@@ -211,6 +224,23 @@ def _post(
             context={"link": f"/messages/{thread.pk}/"},
         )
     return message
+
+
+def _announce(*, thread: Thread, message: Message, to: set[int]) -> None:
+    """Tell the participants' open pages, once the message is committed (stored before it is
+    broadcast), that the thread has a new message: ids only; the page fetches it over HTTP
+    with the usual access checks. Participants: the patient, whoever is told of it, the
+    assigned staff member and everyone who has opened or written in the thread."""
+    users = {thread.patient_id, message.author_id, *to}
+    if thread.assigned_to_id:
+        users.add(thread.assigned_to_id)
+    users.update(ThreadState.objects.filter(thread=thread).values_list("user_id", flat=True))
+    event = {
+        "type": "user.event",
+        "payload": {"type": "message", "thread": thread.pk, "message": message.pk, "badges": True},
+    }
+    for user_id in sorted(users):
+        send_event_on_commit(user_group(user_id), event)
 
 
 def _validated(
@@ -226,7 +256,29 @@ def _validated(
     return text, content_type
 
 
-@transaction.atomic
+def _files_removed_on_failure(call: Callable[[list[str]], T]) -> T:
+    """Run ``call`` (an atomic service body) with a list it fills with the attachment files
+    it writes; if it fails, its transaction rolled back and those files are deleted, so no
+    file outlives the row that would have pointed at it. Called outside any transaction
+    (the pages), the service's own commit is inside ``call``, so a failed commit is seen."""
+    written: list[str] = []
+    try:
+        return call(written)
+    except BaseException:
+        _files_remove(written)
+        raise
+
+
+def _files_remove(names: list[str]) -> None:
+    storage = private_storage_get()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.warning("could not remove an attachment file after a rollback")
+    names.clear()
+
+
 def thread_start(
     *,
     by: User,
@@ -240,6 +292,32 @@ def thread_start(
     """Start a thread with its first message. A patient writes to their care team
     (``patient`` is themselves); staff write to a patient they may see. Returns (thread,
     created); a resend of the same form returns the thread it made."""
+    return _files_removed_on_failure(
+        lambda written: _thread_start(
+            by=by,
+            patient=patient,
+            audience=audience,
+            subject=subject,
+            body=body,
+            client_id=client_id,
+            upload=upload,
+            written=written,
+        )
+    )
+
+
+@transaction.atomic
+def _thread_start(
+    *,
+    by: User,
+    patient: User | None,
+    audience: str,
+    subject: object,
+    body: object,
+    client_id: object,
+    upload: UploadedFile | None,
+    written: list[str],
+) -> tuple[Thread, bool]:
     cid = _client_uuid(client_id)
     existing = Thread.objects.filter(created_by=by, client_id=cid).first()
     if existing is not None:
@@ -290,11 +368,11 @@ def thread_start(
         upload=upload,
         content_type=content_type,
         now=now,
+        written=written,
     )
     return thread, True
 
 
-@transaction.atomic
 def message_post(
     *,
     author: User,
@@ -306,6 +384,28 @@ def message_post(
     """Reply in a thread the author may see. Returns (message, created); a resend (same
     client id) returns the stored message. Refused with a clear error when the thread is
     closed, archived by the author, or the patient may no longer send."""
+    return _files_removed_on_failure(
+        lambda written: _message_post(
+            author=author,
+            thread_id=thread_id,
+            body=body,
+            client_id=client_id,
+            upload=upload,
+            written=written,
+        )
+    )
+
+
+@transaction.atomic
+def _message_post(
+    *,
+    author: User,
+    thread_id: int,
+    body: object,
+    client_id: object,
+    upload: UploadedFile | None,
+    written: list[str],
+) -> tuple[Message, bool]:
     cid = _client_uuid(client_id)
     thread = (
         selectors.threads_visible_to(user=author)
@@ -339,8 +439,11 @@ def message_post(
                 upload=upload,
                 content_type=content_type,
                 now=timezone.now(),
+                written=written,
             )
     except IntegrityError:
+        # The savepoint rolled back: the file this attempt wrote goes with it.
+        _files_remove(written)
         return Message.objects.get(author=author, client_id=cid), False
     return message, True
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("unread/", views.unread_badge, name="unread_badge"),
     path("<int:thread_id>/", views.thread_detail, name="thread"),
     path("<int:thread_id>/reply/", views.reply, name="reply"),
+    path("<int:thread_id>/since/", views.messages_since, name="since"),
     path("<int:thread_id>/archive/", views.archive, name="archive"),
     path("<int:thread_id>/assign/", views.assign, name="assign"),
     path("<int:thread_id>/close/", views.close, name="close"),

@@ -135,19 +135,11 @@ def compose(request: HttpRequest) -> HttpResponse:
     return render(request, "messaging/compose.html", context, status=400 if errors else 200)
 
 
-def _thread_page(
-    request: HttpRequest,
-    thread: Thread,
-    *,
-    errors: dict[str, str] | None = None,
-    values: dict[str, Any] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    user = _user(request)
-    staff = not user.is_patient
-    messages = selectors.thread_messages(thread=thread)
+def _items(thread: Thread, user: User, *, after_id: int = 0) -> list[dict[str, Any]]:
+    """What the thread page shows of each message (after ``after_id``)."""
+    messages = selectors.thread_messages(thread=thread, after_id=after_id)
     other_read_at = selectors.other_side_read_at(thread=thread, viewer=user)
-    items = [
+    return [
         {
             "message": m,
             "html": render_markdown(m.body),
@@ -158,6 +150,19 @@ def _thread_page(
         }
         for m in messages
     ]
+
+
+def _thread_page(
+    request: HttpRequest,
+    thread: Thread,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    user = _user(request)
+    staff = not user.is_patient
+    items = _items(thread, user)
     refused = None
     if user.is_patient and not selectors.patient_may_send(patient=user, program=thread.program):
         refused = services.sending_refused(thread=thread, author=user, patient=user)
@@ -173,6 +178,7 @@ def _thread_page(
         {
             "thread": thread,
             "items": items,
+            "last_id": items[-1]["message"].pk if items else 0,
             "staff": staff,
             "refused": refused,
             "archived": archived,
@@ -189,6 +195,24 @@ def _thread_page(
 @require_GET
 def thread_detail(request: HttpRequest, thread_id: int) -> HttpResponse:
     return _thread_page(request, _thread(request, thread_id))
+
+
+@login_required
+@require_GET
+def messages_since(request: HttpRequest, thread_id: int) -> HttpResponse:
+    """The messages stored after ``?after=<id>``, as list items for an open thread page: what
+    a pushed "message" event, or a reconnect, makes it fetch. Same access as the page (404),
+    and the read is audited and moves the viewer's read marker as opening the page does."""
+    user = _user(request)
+    thread = _thread(request, thread_id)
+    items = _items(thread, user, after_id=query_int(request, "after", default=0) or 0)
+    if items:
+        services.thread_read(thread=thread, user=user)
+    response = render(
+        request, "messaging/partials/messages_since.html", {"items": items, "thread": thread}
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

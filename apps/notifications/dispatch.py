@@ -55,9 +55,11 @@ from django.utils.translation import override
 
 from apps.core.events import group_send_now, user_group
 from apps.notifications import conf, guards, sms
+from apps.notifications import outside as outside_recipients
 from apps.notifications.mail import HandOver, OutcomeUnknown
 from apps.notifications.models import (
     HELD_STATUSES,
+    OUTSIDE_KINDS,
     REMINDER_KINDS,
     SAFETY_KINDS,
     Channel,
@@ -397,13 +399,28 @@ def _renew(row: Outbox, token: str, now: dt.datetime) -> bool:
     )
 
 
-def _hand_over(row: Outbox, token: str) -> bool:
-    """Record, before the provider is called, that this row may be about to reach it."""
-    return bool(
-        Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token).update(
-            status=Status.HANDOVER, updated_at=timezone.now()
-        )
-    )
+def _hand_over(
+    row: Outbox,
+    token: str,
+    outside: outside_recipients.OutsideRecipient | None = None,
+    stopped: list[str] | None = None,
+) -> bool:
+    """Record, before the provider is called, that this row may be about to reach it. For
+    an outside recipient, its app's ``at_hand_over`` runs in the same transaction (it may
+    stop the row, which is then cancelled, and appends the reason to ``stopped``)."""
+    held = Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token)
+    if outside is None:
+        return bool(held.update(status=Status.HANDOVER, updated_at=timezone.now()))
+    with transaction.atomic():
+        if held.select_for_update().first() is None:
+            return False
+        reason = outside.at_hand_over(row)
+        if reason:
+            _finish(row, token, status=Status.CANCELLED, last_error=reason[:300])
+            if stopped is not None:
+                stopped.append(reason)
+            return False
+        return bool(held.update(status=Status.HANDOVER, updated_at=timezone.now()))
 
 
 # A row being sent, or (the lease ran out while its holder still lived) marked unknown under
@@ -490,6 +507,17 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
         reason = "turned off in preferences"
     else:
         reason = guards.reason_to_skip(row)
+    outside = outside_recipients.for_kind(row.kind)
+    outside_to = None
+    if not reason and row.kind in OUTSIDE_KINDS:
+        if outside is None:
+            reason = "no outside recipient registered for this kind"
+        elif row.channel != Channel.EMAIL:
+            reason = "outside recipients are written to by e-mail only"
+        else:
+            outside_to = outside.address(row)
+            if not outside_to:
+                reason = "no address for the outside recipient"
     if reason:
         _finish(row, claim_token, status=Status.CANCELLED, last_error=reason[:300])
         return "cancelled"
@@ -511,17 +539,20 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
         return "deferred"
     with override("en"):
         message = render(kind=row.kind, recipient=recipient, payload=row.payload)
+        if outside is not None and outside_to:
+            message.lines.extend(outside.extra_lines(row))
+    stopped: list[str] = []
     try:
         if row.channel == Channel.IN_APP:
             return _deliver_in_app(row, claim_token, message)
         if row.channel == Channel.EMAIL:
-            send = _email_sender(row, message, batch)
+            send = _email_sender(row, message, batch, to=outside_to)
         else:
             send = _sms_sender(row, message, prefs)
         # From the hand-over on (just before the provider call, or for SMTP just before the
         # end of data), a death of this process leaves the outcome unknown.
-        if not send(lambda: _hand_over(row, claim_token)):
-            return "skipped"
+        if not send(lambda: _hand_over(row, claim_token, outside if outside_to else None, stopped)):
+            return "cancelled" if stopped else "skipped"
     except Exception as exc:
         transient = getattr(exc, "transient", True)
         logger.warning(
@@ -612,9 +643,12 @@ def message_id(row: Outbox) -> str:
     return f"<notification.{row.pk}.{salted_hmac('message-id', str(row.pk)).hexdigest()[:20]}@{domain}>"
 
 
-def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[HandOver], bool]:
+def _email_sender(
+    row: Outbox, message: Message, batch: _Batch, *, to: str | None = None
+) -> Callable[[HandOver], bool]:
     """Render the e-mail and open the connection; returns the call that sends it, calling
-    ``hand_over`` first (SMTP: at the end of data) and False if that declined."""
+    ``hand_over`` first (SMTP: at the end of data) and False if that declined. ``to``: an
+    outside recipient's address instead of the recipient's own."""
     from apps.notifications.unsubscribe import unsubscribe_url
 
     recipient = row.recipient
@@ -631,7 +665,7 @@ def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[Han
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=text,
-        to=[recipient.email],
+        to=[to or recipient.email],
         headers=headers,
         connection=batch.email_connection(),
     )

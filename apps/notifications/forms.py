@@ -5,14 +5,18 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from apps.notifications.models import CLINICIAN_KINDS, Channel, Kind
+from apps.notifications.models import CLINICIAN_KINDS, OUTSIDE_KINDS, Channel, Kind
 from apps.notifications.selectors import MANDATORY_CHANNELS
 from apps.notifications.services import REMINDER_LEAD_CHOICES
 
 
 def kinds_for_role(role: str) -> list[str]:
     if role == "patient":
-        return [k for k in Kind.values if k not in CLINICIAN_KINDS and k != Kind.GENERAL]
+        return [
+            k
+            for k in Kind.values
+            if k not in CLINICIAN_KINDS and k not in OUTSIDE_KINDS and k != Kind.GENERAL
+        ]
     # Staff are written to as well (secure messaging), so they choose that kind's channels too.
     return [k for k in Kind.values if k in CLINICIAN_KINDS or k == Kind.NEW_MESSAGE]
 

@@ -40,6 +40,8 @@ class Kind(models.TextChoices):
     INTAKE_SCHEDULED = "intake_scheduled", _("Intake appointment scheduled")
     ADMITTED = "admitted", _("Admitted to the program")
     SEAT_OFFERED = "seat_offered", _("A group seat is offered")
+    # To a person without an account, named in the patient's release (``outside``).
+    FAMILY_TIMES = "family_times", _("Appointment time for a family member (under a release)")
     GENERAL = "general", _("Other messages")
 
 
@@ -56,6 +58,9 @@ REMINDER_KINDS = frozenset(
         Kind.CHECKIN_NUDGE,
     }
 )
+# Sent to someone outside the platform about a patient (the row's recipient): by e-mail only,
+# never chosen in anyone's preferences; ``apps.notifications.outside`` says where and when.
+OUTSIDE_KINDS = frozenset({Kind.FAMILY_TIMES})
 CLINICIAN_KINDS = frozenset(
     {Kind.SAFETY_ALERT, Kind.SAFETY_ESCALATION, Kind.NO_SHOW, Kind.HOURS_BELOW_FLOOR}
 )

@@ -251,6 +251,32 @@ def render(*, kind: str, recipient: User, payload: dict[str, Any]) -> Message:
             body=body,
             sms=f"{body} {link}",
         )
+    if kind == Kind.FAMILY_TIMES:
+        # To the person the patient named in a release, not to the patient: the patient's
+        # first name and the time, nothing else (not the kind of session, not the clinician),
+        # and no link (they have no account).
+        body = _("%(name)s has a scheduled appointment on %(day)s at %(time)s.") % {
+            "name": first,
+            "day": day_text,
+            "time": time_text,
+        }
+        return Message(
+            subject=_("%(name)s's appointment: %(day)s at %(time)s")
+            % {"name": first, "day": day_text, "time": time_text},
+            lines=[
+                _("Hello,"),
+                body,
+                _(
+                    "You receive this because %(name)s agreed to share their appointment times "
+                    "with you. If it reached you by mistake, please delete it."
+                )
+                % {"name": first},
+            ],
+            link="",
+            link_label="",
+            title=body,
+            body=body,
+        )
     if kind in _STATIC:
         return _static_message(_STATIC[kind], hello=hello, link=link, payload=payload)
     return _static_message(

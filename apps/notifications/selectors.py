@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, Max, Q, QuerySet
 
 from apps.notifications.models import (
+    OUTSIDE_KINDS,
     SAFETY_KINDS,
     Channel,
     Kind,
@@ -86,6 +87,9 @@ def _with_defaults(chosen: dict[tuple[str, str], bool]) -> dict[tuple[str, str],
             enabled = chosen.get((kind, channel), channel_default(kind=kind, channel=channel))
             if channel in MANDATORY_CHANNELS.get(kind, frozenset()):
                 enabled = True
+            if kind in OUTSIDE_KINDS:
+                # Not the recipient's own mail: their choices do not apply (the release does).
+                enabled = channel == Channel.EMAIL
             out[(kind, channel)] = enabled
     return out
 

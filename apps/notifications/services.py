@@ -74,6 +74,7 @@ ALLOWED_CONTEXT_KEYS = frozenset(
         "patient_id",
         "program_id",
         "enrollment_id",
+        "release_id",  # the release of information an outside recipient is written to under
         "urgent",  # bool: a safety alert marked urgent (in-app badge only)
     }
 )

@@ -105,6 +105,18 @@ class ProgramStaff(models.Model):
     on_call = models.BooleanField(
         _("on call"), default=False, help_text=_("Receives unacknowledged safety alerts.")
     )
+    # Staff functions in this program, beside the clinical ones (prescriber and case manager
+    # live with the clinician): who answers the patients' Scheduling and Billing messages.
+    front_desk = models.BooleanField(
+        _("scheduling and front desk"),
+        default=False,
+        help_text=_("Receives the program's Scheduling messages that no one is assigned to."),
+    )
+    billing = models.BooleanField(
+        _("billing"),
+        default=False,
+        help_text=_("Receives the program's Billing messages that no one is assigned to."),
+    )
     since = models.DateField(auto_now_add=True)
 
     class Meta:

@@ -81,14 +81,26 @@
   // Per-user socket: the server closes it with 4401 when the session ends anywhere.
   var proto = window.location.protocol === "https:" ? "wss://" : "ws://";
   var backoff = 1000;
+  var opened = false;
+  // The nav's counts (hx-trigger "viop:badges from:body") load again.
+  function refreshBadges() { document.body.dispatchEvent(new CustomEvent("viop:badges")); }
   function connect() {
     var ws;
     try { ws = new WebSocket(proto + window.location.host + "/ws/me/"); } catch (e) { return; }
     window.viopUserSocket = ws;
     var stable = null;  // the back-off restarts only once a socket has stayed up 10 s
-    ws.addEventListener("open", function () { stable = setTimeout(function () { backoff = 1000; }, 10000); });
+    ws.addEventListener("open", function () {
+      stable = setTimeout(function () { backoff = 1000; }, 10000);
+      // Pushes sent while no socket was open (before the first, or between two) are lost:
+      // pages catch up from the server (an open conversation asks for what came after the
+      // last message it shows; the nav's counts reload after a reconnect).
+      if (opened) { refreshBadges(); }
+      opened = true;
+      document.dispatchEvent(new CustomEvent("viop:user-socket-open"));
+    });
     ws.addEventListener("message", function (ev) {
       var data; try { data = JSON.parse(ev.data); } catch (e) { return; }
+      if (data.badges) { refreshBadges(); }
       document.dispatchEvent(new CustomEvent("viop:user-event", { detail: data }));
     });
     ws.addEventListener("close", function (ev) {

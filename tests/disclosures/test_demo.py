@@ -22,6 +22,8 @@ def test_demo_seeds_a_family_release_a_disclosure_and_a_revoked_release_idempote
     p2 = User.objects.get(email="patient2@demo.test")
     sister = ReleaseOfInformation.objects.get(patient=p1)
     assert sister.recipient_relationship == "sister" and sister.may_receive_appointment_times
+    assert sister.recipient_email == "maya.sister@family.example"
+    assert sister.recipient_email in sister.signed_text
     assert release_is_active(sister)
     assert Disclosure.objects.filter(release=sister).count() == 1
     assert Revocation.objects.filter(release__patient=p2).exists()

@@ -39,6 +39,7 @@ SISTER = {
     "purpose": "Family sessions",
     "expiry_event": "when I complete the program",
     "may_receive_appointment_times": True,
+    "recipient_email": "maya@family.example",
 }
 
 
@@ -138,6 +139,9 @@ def test_clinician_drafts_a_release_only_the_patient_signs(login, clinician, pat
         {"items": ["everything"]},
         {"items": [], "items_other": ""},
         {"purpose": ""},
+        {"recipient_email": "not-an-email"},
+        {"recipient_email": "maya@family.example\x00"},
+        {"may_receive_appointment_times": "on", "recipient_email": ""},
     ],
 )
 def test_bad_release_input_is_a_form_error_and_writes_nothing(login, patient, bad):

@@ -14,8 +14,10 @@ from apps.messaging import selectors, services
 from apps.messaging.models import Attachment, Audience, Message, Thread
 from apps.messaging.services import MessagingForbidden
 from apps.notifications.models import Kind, Outbox
+from apps.programs.models import ProgramStaff
 from apps.progress.services import checkin_save
 from apps.rooms.models import RiskPhrase
+from tests.factories import ProgramFactory, admin_user, clinician_in
 from tests.messaging.conftest import cid, pdf_upload, png_bytes, png_upload
 from tests.progress.factories import valid_post
 
@@ -140,6 +142,131 @@ def test_attachment_stored_privately_with_type_from_content(patient, settings):
     assert attachment.content_type == "application/pdf"
     assert attachment.file.name.startswith("messages/") and "scan" not in attachment.file.name
     assert str(settings.PRIVATE_MEDIA_ROOT) in attachment.file.path
+
+
+def _files(settings) -> list:
+    root = settings.PRIVATE_MEDIA_ROOT
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+class _Boom(Exception):
+    pass
+
+
+def _fail(*args, **kwargs):
+    raise _Boom
+
+
+def _fail_on_message_audit(*args, **kwargs):
+    if kwargs.get("detail") == "message with attachment":
+        raise _Boom
+
+
+@pytest.mark.parametrize(
+    ("after", "failing"),
+    [
+        ("apps.messaging.services.audit_record", _fail_on_message_audit),
+        ("apps.messaging.services.notification_schedule", _fail),
+    ],
+)
+def test_a_failure_after_the_file_is_written_leaves_no_file(
+    patient, clinician, settings, monkeypatch, after, failing
+):
+    written = []
+    real_save = Attachment.file.field.attr_class.save
+
+    def save_and_note(self, name, content, save=True):
+        real_save(self, name, content, save=save)
+        written.append(self.path)
+
+    monkeypatch.setattr(Attachment.file.field.attr_class, "save", save_and_note)
+    monkeypatch.setattr(after, failing)
+    with pytest.raises(_Boom):
+        start(patient, upload=png_upload())
+    assert len(written) == 1  # the file was written before the failure...
+    assert _files(settings) == []  # ...and removed with the rollback
+    assert Thread.objects.count() == 0 and Attachment.objects.count() == 0
+
+
+def test_a_failed_reply_with_an_attachment_leaves_no_file(
+    patient, clinician, settings, monkeypatch
+):
+    thread, _ = start(patient)
+    monkeypatch.setattr("apps.messaging.services.notification_schedule", _fail)
+    with pytest.raises(_Boom):
+        services.message_post(
+            author=clinician,
+            thread_id=thread.pk,
+            body="See the scan",
+            client_id=cid(),
+            upload=pdf_upload(),
+        )
+    assert _files(settings) == [] and Attachment.objects.count() == 0
+    assert Message.objects.filter(thread=thread).count() == 1
+    monkeypatch.undo()
+    # The same attachment then goes through, and its file is kept.
+    services.message_post(
+        author=clinician,
+        thread_id=thread.pk,
+        body="See the scan",
+        client_id=cid(),
+        upload=pdf_upload(),
+    )
+    assert len(_files(settings)) == 1 == Attachment.objects.count()
+
+
+def _told(thread) -> set[str]:
+    keys = [f"messaging.message:{m.pk}" for m in thread.messages.all()]
+    return set(
+        Outbox.objects.filter(event_key__in=keys, kind=Kind.NEW_MESSAGE).values_list(
+            "recipient__email", flat=True
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("audience", "function"), [(Audience.SCHEDULING, "front_desk"), (Audience.BILLING, "billing")]
+)
+def test_unassigned_scheduling_and_billing_go_to_staff_with_that_function(
+    patient, clinician, program, audience, function
+):
+    other = clinician_in(program)  # a second clinician: never told of these
+    desk = clinician_in(program)
+    ProgramStaff.objects.filter(user=desk).update(**{function: True})
+    elsewhere = clinician_in(ProgramFactory())  # the function in another program: not told
+    ProgramStaff.objects.filter(user=elsewhere).update(**{function: True})
+    thread, _ = start(patient, audience=audience)
+    assert _told(thread) == {desk.email}
+    assert clinician.email not in _told(thread) and other.email not in _told(thread)
+
+
+def test_without_the_function_the_programs_admins_are_told_then_every_admin(
+    patient, clinician, program
+):
+    site_admin = admin_user()
+    thread, _ = start(patient, audience=Audience.SCHEDULING)
+    assert _told(thread) == {site_admin.email}  # the program has no admin of its own
+    program_admin = admin_user()
+    ProgramStaff.objects.create(program=program, user=program_admin)
+    # A billing desk does not answer Scheduling.
+    ProgramStaff.objects.filter(user=clinician).update(billing=True)
+    thread, _ = start(patient, audience=Audience.SCHEDULING)
+    assert _told(thread) == {program_admin.email}
+
+
+def test_an_assigned_scheduling_thread_goes_to_its_assignee_only(patient, clinician, program):
+    desk = clinician_in(program)
+    ProgramStaff.objects.filter(user=desk).update(front_desk=True)
+    thread, _ = start(patient, audience=Audience.SCHEDULING)
+    services.thread_assign(thread=thread, by=clinician, assignee_id=clinician.pk)
+    services.message_post(author=patient, thread_id=thread.pk, body="Any news?", client_id=cid())
+    last = thread.messages.order_by("-pk").first()
+    told = set(
+        Outbox.objects.filter(event_key=f"messaging.message:{last.pk}").values_list(
+            "recipient__email", flat=True
+        )
+    )
+    assert told == {clinician.email}
 
 
 def test_reply_to_foreign_thread_refused(patient, outsider, other_clinician):

@@ -232,3 +232,17 @@ def test_inbox_query_count_is_pinned(client, login, clinician, program, django_a
     with django_assert_num_queries(9):
         response = client.get(reverse("messaging:inbox") + "?filter=needs_reply")
     assert len(response.context["threads"]) == 9
+
+
+def test_an_admin_edits_the_front_desk_and_billing_functions(client, login, admin, program):
+    from tests.factories import clinician_in
+
+    clinician_in(program)
+    login(client, admin)
+    response = client.get(reverse("admin:programs_program_change", args=[program.pk]))
+    page = response.content.decode()
+    assert 'name="staff-0-front_desk"' in page and 'name="staff-0-billing"' in page
+    (staff_formset,) = [
+        f for f in response.context["inline_admin_formsets"] if f.formset.prefix == "staff"
+    ]
+    assert {"front_desk", "billing", "on_call"} <= set(staff_formset.formset.form.base_fields)
