@@ -27,6 +27,7 @@ from apps.casemanagement.forms import (
     TransitionForm,
 )
 from apps.casemanagement.models import Need, Referral, ReferralStatus
+from apps.core.forms import add_service_errors
 
 
 def _user(request: HttpRequest) -> User:
@@ -63,12 +64,6 @@ def _need(request: HttpRequest, need_id: int) -> tuple[User, Need]:
     if need is None:
         raise audit_refusal(request, "casemanagement.need", need_id)
     return user, need
-
-
-def _errors_to_form(form: Any, exc: ValidationError) -> None:
-    items = exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-    for field, errors in items:
-        form.add_error(field if field in form.fields else None, errors)
 
 
 @login_required
@@ -172,7 +167,7 @@ def need_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         try:
             services.need_create(patient=patient, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Need added."))
             return redirect("casemanagement:patient", patient.pk)
@@ -215,7 +210,7 @@ def task_new(request: HttpRequest, need_id: int) -> HttpResponse:
         try:
             services.task_create(need=need, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Task added."))
             return redirect("casemanagement:patient", need.patient_id)
@@ -262,7 +257,7 @@ def referral_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         try:
             referral = services.referral_create(patient=patient, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Referral proposed."))
             return redirect("casemanagement:referral", referral.pk)
@@ -331,7 +326,7 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
         referral.refresh_from_db()
         return _referral_page(request, user, referral, status=409)
     except ValidationError as exc:
-        _errors_to_form(form, exc)
+        add_service_errors(form, exc)
         return _referral_page(request, user, referral, form=form, status=400)
     except services.AccessRefused:
         raise audit_refusal(request, "casemanagement.referral", referral_id) from None

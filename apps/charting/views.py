@@ -33,6 +33,7 @@ from apps.charting.forms import (
     member_form_class,
 )
 from apps.charting.models import GroupNote, Note
+from apps.core.forms import add_service_errors
 from apps.core.params import form_int
 from apps.enrollment.models import TreatmentGoal
 
@@ -353,8 +354,7 @@ def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.note", note_id) from exc
     except ValidationError as exc:
-        for message in exc.messages:
-            form.add_error(None, message)
+        add_service_errors(form, exc)
         return render(
             request,
             "charting/note_edit.html",
@@ -633,8 +633,7 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.groupnote", session_id) from exc
     except ValidationError as exc:
-        for message in exc.messages:
-            form.add_error(None, message)
+        add_service_errors(form, exc)
         return render(
             request,
             "charting/group_note.html",

@@ -17,6 +17,7 @@ from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
+from apps.core.forms import add_service_errors
 from apps.diagnoses import codes, selectors, services
 from apps.diagnoses.forms import DiagnosisAddForm, DiagnosisEditForm, LevelOfCareForm, ResolveForm
 from apps.diagnoses.models import Diagnosis
@@ -159,7 +160,7 @@ def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -171,14 +172,6 @@ def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     return _page(
         request, patient, add_form=form, results=codes.search(query) if query else None, status=400
     )
-
-
-def _add_errors(form: Any, exc: services.DiagnosisError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @login_required
@@ -196,7 +189,7 @@ def diagnosis_edit(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
                 note=form.cleaned_data["note"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("%(code)s saved.") % {"code": diagnosis.code})
             return redirect("diagnoses:patient", diagnosis.patient_id)
@@ -216,7 +209,7 @@ def diagnosis_resolve(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
                 resolved_date=form.cleaned_data["resolved_date"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("%(code)s marked resolved.") % {"code": diagnosis.code})
             return redirect("diagnoses:patient", diagnosis.patient_id)
@@ -251,7 +244,7 @@ def level_of_care(request: HttpRequest, patient_id: int) -> HttpResponse:
                 effective_date=form.cleaned_data["effective_date"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Level-of-care justification saved."))
             return redirect("diagnoses:patient", patient.pk)

@@ -14,6 +14,7 @@ from apps.accounts.models import Role, User
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.forms import add_service_errors
 from apps.disclosures import services
 from apps.disclosures.forms import DisclosureForm
 from apps.enrollment.selectors import releases_for_patient
@@ -59,8 +60,7 @@ def disclosure_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                 disclosed_at=data["disclosed_at"],
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Disclosure logged."))
             return redirect("progress:chart", patient_id=patient.pk)

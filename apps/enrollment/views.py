@@ -21,6 +21,7 @@ from apps.accounts.models import Role, User
 from apps.accounts.selectors import crisis_info_for_user
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.forms import add_service_errors
 from apps.core.params import query_int
 from apps.core.requestcontext import client_ip
 from apps.enrollment import selectors, services
@@ -209,8 +210,7 @@ def apply_details(request: HttpRequest, application_id: int) -> HttpResponse:
                 application=application, by=_user(request), data=form.cleaned_data
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             return _resume(application)
     audit_record(
@@ -328,8 +328,7 @@ def apply_insurance(request: HttpRequest, application_id: int) -> HttpResponse:
                 card_back=request.FILES.get("card_back"),
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             return _resume(application)
     return render(
@@ -369,11 +368,7 @@ def apply_intake(request: HttpRequest, application_id: int) -> HttpResponse:
                 notes=data.get("notes") or "",
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, exc.messages)
+            add_service_errors(form, exc)
         except services.TransitionRefused:
             form.add_error(None, _("Finish the earlier steps first."))
         else:
@@ -434,10 +429,7 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
                 application=application,
             )
         except ValidationError as exc:
-            for field, errors in (
-                exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-            ):
-                form.add_error(field, errors)
+            add_service_errors(form, exc)
         else:
             signed = True  # type: ignore[assignment]
     if request.method == "POST" and signed is not None:
@@ -730,10 +722,7 @@ def application_decide(request: HttpRequest, application_id: int, action: str) -
                 status=409,
             )
         except ValidationError as exc:
-            for field, errors in (
-                exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-            ):
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(
                 request, _("Saved: %(status)s.") % {"status": Status(application.status).label}
@@ -787,10 +776,7 @@ def discharge(request: HttpRequest, application_id: int) -> HttpResponse:
             if not (phq9.errors or gad7.errors):
                 form.add_error(None, exc.errors.get("__all__", str(exc)))
         except ValidationError as exc:
-            for field, errors in (
-                exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-            ):
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         except services.TransitionRefused:
             messages.error(request, _("This patient is no longer admitted. Nothing was changed."))
             return redirect("enrollment:application_detail", application.pk)
@@ -908,7 +894,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
                     goals=[g for g in formset.cleaned_data if g],
                 )
             except ValidationError as exc:
-                form.add_error(None, exc.messages)
+                add_service_errors(form, exc)
             else:
                 messages.success(
                     request,
@@ -933,12 +919,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
                     plan=plan, patient=patient, typed_name=sign_form.cleaned_data["typed_name"]
                 )
             except ValidationError as exc:
-                for field, errors in (
-                    exc.message_dict.items()
-                    if hasattr(exc, "error_dict")
-                    else [(None, exc.messages)]
-                ):
-                    sign_form.add_error(field, errors)
+                add_service_errors(sign_form, exc)
             else:
                 messages.success(request, _("Thank you — you signed your treatment plan."))
                 return redirect("enrollment:treatment_plan")
@@ -987,7 +968,7 @@ def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResp
         try:
             services.safety_plan_save(patient=patient, by=user, data=form.cleaned_data)
         except ValidationError as exc:
-            form.add_error(None, exc.messages)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Safety plan saved."))
             if user.pk == patient.pk:
@@ -1016,13 +997,6 @@ def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResp
 
 
 # --- releases of information and revocation ----------------------------------------------
-def _form_errors_from(form: Any, exc: ValidationError) -> None:
-    for field, errors in (
-        exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-    ):
-        form.add_error(field if field in form.fields else None, errors)
-
-
 def _program_is_part2(patient: User) -> bool:
     program = getattr(getattr(patient, "patient_profile", None), "program", None)
     return program is not None and program.is_substance_use
@@ -1048,7 +1022,7 @@ def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResp
         try:
             release = services.release_create(by=user, patient=patient, **data)
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             if user.role == Role.PATIENT:
                 return redirect("enrollment:release_detail", release_id=release.pk)
@@ -1094,7 +1068,7 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
                     user_agent=request.headers.get("User-Agent", ""),
                 )
             except ValidationError as exc:
-                _form_errors_from(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(request, _("Release signed."))
                 return redirect("enrollment:consents")
@@ -1137,7 +1111,7 @@ def revoke(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            _form_errors_from(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Revoked. Your care team has been told."))
             return redirect("enrollment:consents")

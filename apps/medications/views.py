@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
+from apps.core.forms import add_service_errors
 from apps.medications import drugnames, selectors, services
 from apps.medications.forms import AllergyForm, MedicationForm, ReportForm
 from apps.medications.models import Medication, Reconciliation
@@ -71,7 +72,7 @@ def _save_form(
         try:
             _row, created = create(form.raw(), form.cleaned_data["client_id"])
         except ValidationError as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc)
         else:
             if created:
                 messages.success(request, done)
@@ -236,7 +237,7 @@ def medication_edit(request: HttpRequest, patient_id: int, medication_id: int) -
         try:
             services.medication_update(medication=medication, by=_user(request), data=form.raw())
         except ValidationError as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Medication updated."))
             return redirect("medications:patient", patient_id=patient.pk)
