@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.models import Role, User
+from apps.accounts.http import AuthenticatedHttpRequest, is_staff, patient_required, staff_required
+from apps.accounts.models import User
 from apps.accounts.selectors import crisis_info_for_user
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -76,28 +77,9 @@ def _post(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _patient_only(request: HttpRequest) -> User:
-    user = _user(request)
-    if user.role != Role.PATIENT:
-        raise Http404
-    return user
-
-
-def _staff_only(request: HttpRequest) -> User:
-    user = _user(request)
-    if user.role not in (Role.CLINICIAN, Role.ADMIN):
-        raise Http404
-    return user
-
-
-def _own_application(request: HttpRequest, application_id: int) -> Application:
-    patient = _patient_only(request)
+def _own_application(request: AuthenticatedHttpRequest, application_id: int) -> Application:
     application = selectors.application_get_for_viewer(
-        viewer=patient, application_id=application_id
+        viewer=request.user, application_id=application_id
     )
     if application is None:
         raise Http404
@@ -140,9 +122,9 @@ def _resume(application: Application) -> HttpResponse:
 
 # --- patient ----------------------------------------------------------------------------
 @login_required
-def my_application(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if user.role != Role.PATIENT:
+def my_application(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
+    if not user.is_patient:
         return redirect("enrollment:queue")
     application = selectors.application_latest_for_patient(patient=user)
     context: dict[str, Any] = {"application": application}
@@ -165,10 +147,10 @@ def my_application(request: HttpRequest) -> HttpResponse:
     return render(request, "enrollment/my_application.html", context)
 
 
-@login_required
+@patient_required
 @require_POST
-def apply_start(request: HttpRequest) -> HttpResponse:
-    patient = _patient_only(request)
+def apply_start(request: AuthenticatedHttpRequest) -> HttpResponse:
+    patient = request.user
     form = StartForm(request.POST)
     program = None
     if form.is_valid():
@@ -184,8 +166,8 @@ def apply_start(request: HttpRequest) -> HttpResponse:
     return _resume(application)
 
 
-@login_required
-def apply_resume(request: HttpRequest, application_id: int) -> HttpResponse:
+@patient_required
+def apply_resume(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     return _resume(_own_application(request, application_id))
 
 
@@ -196,9 +178,9 @@ def _editable_or_redirect(request: HttpRequest, application: Application) -> Htt
     return None
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def apply_details(request: HttpRequest, application_id: int) -> HttpResponse:
+def apply_details(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     application = _own_application(request, application_id)
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
@@ -207,14 +189,14 @@ def apply_details(request: HttpRequest, application_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.application_details_save(
-                application=application, by=_user(request), data=form.cleaned_data
+                application=application, by=request.user, data=form.cleaned_data
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
             return _resume(application)
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.VIEW,
         obj=application,
         patient=application.patient,
@@ -233,8 +215,8 @@ def apply_details(request: HttpRequest, application_id: int) -> HttpResponse:
     )
 
 
-@login_required
-def apply_screening(request: HttpRequest, application_id: int) -> HttpResponse:
+@patient_required
+def apply_screening(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     application = _own_application(request, application_id)
     done = selectors.screening_done_codes(application=application)
     battery = selectors.screening_battery(application=application)
@@ -244,9 +226,11 @@ def apply_screening(request: HttpRequest, application_id: int) -> HttpResponse:
     return _resume(application)
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def apply_measure(request: HttpRequest, application_id: int, code: str) -> HttpResponse:
+def apply_measure(
+    request: AuthenticatedHttpRequest, application_id: int, code: str
+) -> HttpResponse:
     application = _own_application(request, application_id)
     definition = instrument_get(code)
     battery = selectors.screening_battery(application=application)
@@ -263,7 +247,7 @@ def apply_measure(request: HttpRequest, application_id: int, code: str) -> HttpR
         try:
             response = services.application_measure_submit(
                 application=application,
-                by=_user(request),
+                by=request.user,
                 instrument_code=definition.code,
                 answers=form.raw_answers(),
             )
@@ -295,8 +279,8 @@ def _flag_shows_crisis(definition: Any, code: str) -> bool:
     return any(rule.code == code and rule.show_crisis for rule in definition.flag_rules)
 
 
-@login_required
-def apply_support(request: HttpRequest, application_id: int) -> HttpResponse:
+@patient_required
+def apply_support(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     """Crisis resources, shown right after an answer that raised a safety flag."""
     application = _own_application(request, application_id)
     return render(
@@ -310,9 +294,9 @@ def apply_support(request: HttpRequest, application_id: int) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def apply_insurance(request: HttpRequest, application_id: int) -> HttpResponse:
+def apply_insurance(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     application = _own_application(request, application_id)
     if (stop := _editable_or_redirect(request, application)) is not None:
         return stop
@@ -322,7 +306,7 @@ def apply_insurance(request: HttpRequest, application_id: int) -> HttpResponse:
         try:
             services.insurance_save(
                 application=application,
-                by=_user(request),
+                by=request.user,
                 data=form.cleaned_data,
                 card_front=request.FILES.get("card_front"),
                 card_back=request.FILES.get("card_back"),
@@ -345,9 +329,9 @@ def apply_insurance(request: HttpRequest, application_id: int) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def apply_intake(request: HttpRequest, application_id: int) -> HttpResponse:
+def apply_intake(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     application = _own_application(request, application_id)
     if application.status == Status.SUBMITTED and request.method == "POST":
         return redirect("enrollment:my_application")  # duplicate submit: nothing changes
@@ -359,7 +343,7 @@ def apply_intake(request: HttpRequest, application_id: int) -> HttpResponse:
         try:
             services.application_submit(
                 application=application,
-                by=_user(request),
+                by=request.user,
                 preferred_times=[
                     data.get("preferred_1"),
                     data.get("preferred_2"),
@@ -390,12 +374,12 @@ def apply_intake(request: HttpRequest, application_id: int) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_POST
-def apply_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
+def apply_withdraw(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
     application = _own_application(request, application_id)
     try:
-        services.application_withdraw(application=application, by=_user(request))
+        services.application_withdraw(application=application, by=request.user)
     except services.TransitionRefused:
         messages.error(
             request, _("This application can no longer be withdrawn here; talk to your clinician.")
@@ -406,10 +390,10 @@ def apply_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
 
 
 # --- consents ---------------------------------------------------------------------------
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
-    patient = _patient_only(request)
+def consent_sign(request: AuthenticatedHttpRequest, document_id: int) -> HttpResponse:
+    patient = request.user
     document = ConsentDocument.objects.filter(pk=document_id, is_active=True).first()
     application = selectors.application_open_for_patient(patient=patient)
     if document is None or not selectors.consent_applies(
@@ -420,7 +404,7 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
     form = SignForm(_post(request))
     if request.method == "POST" and signed is None and form.is_valid():
         try:
-            services.consent_sign(
+            signed = services.consent_sign(
                 patient=patient,
                 document=document,
                 typed_name=form.cleaned_data["typed_name"],
@@ -430,8 +414,6 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
-        else:
-            signed = True  # type: ignore[assignment]
     if request.method == "POST" and signed is not None:
         if application is not None and application.status in services.EDITABLE_BY_PATIENT:
             return _resume(application)
@@ -461,10 +443,10 @@ def consent_sign(request: HttpRequest, document_id: int) -> HttpResponse:
     )
 
 
-@login_required
-def consents(request: HttpRequest) -> HttpResponse:
-    patient = _patient_only(request)
-    program = patient.patient_profile.program  # type: ignore[attr-defined]
+@patient_required
+def consents(request: AuthenticatedHttpRequest) -> HttpResponse:
+    patient = request.user
+    program = patient.patient_profile.program
     signatures = selectors.signatures_with_revocation(viewer=patient, patient=patient)
     releases = selectors.releases_for_patient(viewer=patient, patient=patient)
     outstanding = (
@@ -490,8 +472,8 @@ def consents(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def signature_detail(request: HttpRequest, signature_id: int) -> HttpResponse:
-    signature = selectors.signature_get_for_viewer(viewer=_user(request), signature_id=signature_id)
+def signature_detail(request: AuthenticatedHttpRequest, signature_id: int) -> HttpResponse:
+    signature = selectors.signature_get_for_viewer(viewer=request.user, signature_id=signature_id)
     if signature is None:
         raise Http404
     download = request.GET.get("download") == "1"
@@ -502,7 +484,7 @@ def signature_detail(request: HttpRequest, signature_id: int) -> HttpResponse:
         "part2_notice": PART2_NOTICE,
     }
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.EXPORT if download else AuditAction.VIEW,
         obj=signature,
         patient=signature.patient,
@@ -517,11 +499,11 @@ def signature_detail(request: HttpRequest, signature_id: int) -> HttpResponse:
 
 @login_required
 def insurance_card(
-    request: HttpRequest, application_id: int, side: str
+    request: AuthenticatedHttpRequest, application_id: int, side: str
 ) -> HttpResponse | FileResponse:
     """Card images live outside the web root; only the patient and their program's staff."""
     application = selectors.application_get_for_viewer(
-        viewer=_user(request), application_id=application_id
+        viewer=request.user, application_id=application_id
     )
     if application is None or side not in ("front", "back"):
         raise Http404
@@ -534,7 +516,7 @@ def insurance_card(
     except FileNotFoundError as exc:
         raise Http404 from exc
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.VIEW,
         obj=insurance,
         patient=application.patient,
@@ -549,9 +531,9 @@ def insurance_card(
 
 
 # --- clinician --------------------------------------------------------------------------
-@login_required
-def queue(request: HttpRequest) -> HttpResponse:
-    user = _staff_only(request)
+@staff_required
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     programs = list(programs_for_staff(user=user))
     program_id = query_int(request, "program", minimum=1)
     status_filter = request.GET.get("status", "")
@@ -639,7 +621,7 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
             )
         ),
         "signatures": list(
-            application.patient.consent_signatures.select_related("document", "revocation")  # type: ignore[attr-defined]
+            application.patient.consent_signatures.select_related("document", "revocation")
         ),
         "insurance": Insurance.objects.filter(application=application).first(),
         "transitions": list(application.transitions.select_related("by")),
@@ -652,9 +634,9 @@ def _detail_context(application: Application, **forms: Any) -> dict[str, Any]:
     }
 
 
-@login_required
-def application_detail(request: HttpRequest, application_id: int) -> HttpResponse:
-    user = _staff_only(request)
+@staff_required
+def application_detail(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
+    user = request.user
     application = selectors.application_get_for_staff(viewer=user, application_id=application_id)
     if application is None:
         raise Http404
@@ -662,10 +644,12 @@ def application_detail(request: HttpRequest, application_id: int) -> HttpRespons
     return render(request, "enrollment/application_detail.html", _detail_context(application))
 
 
-@login_required
+@staff_required
 @require_POST
-def application_decide(request: HttpRequest, application_id: int, action: str) -> HttpResponse:
-    user = _staff_only(request)
+def application_decide(
+    request: AuthenticatedHttpRequest, application_id: int, action: str
+) -> HttpResponse:
+    user = request.user
     application = selectors.application_get_for_staff(viewer=user, application_id=application_id)
     if application is None or action not in ("schedule", "admit", "waitlist", "refer"):
         raise Http404
@@ -736,10 +720,10 @@ def application_decide(request: HttpRequest, application_id: int, action: str) -
     )
 
 
-@login_required
+@staff_required
 @require_http_methods(["GET", "POST"])
-def discharge(request: HttpRequest, application_id: int) -> HttpResponse:
-    user = _staff_only(request)
+def discharge(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
+    user = request.user
     application = selectors.application_get_for_staff(viewer=user, application_id=application_id)
     if application is None:
         raise Http404
@@ -804,8 +788,8 @@ def _answered(form: InstrumentForm) -> bool:
 
 
 @login_required
-def discharge_summary(request: HttpRequest, application_id: int) -> HttpResponse:
-    user = _user(request)
+def discharge_summary(request: AuthenticatedHttpRequest, application_id: int) -> HttpResponse:
+    user = request.user
     application = selectors.application_get_for_viewer(viewer=user, application_id=application_id)
     if application is None or application.status != Status.DISCHARGED:
         raise Http404
@@ -845,10 +829,10 @@ def discharge_summary(request: HttpRequest, application_id: int) -> HttpResponse
 
 
 # --- plans -------------------------------------------------------------------------------
-def _plan_patient(request: HttpRequest, patient_id: int | None) -> User:
-    user = _user(request)
+def _plan_patient(request: AuthenticatedHttpRequest, patient_id: int | None) -> User:
+    user = request.user
     if patient_id is None:
-        if user.role != Role.PATIENT:
+        if not user.is_patient:
             raise Http404
         return user
     # The selector decides: a patient resolves only to themselves, staff to their programs'.
@@ -860,14 +844,16 @@ def _plan_patient(request: HttpRequest, patient_id: int | None) -> User:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResponse:
-    user = _user(request)
+def treatment_plan(
+    request: AuthenticatedHttpRequest, patient_id: int | None = None
+) -> HttpResponse:
+    user = request.user
     patient = _plan_patient(request, patient_id)
     plans = list(selectors.treatment_plans(patient=patient))
     current = plans[0] if plans else None
-    is_staff = user.role in (Role.CLINICIAN, Role.ADMIN)
+    staff = is_staff(user)
     form = formset = sign_form = None
-    if is_staff:
+    if staff:
         initial = {}
         goals_initial: list[dict[str, Any]] = []
         if current is not None:
@@ -886,7 +872,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
             try:
                 services.treatment_plan_save(
                     patient=patient,
-                    program=patient.patient_profile.program,  # type: ignore[attr-defined,arg-type]
+                    program=patient.patient_profile.program,  # type: ignore[arg-type]
                     by=user,
                     problems=form.cleaned_data["problems"],
                     interventions=form.cleaned_data["interventions"],
@@ -923,7 +909,7 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
             else:
                 messages.success(request, _("Thank you — you signed your treatment plan."))
                 return redirect("enrollment:treatment_plan")
-    if not is_staff and sign_form is None:
+    if not staff and sign_form is None:
         sign_form = PlanSignForm()
     audit_record(
         actor=user,
@@ -947,10 +933,8 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
             "form": form,
             "formset": formset,
             "sign_form": sign_form,
-            "is_staff": is_staff,
-            "sections": plan_sections(
-                request, patient, audience="staff" if is_staff else "patient"
-            ),
+            "is_staff": staff,
+            "sections": plan_sections(request, patient, audience="staff" if staff else "patient"),
         },
         status=400 if has_errors else 200,
     )
@@ -958,8 +942,8 @@ def treatment_plan(request: HttpRequest, patient_id: int | None = None) -> HttpR
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def safety_plan(request: HttpRequest, patient_id: int | None = None) -> HttpResponse:
-    user = _user(request)
+def safety_plan(request: AuthenticatedHttpRequest, patient_id: int | None = None) -> HttpResponse:
+    user = request.user
     patient = _plan_patient(request, patient_id)
     plans = list(selectors.safety_plans(patient=patient))
     current = plans[0] if plans else None
@@ -1004,15 +988,16 @@ def _program_is_part2(patient: User) -> bool:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResponse:
+def release_new(request: AuthenticatedHttpRequest, patient_id: int | None = None) -> HttpResponse:
     """A new release: the patient for themself (/releases/new/), or a clinician drafting one
     for a patient of their program (/patients/<id>/releases/new/); the patient signs it."""
-    user = _user(request)
+    user = request.user
     if patient_id is None:
-        _patient_only(request)
+        if not user.is_patient:
+            raise Http404
         patient_id = user.pk
-    else:
-        _staff_only(request)
+    elif not is_staff(user):
+        raise Http404
     patient = selectors.release_patient_for_drafter(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404
@@ -1024,7 +1009,7 @@ def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResp
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            if user.role == Role.PATIENT:
+            if user.is_patient:
                 return redirect("enrollment:release_detail", release_id=release.pk)
             messages.success(
                 request, _("Draft saved. The patient signs it on their consents page.")
@@ -1036,7 +1021,7 @@ def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResp
         {
             "form": form,
             "patient": patient,
-            "for_self": user.role == Role.PATIENT,
+            "for_self": user.is_patient,
             "part2": _program_is_part2(patient),
             "part2_notice": services.part2_text(),
         },
@@ -1046,8 +1031,8 @@ def release_new(request: HttpRequest, patient_id: int | None = None) -> HttpResp
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
-    user = _user(request)
+def release_detail(request: AuthenticatedHttpRequest, release_id: int) -> HttpResponse:
+    user = request.user
     release = selectors.release_get_for_viewer(viewer=user, release_id=release_id)
     if release is None:
         raise Http404
@@ -1082,11 +1067,11 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def revoke(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+def revoke(request: AuthenticatedHttpRequest, kind: str, object_id: int) -> HttpResponse:
     """Confirm, then revoke a signed consent (kind "consent") or release (kind "release")."""
-    patient = _patient_only(request)
+    patient = request.user
     signature = release = None
     if kind == "consent":
         signature = selectors.signature_get_for_viewer(viewer=patient, signature_id=object_id)
@@ -1143,10 +1128,10 @@ def revoke(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
     )
 
 
-@login_required
-def patient_consents(request: HttpRequest, patient_id: int) -> HttpResponse:
+@staff_required
+def patient_consents(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     """A patient's consents and releases, for their clinicians: revoked ones stand out."""
-    user = _staff_only(request)
+    user = request.user
     patient = selectors.plan_patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404
