@@ -19,12 +19,14 @@ from apps.core.sessions import LAST_SEEN_KEY
 # Requests that report on the session without counting as activity: the idle status poll,
 # and any background request a page marks with this header (e.g. a notification-count poll),
 # so a page left open cannot keep a session alive by itself.
-PASSIVE_PATHS = ("/accounts/session/status/",)
 PASSIVE_HEADER = "X-Idle-Passive"
 
 
 def request_is_passive(request: HttpRequest) -> bool:
-    return request.path.startswith(PASSIVE_PATHS) or request.headers.get(PASSIVE_HEADER) == "1"
+    return (
+        request.path.startswith(reverse("accounts:session_status"))
+        or request.headers.get(PASSIVE_HEADER) == "1"
+    )
 
 
 def session_idle_expired(session: object, now: float | None = None) -> bool:

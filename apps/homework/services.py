@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -95,7 +96,7 @@ def _notify(
             context={
                 "assignment_id": assignment.pk,
                 "due_on": assignment.due_date,
-                "link": f"/homework/a/{assignment.pk}/",
+                "link": reverse("homework:work", args=[assignment.pk]),
             },
             due_at=due_at,
         )

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -208,7 +209,7 @@ def _post(
             kind=Kind.NEW_MESSAGE,
             # One per message and recipient: a retry or a second call sends nothing new.
             event_key=f"messaging.message:{message.pk}",
-            context={"link": f"/messages/{thread.pk}/"},
+            context={"link": reverse("messaging:thread", args=[thread.pk])},
         )
     return message
 

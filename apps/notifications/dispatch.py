@@ -49,6 +49,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import override
@@ -564,7 +565,7 @@ def _deliver_in_app(row: Outbox, token: str, message: Message) -> str:
     )
     if locked is None:
         return "skipped"
-    link = message.link.removeprefix(conf.site_url()) or "/notifications/"
+    link = message.link.removeprefix(conf.site_url()) or reverse("notifications:list")
     notification, _created = Notification.objects.get_or_create(
         outbox=locked,
         defaults={
