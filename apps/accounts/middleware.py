@@ -96,7 +96,7 @@ class StaffMFARequiredMiddleware:
         if not user.is_authenticated or request.path.startswith(self.PUBLIC_PREFIXES):
             return self.get_response(request)
         if not staff_session_allowed(user, request.session):
-            if user_has_mfa(user):  # type: ignore[arg-type]
+            if user_has_mfa(user):
                 logout(request)
                 messages.warning(
                     request, _("Sign in again with your authentication code to continue.")
@@ -106,9 +106,7 @@ class StaffMFARequiredMiddleware:
                 return redirect(f"{reverse('account_login')}?next={request.path}")
             if not request.path.startswith(self.ALLOWED_PREFIXES):
                 return self._setup_redirect(request)
-        elif not request.path.startswith(self.ALLOWED_PREFIXES) and user_needs_mfa_setup(
-            user  # type: ignore[arg-type]
-        ):
+        elif not request.path.startswith(self.ALLOWED_PREFIXES) and user_needs_mfa_setup(user):
             return self._setup_redirect(request)
         return self.get_response(request)
 

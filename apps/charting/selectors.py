@@ -372,7 +372,7 @@ def documentation_timeliness(
     as "92% of 130". Group notes count once, not once per member."""
     rows: dict[int, list[int]] = {}
     for model, extra in ((Note, Q(group_note__isnull=True)), (GroupNote, Q())):
-        qs = model.objects.filter(extra, program_id__in=program_ids, signed_at__isnull=False)  # type: ignore[attr-defined]
+        qs = model.objects.filter(extra, program_id__in=program_ids, signed_at__isnull=False)
         if start is not None:
             qs = qs.filter(service_date__gte=start)
         if end is not None:

@@ -447,7 +447,7 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
             return
         await super().websocket_receive(message)
 
-    async def send(  # type: ignore[override]
+    async def send(
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         """A broadcast can reach a socket whose client has just gone: drop it quietly

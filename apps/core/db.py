@@ -59,7 +59,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[Any]:
     connection.validate_thread_sharing()
     # (django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.)
     if connection.queries_logged:
-        cursor = _PreparedDebugWrapper(raw, connection)  # type: ignore[arg-type]
+        cursor = _PreparedDebugWrapper(raw, connection)
     else:
         cursor = connection.make_cursor(raw)  # type: ignore[arg-type]
     with cursor:

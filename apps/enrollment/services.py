@@ -167,7 +167,7 @@ def application_start(*, patient: User, program: Program) -> Application:
         return found
     # The profile names the program the patient applied to (so its clinicians may see them
     # and the crisis banner shows that program's line) until admission confirms it.
-    profile = patient.patient_profile  # type: ignore[attr-defined]
+    profile = patient.patient_profile
     profile.program = program
     profile.save(update_fields=["program"])
     Transition.objects.create(
@@ -504,7 +504,7 @@ def application_admit(
             raise ValidationError(
                 _("Hold the intake first: admission follows the intake assessment.")
             )
-        profile = app.patient.patient_profile  # type: ignore[attr-defined]
+        profile = app.patient.patient_profile
         profile.program = app.program
         profile.primary_clinician = primary_clinician
         profile.save(update_fields=["program", "primary_clinician"])
