@@ -139,7 +139,7 @@ def claims_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def superbill_pdf(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
-    from xhtml2pdf import pisa
+    from xhtml2pdf import pisa  # slow (~400 ms): only this export needs it
 
     found = selectors.patient_get_for_billing(viewer=request.user, patient_id=patient_id)
     if found is None:

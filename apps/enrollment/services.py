@@ -14,10 +14,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from PIL import Image, UnidentifiedImageError
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import clinicians_to_alert
@@ -47,6 +49,7 @@ from apps.measures.models import MeasureContext, MeasureResponse
 from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit
+from apps.notifications.models import Kind
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notification_schedule
 from apps.programs.selectors import programs_for_staff
@@ -306,7 +309,6 @@ def card_image_check(upload: UploadedFile) -> str:
     """Return the content type of an insurance card image, checked by content, or raise."""
     if upload.size is None or upload.size > MAX_CARD_BYTES:
         raise ValidationError(_("The image must be 10 MB or smaller."))
-    from PIL import Image, UnidentifiedImageError
 
     try:
         upload.seek(0)
@@ -826,8 +828,6 @@ def release_create(
 
 def release_text(*, release: ReleaseOfInformation) -> str:
     """The words the patient reads and signs; kept verbatim in ``signed_text`` at signing."""
-    from django.template.loader import render_to_string
-
     return render_to_string("enrollment/release.txt", {"release": release}).strip()
 
 
@@ -938,9 +938,6 @@ def consent_revoke(
 def _revocation_alert(*, revocation: Revocation, patient: User) -> None:
     """Tell the patient's clinicians: the notice says only that there is something to see
     (no PHI in e-mail); the link leads to the patient's consents for staff."""
-    from apps.notifications.models import Kind
-    from apps.notifications.services import notification_schedule
-
     link = reverse("enrollment:patient_consents", args=[patient.pk])
     for clinician in clinicians_to_alert(patient=patient):
         notification_schedule(

@@ -27,6 +27,7 @@ from apps.homework.forms import AssignForm, FeedbackForm
 from apps.homework.models import OPEN_STATUSES, Assignment, AssignmentStatus, Response
 from apps.homework.presentation import progress, step_view, step_views
 from apps.homework.schema import PracticeLogStep
+from apps.scheduling.selectors import group_get_for_staff, groups_visible_to, session_get_for_staff
 
 
 def _patient_assignment(request: AuthenticatedHttpRequest, assignment_id: int) -> Assignment:
@@ -279,7 +280,6 @@ def assignment_submit_view(request: AuthenticatedHttpRequest, assignment_id: int
 @require_GET
 def review_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = _require_reviewer(request)
-    from apps.scheduling.selectors import groups_visible_to
 
     patients = (
         patients_visible_to(user=user)
@@ -337,8 +337,6 @@ def review_patient(request: AuthenticatedHttpRequest, patient_id: int) -> HttpRe
         raise Http404(_("No such patient."))
     # From a session page (?session=): tie it to that session and suggest its topic's
     # module, if the clinician may see the session and the patient is in its group.
-    from apps.scheduling.selectors import session_get_for_staff
-
     session = None
     session_id = query_int(request, "session")
     if session_id is not None:
@@ -401,7 +399,6 @@ def review_patient(request: AuthenticatedHttpRequest, patient_id: int) -> HttpRe
 @login_required
 def review_group(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
     user = _require_reviewer(request)
-    from apps.scheduling.selectors import group_get_for_staff
 
     group = group_get_for_staff(user=user, group_id=group_id)
     if group is None:

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
 from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
@@ -96,7 +97,6 @@ def attachment_check(upload: UploadedFile) -> str:
         )
     if data.startswith(PDF_MAGIC):
         return "application/pdf"
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:

@@ -47,6 +47,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
+from django.db import connection as thread_connection
 from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -73,6 +74,7 @@ from apps.notifications.selectors import (
     preferences_maps,
     settings_for_users,
 )
+from apps.notifications.unsubscribe import unsubscribe_url
 
 logger = logging.getLogger(__name__)
 
@@ -302,8 +304,6 @@ class LeaseKeeper:
         return count
 
     def _run(self) -> None:
-        from django.db import connection as thread_connection
-
         try:
             while not self._stop.wait(self.lease / 4):
                 try:
@@ -616,8 +616,6 @@ def message_id(row: Outbox) -> str:
 def _email_sender(row: Outbox, message: Message, batch: _Batch) -> Callable[[HandOver], bool]:
     """Render the e-mail and open the connection; returns the call that sends it, calling
     ``hand_over`` first (SMTP: at the end of data) and False if that declined."""
-    from apps.notifications.unsubscribe import unsubscribe_url
-
     recipient = row.recipient
     unsubscribe = (
         unsubscribe_url(user=recipient, kind=row.kind) if row.kind in REMINDER_KINDS else ""

@@ -32,7 +32,7 @@ from apps.enrollment.views.common import post_or_none
 from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.registry import instrument_get
-from apps.measures.scoring import AnswersInvalid, change_summary
+from apps.measures.scoring import AnswersInvalid, change_summary, score
 from apps.measures.selectors import response_by_ref
 from apps.programs.selectors import programs_for_staff
 
@@ -255,8 +255,6 @@ def discharge(request: AuthenticatedHttpRequest, application_id: int) -> HttpRes
             )
         except AnswersInvalid as exc:
             # Which instrument failed is not known here: validate each to place the errors.
-            from apps.measures.scoring import score
-
             for f in (phq9, gad7):
                 if f.raw_answers():
                     try:
