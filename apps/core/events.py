@@ -66,6 +66,7 @@ async def release_layer_channel(layer: Any, channel: str | None) -> None:
     that: the channel was kept for good, about one per closed socket under churn (the
     30-minute soak's memory creep, bench/RESULTS.md). Other layers forget a channel
     themselves (the in-memory layer once its queue is empty; the core layer by expiry)."""
+    # channels_redis is imported only when a Redis layer is in use (~100 ms; none in memory).
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
     if channel is None or not isinstance(layer, RedisPubSubChannelLayer):
