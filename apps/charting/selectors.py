@@ -224,10 +224,6 @@ class DueItem:
     clinician_id: int
     has_draft: bool
 
-    @property
-    def hours_since(self) -> float:
-        return (timezone.now() - self.ended_at) / dt.timedelta(hours=1)
-
 
 def _appointments_due(*, now: dt.datetime) -> QuerySet[Appointment]:
     signed = Note.objects.filter(appointment=OuterRef("pk"), signed_at__isnull=False)

@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -672,7 +671,3 @@ def psychotherapy(request: AuthenticatedHttpRequest, patient_id: int) -> HttpRes
         {"patient": patient, "rows": rows, "form": form},
         status=400 if form.errors else 200,
     )
-
-
-def back_to_chart(patient_id: int) -> str:
-    return reverse("progress:chart", args=[patient_id])

@@ -112,17 +112,6 @@ def reviewer_patient_homework(*, user: User, patient: User) -> QuerySet[Assignme
     )
 
 
-def reviewer_recent(*, user: User, limit: int = 50) -> QuerySet[Assignment]:
-    """Recent homework across the clinician's patients (assigned, in progress, done)."""
-    if not is_reviewer(user):
-        return Assignment.objects.none()
-    return (
-        _with_progress(assignments_visible_to(user=user))
-        .select_related("patient")
-        .order_by("-updated_at")[:limit]
-    )
-
-
 def status_counts(assignments: list[Assignment]) -> dict[str, int]:
     """Assigned / in progress / submitted / reviewed / overdue counts of a list."""
     today = timezone.localdate()

@@ -325,10 +325,6 @@ def safety_alert_acknowledge(*, event_key: str) -> int:
     )
 
 
-def is_safety_kind(kind: str) -> bool:
-    return kind in SAFETY_KINDS
-
-
 # --- The user's own side: in-app list, preferences, phone, unsubscribe ---------------------
 
 PHONE_CODE_TTL = dt.timedelta(minutes=10)
