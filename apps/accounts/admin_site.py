@@ -29,7 +29,7 @@ def _admin_has_permission(request: HttpRequest) -> bool:
         and getattr(user, "role", None) == "admin"
         and user.is_staff
         and staff_session_allowed(user, request.session)
-        and user_has_mfa(user)  # type: ignore[arg-type]
+        and user_has_mfa(user)
     )
 
 
@@ -56,7 +56,7 @@ def _selection_understood(model_admin: admin.ModelAdmin, request: HttpRequest) -
     field = model_admin.model._meta.pk
     try:
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-            field.run_validators(field.to_python(value))  # type: ignore[union-attr]
+            field.run_validators(field.to_python(value))
     except ValidationError:
         return False
     return True

@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "People and roles"
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.accounts import signals
         from apps.accounts.mfa import staff_session_allowed
         from apps.accounts.middleware import session_idle_expired

@@ -11,14 +11,17 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
+    from django_htmx.middleware import HtmxDetails
 
     from apps.accounts.models import User
 
 
 class AuthenticatedHttpRequest(HttpRequest):
-    """A request behind ``login_required``: ``request.user`` is a ``User``, not anonymous."""
+    """A request behind ``login_required``: ``request.user`` is a ``User``, not anonymous.
+    ``htmx`` is set by django-htmx's middleware on every request."""
 
     user: User
+    htmx: HtmxDetails
 
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
@@ -26,7 +29,7 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 def is_staff(user: User | AnonymousUser) -> bool:
     """Clinicians and program admins: the one definition of "staff" for views and selectors."""
-    return bool(user.is_authenticated and user.is_staff_role)  # type: ignore[union-attr]
+    return bool(user.is_authenticated and user.is_staff_role)
 
 
 def _role_required(allowed: Callable[[Any], bool]) -> Callable[[View], View]:

@@ -19,12 +19,14 @@ from apps.core.sessions import LAST_SEEN_KEY
 # Requests that report on the session without counting as activity: the idle status poll,
 # and any background request a page marks with this header (e.g. a notification-count poll),
 # so a page left open cannot keep a session alive by itself.
-PASSIVE_PATHS = ("/accounts/session/status/",)
 PASSIVE_HEADER = "X-Idle-Passive"
 
 
 def request_is_passive(request: HttpRequest) -> bool:
-    return request.path.startswith(PASSIVE_PATHS) or request.headers.get(PASSIVE_HEADER) == "1"
+    return (
+        request.path.startswith(reverse("accounts:session_status"))
+        or request.headers.get(PASSIVE_HEADER) == "1"
+    )
 
 
 def session_idle_expired(session: object, now: float | None = None) -> bool:
@@ -94,7 +96,7 @@ class StaffMFARequiredMiddleware:
         if not user.is_authenticated or request.path.startswith(self.PUBLIC_PREFIXES):
             return self.get_response(request)
         if not staff_session_allowed(user, request.session):
-            if user_has_mfa(user):  # type: ignore[arg-type]
+            if user_has_mfa(user):
                 logout(request)
                 messages.warning(
                     request, _("Sign in again with your authentication code to continue.")
@@ -104,9 +106,7 @@ class StaffMFARequiredMiddleware:
                 return redirect(f"{reverse('account_login')}?next={request.path}")
             if not request.path.startswith(self.ALLOWED_PREFIXES):
                 return self._setup_redirect(request)
-        elif not request.path.startswith(self.ALLOWED_PREFIXES) and user_needs_mfa_setup(
-            user  # type: ignore[arg-type]
-        ):
+        elif not request.path.startswith(self.ALLOWED_PREFIXES) and user_needs_mfa_setup(user):
             return self._setup_redirect(request)
         return self.get_response(request)
 

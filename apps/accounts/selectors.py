@@ -55,7 +55,7 @@ def patients_in_treatment(patients: QuerySet[User]) -> QuerySet[User]:
 
 
 def program_for_patient(*, user: User) -> Program | None:
-    related = User.patient_profile.related  # type: ignore[attr-defined]
+    related = User.patient_profile.related
     if not related.is_cached(user):
         # Profile and program in one query (the crisis banner asks on every patient page),
         # kept on the user object as the reverse one-to-one accessor would keep it.

@@ -8,13 +8,16 @@ from typing import Any
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added, authenticator_used
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
 from apps.accounts.mfa import mfa_mark_passed
+from apps.accounts.models import LoginAttempt
 from apps.accounts.services import user_sockets_close, user_sockets_recheck
+from apps.audit.services import audit_record
 from apps.core import requestcontext
 
 
@@ -22,8 +25,6 @@ from apps.core import requestcontext
 def _record_failed_login(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
-    from apps.accounts.models import LoginAttempt
-
     email = str(credentials.get("email") or credentials.get("username") or "")[:254]
     LoginAttempt.objects.create(
         email=email.lower(),
@@ -34,8 +35,6 @@ def _record_failed_login(
 
 @receiver(user_logged_in)
 def _audit_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    from apps.audit.services import audit_record
-
     audit_record(actor=user, action="login", object_type="accounts.user", object_id=user.pk)
 
 
@@ -77,8 +76,6 @@ def _recheck_sockets_on_user_save(
 
 
 def connect_user_signals() -> None:
-    from django.contrib.auth import get_user_model
-
     post_save.connect(
         _recheck_sockets_on_user_save,
         sender=get_user_model(),

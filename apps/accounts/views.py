@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.forms import ProfileForm
+from apps.accounts.http import AuthenticatedHttpRequest
 from apps.core.sessions import LAST_SEEN_KEY
 
 
@@ -37,7 +38,7 @@ def session_keepalive(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.admin.models import ADDITION, DELETION
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest, HttpResponse
+
+from apps.audit.models import AuditAction
+from apps.audit.services import audit_record
 
 # Configuration and reference data that says nothing about any patient.
 NOT_PATIENT_DATA = frozenset(
@@ -78,9 +82,6 @@ def audit_admin_read(
 ) -> None:
     """Record a read of patient data through admin (GET of a list, a change form, a
     history page); a list is one event for the page, not one per row."""
-    from apps.audit.models import AuditAction
-    from apps.audit.services import audit_record
-
     model = model_admin.model
     if request.method != "GET" or not holds_patient_data(model):
         return
@@ -122,11 +123,6 @@ def audited_admin_view(model_admin: Any, view: Any) -> Any:
 
 def audit_admin_write(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """A ``LogEntry`` saved by admin (add, change, delete) as an audit event."""
-    from django.contrib.admin.models import ADDITION, DELETION
-
-    from apps.audit.models import AuditAction
-    from apps.audit.services import audit_record
-
     if not created or kwargs.get("raw") or instance.content_type_id is None:
         return
     model = instance.content_type.model_class()

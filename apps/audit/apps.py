@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class AuditConfig(AppConfig):
@@ -6,8 +7,8 @@ class AuditConfig(AppConfig):
     label = "audit"
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from django.contrib.admin.models import LogEntry
-        from django.db.models.signals import post_save
 
         from apps.audit.admin_audit import audit_admin_write
 

@@ -42,4 +42,4 @@ class AuthorizationAdmin(SimpleHistoryAdmin):
     ) -> None:
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
-        super().save_model(request, obj, form, change)  # type: ignore[arg-type]
+        super().save_model(request, obj, form, change)

@@ -13,6 +13,7 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.billing import panels, reminders
 
         panels.register()

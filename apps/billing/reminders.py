@@ -8,6 +8,8 @@ import datetime as dt
 from collections import defaultdict
 
 from django.core.cache import cache
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from apps.billing import selectors
 from apps.billing.models import Authorization
@@ -65,6 +67,8 @@ def authorization_notices_send(*, now: dt.datetime) -> int:
                     reasons.append("used80")
                 if a.end_date - dt.timedelta(days=selectors.WARN_DAYS_BEFORE_END) <= today:
                     reasons.append("ending")
+                query = urlencode({"program": program.pk, "patient": a.patient_id})
+                link = f"{reverse('billing:home')}?{query}"
                 for reason in reasons:
                     for user in staff:
                         created += len(
@@ -75,7 +79,7 @@ def authorization_notices_send(*, now: dt.datetime) -> int:
                                 context={
                                     "patient_id": a.patient_id,
                                     "program_id": program.pk,
-                                    "link": f"/billing/?program={program.pk}&patient={a.patient_id}",
+                                    "link": link,
                                 },
                                 due_at=now,
                                 channels=["in_app"],

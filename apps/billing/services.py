@@ -1,20 +1,16 @@
-"""Billing writes: filling a program's settings and codes with the common ones, and
-recording an authorization. Claims themselves are never stored (see ``selectors``)."""
+"""Billing writes: filling a program's settings and codes with the common ones (authorizations
+are recorded in admin). Claims themselves are never stored (see ``selectors``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from apps.audit.models import AuditAction
-from apps.audit.services import audit_record
 from apps.billing.codes import DEFAULT_CODES, default_per_diem_service
-from apps.billing.models import Authorization, AuthorizationUnit, BillingCode, BillingSettings
+from apps.billing.models import BillingCode, BillingSettings
 
 if TYPE_CHECKING:
-    from apps.accounts.models import User
     from apps.programs.models import Program
 
 
@@ -40,37 +36,3 @@ def billing_defaults_fill(*, program: Program) -> BillingSettings:
         if (code.service, code.min_minutes) not in have
     )
     return settings_row
-
-
-@transaction.atomic
-def authorization_create(
-    *,
-    patient: User,
-    by: User | None,
-    payer: str,
-    number: str,
-    authorized: int,
-    start_date: dt.date,
-    end_date: dt.date,
-    unit: str = AuthorizationUnit.DAYS,
-) -> Authorization:
-    authorization = Authorization(
-        patient=patient,
-        payer=payer,
-        number=number,
-        authorized=authorized,
-        start_date=start_date,
-        end_date=end_date,
-        unit=unit,
-        created_by=by,
-    )
-    authorization.full_clean()  # ValidationError: nothing written
-    authorization.save()
-    audit_record(
-        actor=by,
-        action=AuditAction.CREATE,
-        obj=authorization,
-        patient=patient,
-        detail="authorization recorded",
-    )
-    return authorization

@@ -28,7 +28,7 @@ class ResourceAdmin(admin.ModelAdmin):
         "is_active",
     )
 
-    def formfield_for_dbfield(self, db_field, request, **kwargs):  # type: ignore[no-untyped-def]
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "website":
             kwargs["assume_scheme"] = "https"  # a bare "example.org" is a web site today
         return super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -43,21 +43,21 @@ class CaseManagerAssignmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ("patient", "case_manager")
     readonly_fields = ("assigned_by", "started_at")
 
-    def get_fields(self, request: HttpRequest, obj: CaseManagerAssignment | None = None):  # type: ignore[override]
+    def get_fields(self, request: HttpRequest, obj: CaseManagerAssignment | None = None):
         return (
             ("patient", "case_manager")
             if obj is None
             else ("patient", "case_manager", "assigned_by", "started_at", "ended_at")
         )
 
-    def get_readonly_fields(self, request: HttpRequest, obj: CaseManagerAssignment | None = None):  # type: ignore[override]
+    def get_readonly_fields(self, request: HttpRequest, obj: CaseManagerAssignment | None = None):
         if obj is None:
             return ()
         return ("patient", "case_manager", "assigned_by", "started_at")
 
     def save_model(
         self, request: HttpRequest, obj: CaseManagerAssignment, form, change: bool
-    ) -> None:  # type: ignore[no-untyped-def]
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

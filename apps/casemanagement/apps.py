@@ -10,6 +10,7 @@ class CaseManagementConfig(AppConfig):
     verbose_name = _("Case management")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.casemanagement import panels
         from apps.core import nav
         from apps.enrollment.extensions import (

@@ -4,6 +4,7 @@ and goals with tasks, and who is a patient's case manager."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -115,8 +116,6 @@ class CaseManagerAssignment(models.Model):
         return f"{self.case_manager} → {self.patient}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         errors = {}
         if self.case_manager_id and self.case_manager.role != "clinician":
             errors["case_manager"] = _("A case manager is a clinician.")

@@ -13,7 +13,7 @@ leave staff-only notes out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -33,9 +33,6 @@ from apps.casemanagement.models import (
 )
 from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
-
-if TYPE_CHECKING:
-    import datetime as dt
 
 
 def is_case_staff(user: User) -> bool:
@@ -267,7 +264,3 @@ def patient_referrals(*, patient: User) -> list[Referral]:
         .select_related("resource")
         .defer("staff_note", "resource__notes")
     )
-
-
-def day_is_overdue(day: dt.date | None) -> bool:
-    return day is not None and day < timezone.localdate()

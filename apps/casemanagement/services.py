@@ -83,18 +83,6 @@ def case_manager_assign(
     return assignment
 
 
-@transaction.atomic
-def case_manager_unassign(*, patient: User, by: User | None) -> None:
-    for assignment in CaseManagerAssignment.objects.select_for_update().filter(
-        patient=patient, ended_at=None
-    ):
-        assignment.ended_at = timezone.now()
-        assignment.save(update_fields=["ended_at"])
-        audit_record(
-            actor=by, action=AuditAction.UPDATE, obj=assignment, patient=patient, detail="ended"
-        )
-
-
 # --- referrals ------------------------------------------------------------------------------
 @transaction.atomic
 def referral_create(

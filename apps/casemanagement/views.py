@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.http import AuthenticatedHttpRequest, patient_required
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
@@ -27,21 +28,18 @@ from apps.casemanagement.forms import (
     TransitionForm,
 )
 from apps.casemanagement.models import Need, Referral, ReferralStatus
+from apps.core.forms import add_service_errors
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _staff(request: HttpRequest) -> User:
-    user = _user(request)
+def _staff(request: AuthenticatedHttpRequest) -> User:
+    user = request.user
     if not selectors.is_case_staff(user):
         audit_record(actor=user, action=AuditAction.DENIED, object_type="casemanagement.page")
         raise Http404
     return user
 
 
-def _patient(request: HttpRequest, patient_id: int) -> tuple[User, User]:
+def _patient(request: AuthenticatedHttpRequest, patient_id: int) -> tuple[User, User]:
     user = _staff(request)
     patient = selectors.patient_get_for_case_management(viewer=user, patient_id=patient_id)
     if patient is None:
@@ -49,7 +47,7 @@ def _patient(request: HttpRequest, patient_id: int) -> tuple[User, User]:
     return user, patient
 
 
-def _referral(request: HttpRequest, referral_id: int) -> tuple[User, Referral]:
+def _referral(request: AuthenticatedHttpRequest, referral_id: int) -> tuple[User, Referral]:
     user = _staff(request)
     referral = selectors.referral_get_for_staff(viewer=user, referral_id=referral_id)
     if referral is None:
@@ -57,7 +55,7 @@ def _referral(request: HttpRequest, referral_id: int) -> tuple[User, Referral]:
     return user, referral
 
 
-def _need(request: HttpRequest, need_id: int) -> tuple[User, Need]:
+def _need(request: AuthenticatedHttpRequest, need_id: int) -> tuple[User, Need]:
     user = _staff(request)
     need = selectors.need_get_for_staff(viewer=user, need_id=need_id)
     if need is None:
@@ -65,16 +63,10 @@ def _need(request: HttpRequest, need_id: int) -> tuple[User, Need]:
     return user, need
 
 
-def _errors_to_form(form: Any, exc: ValidationError) -> None:
-    items = exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]
-    for field, errors in items:
-        form.add_error(field if field in form.fields else None, errors)
-
-
 @login_required
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if user.role == Role.PATIENT:
         return redirect("casemanagement:mine")
     _staff(request)
@@ -84,7 +76,7 @@ def index(request: HttpRequest) -> HttpResponse:
 # --- directory and case load ---------------------------------------------------------------
 @login_required
 @require_GET
-def directory(request: HttpRequest) -> HttpResponse:
+def directory(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = _staff(request)
     programs = list(selectors.directory_programs(user=user))
     form = DirectoryFilterForm(request.GET or None, areas=selectors.areas_in(programs=programs))
@@ -111,7 +103,7 @@ def directory(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def caseload(request: HttpRequest) -> HttpResponse:
+def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = _staff(request)
     patients = selectors.case_load(user=user)
     audit_record(
@@ -151,7 +143,7 @@ def _record_context(user: User, patient: User, **forms: Any) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_record(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     user, patient = _patient(request, patient_id)
     audit_record(
         actor=user,
@@ -165,14 +157,14 @@ def patient_record(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def need_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def need_new(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     user, patient = _patient(request, patient_id)
     form = NeedForm(request.POST)
     if form.is_valid():
         try:
             services.need_create(patient=patient, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Need added."))
             return redirect("casemanagement:patient", patient.pk)
@@ -186,7 +178,7 @@ def need_new(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def need_status(request: HttpRequest, need_id: int) -> HttpResponse:
+def need_status(request: AuthenticatedHttpRequest, need_id: int) -> HttpResponse:
     user, need = _need(request, need_id)
     form = NeedStatusForm(request.POST)
     if not form.is_valid():
@@ -204,7 +196,7 @@ def need_status(request: HttpRequest, need_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_new(request: HttpRequest, need_id: int) -> HttpResponse:
+def task_new(request: AuthenticatedHttpRequest, need_id: int) -> HttpResponse:
     user, need = _need(request, need_id)
     form = TaskForm(
         request.POST,
@@ -215,7 +207,7 @@ def task_new(request: HttpRequest, need_id: int) -> HttpResponse:
         try:
             services.task_create(need=need, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Task added."))
             return redirect("casemanagement:patient", need.patient_id)
@@ -229,9 +221,9 @@ def task_new(request: HttpRequest, need_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
+def task_done(request: AuthenticatedHttpRequest, task_id: int) -> HttpResponse:
     """Tick a task done or not done: the patient their own, staff any of their patients'."""
-    user = _user(request)
+    user = request.user
     done = request.POST.get("done", "1") != "0"
     try:
         task = services.task_done_set(task_id=task_id, by=user, done=done)
@@ -251,7 +243,7 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
 # --- referrals ---------------------------------------------------------------------------------
 @login_required
 @require_http_methods(["GET", "POST"])
-def referral_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def referral_new(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     user, patient = _patient(request, patient_id)
     form = ReferralForm(
         request.POST if request.method == "POST" else None,
@@ -262,7 +254,7 @@ def referral_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         try:
             referral = services.referral_create(patient=patient, by=user, **form.cleaned_data)
         except ValidationError as exc:
-            _errors_to_form(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Referral proposed."))
             return redirect("casemanagement:referral", referral.pk)
@@ -298,7 +290,7 @@ def _referral_page(
 
 @login_required
 @require_GET
-def referral_detail(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_detail(request: AuthenticatedHttpRequest, referral_id: int) -> HttpResponse:
     user, referral = _referral(request, referral_id)
     audit_record(actor=user, action=AuditAction.VIEW, obj=referral, patient=referral.patient)
     return _referral_page(request, user, referral)
@@ -306,7 +298,7 @@ def referral_detail(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
+def referral_transition(request: AuthenticatedHttpRequest, referral_id: int) -> HttpResponse:
     user, referral = _referral(request, referral_id)
     form = TransitionForm(request.POST, referral=referral)
     # The refused-step message is clearer than "not one of the available choices".
@@ -331,7 +323,7 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
         referral.refresh_from_db()
         return _referral_page(request, user, referral, status=409)
     except ValidationError as exc:
-        _errors_to_form(form, exc)
+        add_service_errors(form, exc)
         return _referral_page(request, user, referral, form=form, status=400)
     except services.AccessRefused:
         raise audit_refusal(request, "casemanagement.referral", referral_id) from None
@@ -343,12 +335,10 @@ def referral_transition(request: HttpRequest, referral_id: int) -> HttpResponse:
 
 
 # --- the patient's own page --------------------------------------------------------------------
-@login_required
+@patient_required
 @require_GET
-def mine(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if user.role != Role.PATIENT:
-        raise Http404
+def mine(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     audit_record(
         actor=user,
         action=AuditAction.VIEW,

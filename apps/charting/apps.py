@@ -12,6 +12,7 @@ class ChartingConfig(AppConfig):
     verbose_name = _("Clinical record")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.charting import panels
 
         panels.register()

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.http import is_staff
-from apps.accounts.models import Role
+from apps.accounts.models import Role, User
 from apps.accounts.selectors import patients_visible_to
 from apps.charting.models import (
     Addendum,
@@ -42,9 +41,6 @@ from apps.scheduling.models import (
     SessionStatus,
 )
 from apps.scheduling.selectors import session_is_facilitator
-
-if TYPE_CHECKING:
-    from apps.accounts.models import User
 
 # How far back "notes due" looks: older gaps are the admins' overdue report's business.
 DUE_WINDOW = dt.timedelta(days=60)
@@ -228,10 +224,6 @@ class DueItem:
     clinician_id: int
     has_draft: bool
 
-    @property
-    def hours_since(self) -> float:
-        return (timezone.now() - self.ended_at) / dt.timedelta(hours=1)
-
 
 def _appointments_due(*, now: dt.datetime) -> QuerySet[Appointment]:
     signed = Note.objects.filter(appointment=OuterRef("pk"), signed_at__isnull=False)
@@ -303,8 +295,6 @@ class OverdueRow:
 def overdue_by_clinician(*, viewer: User, now: dt.datetime | None = None) -> list[OverdueRow]:
     """Admins: per clinician of the viewer's programs, services without a signed note, and
     how many of them are past the program's late threshold."""
-    from apps.accounts.models import User as UserModel
-
     now = now or timezone.now()
     programs = list(programs_for_staff(user=viewer))
     late_after = {p.pk: dt.timedelta(hours=policy_for(p).late_after_hours) for p in programs}
@@ -324,7 +314,7 @@ def overdue_by_clinician(*, viewer: User, now: dt.datetime | None = None) -> lis
             row = counts.setdefault(pk, [0, 0])
             row[0] += 1
             row[1] += now - s.ends_at > late_after[s.group.program_id]
-    people = UserModel.objects.in_bulk(list(counts))
+    people = User.objects.in_bulk(list(counts))
     return sorted(
         (
             OverdueRow(people[pk], due, overdue)
@@ -372,7 +362,7 @@ def documentation_timeliness(
     as "92% of 130". Group notes count once, not once per member."""
     rows: dict[int, list[int]] = {}
     for model, extra in ((Note, Q(group_note__isnull=True)), (GroupNote, Q())):
-        qs = model.objects.filter(extra, program_id__in=program_ids, signed_at__isnull=False)  # type: ignore[attr-defined]
+        qs = model.objects.filter(extra, program_id__in=program_ids, signed_at__isnull=False)
         if start is not None:
             qs = qs.filter(service_date__gte=start)
         if end is not None:

@@ -11,12 +11,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.http import is_staff
+from apps.accounts.http import AuthenticatedHttpRequest, is_staff, staff_required
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
@@ -33,23 +32,13 @@ from apps.charting.forms import (
     member_form_class,
 )
 from apps.charting.models import GroupNote, Note
+from apps.core.forms import add_service_errors
 from apps.core.params import form_int
 from apps.enrollment.models import TreatmentGoal
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _staff(request: HttpRequest) -> User:
-    user = _user(request)
-    if not is_staff(user):
-        raise Http404
-    return user
-
-
-def _note(request: HttpRequest, note_id: int) -> Note:
-    note = selectors.note_get_for_viewer(viewer=_user(request), note_id=note_id)
+def _note(request: AuthenticatedHttpRequest, note_id: int) -> Note:
+    note = selectors.note_get_for_viewer(viewer=request.user, note_id=note_id)
     if note is None:
         raise audit_refusal(request, "charting.note", note_id)
     return note
@@ -62,10 +51,10 @@ def _seq(request: HttpRequest) -> int:
 # --- the clinician's documentation page ---------------------------------------------------
 
 
-@login_required
+@staff_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    user = _staff(request)
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     drafts = selectors.drafts_for(author=user)
     context: dict[str, Any] = {
         "due": selectors.notes_due_for(clinician=user) if user.role == "clinician" else [],
@@ -79,9 +68,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def my_notes(request: HttpRequest) -> HttpResponse:
+def my_notes(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every note the patient may read (open notes), newest first, 25 a page."""
-    user = _user(request)
+    user = request.user
     if user.role != "patient":
         raise Http404
     page = Paginator(selectors.notes_for_patient(patient=user), 25).get_page(
@@ -101,10 +90,10 @@ def my_notes(request: HttpRequest) -> HttpResponse:
 # --- starting notes -----------------------------------------------------------------------
 
 
-@login_required
+@staff_required
 @require_POST
-def appointment_note(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    user = _staff(request)
+def appointment_note(request: AuthenticatedHttpRequest, appointment_id: int) -> HttpResponse:
+    user = request.user
     appointment = selectors.appointment_get_for_author(viewer=user, appointment_id=appointment_id)
     if appointment is None:
         raise audit_refusal(request, "scheduling.appointment", appointment_id)
@@ -119,10 +108,10 @@ def appointment_note(request: HttpRequest, appointment_id: int) -> HttpResponse:
     return redirect("charting:note", note.pk)
 
 
-@login_required
+@staff_required
 @require_POST
-def patient_note_new(request: HttpRequest, patient_id: int) -> HttpResponse:
-    user = _staff(request)
+def patient_note_new(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    user = request.user
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise audit_refusal(request, "charting.note", f"patient:{patient_id}")
@@ -210,8 +199,8 @@ def _edit_context(request: HttpRequest, note: Note, **extra: Any) -> dict[str, A
 
 @login_required
 @require_GET
-def note(request: HttpRequest, note_id: int) -> HttpResponse:
-    user = _user(request)
+def note(request: AuthenticatedHttpRequest, note_id: int) -> HttpResponse:
+    user = request.user
     note = _note(request, note_id)
     audit_record(actor=user, action=AuditAction.VIEW, obj=note, patient=note.patient, detail="note")
     if note.group_note_id and not is_staff(user):
@@ -261,8 +250,8 @@ def _read_context(note: Note, viewer: User) -> dict[str, Any]:
 
 @login_required
 @require_POST
-def note_save(request: HttpRequest, note_id: int) -> HttpResponse:
-    user = _user(request)
+def note_save(request: AuthenticatedHttpRequest, note_id: int) -> HttpResponse:
+    user = request.user
     note = selectors.note_get_for_author(viewer=user, note_id=note_id)
     if note is None:
         raise audit_refusal(request, "charting.note", note_id)
@@ -270,7 +259,7 @@ def note_save(request: HttpRequest, note_id: int) -> HttpResponse:
     content_form = content_form_class(spec.fields)(request.POST)
     details_form = NoteDetailsForm(request.POST, goal_choices=_goal_choices(note))
     if not (content_form.is_valid() and details_form.is_valid()):
-        if request.htmx:  # type: ignore[attr-defined]
+        if request.htmx:
             return render(
                 request,
                 "charting/partials/save_state.html",
@@ -293,14 +282,16 @@ def note_save(request: HttpRequest, note_id: int) -> HttpResponse:
         )
     except services.NoteError as exc:
         return _note_error(request, note, exc)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "charting/partials/save_state.html", {"saved_at": timezone.now()})
     messages.success(request, _("Draft saved."))
     return redirect("charting:note", note.pk)
 
 
-def _note_error(request: HttpRequest, note: Note | GroupNote, exc: ValidationError) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
+def _note_error(
+    request: AuthenticatedHttpRequest, note: Note | GroupNote, exc: ValidationError
+) -> HttpResponse:
+    if request.htmx:
         return render(
             request, "charting/partials/save_state.html", {"errors": exc.messages}, status=409
         )
@@ -313,8 +304,8 @@ def _note_error(request: HttpRequest, note: Note | GroupNote, exc: ValidationErr
 
 @login_required
 @require_POST
-def note_load_last(request: HttpRequest, note_id: int) -> HttpResponse:
-    user = _user(request)
+def note_load_last(request: AuthenticatedHttpRequest, note_id: int) -> HttpResponse:
+    user = request.user
     note = selectors.note_get_for_author(viewer=user, note_id=note_id)
     if note is None:
         raise audit_refusal(request, "charting.note", note_id)
@@ -329,8 +320,8 @@ def note_load_last(request: HttpRequest, note_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
-    user = _user(request)
+def note_sign(request: AuthenticatedHttpRequest, note_id: int) -> HttpResponse:
+    user = request.user
     note = _note(request, note_id)
     if note.is_signed():
         messages.info(request, _("This note is already signed."))
@@ -353,8 +344,7 @@ def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.note", note_id) from exc
     except ValidationError as exc:
-        for message in exc.messages:
-            form.add_error(None, message)
+        add_service_errors(form, exc)
         return render(
             request,
             "charting/note_edit.html",
@@ -365,14 +355,14 @@ def note_sign(request: HttpRequest, note_id: int) -> HttpResponse:
     return redirect("charting:note", note.pk)
 
 
-def _signed_target(request: HttpRequest, kind: str, pk: int) -> Note | GroupNote:
+def _signed_target(request: AuthenticatedHttpRequest, kind: str, pk: int) -> Note | GroupNote:
     if kind == "group":
-        found = selectors.group_note_get_for_staff(viewer=_user(request), session_id=pk)
+        found = selectors.group_note_get_for_staff(viewer=request.user, session_id=pk)
         if found is None or found[1] is None:
             raise audit_refusal(request, "charting.groupnote", pk)
         return found[1]
     note = _note(request, pk)
-    if not is_staff(_user(request)):
+    if not is_staff(request.user):
         raise audit_refusal(request, "charting.note", pk)
     return note
 
@@ -385,7 +375,7 @@ def _back(target: Note | GroupNote) -> HttpResponse:
 
 @login_required
 @require_POST
-def addendum(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def addendum(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpResponse:
     return _signed_action(
         request,
         kind,
@@ -404,7 +394,7 @@ def addendum(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def cosign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def cosign(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpResponse:
     return _signed_action(
         request,
         kind,
@@ -418,7 +408,7 @@ def cosign(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 
 def _signed_action(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     kind: str,
     pk: int,
     form_class: type[SignForm],
@@ -436,7 +426,7 @@ def _signed_action(
                 messages.error(request, str(message))
         return _back(target)
     try:
-        act(target, form.cleaned_data, _user(request))
+        act(target, form.cleaned_data, request.user)
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.note", pk) from exc
     except ValidationError as exc:
@@ -447,11 +437,11 @@ def _signed_action(
 
 @login_required
 @require_POST
-def withhold(request: HttpRequest, note_id: int) -> HttpResponse:
+def withhold(request: AuthenticatedHttpRequest, note_id: int) -> HttpResponse:
     note = _signed_target(request, "note", note_id)
     assert isinstance(note, Note)
     if request.POST.get("release"):
-        services.note_release(note=note, by=_user(request))
+        services.note_release(note=note, by=request.user)
         messages.success(request, _("The patient can read this note again."))
         return _back(note)
     form = WithholdForm(request.POST, reasons=selectors.policy_for(note.program).reasons)
@@ -459,7 +449,7 @@ def withhold(request: HttpRequest, note_id: int) -> HttpResponse:
         messages.error(request, _("Choose one of the program's reasons."))
         return _back(note)
     try:
-        services.note_withhold(note=note, by=_user(request), reason=form.cleaned_data["reason"])
+        services.note_withhold(note=note, by=request.user, reason=form.cleaned_data["reason"])
     except ValidationError as exc:
         return _note_error(request, note, exc)
     messages.success(request, _("Withheld from the patient's portal."))
@@ -491,8 +481,8 @@ def _member_forms(
 
 
 @login_required
-def group_note(request: HttpRequest, session_id: int) -> HttpResponse:
-    user = _user(request)
+def group_note(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
+    user = request.user
     found = selectors.group_note_get_for_staff(viewer=user, session_id=session_id)
     if found is None:
         raise audit_refusal(request, "charting.groupnote", session_id)
@@ -516,9 +506,9 @@ def group_note(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 def _group_context(
-    request: HttpRequest, session: Any, group: GroupNote | None, **extra: Any
+    request: AuthenticatedHttpRequest, session: Any, group: GroupNote | None, **extra: Any
 ) -> dict[str, Any]:
-    user = _user(request)
+    user = request.user
     context: dict[str, Any] = {
         "session": session,
         "group": group,
@@ -560,8 +550,8 @@ def _group_context(
     return context
 
 
-def _own_group_draft(request: HttpRequest, session_id: int) -> GroupNote:
-    group = selectors.group_note_draft_for_author(viewer=_user(request), session_id=session_id)
+def _own_group_draft(request: AuthenticatedHttpRequest, session_id: int) -> GroupNote:
+    group = selectors.group_note_draft_for_author(viewer=request.user, session_id=session_id)
     if group is None:
         raise audit_refusal(request, "charting.groupnote", session_id)
     return group
@@ -569,8 +559,8 @@ def _own_group_draft(request: HttpRequest, session_id: int) -> GroupNote:
 
 @login_required
 @require_POST
-def group_note_save(request: HttpRequest, session_id: int) -> HttpResponse:
-    user = _user(request)
+def group_note_save(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
+    user = request.user
     group = _own_group_draft(request, session_id)
     spec = group.template.spec
     shared_form = content_form_class(spec.fields)(request.POST)
@@ -578,7 +568,7 @@ def group_note_save(request: HttpRequest, session_id: int) -> HttpResponse:
     members = _member_forms(group, parts, request.POST)
     if not shared_form.is_valid() or not all(form.is_valid() for _, form in members):
         errors = [*shared_form.errors.values()] + [e for _, f in members for e in f.errors.values()]
-        if request.htmx:  # type: ignore[attr-defined]
+        if request.htmx:
             return render(
                 request, "charting/partials/save_state.html", {"errors": errors}, status=400
             )
@@ -598,7 +588,7 @@ def group_note_save(request: HttpRequest, session_id: int) -> HttpResponse:
         )
     except ValidationError as exc:
         return _note_error(request, group, exc)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "charting/partials/save_state.html", {"saved_at": timezone.now()})
     messages.success(request, _("Draft saved."))
     return redirect("charting:group_note", session_id)
@@ -606,8 +596,8 @@ def group_note_save(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
-    user = _user(request)
+def group_note_sign(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
+    user = request.user
     found = selectors.group_note_get_for_staff(viewer=user, session_id=session_id)
     if found is None or found[1] is None:
         raise audit_refusal(request, "charting.groupnote", session_id)
@@ -633,8 +623,7 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
     except PermissionDenied as exc:
         raise audit_refusal(request, "charting.groupnote", session_id) from exc
     except ValidationError as exc:
-        for message in exc.messages:
-            form.add_error(None, message)
+        add_service_errors(form, exc)
         return render(
             request,
             "charting/group_note.html",
@@ -652,8 +641,8 @@ def group_note_sign(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @login_required
-def psychotherapy(request: HttpRequest, patient_id: int) -> HttpResponse:
-    user = _user(request)
+def psychotherapy(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    user = request.user
     patient = selectors.psychotherapy_patient_get(viewer=user, patient_id=patient_id)
     if patient is None:
         raise audit_refusal(request, "charting.psychotherapynote", f"patient:{patient_id}")
@@ -682,7 +671,3 @@ def psychotherapy(request: HttpRequest, patient_id: int) -> HttpResponse:
         {"patient": patient, "rows": rows, "form": form},
         status=400 if form.errors else 200,
     )
-
-
-def back_to_chart(patient_id: int) -> str:
-    return reverse("progress:chart", args=[patient_id])

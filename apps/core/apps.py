@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.apps import apps as django_apps
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 
 class CoreConfig(AppConfig):
@@ -7,15 +8,12 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from apps.core import checks, nav
+        # Not at module top: these import models, which load after the app registry.
+        from apps.core import checks, fragments, nav
 
         del checks  # registers the system checks
 
         nav.register_defaults()
-
-        from django.db.models.signals import m2m_changed, post_delete, post_save
-
-        from apps.core import fragments
 
         # Per model, not for every sender: a post_delete listener stops Django's fast
         # (single-statement) cascade delete, which the untracked tables keep.

@@ -123,6 +123,7 @@ def degraded(alias: str = "default") -> bool:
 
 
 def _errors() -> tuple[type[BaseException], ...]:
+    # redis is imported only by a process that uses it (~100 ms; none on the embedded default).
     from redis.exceptions import RedisError
 
     return (RedisError, OSError)
@@ -133,6 +134,7 @@ class RedisCache(DjangoRedisCache):
     timeouts, and this process's memory standing in while Redis is down."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        # Only when a Redis cache is configured: see _errors.
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 

@@ -22,8 +22,11 @@ from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.db import DatabaseError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core import requestcontext
@@ -145,8 +148,6 @@ def _session_verdict(scope: dict[str, Any], key: str, data: dict[str, Any], user
     """The checks on a session's stored ``data`` for the socket's ``user`` (re-read or not);
     records what they found for ``frame_session_alive``, and keeps the session alive (its
     last-seen time) while the user is talking on the socket."""
-    from django.contrib.sessions.backends.db import SessionStore  # needs the app registry
-
     if str(data.get(SESSION_KEY)) != str(user.pk):
         return False  # logged out, or the session expired and was emptied
     if data.get(HASH_SESSION_KEY) != user.get_session_auth_hash():
@@ -168,8 +169,6 @@ def login_session_alive(scope: dict[str, Any]) -> bool:
     """Is the socket's login session still alive? Reads the session row (the user is the one
     loaded when the socket opened; ``login_sessions_alive`` re-reads it too). Runs on the
     sockets' pool (``off_loop``), which has already closed stale connections."""
-    from django.contrib.sessions.backends.db import SessionStore
-
     scope.pop("_viop_checked", None)
     key = _session_key(scope)
     if key is None:
@@ -181,11 +180,6 @@ def login_sessions_alive(scopes: list[dict[str, Any]]) -> list[bool]:
     """``login_session_alive`` for many sockets, with their users re-read (a password changed
     or an account deactivated since the socket opened shows only in a fresh row), in two
     queries: the periodic check of a process's sockets, and the pushed re-check."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-
     found_keys = [_session_key(scope) for scope in scopes]
     rows = dict(
         Session.objects.filter(
@@ -416,7 +410,7 @@ class UserSocketConsumer(LayerChannelReleased, AsyncJsonWebsocketConsumer):
             return
         await super().websocket_receive(message)
 
-    async def send(  # type: ignore[override]
+    async def send(
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         """A broadcast can reach a socket whose client has just gone: drop it quietly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,11 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
+
+from apps.core.busy import is_database_busy
+from apps.core.cache import degraded
+from apps.core.events import release_layer_channel
+from virtualiop.celery import app
 
 
 class DatabaseSlow(RuntimeError):
@@ -32,8 +38,6 @@ def check_database() -> None:
             cursor.execute("SELECT count(*) FROM (SELECT 1 FROM accounts_user LIMIT 1) u")
             cursor.fetchone()
     except DatabaseError as exc:
-        from apps.core.busy import is_database_busy
-
         if is_database_busy(exc):
             raise DatabaseSlow(f"no answer within {bound_ms} ms") from exc
         raise
@@ -42,8 +46,6 @@ def check_database() -> None:
 
 
 def check_cache() -> None:
-    from apps.core.cache import degraded
-
     key = f"healthz:{uuid.uuid4().hex}"
     cache.set(key, "1", timeout=5)
     if cache.get(key) != "1":
@@ -59,10 +61,6 @@ def check_channel_layer() -> None:
         raise RuntimeError("no channel layer configured")
 
     async def roundtrip() -> None:
-        import asyncio
-
-        from apps.core.events import release_layer_channel
-
         channel = await layer.new_channel()
         try:
             await layer.send(channel, {"type": "healthz.ping"})
@@ -76,8 +74,6 @@ def check_channel_layer() -> None:
 
 
 def check_broker() -> None:
-    from virtualiop.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 

@@ -15,30 +15,20 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 import traceback
 from types import TracebackType
 from typing import Any
+
+from django.db import Error as DjangoDatabaseError
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 def _database_error_types() -> tuple[type[BaseException], ...]:
-    import sqlite3
+    import psycopg  # slow (~150 ms); a process on SQLite never needs it otherwise
 
-    types: list[type[BaseException]] = [sqlite3.Error]
-    try:
-        from django.db import Error as DjangoDatabaseError
-
-        types.append(DjangoDatabaseError)
-    except ImportError:  # pragma: no cover - Django is always there
-        pass
-    try:
-        import psycopg
-
-        types.append(psycopg.Error)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(types)
+    return (sqlite3.Error, DjangoDatabaseError, psycopg.Error)
 
 
 def sqlstate_of(exc: BaseException) -> str | None:

@@ -26,6 +26,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import fragments
+
 PanelResult = tuple[str, dict[str, Any]] | None
 
 
@@ -109,8 +111,6 @@ def links_for(role: str | None) -> list[dict[str, str]]:
 
 
 def panels_for(role: str, request: HttpRequest) -> list[dict[str, Any]]:
-    from apps.core import fragments
-
     panels = sorted((p for p in _panels.values() if p.role == role), key=lambda p: p.order)
     cached = [p for p in panels if p.cache is not None]
     htmls = dict(
@@ -135,8 +135,6 @@ def panels_for(role: str, request: HttpRequest) -> list[dict[str, Any]]:
 
 
 def _fragment(panel: Panel, request: HttpRequest) -> Any:
-    from apps.core import fragments
-
     spec = panel.cache
     assert spec is not None
 

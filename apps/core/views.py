@@ -25,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """Landing page for visitors; each role's dashboard for signed-in users."""
     if not request.user.is_authenticated:
         return render(request, "core/landing.html")
-    role = request.user.role  # type: ignore[union-attr]
+    role = request.user.role
     if role == "admin":
         template = "core/dashboard_admin.html"
     elif role == "clinician":

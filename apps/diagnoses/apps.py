@@ -13,6 +13,7 @@ class DiagnosesConfig(AppConfig):
     verbose_name = _("Diagnoses")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.diagnoses import panels
 
         panels.register()

@@ -43,7 +43,7 @@ def seed(stdout: TextIO) -> None:
         )
         if patient is None or Diagnosis.objects.filter(patient=patient).exists():
             continue
-        clinician = patient.patient_profile.primary_clinician  # type: ignore[attr-defined]
+        clinician = patient.patient_profile.primary_clinician
         if clinician is None:
             continue
         onset = today - dt.timedelta(days=30 * months)

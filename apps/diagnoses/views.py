@@ -8,15 +8,16 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.http import is_staff
+from apps.accounts.http import AuthenticatedHttpRequest, is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
+from apps.core.forms import add_service_errors
 from apps.diagnoses import codes, selectors, services
 from apps.diagnoses.forms import DiagnosisAddForm, DiagnosisEditForm, LevelOfCareForm, ResolveForm
 from apps.diagnoses.models import Diagnosis
@@ -26,32 +27,28 @@ from apps.diagnoses.models import Diagnosis
 SEARCH_PER_MINUTE = 120
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _patient(request: HttpRequest, patient_id: int) -> User:
-    patient = selectors.patient_get_for_staff(viewer=_user(request), patient_id=patient_id)
+def _patient(request: AuthenticatedHttpRequest, patient_id: int) -> User:
+    patient = selectors.patient_get_for_staff(viewer=request.user, patient_id=patient_id)
     if patient is None:
         raise audit_refusal(request, "diagnoses.patient", patient_id)
     return patient
 
 
-def _writer_patient(request: HttpRequest, patient_id: int) -> User:
-    if not selectors.can_write(_user(request)):
+def _writer_patient(request: AuthenticatedHttpRequest, patient_id: int) -> User:
+    if not selectors.can_write(request.user):
         raise audit_refusal(request, "diagnoses.patient", patient_id)
     return _patient(request, patient_id)
 
 
-def _diagnosis(request: HttpRequest, diagnosis_id: int) -> Diagnosis:
-    diagnosis = selectors.diagnosis_get_for_writer(viewer=_user(request), diagnosis_id=diagnosis_id)
+def _diagnosis(request: AuthenticatedHttpRequest, diagnosis_id: int) -> Diagnosis:
+    diagnosis = selectors.diagnosis_get_for_writer(viewer=request.user, diagnosis_id=diagnosis_id)
     if diagnosis is None:
         raise audit_refusal(request, "diagnoses.diagnosis", diagnosis_id)
     return diagnosis
 
 
 def _page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     patient: User,
     *,
     add_form: DiagnosisAddForm | None = None,
@@ -60,7 +57,7 @@ def _page(
     bound: dict[int, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _user(request)
+    user = request.user
     diagnoses = selectors.diagnoses_for_patient(patient=patient)
     bound = bound or {}
     rows: list[dict[str, Any]] = [
@@ -109,17 +106,17 @@ def _page(
 
 @login_required
 @require_GET
-def patient_diagnoses(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_diagnoses(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     return _page(request, _patient(request, patient_id))
 
 
 @login_required
 @require_POST
-def code_search(request: HttpRequest) -> HttpResponse:
+def code_search(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The search box's htmx request (POST: what a clinician types stays out of URLs and
     access logs). Staff only; answers the results fragment."""
-    user = _user(request)
-    if not is_staff(user):
+    user = request.user
+    if not is_staff(user):  # after the method check: a GET answers 405 to anyone
         raise Http404
     key = f"dx-search:{user.pk}"
     cache.add(key, 0, timeout=60)
@@ -139,7 +136,7 @@ def code_search(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def diagnosis_add(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _writer_patient(request, patient_id)
     form = DiagnosisAddForm(request.POST)
     if request.POST.get("action") == "search":
@@ -152,14 +149,14 @@ def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
         try:
             diagnosis = services.diagnosis_add(
                 patient=patient,
-                by=_user(request),
+                by=request.user,
                 code=form.cleaned_data["code"],
                 rank=form.cleaned_data["rank"],
                 onset_date=form.cleaned_data["onset_date"],
                 note=form.cleaned_data["note"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -173,30 +170,22 @@ def diagnosis_add(request: HttpRequest, patient_id: int) -> HttpResponse:
     )
 
 
-def _add_errors(form: Any, exc: services.DiagnosisError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @login_required
 @require_POST
-def diagnosis_edit(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
+def diagnosis_edit(request: AuthenticatedHttpRequest, diagnosis_id: int) -> HttpResponse:
     diagnosis = _diagnosis(request, diagnosis_id)
     form = DiagnosisEditForm(request.POST, prefix=f"dx{diagnosis.pk}")
     if form.is_valid():
         try:
             services.diagnosis_update(
                 diagnosis=diagnosis,
-                by=_user(request),
+                by=request.user,
                 rank=form.cleaned_data["rank"],
                 onset_date=form.cleaned_data["onset_date"],
                 note=form.cleaned_data["note"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("%(code)s saved.") % {"code": diagnosis.code})
             return redirect("diagnoses:patient", diagnosis.patient_id)
@@ -205,18 +194,18 @@ def diagnosis_edit(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def diagnosis_resolve(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
+def diagnosis_resolve(request: AuthenticatedHttpRequest, diagnosis_id: int) -> HttpResponse:
     diagnosis = _diagnosis(request, diagnosis_id)
     form = ResolveForm(request.POST, prefix=f"res{diagnosis.pk}")
     if form.is_valid():
         try:
             services.diagnosis_resolve(
                 diagnosis=diagnosis,
-                by=_user(request),
+                by=request.user,
                 resolved_date=form.cleaned_data["resolved_date"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("%(code)s marked resolved.") % {"code": diagnosis.code})
             return redirect("diagnoses:patient", diagnosis.patient_id)
@@ -225,11 +214,11 @@ def diagnosis_resolve(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def diagnosis_remove(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
+def diagnosis_remove(request: AuthenticatedHttpRequest, diagnosis_id: int) -> HttpResponse:
     diagnosis = _diagnosis(request, diagnosis_id)
     patient_id = diagnosis.patient_id
     try:
-        services.diagnosis_remove_entered_in_error(diagnosis=diagnosis, by=_user(request))
+        services.diagnosis_remove_entered_in_error(diagnosis=diagnosis, by=request.user)
     except services.DiagnosisError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -239,19 +228,19 @@ def diagnosis_remove(request: HttpRequest, diagnosis_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def level_of_care(request: HttpRequest, patient_id: int) -> HttpResponse:
+def level_of_care(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _writer_patient(request, patient_id)
     form = LevelOfCareForm(request.POST)
     if form.is_valid():
         try:
             services.level_of_care_record(
                 patient=patient,
-                by=_user(request),
+                by=request.user,
                 text=form.cleaned_data["text"],
                 effective_date=form.cleaned_data["effective_date"],
             )
         except services.DiagnosisError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Level-of-care justification saved."))
             return redirect("diagnoses:patient", patient.pk)

@@ -14,6 +14,7 @@ class DisclosuresConfig(AppConfig):
     verbose_name = _("Disclosures")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.disclosures import appointment_times, sections
 
         sections.register()

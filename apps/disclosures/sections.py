@@ -11,16 +11,16 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.disclosures.selectors import disclosures_for_patient
+from apps.enrollment.selectors import (
+    releases_awaiting_event,
+    releases_for_patient,
+    signatures_with_revocation,
+)
+from apps.progress.extensions import register_chart_section
 
 
 def staff_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
-    from apps.disclosures.selectors import disclosures_for_patient
-    from apps.enrollment.selectors import (
-        releases_awaiting_event,
-        releases_for_patient,
-        signatures_with_revocation,
-    )
-
     viewer: User = request.user  # type: ignore[assignment]
     signatures = signatures_with_revocation(viewer=viewer, patient=patient)
     releases = releases_for_patient(viewer=viewer, patient=patient)
@@ -44,8 +44,6 @@ def staff_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, A
 
 
 def patient_section(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
-    from apps.disclosures.selectors import disclosures_for_patient
-
     disclosures = disclosures_for_patient(viewer=request.user, patient=patient)  # type: ignore[arg-type]
     audit_record(
         actor=request.user,  # type: ignore[arg-type]
@@ -59,8 +57,6 @@ def patient_section(request: HttpRequest, patient: User) -> tuple[str, dict[str,
 
 
 def register() -> None:
-    from apps.progress.extensions import register_chart_section
-
     register_chart_section(
         key="disclosures",
         order=8,

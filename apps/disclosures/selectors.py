@@ -16,16 +16,3 @@ def disclosures_for_patient(*, viewer: User, patient: User) -> list[Disclosure]:
     if patient_get_for_viewer(viewer=viewer, patient_id=patient.pk) is None:
         return []
     return list(Disclosure.objects.filter(patient=patient).select_related("release", "by"))
-
-
-def disclosure_get_for_viewer(*, viewer: User, disclosure_id: int) -> Disclosure | None:
-    disclosure = (
-        Disclosure.objects.select_related("release", "by", "patient")
-        .filter(pk=disclosure_id)
-        .first()
-    )
-    if disclosure is None or not viewer.is_authenticated:
-        return None
-    if patient_get_for_viewer(viewer=viewer, patient_id=disclosure.patient_id) is None:
-        return None
-    return disclosure

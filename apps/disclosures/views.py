@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts.models import Role, User
+from apps.accounts.http import AuthenticatedHttpRequest, staff_required
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.core.forms import add_service_errors
 from apps.disclosures import services
 from apps.disclosures.forms import DisclosureForm
 from apps.enrollment.selectors import releases_for_patient
 
 
-@login_required
+@staff_required
 @require_http_methods(["GET", "POST"])
-def disclosure_new(request: HttpRequest, patient_id: int) -> HttpResponse:
+def disclosure_new(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     """Staff log a disclosure made under one of the patient's releases. Every release is
     offered (so a revoked one is refused with its reason), active ones first."""
-    user: User = request.user  # type: ignore[assignment]
-    if user.role not in (Role.CLINICIAN, Role.ADMIN):
-        raise Http404
+    user = request.user
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404
@@ -59,8 +57,7 @@ def disclosure_new(request: HttpRequest, patient_id: int) -> HttpResponse:
                 disclosed_at=data["disclosed_at"],
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Disclosure logged."))
             return redirect("progress:chart", patient_id=patient.pk)
@@ -70,10 +67,7 @@ def disclosure_new(request: HttpRequest, patient_id: int) -> HttpResponse:
         {
             "form": form,
             "patient": patient,
-            "has_active": any(
-                r.state == "active"
-                for r in releases  # type: ignore[attr-defined]
-            ),
+            "has_active": any(r.state == "active" for r in releases),
         },
         status=400 if form.errors else 200,
     )

@@ -9,43 +9,44 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from apps.accounts.http import AuthenticatedHttpRequest
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.enrollment.selectors import safety_plan_current
 
 
 @login_required
-def crisis(request: HttpRequest) -> HttpResponse:
+def crisis(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The numbers are always shown; the safety plan when the patient has one."""
-    if request.user.role != "patient":  # type: ignore[union-attr]
+    if not request.user.is_patient:
         return redirect("home")
-    plan = safety_plan_current(patient=request.user)  # type: ignore[arg-type]
+    plan = safety_plan_current(patient=request.user)
     audit_record(
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         action=AuditAction.VIEW,
         object_type="enrollment.safetyplan",
         object_id=plan.pk if plan else "",
-        patient=request.user,  # type: ignore[arg-type]
+        patient=request.user,
         detail="crisis page",
     )
     return render(request, "enrollment/crisis.html", {"plan": plan})
 
 
 @login_required
-def crisis_saved(request: HttpRequest) -> HttpResponse:
+def crisis_saved(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The crisis plan as one self-contained page (its styles inline, no other file), to print
     or to keep on this device: the service worker (``crisis_service_worker``) stores this one
     response and shows it when the network is gone or the session has ended (idle logoff),
     so a patient reaches their plan at 3 am without a password. Sign-out deletes it."""
-    if request.user.role != "patient":  # type: ignore[union-attr]
+    if not request.user.is_patient:
         return redirect("home")
-    plan = safety_plan_current(patient=request.user)  # type: ignore[arg-type]
+    plan = safety_plan_current(patient=request.user)
     audit_record(
-        actor=request.user,  # type: ignore[arg-type]
+        actor=request.user,
         action=AuditAction.VIEW,
         object_type="enrollment.safetyplan",
         object_id=plan.pk if plan else "",
-        patient=request.user,  # type: ignore[arg-type]
+        patient=request.user,
         detail="crisis plan, saved copy",
     )
     response = render(

@@ -166,7 +166,7 @@ def _admitted_patient(patient: User, program: Program, index: int) -> None:
     """Write an admitted episode directly (the steps happened 'weeks ago')."""
     if Application.objects.filter(patient=patient).exists():
         return
-    profile = patient.patient_profile  # type: ignore[attr-defined]
+    profile = patient.patient_profile
     clinician = profile.primary_clinician or program.clinicians.filter(role=Role.CLINICIAN).first()
     now = timezone.now()
     # Admitted about six weeks ago (start date 42-53 days back), so progress charts have history.

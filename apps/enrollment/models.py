@@ -146,10 +146,6 @@ class Application(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    @property
-    def is_decided(self) -> bool:
-        return self.status in DECIDED_STATUSES
-
 
 class Transition(models.Model):
     """The history the patient and clinicians see: every state change, who and when."""

@@ -22,7 +22,6 @@ from apps.enrollment.models import (
     ConsentDocument,
     ConsentSignature,
     ReleaseOfInformation,
-    Revocation,
     SafetyPlan,
     Status,
     TreatmentPlan,
@@ -413,10 +412,3 @@ def release_patient_for_drafter(*, viewer: User, patient_id: int) -> User | None
 
 def signatures_with_revocation(*, viewer: User, patient: User) -> list[ConsentSignature]:
     return list(signatures_for_patient(viewer=viewer, patient=patient).select_related("revocation"))
-
-
-def revocations_for_patient(*, patient: User) -> QuerySet[Revocation]:
-    """Unchecked: the caller decided the viewer may see ``patient``."""
-    return Revocation.objects.filter(patient=patient).select_related(
-        "signature__document", "release"
-    )

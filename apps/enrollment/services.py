@@ -15,10 +15,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from PIL import Image, UnidentifiedImageError
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import clinicians_to_alert
@@ -48,6 +50,7 @@ from apps.measures.models import MeasureContext, MeasureResponse
 from apps.measures.registry import instrument_get
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit
+from apps.notifications.models import Kind
 from apps.notifications.models import Kind as NotificationKind
 from apps.notifications.services import notification_schedule
 from apps.programs.selectors import programs_for_staff
@@ -168,7 +171,7 @@ def application_start(*, patient: User, program: Program) -> Application:
         return found
     # The profile names the program the patient applied to (so its clinicians may see them
     # and the crisis banner shows that program's line) until admission confirms it.
-    profile = patient.patient_profile  # type: ignore[attr-defined]
+    profile = patient.patient_profile
     profile.program = program
     profile.save(update_fields=["program"])
     Transition.objects.create(
@@ -316,7 +319,6 @@ def card_image_check(upload: UploadedFile) -> str:
     """Return the content type of an insurance card image, checked by content, or raise."""
     if upload.size is None or upload.size > MAX_CARD_BYTES:
         raise ValidationError(_("The image must be 10 MB or smaller."))
-    from PIL import Image, UnidentifiedImageError
 
     try:
         upload.seek(0)
@@ -514,7 +516,7 @@ def application_admit(
             raise ValidationError(
                 _("Hold the intake first: admission follows the intake assessment.")
             )
-        profile = app.patient.patient_profile  # type: ignore[attr-defined]
+        profile = app.patient.patient_profile
         profile.program = app.program
         profile.primary_clinician = primary_clinician
         profile.save(update_fields=["program", "primary_clinician"])
@@ -851,8 +853,6 @@ def release_create(
 
 def release_text(*, release: ReleaseOfInformation) -> str:
     """The words the patient reads and signs; kept verbatim in ``signed_text`` at signing."""
-    from django.template.loader import render_to_string
-
     return render_to_string("enrollment/release.txt", {"release": release}).strip()
 
 
@@ -1064,9 +1064,6 @@ def consent_revoke(
 def _revocation_alert(*, revocation: Revocation, patient: User) -> None:
     """Tell the patient's clinicians: the notice says only that there is something to see
     (no PHI in e-mail); the link leads to the patient's consents for staff."""
-    from apps.notifications.models import Kind
-    from apps.notifications.services import notification_schedule
-
     link = reverse("enrollment:patient_consents", args=[patient.pk])
     for clinician in clinicians_to_alert(patient=patient):
         notification_schedule(

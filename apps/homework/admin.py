@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from pydantic import ValidationError
 
 from apps.core.content import format_errors
+from apps.homework.loader import module_version_create_from_spec
 from apps.homework.models import Module, ModuleVersion
 from apps.homework.schema import ModuleSpec
 
@@ -89,8 +90,6 @@ class ModuleVersionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: ModuleVersion, form: Any, change: bool) -> None:
-        from apps.homework.loader import module_version_create_from_spec
-
         # The form refused an existing version number, so this only ever creates.
         saved = module_version_create_from_spec(spec=form.spec, source="admin")
         for name in ("pk", "module_id", "version", "content", "content_hash", "step_count"):

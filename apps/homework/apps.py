@@ -8,12 +8,12 @@ class HomeworkConfig(AppConfig):
     verbose_name = _("Homework")
 
     def ready(self) -> None:
-        from apps.homework import reminders
+        # Not at module top: these import models, which load after the app registry.
+        from apps.core import nav
+        from apps.homework import panels, reminders, selectors, services
+        from apps.scheduling import extensions
 
         reminders.register()  # its reminders and send-time guards (notifications.planning)
-        from apps.core import nav
-        from apps.homework import panels
-
         nav.register_link(
             roles={"patient"}, label=_("Homework"), url_name="homework:index", order=40
         )
@@ -30,9 +30,6 @@ class HomeworkConfig(AppConfig):
         nav.register_panel(
             role="clinician", order=30, key="homework_review", render=panels.clinician_panel
         )
-        from apps.homework import selectors, services
-        from apps.scheduling import extensions
-
         # Curriculum topics name modules by slug; scheduling validates against these.
         extensions.register_module_catalogue(selectors.module_catalogue)
         # Late joiners get the group's open assignments.

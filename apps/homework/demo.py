@@ -15,6 +15,7 @@ from apps.homework import selectors, services
 from apps.homework.answers import DictData
 from apps.homework.loader import load_modules
 from apps.homework.models import Assignment, Module
+from apps.scheduling.models import Group
 
 # Stable entry ids so reseeding never adds entries twice.
 NAMESPACE = uuid.UUID("6f1c3a52-94a7-4a55-9a6e-3d6b2f0c7a10")
@@ -134,8 +135,6 @@ def _plan(a: Assignment, p: User) -> None:
 def _group_assign(clinician: User, program_slug: str, stdout: TextIO) -> None:
     """The relapse prevention group's latest session whose curriculum topic names a module
     gets that module (the suggestion a clinician would accept on the session page)."""
-    from apps.scheduling.models import Group
-
     group = (
         Group.objects.filter(program__slug=program_slug, name="Evening Relapse Prevention")
         .select_related("program")

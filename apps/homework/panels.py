@@ -31,11 +31,11 @@ PATIENT_CACHE = PanelCache(scopes=_patient_scopes)
 
 def patient_panel(request: HttpRequest) -> PanelResult:
     user = request.user
-    if not user.is_authenticated or user.role != "patient":  # type: ignore[union-attr]
+    if not user.is_authenticated or user.role != "patient":
         return None
     return (
         "homework/panels/patient.html",
-        {"assignments": selectors.patient_homework_open(patient=user, limit=4)},  # type: ignore[arg-type]
+        {"assignments": selectors.patient_homework_open(patient=user, limit=4)},
     )
 
 

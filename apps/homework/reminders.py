@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.urls import reverse
+
 from apps.homework.models import OPEN_STATUSES, Assignment
 from apps.notifications import guards
 from apps.notifications.models import Kind, Outbox
@@ -44,7 +46,7 @@ def plan_homework_overdue(*, now: dt.datetime) -> int:
                 context={
                     "assignment_id": assignment.pk,
                     "due_on": assignment.due_date,
-                    "link": f"/homework/a/{assignment.pk}/",
+                    "link": reverse("homework:work", args=[assignment.pk]),
                 },
                 due_at=now,
             )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import Role
+from apps.accounts.models import Role, User
 from apps.accounts.selectors import patients_visible_to
 from apps.homework.models import (
     OPEN_STATUSES,
@@ -20,11 +20,12 @@ from apps.homework.models import (
     AssignmentStatus,
     Module,
 )
+from apps.scheduling.curriculum import topic_module
+from apps.scheduling.models import MembershipStatus
 
 if TYPE_CHECKING:
     import datetime as dt
 
-    from apps.accounts.models import User
     from apps.scheduling.models import Group, Session
 
 
@@ -111,17 +112,6 @@ def reviewer_patient_homework(*, user: User, patient: User) -> QuerySet[Assignme
     )
 
 
-def reviewer_recent(*, user: User, limit: int = 50) -> QuerySet[Assignment]:
-    """Recent homework across the clinician's patients (assigned, in progress, done)."""
-    if not is_reviewer(user):
-        return Assignment.objects.none()
-    return (
-        _with_progress(assignments_visible_to(user=user))
-        .select_related("patient")
-        .order_by("-updated_at")[:limit]
-    )
-
-
 def status_counts(assignments: list[Assignment]) -> dict[str, int]:
     """Assigned / in progress / submitted / reviewed / overdue counts of a list."""
     today = timezone.localdate()
@@ -137,9 +127,6 @@ def status_counts(assignments: list[Assignment]) -> dict[str, int]:
 def group_active_members(*, group: Group) -> list[User]:
     """Patients with an active seat in ``group`` today (waitlisted and ended members are not
     given group homework)."""
-    from apps.accounts.models import User
-    from apps.scheduling.models import MembershipStatus
-
     today = timezone.localdate(timezone=group.program.time_zone)
     # One filter() call, so every condition applies to the same membership row.
     return list(
@@ -192,8 +179,6 @@ def module_suggested_for_session(*, session: Session) -> Module | None:
     """The published module of the session's curriculum topic (the group's topic with the
     session's topic as title), or None. The caller has decided the viewer may see the
     session."""
-    from apps.scheduling.curriculum import topic_module
-
     slug = topic_module(session.group.curriculum_topics, session.topic)
     return modules_published().filter(slug=slug).first() if slug else None
 

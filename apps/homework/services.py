@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,6 +30,12 @@ from apps.homework.models import (
 )
 from apps.homework.schema import PracticeLogStep, Step
 from apps.homework.selectors import group_active_members, group_open_assignments, is_reviewer
+from apps.notifications.services import (
+    NotificationError,
+    notification_schedule,
+    notifications_cancel,
+)
+from apps.scheduling.selectors import group_get_for_staff
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -85,8 +92,6 @@ def _notify(
     nothing is sent). The context holds ids, the due date and a link only; the text is
     rendered by notifications from the kind and the recipient's first name. A refused notice
     never blocks the homework action itself."""
-    from apps.notifications.services import NotificationError, notification_schedule
-
     try:
         notification_schedule(
             recipient=recipient,
@@ -95,7 +100,7 @@ def _notify(
             context={
                 "assignment_id": assignment.pk,
                 "due_on": assignment.due_date,
-                "link": f"/homework/a/{assignment.pk}/",
+                "link": reverse("homework:work", args=[assignment.pk]),
             },
             due_at=due_at,
         )
@@ -113,8 +118,6 @@ def _due_reminder_at(assignment: Assignment) -> dt.datetime | None:
 
 
 def _schedule_due_reminder(assignment: Assignment) -> None:
-    from apps.notifications.services import notifications_cancel
-
     notifications_cancel(
         event_key=_event_key(assignment) + "/due", kinds=["homework_due"], reason="rescheduled"
     )
@@ -130,8 +133,6 @@ def _schedule_due_reminder(assignment: Assignment) -> None:
 
 
 def _cancel_due_reminder(assignment: Assignment) -> None:
-    from apps.notifications.services import notifications_cancel
-
     notifications_cancel(
         event_key=_event_key(assignment) + "/due", kinds=["homework_due"], reason="submitted"
     )
@@ -249,8 +250,6 @@ def assignment_create_for_group(
     """Assign ``module`` to every active member of ``group`` (a seat today), optionally tied
     to one of its sessions. Members who already have it open keep their copy (due date and
     note updated), so assigning the group twice creates nothing new."""
-    from apps.scheduling.selectors import group_get_for_staff
-
     if not is_reviewer(clinician) or group_get_for_staff(user=clinician, group_id=group.pk) is None:
         raise NotAllowed(_("You cannot assign homework to this group."))
     if session is not None and session.group_id != group.pk:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.http import AuthenticatedHttpRequest
 from apps.accounts.models import User
 from apps.accounts.selectors import patient_get_for_viewer, patients_visible_to
 from apps.audit.models import AuditAction
@@ -26,32 +27,29 @@ from apps.homework.forms import AssignForm, FeedbackForm
 from apps.homework.models import OPEN_STATUSES, Assignment, AssignmentStatus, Response
 from apps.homework.presentation import progress, step_view, step_views
 from apps.homework.schema import PracticeLogStep
+from apps.scheduling.selectors import group_get_for_staff, groups_visible_to, session_get_for_staff
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _patient_assignment(request: HttpRequest, assignment_id: int) -> Assignment:
+def _patient_assignment(request: AuthenticatedHttpRequest, assignment_id: int) -> Assignment:
     assignment = selectors.assignment_get_for_patient(
-        user=_user(request), assignment_id=assignment_id
+        user=request.user, assignment_id=assignment_id
     )
     if assignment is None:
         raise Http404(_("No such homework."))
     return assignment
 
 
-def _reviewer_assignment(request: HttpRequest, assignment_id: int) -> Assignment:
+def _reviewer_assignment(request: AuthenticatedHttpRequest, assignment_id: int) -> Assignment:
     assignment = selectors.assignment_get_for_reviewer(
-        user=_user(request), assignment_id=assignment_id
+        user=request.user, assignment_id=assignment_id
     )
     if assignment is None:
         raise Http404(_("No such homework."))
     return assignment
 
 
-def _require_reviewer(request: HttpRequest) -> User:
-    user = _user(request)
+def _require_reviewer(request: AuthenticatedHttpRequest) -> User:
+    user = request.user
     if not selectors.is_reviewer(user):
         raise Http404
     return user
@@ -62,8 +60,8 @@ def _require_reviewer(request: HttpRequest) -> User:
 
 @login_required
 @require_GET
-def my_homework(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def my_homework(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if selectors.is_reviewer(user):
         return redirect("homework:review")
     if not user.is_patient:
@@ -84,8 +82,8 @@ def my_homework(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def module_start(request: HttpRequest, module_id: int) -> HttpResponse:
-    user = _user(request)
+def module_start(request: AuthenticatedHttpRequest, module_id: int) -> HttpResponse:
+    user = request.user
     module = selectors.modules_published().filter(pk=module_id).first()
     if module is None or not user.is_patient:
         raise Http404(_("No such module."))
@@ -107,9 +105,9 @@ def _work_context(assignment: Assignment) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def assignment_work(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def assignment_work(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _patient_assignment(request, assignment_id)
-    services.assignment_open(assignment=assignment, user=_user(request))
+    services.assignment_open(assignment=assignment, user=request.user)
     return render(request, "homework/work.html", _work_context(assignment))
 
 
@@ -139,25 +137,25 @@ def _error_response(request: HttpRequest, exc: services.HomeworkError) -> HttpRe
 
 @login_required
 @require_POST
-def step_save(request: HttpRequest, assignment_id: int, step_id: str) -> HttpResponse:
+def step_save(request: AuthenticatedHttpRequest, assignment_id: int, step_id: str) -> HttpResponse:
     """Autosave one step (htmx) or save it from the plain form (no JavaScript)."""
     assignment = _patient_assignment(request, assignment_id)
     try:
         result = services.response_save(
             assignment=assignment,
-            user=_user(request),
+            user=request.user,
             step_id=step_id,
             data=request.POST,
             seq=_seq(request),
         )
     except services.HomeworkError as exc:
-        if request.htmx:  # type: ignore[attr-defined]
+        if request.htmx:
             return _error_response(request, exc)
         messages.error(request, exc.message)
         if exc.status == 404:
             raise Http404(exc.message) from exc
         return redirect(reverse("homework:work", args=[assignment.pk]) + f"#step-{step_id}")
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         messages.success(request, _("Saved."))
         return redirect(reverse("homework:work", args=[assignment.pk]) + f"#step-{step_id}")
     step = assignment.module_version.spec.step(step_id)
@@ -215,22 +213,24 @@ def _log_step_or_404(assignment: Assignment, step_id: str) -> PracticeLogStep:
 
 @login_required
 @require_POST
-def log_entry_add_view(request: HttpRequest, assignment_id: int, step_id: str) -> HttpResponse:
+def log_entry_add_view(
+    request: AuthenticatedHttpRequest, assignment_id: int, step_id: str
+) -> HttpResponse:
     assignment = _patient_assignment(request, assignment_id)
     step = _log_step_or_404(assignment, step_id)
     anchor = reverse("homework:work", args=[assignment.pk]) + f"#step-{step_id}"
     try:
         _response, added = services.log_entry_add(
-            assignment=assignment, user=_user(request), step_id=step_id, data=request.POST
+            assignment=assignment, user=request.user, step_id=step_id, data=request.POST
         )
     except services.HomeworkError as exc:
-        if not request.htmx:  # type: ignore[attr-defined]
+        if not request.htmx:
             messages.error(request, exc.message)
             return redirect(anchor)
         return _log_block(
             request, assignment, step, error=exc.message, posted=request.POST, status=exc.status
         )
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         messages.success(request, _("Entry added.") if added else _("Entry already saved."))
         return redirect(anchor)
     return _log_block(request, assignment, step)
@@ -239,30 +239,30 @@ def log_entry_add_view(request: HttpRequest, assignment_id: int, step_id: str) -
 @login_required
 @require_POST
 def log_entry_delete_view(
-    request: HttpRequest, assignment_id: int, step_id: str, entry_id: Any
+    request: AuthenticatedHttpRequest, assignment_id: int, step_id: str, entry_id: Any
 ) -> HttpResponse:
     assignment = _patient_assignment(request, assignment_id)
     step = _log_step_or_404(assignment, step_id)
     try:
         services.log_entry_delete(
-            assignment=assignment, user=_user(request), step_id=step_id, entry_id=str(entry_id)
+            assignment=assignment, user=request.user, step_id=step_id, entry_id=str(entry_id)
         )
     except services.HomeworkError as exc:
-        if not request.htmx:  # type: ignore[attr-defined]
+        if not request.htmx:
             messages.error(request, exc.message)
             return redirect("homework:work", assignment_id=assignment.pk)
         return _log_block(request, assignment, step, error=exc.message, status=exc.status)
-    if not request.htmx:  # type: ignore[attr-defined]
+    if not request.htmx:
         return redirect(reverse("homework:work", args=[assignment.pk]) + f"#step-{step_id}")
     return _log_block(request, assignment, step)
 
 
 @login_required
 @require_POST
-def assignment_submit_view(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def assignment_submit_view(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _patient_assignment(request, assignment_id)
     try:
-        submitted = services.assignment_submit(assignment=assignment, user=_user(request))
+        submitted = services.assignment_submit(assignment=assignment, user=request.user)
     except services.HomeworkError as exc:
         messages.error(request, exc.message)
         return redirect("homework:work", assignment_id=assignment.pk)
@@ -278,9 +278,8 @@ def assignment_submit_view(request: HttpRequest, assignment_id: int) -> HttpResp
 
 @login_required
 @require_GET
-def review_home(request: HttpRequest) -> HttpResponse:
+def review_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = _require_reviewer(request)
-    from apps.scheduling.selectors import groups_visible_to
 
     patients = (
         patients_visible_to(user=user)
@@ -331,15 +330,13 @@ def _assign_redirect(kind: str, pk: int) -> HttpResponse:
 
 
 @login_required
-def review_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
+def review_patient(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     user = _require_reviewer(request)
     patient = patient_get_for_viewer(viewer=user, patient_id=patient_id)
     if patient is None:
         raise Http404(_("No such patient."))
     # From a session page (?session=): tie it to that session and suggest its topic's
     # module, if the clinician may see the session and the patient is in its group.
-    from apps.scheduling.selectors import session_get_for_staff
-
     session = None
     session_id = query_int(request, "session")
     if session_id is not None:
@@ -400,9 +397,8 @@ def review_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 @login_required
-def review_group(request: HttpRequest, group_id: int) -> HttpResponse:
+def review_group(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
     user = _require_reviewer(request)
-    from apps.scheduling.selectors import group_get_for_staff
 
     group = group_get_for_staff(user=user, group_id=group_id)
     if group is None:
@@ -452,9 +448,9 @@ def review_group(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def review_assignment(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def review_assignment(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _reviewer_assignment(request, assignment_id)
-    services.assignment_record_review_read(assignment=assignment, clinician=_user(request))
+    services.assignment_record_review_read(assignment=assignment, clinician=request.user)
     context = _work_context(assignment)
     context.update({"feedback_form": FeedbackForm(), "patient": assignment.patient})
     return render(request, "homework/review_assignment.html", context)
@@ -462,7 +458,7 @@ def review_assignment(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_feedback(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def review_feedback(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _reviewer_assignment(request, assignment_id)
     form = FeedbackForm(request.POST)
     error = ""
@@ -470,7 +466,7 @@ def review_feedback(request: HttpRequest, assignment_id: int) -> HttpResponse:
         try:
             services.feedback_add(
                 assignment=assignment,
-                clinician=_user(request),
+                clinician=request.user,
                 body=form.cleaned_data["body"],
                 reopen=form.cleaned_data["reopen"],
             )
@@ -488,10 +484,10 @@ def review_feedback(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def review_reopen(request: HttpRequest, assignment_id: int) -> HttpResponse:
+def review_reopen(request: AuthenticatedHttpRequest, assignment_id: int) -> HttpResponse:
     assignment = _reviewer_assignment(request, assignment_id)
     try:
-        reopened = services.assignment_reopen(assignment=assignment, clinician=_user(request))
+        reopened = services.assignment_reopen(assignment=assignment, clinician=request.user)
     except services.HomeworkError as exc:
         messages.error(request, exc.message)
     else:

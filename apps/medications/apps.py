@@ -12,6 +12,7 @@ class MedicationsConfig(AppConfig):
     verbose_name = _("Medications")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.core import nav
         from apps.medications import checkin, sections
 

@@ -9,32 +9,26 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.models import User
+from apps.medications import selectors, services
 from apps.medications.models import Adherence
+from apps.progress.extensions import CheckInQuestion, register_checkin_question
 
 KEY = "medications_taken"
 
 
 def _asks(patient: User) -> bool:
-    from apps.medications import selectors
-
     return selectors.has_active_medications(patient=patient)
 
 
 def _save(*, patient: User, checkin: Any, answer: str) -> None:
-    from apps.medications import services
-
     services.adherence_save(patient=patient, checkin=checkin, answer=answer)
 
 
 def _answer_for(patient: User, day: dt.date) -> str | None:
-    from apps.medications import selectors
-
     return selectors.adherence_answer_for(patient=patient, day=day)
 
 
 def register() -> None:
-    from apps.progress.extensions import CheckInQuestion, register_checkin_question
-
     register_checkin_question(
         CheckInQuestion(
             key=KEY,

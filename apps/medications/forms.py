@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from apps.medications.models import AllergyKind, Route, Severity, Status
@@ -22,10 +21,6 @@ class _ServiceForm(forms.Form):
 
     def raw(self) -> dict[str, Any]:
         return {name: self.data.get(name, "") for name in self.fields}
-
-    def add_service_errors(self, exc: ValidationError) -> None:
-        for key, messages in exc.message_dict.items():
-            self.add_error(key if key in self.fields else None, messages)
 
 
 def _date_input() -> forms.DateInput:

@@ -145,12 +145,6 @@ class Medication(models.Model):
     def needs_review(self) -> bool:
         return self.source == Source.PATIENT and self.reconciliation == Reconciliation.PENDING
 
-    @property
-    def prescriber_display(self) -> str:
-        if self.prescriber_id:
-            return str(self.prescriber)
-        return self.outside_prescriber
-
 
 class Severity(models.TextChoices):
     MILD = "mild", _("Mild")

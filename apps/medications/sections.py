@@ -11,13 +11,13 @@ from django.utils.translation import gettext_lazy as _
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
+from apps.medications import selectors
+from apps.medications.models import Status
+from apps.progress.extensions import register_chart_section
+from apps.progress.selectors import local_today
 
 
 def _context(patient: User) -> dict[str, Any]:
-    from apps.medications import selectors
-    from apps.medications.models import Status
-    from apps.progress.selectors import local_today
-
     medications = list(selectors.medications_for(patient=patient))
     return {
         "allergies": list(selectors.allergies_for(patient=patient)),
@@ -56,8 +56,6 @@ def patient_section(request: HttpRequest, patient: User) -> tuple[str, dict[str,
 
 
 def register() -> None:
-    from apps.progress.extensions import register_chart_section
-
     # Allergies belong near the top of the chart, so the section comes early.
     register_chart_section(
         key="medications",

@@ -14,16 +14,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.http import AuthenticatedHttpRequest, patient_required
 from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record, audit_refusal
+from apps.core.forms import add_service_errors
 from apps.medications import drugnames, selectors, services
 from apps.medications.forms import AllergyForm, MedicationForm, ReportForm
 from apps.medications.models import Medication, Reconciliation
-
-
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
 
 
 def _audit_list(viewer: User, patient: User, detail: str) -> None:
@@ -37,9 +35,9 @@ def _audit_list(viewer: User, patient: User, detail: str) -> None:
     )
 
 
-def _clinician_patient(request: HttpRequest, patient_id: int) -> User:
+def _clinician_patient(request: AuthenticatedHttpRequest, patient_id: int) -> User:
     """The patient if the viewer is a clinician who may edit their list, else 404."""
-    viewer = _user(request)
+    viewer = request.user
     patient = None
     if viewer.role == Role.CLINICIAN:
         patient = selectors.medication_patient_get(viewer=viewer, patient_id=patient_id)
@@ -71,7 +69,7 @@ def _save_form(
         try:
             _row, created = create(form.raw(), form.cleaned_data["client_id"])
         except ValidationError as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc)
         else:
             if created:
                 messages.success(request, done)
@@ -84,10 +82,10 @@ def _save_form(
 # --- search ---------------------------------------------------------------------------------
 @login_required
 @require_POST
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Drug names for the name field. POST, so what someone types stays out of URLs and
     access logs. htmx gets ``<option>``s for the datalist, anything else JSON."""
-    if _user(request).role not in (Role.PATIENT, Role.CLINICIAN):
+    if request.user.role not in (Role.PATIENT, Role.CLINICIAN):
         raise Http404
     query = str(request.POST.get("q") or request.POST.get("name") or "")[:200]
     matches = drugnames.search(query)
@@ -98,12 +96,12 @@ def search(request: HttpRequest) -> HttpResponse:
 
 # --- patient --------------------------------------------------------------------------------
 def _mine_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     form: ReportForm | None = None,
     status: int = 200,
     allergy_form: AllergyForm | None = None,
 ) -> Any:
-    patient = _user(request)
+    patient = request.user
     context = {
         "medications": list(selectors.medications_for(patient=patient)),
         "allergies": list(selectors.allergies_for(patient=patient)),
@@ -115,20 +113,16 @@ def _mine_page(
     return render(request, "medications/mine.html", context, status=status)
 
 
-@login_required
+@patient_required
 @require_GET
-def mine(request: HttpRequest) -> HttpResponse:
-    if _user(request).role != Role.PATIENT:
-        raise Http404
+def mine(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _mine_page(request)
 
 
-@login_required
+@patient_required
 @require_POST
-def report(request: HttpRequest) -> HttpResponse:
-    patient = _user(request)
-    if patient.role != Role.PATIENT:
-        raise Http404
+def report(request: AuthenticatedHttpRequest) -> HttpResponse:
+    patient = request.user
     form = ReportForm(request.POST)
     return _save_form(
         request,
@@ -141,13 +135,11 @@ def report(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_POST
-def allergy_report(request: HttpRequest) -> HttpResponse:
+def allergy_report(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The patient tells their care team about an allergy (kept as patient-reported)."""
-    patient = _user(request)
-    if patient.role != Role.PATIENT:
-        raise Http404
+    patient = request.user
     form = AllergyForm(request.POST)
     return _save_form(
         request,
@@ -164,7 +156,7 @@ def allergy_report(request: HttpRequest) -> HttpResponse:
 
 # --- clinicians -----------------------------------------------------------------------------
 def _patient_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     patient: User,
     *,
     med_form: MedicationForm | None = None,
@@ -183,19 +175,19 @@ def _patient_page(
         "allergy_form": allergy_form or AllergyForm(),
         "prescribers": [p for p in prescribers if p.clinician_profile.is_prescriber],
     }
-    _audit_list(_user(request), patient, "medication list")
+    _audit_list(request.user, patient, "medication list")
     return render(request, "medications/patient.html", context, status=status)
 
 
 @login_required
 @require_GET
-def patient_list(request: HttpRequest, patient_id: int) -> HttpResponse:
+def patient_list(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     return _patient_page(request, _clinician_patient(request, patient_id))
 
 
 @login_required
 @require_POST
-def medication_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def medication_add(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     form = MedicationForm(
         request.POST, prescribers=list(selectors.prescribers_for(patient=patient))
@@ -204,7 +196,7 @@ def medication_add(request: HttpRequest, patient_id: int) -> HttpResponse:
         request,
         form,
         lambda data, key: services.medication_add(
-            patient=patient, by=_user(request), data=data, client_id=key
+            patient=patient, by=request.user, data=data, client_id=key
         ),
         done=_("Medication added."),
         again=_("That medication was already saved."),
@@ -215,7 +207,9 @@ def medication_add(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def medication_edit(request: HttpRequest, patient_id: int, medication_id: int) -> HttpResponse:
+def medication_edit(
+    request: AuthenticatedHttpRequest, patient_id: int, medication_id: int
+) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     medication = _medication(patient, medication_id)
     prescribers = list(selectors.prescribers_for(patient=patient))
@@ -234,15 +228,15 @@ def medication_edit(request: HttpRequest, patient_id: int, medication_id: int) -
     form = MedicationForm(request.POST or None, initial=initial, prescribers=prescribers)
     if request.method == "POST" and form.is_valid():
         try:
-            services.medication_update(medication=medication, by=_user(request), data=form.raw())
+            services.medication_update(medication=medication, by=request.user, data=form.raw())
         except ValidationError as exc:
-            form.add_service_errors(exc)
+            add_service_errors(form, exc)
         else:
             messages.success(request, _("Medication updated."))
             return redirect("medications:patient", patient_id=patient.pk)
     if request.method == "GET":
         audit_record(
-            actor=_user(request),
+            actor=request.user,
             action=AuditAction.VIEW,
             obj=medication,
             patient=patient,
@@ -258,12 +252,14 @@ def medication_edit(request: HttpRequest, patient_id: int, medication_id: int) -
 
 @login_required
 @require_POST
-def medication_reconcile(request: HttpRequest, patient_id: int, medication_id: int) -> HttpResponse:
+def medication_reconcile(
+    request: AuthenticatedHttpRequest, patient_id: int, medication_id: int
+) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     medication = _medication(patient, medication_id)
     decision = str(request.POST.get("decision") or "")
     try:
-        services.medication_reconcile(medication=medication, by=_user(request), decision=decision)
+        services.medication_reconcile(medication=medication, by=request.user, decision=decision)
     except ValidationError as exc:
         message = " ".join(m for ms in exc.message_dict.values() for m in ms)
         if decision not in (Reconciliation.CONFIRMED, Reconciliation.NOT_TAKING):
@@ -279,22 +275,24 @@ def medication_reconcile(request: HttpRequest, patient_id: int, medication_id: i
 
 @login_required
 @require_POST
-def allergy_error(request: HttpRequest, patient_id: int, allergy_id: int) -> HttpResponse:
+def allergy_error(
+    request: AuthenticatedHttpRequest, patient_id: int, allergy_id: int
+) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     allergy = selectors.allergies_for(patient=patient).filter(pk=allergy_id).first()
     if allergy is None:
         raise Http404
-    services.allergy_entered_in_error(allergy=allergy, by=_user(request))
+    services.allergy_entered_in_error(allergy=allergy, by=request.user)
     messages.success(request, _("Marked as entered in error; it stays in the record."))
     return redirect("medications:patient", patient_id=patient.pk)
 
 
 @login_required
 @require_POST
-def allergy_none(request: HttpRequest, patient_id: int) -> HttpResponse:
+def allergy_none(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     try:
-        services.allergy_none_known(patient=patient, by=_user(request))
+        services.allergy_none_known(patient=patient, by=request.user)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
@@ -305,14 +303,14 @@ def allergy_none(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def allergy_add(request: HttpRequest, patient_id: int) -> HttpResponse:
+def allergy_add(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _clinician_patient(request, patient_id)
     form = AllergyForm(request.POST)
     return _save_form(
         request,
         form,
         lambda data, key: services.allergy_add(
-            patient=patient, by=_user(request), data=data, client_id=key
+            patient=patient, by=request.user, data=data, client_id=key
         ),
         done=_("Allergy recorded."),
         again=_("That allergy was already saved."),

@@ -10,6 +10,7 @@ class MessagingConfig(AppConfig):
     verbose_name = _("Secure messaging")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from apps.core import nav
         from apps.messaging import chart
         from apps.progress.extensions import register_chart_section

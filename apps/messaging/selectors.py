@@ -6,7 +6,6 @@ Everyone else sees nothing: callers answer 404."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import (
@@ -93,14 +92,6 @@ def inbox(*, user: User, which: str = "all") -> QuerySet[Thread]:
 
 def unread_count(*, user: User) -> int:
     return inbox(user=user, which="unread").count()
-
-
-@dataclass
-class ThreadView:
-    thread: Thread
-    messages: list[Message]
-    # The time up to which the *other* side has read (the read receipt).
-    other_read_at: object
 
 
 def thread_messages(*, thread: Thread, after_id: int = 0) -> list[Message]:

@@ -16,8 +16,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
 from apps.accounts.http import is_staff
 from apps.audit.models import AuditAction
@@ -102,7 +104,6 @@ def attachment_check(upload: UploadedFile) -> str:
         )
     if data.startswith(PDF_MAGIC):
         return "application/pdf"
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -221,7 +222,7 @@ def _post(
             kind=Kind.NEW_MESSAGE,
             # One per message and recipient: a retry or a second call sends nothing new.
             event_key=f"messaging.message:{message.pk}",
-            context={"link": f"/messages/{thread.pk}/"},
+            context={"link": reverse("messaging:thread", args=[thread.pk])},
         )
     return message
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.http import is_staff
+from apps.accounts.http import AuthenticatedHttpRequest, is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -26,12 +26,8 @@ from apps.messaging.models import Audience, Thread
 from apps.messaging.services import MessagingForbidden
 
 
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _thread(request: HttpRequest, thread_id: int) -> Thread:
-    thread = selectors.thread_get_for_viewer(user=_user(request), thread_id=thread_id)
+def _thread(request: AuthenticatedHttpRequest, thread_id: int) -> Thread:
+    thread = selectors.thread_get_for_viewer(user=request.user, thread_id=thread_id)
     if thread is None:
         raise Http404(_("No such conversation."))
     return thread
@@ -58,8 +54,8 @@ def _compose_context(user: User) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def inbox(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if not (user.is_patient or is_staff(user)):
         raise Http404
     which = request.GET.get("filter", "all")
@@ -77,15 +73,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @require_GET
 def unread_badge(request: HttpRequest) -> HttpResponse:
     """The nav link's unread count, loaded by htmx after the page (core.nav badge)."""
-    user = _user(request)
+    user = request.user
     count = selectors.unread_count(user=user) if user.is_authenticated else 0
     return render(request, "messaging/partials/unread_badge.html", {"count": count})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def compose(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def compose(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     staff = is_staff(user)
     if not (user.is_patient or staff):
         raise Http404
@@ -153,14 +149,14 @@ def _items(thread: Thread, user: User, *, after_id: int = 0) -> list[dict[str, A
 
 
 def _thread_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     thread: Thread,
     *,
     errors: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _user(request)
+    user = request.user
     staff = not user.is_patient
     items = _items(thread, user)
     refused = None
@@ -193,17 +189,17 @@ def _thread_page(
 
 @login_required
 @require_GET
-def thread_detail(request: HttpRequest, thread_id: int) -> HttpResponse:
+def thread_detail(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     return _thread_page(request, _thread(request, thread_id))
 
 
 @login_required
 @require_GET
-def messages_since(request: HttpRequest, thread_id: int) -> HttpResponse:
+def messages_since(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     """The messages stored after ``?after=<id>``, as list items for an open thread page: what
     a pushed "message" event, or a reconnect, makes it fetch. Same access as the page (404),
     and the read is audited and moves the viewer's read marker as opening the page does."""
-    user = _user(request)
+    user = request.user
     thread = _thread(request, thread_id)
     items = _items(thread, user, after_id=query_int(request, "after", default=0) or 0)
     if items:
@@ -217,8 +213,8 @@ def messages_since(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def reply(request: HttpRequest, thread_id: int) -> HttpResponse:
-    user = _user(request)
+def reply(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
+    user = request.user
     try:
         services.message_post(
             author=user,
@@ -239,10 +235,10 @@ def reply(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def archive(request: HttpRequest, thread_id: int) -> HttpResponse:
+def archive(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     thread = _thread(request, thread_id)
     archived = request.POST.get("archived") == "1"
-    services.thread_archive(thread=thread, user=_user(request), archived=archived)
+    services.thread_archive(thread=thread, user=request.user, archived=archived)
     return redirect(
         "messaging:inbox" if archived else "messaging:thread", *([] if archived else [thread.pk])
     )
@@ -250,11 +246,11 @@ def archive(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def assign(request: HttpRequest, thread_id: int) -> HttpResponse:
+def assign(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     thread = _thread(request, thread_id)
     try:
         services.thread_assign(
-            thread=thread, by=_user(request), assignee_id=request.POST.get("assignee")
+            thread=thread, by=request.user, assignee_id=request.POST.get("assignee")
         )
     except MessagingForbidden as exc:
         raise Http404 from exc
@@ -265,11 +261,11 @@ def assign(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def close(request: HttpRequest, thread_id: int) -> HttpResponse:
+def close(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     thread = _thread(request, thread_id)
     try:
         services.thread_close(
-            thread=thread, by=_user(request), closed=request.POST.get("closed") == "1"
+            thread=thread, by=request.user, closed=request.POST.get("closed") == "1"
         )
     except MessagingForbidden as exc:
         raise Http404 from exc
@@ -278,10 +274,10 @@ def close(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def file_in_chart(request: HttpRequest, thread_id: int) -> HttpResponse:
+def file_in_chart(request: AuthenticatedHttpRequest, thread_id: int) -> HttpResponse:
     thread = _thread(request, thread_id)
     try:
-        services.thread_file(thread=thread, by=_user(request))
+        services.thread_file(thread=thread, by=request.user)
     except MessagingForbidden as exc:
         raise Http404 from exc
     return redirect("messaging:thread", thread.pk)
@@ -289,8 +285,8 @@ def file_in_chart(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def attachment_download(request: HttpRequest, attachment_id: int) -> FileResponse:
-    user = _user(request)
+def attachment_download(request: AuthenticatedHttpRequest, attachment_id: int) -> FileResponse:
+    user = request.user
     attachment = selectors.attachment_get_for_viewer(user=user, attachment_id=attachment_id)
     if attachment is None:
         raise Http404(_("No such attachment."))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,11 +11,10 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from django.conf import settings
-
-        # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
+        # Not at module top: these import models, which load after the app registry.
         from apps.notifications.tasks import DISPATCH_EVERY_SECONDS
 
+        # Declared in code; django-celery-beat's DatabaseScheduler installs them at start.
         settings.CELERY_BEAT_SCHEDULE["notifications-dispatch"] = {
             "task": "notifications.dispatch_due",
             "schedule": DISPATCH_EVERY_SECONDS,

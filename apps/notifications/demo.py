@@ -10,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import TextIO
 
+from django.urls import reverse
+
 from apps.accounts.models import User
 from apps.notifications.models import Kind, Notification, NotificationSettings
 
-WELCOME = [
-    (Kind.GENERAL, "Welcome to Virtual IOP", "Your notifications appear here.", "/"),
+WELCOME = [  # the last item is the URL name of the link
+    (Kind.GENERAL, "Welcome to Virtual IOP", "Your notifications appear here.", "home"),
     (
         Kind.HOMEWORK_ASSIGNED,
         "You have new homework",
         "Your clinician assigned you new homework.",
-        "/homework/",
+        "homework:index",
     ),
 ]
 
@@ -35,9 +37,12 @@ def seed(stdout: TextIO) -> None:
         if user.email == "patient1@demo.test":
             defaults["checkin_time"] = dt.time(9, 0)
         NotificationSettings.objects.get_or_create(user=user, defaults=defaults)
-        for kind, title, body, link in WELCOME:
+        for kind, title, body, url_name in WELCOME:
             Notification.objects.get_or_create(
-                recipient=user, kind=kind, title=title, defaults={"body": body, "link": link}
+                recipient=user,
+                kind=kind,
+                title=title,
+                defaults={"body": body, "link": reverse(url_name)},
             )
     staff = list(User.objects.filter(email__endswith="@demo.test", role="clinician"))
     for user in staff:
@@ -46,7 +51,7 @@ def seed(stdout: TextIO) -> None:
             recipient=user,
             kind=Kind.GENERAL,
             title="Welcome to Virtual IOP",
-            defaults={"body": "Safety alerts and no-shows appear here.", "link": "/"},
+            defaults={"body": "Safety alerts and no-shows appear here.", "link": reverse("home")},
         )
     on_call = User.objects.filter(email="clinician1@demo.test").first()
     if on_call is not None:

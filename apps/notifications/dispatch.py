@@ -47,8 +47,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
+from django.db import connection as thread_connection
 from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import override
@@ -74,6 +76,7 @@ from apps.notifications.selectors import (
     preferences_maps,
     settings_for_users,
 )
+from apps.notifications.unsubscribe import unsubscribe_url
 
 logger = logging.getLogger(__name__)
 
@@ -303,8 +306,6 @@ class LeaseKeeper:
         return count
 
     def _run(self) -> None:
-        from django.db import connection as thread_connection
-
         try:
             while not self._stop.wait(self.lease / 4):
                 try:
@@ -595,7 +596,7 @@ def _deliver_in_app(row: Outbox, token: str, message: Message) -> str:
     )
     if locked is None:
         return "skipped"
-    link = message.link.removeprefix(conf.site_url()) or "/notifications/"
+    link = message.link.removeprefix(conf.site_url()) or reverse("notifications:list")
     notification, _created = Notification.objects.get_or_create(
         outbox=locked,
         defaults={
@@ -649,8 +650,6 @@ def _email_sender(
     """Render the e-mail and open the connection; returns the call that sends it, calling
     ``hand_over`` first (SMTP: at the end of data) and False if that declined. ``to``: an
     outside recipient's address instead of the recipient's own."""
-    from apps.notifications.unsubscribe import unsubscribe_url
-
     recipient = row.recipient
     unsubscribe = (
         unsubscribe_url(user=recipient, kind=row.kind) if row.kind in REMINDER_KINDS else ""

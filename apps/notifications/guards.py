@@ -24,10 +24,6 @@ def register(*, name: str, prefix: str, guard: Guard) -> None:
     _guards[name] = (prefix, guard)
 
 
-def unregister(name: str) -> None:
-    _guards.pop(name, None)
-
-
 def reason_to_skip(row: Outbox) -> str | None:
     for prefix, guard in list(_guards.values()):
         if row.event_key.startswith(prefix):

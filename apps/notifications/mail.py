@@ -89,7 +89,7 @@ class HandOverSMTPBackend(DjangoSMTPBackend):
     """Django's SMTP backend whose connection records the hand-over at end of data."""
 
     @property
-    def connection_class(self) -> type[smtplib.SMTP]:  # type: ignore[override]
+    def connection_class(self) -> type[smtplib.SMTP]:
         return _SMTP_SSL if self.use_ssl else _SMTP
 
     def send_handing_over(self, message: EmailMessage, hand_over: HandOver) -> bool:

@@ -191,10 +191,6 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.title} for user {self.recipient_id}"
 
-    @property
-    def is_read(self) -> bool:
-        return self.read_at is not None
-
 
 class Preference(models.Model):
     """An explicit choice for one kind on one channel; without a row the default applies."""

@@ -25,28 +25,42 @@ cancels every sub-key of it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import phonenumbers
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.accounts.selectors import clinicians_to_alert
+from apps.core.events import send_event_on_commit, user_group
+from apps.notifications import sms
 from apps.notifications.models import (
     SAFETY_KINDS,
     Channel,
     Kind,
+    Notification,
+    NotificationSettings,
     Outbox,
+    Preference,
     Status,
     dedupe_key_for,
 )
-from apps.notifications.selectors import channels_enabled, preferences_map
-
-if TYPE_CHECKING:
-    from apps.accounts.models import User
+from apps.notifications.selectors import (
+    MANDATORY_CHANNELS,
+    channels_enabled,
+    notifications_for,
+    preferences_map,
+)
+from apps.notifications.unsubscribe import unsubscribe_token_read
 
 logger = logging.getLogger(__name__)
 
@@ -247,8 +261,6 @@ def notifications_cancel(
 
 
 def _on_call_staff(patient: User) -> list[User]:
-    from apps.accounts.models import User
-
     profile = getattr(patient, "patient_profile", None)
     if profile is None or profile.program_id is None:
         return []
@@ -314,10 +326,6 @@ def safety_alert_acknowledge(*, event_key: str) -> int:
     )
 
 
-def is_safety_kind(kind: str) -> bool:
-    return kind in SAFETY_KINDS
-
-
 # --- The user's own side: in-app list, preferences, phone, unsubscribe ---------------------
 
 PHONE_CODE_TTL = dt.timedelta(minutes=10)
@@ -327,9 +335,6 @@ REMINDER_LEAD_CHOICES = (7 * 24 * 60, 2 * 24 * 60, 24 * 60, 4 * 60, 2 * 60, 60, 
 
 
 def _push_unread(user: User) -> None:
-    from apps.core.events import send_event_on_commit, user_group
-    from apps.notifications.models import Notification
-
     unread = Notification.objects.filter(recipient=user, read_at=None).count()
     send_event_on_commit(
         user_group(user.pk),
@@ -340,8 +345,6 @@ def _push_unread(user: User) -> None:
 @transaction.atomic
 def notification_mark_read(*, user: User, notification_id: int) -> bool:
     """Mark one of ``user``'s own notifications read. False if it is not theirs (or gone)."""
-    from apps.notifications.selectors import notifications_for
-
     found = notifications_for(user=user).filter(pk=notification_id)
     if not found.exists():
         return False
@@ -352,8 +355,6 @@ def notification_mark_read(*, user: User, notification_id: int) -> bool:
 
 @transaction.atomic
 def notifications_mark_all_read(*, user: User) -> int:
-    from apps.notifications.selectors import notifications_for
-
     count = notifications_for(user=user).filter(read_at=None).update(read_at=timezone.now())
     _push_unread(user)
     return count
@@ -401,9 +402,6 @@ def notifications_replan(*, user: User, now: dt.datetime | None = None) -> tuple
 def preferences_update(*, user: User, choices: Mapping[tuple[str, str], bool]) -> int:
     """Store ``user``'s choices per (kind, channel). Channels that cannot be switched off
     (safety alerts by e-mail and in-app) are ignored. Returns the number of rows written."""
-    from apps.notifications.models import Preference
-    from apps.notifications.selectors import MANDATORY_CHANNELS
-
     written = 0
     for (kind, channel), enabled in choices.items():
         _kind_clean(kind)
@@ -420,8 +418,6 @@ def preferences_update(*, user: User, choices: Mapping[tuple[str, str], bool]) -
 
 
 def _settings_locked(user: User) -> Any:
-    from apps.notifications.models import NotificationSettings
-
     NotificationSettings.objects.get_or_create(user=user)
     return NotificationSettings.objects.select_for_update().get(user=user)
 
@@ -459,19 +455,11 @@ def notification_settings_update(
 
 
 def _code_hash(user: User, phone: str, code: str) -> str:
-    import hashlib
-    import hmac
-
-    from django.conf import settings
-
     message = f"{user.pk}:{phone}:{code}".encode()
     return hmac.new(str(settings.SECRET_KEY).encode(), message, hashlib.sha256).hexdigest()
 
 
 def phone_normalise(raw: str) -> str:
-    import phonenumbers
-    from django.conf import settings
-
     try:
         number = phonenumbers.parse(raw, settings.PHONENUMBER_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
@@ -484,10 +472,6 @@ def phone_normalise(raw: str) -> str:
 @transaction.atomic
 def phone_verification_start(*, user: User, phone: str) -> None:
     """Text a 6-digit code to ``phone`` (after commit). At most one code a minute."""
-    import secrets
-
-    from apps.notifications import sms
-
     e164 = phone_normalise(phone)
     row = _settings_locked(user)
     now = timezone.now()
@@ -521,8 +505,6 @@ def phone_verification_start(*, user: User, phone: str) -> None:
 @transaction.atomic
 def phone_verification_confirm(*, user: User, code: str) -> bool:
     """Check the code; on success the phone is verified and SMS can be used."""
-    import hmac
-
     row = _settings_locked(user)
     now = timezone.now()
     if (
@@ -568,9 +550,6 @@ def phone_remove(*, user: User) -> None:
 def unsubscribe_apply(*, token: str) -> tuple[User, str] | None:
     """Turn e-mail off for the reminder kind named in a signed token. Safety alerts are not
     reminder kinds, so a token can never switch them off. None for a bad token."""
-    from apps.accounts.models import User
-    from apps.notifications.unsubscribe import unsubscribe_token_read
-
     read = unsubscribe_token_read(token)
     if read is None:
         return None

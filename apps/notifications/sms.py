@@ -167,6 +167,6 @@ def get_backend() -> SmsBackend:
         backend: SmsBackend = _ALIASES[name]()
         return backend
     try:
-        return import_string(name)()  # type: ignore[no-any-return]
+        return import_string(name)()
     except ImportError as exc:
         raise ImproperlyConfigured(f"Unknown SMS_BACKEND {name!r}.") from exc

@@ -14,7 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.notifications import dispatch
+from apps.notifications import dispatch, planning
 
 # A row due just after a tick waits at most this long for the next one, when no delivery
 # task is already draining (during a burst they keep claiming what falls due).
@@ -75,6 +75,4 @@ def deliver_due(*, batch: int = DRAIN_BATCH, budget_seconds: float = DRAIN_BUDGE
     ignore_result=True,
 )
 def plan() -> int:
-    from apps.notifications import planning
-
     return planning.plan_all()

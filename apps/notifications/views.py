@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.http import AuthenticatedHttpRequest
 from apps.notifications import selectors, services
 from apps.notifications.forms import CodeForm, PhoneForm, PreferencesForm
 from apps.notifications.models import SAFETY_KINDS, Kind
@@ -21,18 +22,18 @@ LIST_LIMIT = 50
 
 @login_required
 @require_GET
-def notification_list(request: HttpRequest) -> HttpResponse:
-    items = list(selectors.notifications_for(user=request.user)[:LIST_LIMIT])  # type: ignore[arg-type]
+def notification_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    items = list(selectors.notifications_for(user=request.user)[:LIST_LIMIT])
     unread = sum(1 for n in items if n.read_at is None)
     return render(request, "notifications/list.html", {"items": items, "unread": unread})
 
 
 @login_required
 @require_GET
-def unread_badge(request: HttpRequest) -> JsonResponse:
+def unread_badge(request: AuthenticatedHttpRequest) -> JsonResponse:
     """The unread count, and with ``?after=<id>`` the newer notifications (bell polling)."""
     user = request.user
-    data: dict[str, object] = {"unread": selectors.unread_count(user=user)}  # type: ignore[arg-type]
+    data: dict[str, object] = {"unread": selectors.unread_count(user=user)}
     after = request.GET.get("after", "")
     if after:
         if not after.isdigit() or len(after) > 18:
@@ -47,42 +48,42 @@ def unread_badge(request: HttpRequest) -> JsonResponse:
                 "link": n.link,
                 "urgent": n.kind in SAFETY_KINDS,
             }
-            for n in selectors.notifications_after(user=user, after_id=int(after))  # type: ignore[arg-type]
+            for n in selectors.notifications_after(user=user, after_id=int(after))
         ]
     return JsonResponse(data)
 
 
 @login_required
 @require_POST
-def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
-    item = selectors.notification_get_for_user(user=request.user, notification_id=notification_id)  # type: ignore[arg-type]
+def notification_read(request: AuthenticatedHttpRequest, notification_id: int) -> HttpResponse:
+    item = selectors.notification_get_for_user(user=request.user, notification_id=notification_id)
     if item is None:
         raise Http404
-    services.notification_mark_read(user=request.user, notification_id=item.pk)  # type: ignore[arg-type]
+    services.notification_mark_read(user=request.user, notification_id=item.pk)
     item.refresh_from_db(fields=["read_at"])  # the swapped-in item must show it read
     if request.POST.get("open") and url_has_allowed_host_and_scheme(
         item.link, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(item.link)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx:
         return render(request, "notifications/partials/item.html", {"item": item})
     return redirect("notifications:list")
 
 
 @login_required
 @require_POST
-def notification_read_all(request: HttpRequest) -> HttpResponse:
-    count = services.notifications_mark_all_read(user=request.user)  # type: ignore[arg-type]
+def notification_read_all(request: AuthenticatedHttpRequest) -> HttpResponse:
+    count = services.notifications_mark_all_read(user=request.user)
     messages.success(request, _("%(n)d marked as read.") % {"n": count})
     return redirect("notifications:list")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
-    prefs = selectors.preferences_map(user=user)  # type: ignore[arg-type]
-    current = selectors.settings_for(user=user)  # type: ignore[arg-type]
+    prefs = selectors.preferences_map(user=user)
+    current = selectors.settings_for(user=user)
     initial = {
         "quiet_enabled": current.quiet_start is not None,
         "quiet_start": current.quiet_start,
@@ -96,9 +97,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         quiet = data.get("quiet_enabled")
         try:
-            services.preferences_update(user=user, choices=form.choices())  # type: ignore[arg-type]
+            services.preferences_update(user=user, choices=form.choices())
             services.notification_settings_update(
-                user=user,  # type: ignore[arg-type]
+                user=user,
                 quiet_start=data.get("quiet_start") if quiet else None,
                 quiet_end=data.get("quiet_end") if quiet else None,
                 reminder_leads_minutes=data.get("reminder_leads", current.reminder_leads_minutes),
@@ -126,14 +127,14 @@ def preferences(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def phone_verify(request: HttpRequest) -> HttpResponse:
+def phone_verify(request: AuthenticatedHttpRequest) -> HttpResponse:
     action = request.POST.get("action")
     user = request.user
     if action == "send":
         form = PhoneForm(request.POST)
         if form.is_valid():
             try:
-                services.phone_verification_start(user=user, phone=form.cleaned_data["phone"])  # type: ignore[arg-type]
+                services.phone_verification_start(user=user, phone=form.cleaned_data["phone"])
             except services.NotificationError as exc:
                 messages.error(request, str(exc))
             else:
@@ -143,14 +144,14 @@ def phone_verify(request: HttpRequest) -> HttpResponse:
     elif action == "confirm":
         code_form = CodeForm(request.POST)
         if code_form.is_valid() and services.phone_verification_confirm(
-            user=user,  # type: ignore[arg-type]
+            user=user,
             code=code_form.cleaned_data["code"],
         ):
             messages.success(request, _("Your phone is verified. Text messages are on."))
         else:
             messages.error(request, _("That code is wrong or has expired. Ask for a new one."))
     elif action == "remove":
-        services.phone_remove(user=user)  # type: ignore[arg-type]
+        services.phone_remove(user=user)
         messages.success(request, _("Text messages are off; your number is removed."))
     else:
         messages.error(request, _("Unknown action."))

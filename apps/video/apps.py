@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class VideoConfig(AppConfig):
@@ -7,9 +8,7 @@ class VideoConfig(AppConfig):
     verbose_name = "Video"
 
     def ready(self) -> None:
-        from django.conf import settings
-
-        # Imported once the app registry is ready: they import models.
+        # Not at module top: these import models, which load after the app registry.
         from apps.rooms.extensions import register_room_page_extra
         from apps.video import signals  # noqa: F401  (connects the room hooks)
         from apps.video.views import room_stage

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import ipaddress
 import json
 import secrets
@@ -14,6 +15,7 @@ import shutil
 import signal
 import socket
 import string
+import struct
 import subprocess
 import time
 import urllib.request
@@ -55,9 +57,6 @@ def janus_libs() -> Path:
 
 def host_addresses() -> list[tuple[str, str]]:
     """(interface, IPv4) pairs other than loopback: Janus gathers no candidates on `lo`."""
-    import fcntl
-    import struct
-
     found = []
     for _index, name in socket.if_nameindex():
         if name == "lo":

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.http import AuthenticatedHttpRequest
 from apps.core.headers import media_capture_allowed
 from apps.core.params import MAX_ID, form_int
 from apps.enrollment.selectors import releases_active_for
@@ -23,13 +24,13 @@ from apps.video.forms import GuestInviteForm
 from apps.video.selectors import SESSION, VISIT, Target
 
 
-def _target(request: HttpRequest, kind: str, pk: int) -> Target | None:
+def _target(request: AuthenticatedHttpRequest, kind: str, pk: int) -> Target | None:
     if pk > MAX_ID:
         return None
     if kind == SESSION:
-        return selectors.session_target(user=request.user, session_id=pk)  # type: ignore[arg-type]
+        return selectors.session_target(user=request.user, session_id=pk)
     if kind == VISIT:
-        return selectors.visit_target(user=request.user, appointment_id=pk)  # type: ignore[arg-type]
+        return selectors.visit_target(user=request.user, appointment_id=pk)
     return None
 
 
@@ -44,7 +45,7 @@ def _for_user(endpoint: Endpoint) -> Callable[..., JsonResponse]:
     """``endpoint`` for a signed-in person at /video/<kind>/<id>/…; 404 when not theirs."""
 
     @functools.wraps(endpoint)
-    def view(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
+    def view(request: AuthenticatedHttpRequest, kind: str, pk: int) -> JsonResponse:
         target = _target(request, kind, pk)
         if target is None:
             return JsonResponse({"error": _("Not found."), "code": "not_found"}, status=404)
@@ -133,8 +134,8 @@ def video_config(target: Target, *, urls: dict[str, str] | None = None) -> dict[
 @require_GET
 @login_required
 @media_capture_allowed
-def visit(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+def visit(request: AuthenticatedHttpRequest, appointment_id: int) -> HttpResponse:
+    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)
     if target is None:
         raise Http404
     appointment = target.appointment
@@ -249,8 +250,8 @@ def _guest_releases(target: Target) -> list[Any]:
 
 @require_POST
 @login_required
-def guest_invite(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+def guest_invite(request: AuthenticatedHttpRequest, appointment_id: int) -> HttpResponse:
+    target = selectors.visit_target(user=request.user, appointment_id=appointment_id)
     if target is None:
         raise Http404
     releases = _guest_releases(target)

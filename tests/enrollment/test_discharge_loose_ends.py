@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.enrollment import services
-from apps.enrollment.apps import patient_status_panel
+from apps.enrollment.panels import patient_status_panel
 from apps.notifications.models import Kind, NotificationSettings, Outbox
 from apps.progress.reminders import checkin_guard, plan_checkin_nudges
 from apps.scheduling import services as scheduling

@@ -26,12 +26,3 @@ def get_posted(posted: Any, field_id: str) -> Any:
     if not hasattr(posted, "get"):
         return None
     return posted.get(f"f-{field_id}")
-
-
-@register.filter
-def option_text(step: Any, option_id: str) -> str:
-    for collection in ("options", "items"):
-        for item in getattr(step, collection, None) or []:
-            if item.id == option_id:
-                return str(item.text)
-    return option_id

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.conf import settings
 
 from apps.notifications.selectors import bell_state
 
@@ -24,7 +25,5 @@ def notification_bell(context: dict[str, Any]) -> dict[str, int]:
 def notifications_poll_seconds() -> int:
     """Seconds between bell polls: only when the channel layer cannot carry a push from a
     Celery worker to the web process (the embedded stack's in-memory layer); 0 otherwise."""
-    from django.conf import settings
-
     backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
     return 10 if backend.endswith("InMemoryChannelLayer") else 0

@@ -1,0 +1,1 @@
+"""Thin views: parse input, call a selector (access) and a service (writes), render."""
