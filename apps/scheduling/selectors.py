@@ -361,6 +361,9 @@ class AgendaItem:
     cancelled: bool
     cancel_reason: str
     obj: Any
+    # Set by the pages that show them.
+    join_open: bool = False
+    attendance: Any = None
 
     @property
     def local_day(self) -> dt.date:
@@ -420,8 +423,8 @@ def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> 
             cancelled=False,
             cancel_reason="",
             obj=s,
+            join_open=s.join_is_open(now),
         )
-        item.join_open = s.join_is_open(now)  # type: ignore[attr-defined]
         items.append(item)
     for a in appointments:
         item = AgendaItem(
@@ -432,8 +435,8 @@ def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> 
             cancelled=False,
             cancel_reason="",
             obj=a,
+            join_open=a.join_is_open(now),
         )
-        item.join_open = a.join_is_open(now)  # type: ignore[attr-defined]
         items.append(item)
     return sorted(items, key=lambda item: (item.starts_at, item.kind))[:limit]
 

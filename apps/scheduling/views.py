@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.accounts.http import patient_required, staff_required
+from apps.accounts.http import AuthenticatedHttpRequest, patient_required, staff_required
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -34,6 +34,7 @@ from apps.scheduling.models import (
     AppointmentStatus,
     Attendance,
     AttendanceStatus,
+    AvailabilityException,
     CalendarFeed,
     ClinicianAvailability,
     GroupMembership,
@@ -41,10 +42,6 @@ from apps.scheduling.models import (
     Session,
 )
 from apps.scheduling.recurrence import rrule_weekdays, rrule_weekly
-
-
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
 
 
 def _week_param(request: HttpRequest, today: dt.date) -> dt.date:
@@ -62,9 +59,9 @@ def _errors(exc: services.SchedulingError) -> str:
 
 @patient_required
 @require_GET
-def my_week(request: HttpRequest) -> HttpResponse:
+def my_week(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The patient's week in their own zone: agenda, what's next (join button), hours."""
-    patient = _user(request)
+    patient = request.user
     today = timezone.localdate()
     week_start = _week_param(request, today)
     # The audit event is written on every view, cached or not.
@@ -112,8 +109,8 @@ def _my_week_context(patient: User, *, today: dt.date, week_start: dt.date) -> d
     }
     days: dict[dt.date, list[Any]] = {week_start + dt.timedelta(days=i): [] for i in range(7)}
     for item in items:
-        item.attendance = attendance.get(item.obj.pk) if item.kind == "session" else None  # type: ignore[attr-defined]
-        item.join_open = item.obj.join_is_open(now)  # type: ignore[attr-defined]
+        item.attendance = attendance.get(item.obj.pk) if item.kind == "session" else None
+        item.join_open = item.obj.join_is_open(now)
         days.setdefault(item.starts_at.astimezone(tz).date(), []).append(item)
     upcoming = selectors.upcoming_for_patient(patient=patient, now=now, limit=1)
     next_item = upcoming[0] if upcoming else None
@@ -144,9 +141,9 @@ def _slot_choices(slots: list[dt.datetime]) -> list[tuple[str, str]]:
 
 @patient_required
 @require_http_methods(["GET", "POST"])
-def appointment_request(request: HttpRequest) -> HttpResponse:
+def appointment_request(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A patient picks a clinician of their program, then one of their open slots."""
-    patient = _user(request)
+    patient = request.user
     clinicians = selectors.clinicians_for_patient(patient=patient)
     clinician = None
     raw = request.GET.get("clinician") or request.POST.get("clinician")
@@ -191,8 +188,8 @@ def appointment_request(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def appointment_reschedule(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    user = _user(request)
+def appointment_reschedule(request: AuthenticatedHttpRequest, appointment_id: int) -> HttpResponse:
+    user = request.user
     appointment = selectors.appointment_get_for_viewer(user=user, appointment_id=appointment_id)
     if appointment is None:
         raise Http404
@@ -228,8 +225,8 @@ def appointment_reschedule(request: HttpRequest, appointment_id: int) -> HttpRes
 
 @login_required
 @require_POST
-def appointment_status(request: HttpRequest, appointment_id: int) -> HttpResponse:
-    user = _user(request)
+def appointment_status(request: AuthenticatedHttpRequest, appointment_id: int) -> HttpResponse:
+    user = request.user
     appointment = selectors.appointment_get_for_viewer(user=user, appointment_id=appointment_id)
     if appointment is None:
         raise Http404
@@ -250,9 +247,9 @@ def appointment_status(request: HttpRequest, appointment_id: int) -> HttpRespons
 
 @staff_required
 @require_GET
-def today(request: HttpRequest) -> HttpResponse:
+def today(request: AuthenticatedHttpRequest) -> HttpResponse:
     """My sessions and appointments today (in my zone), and appointment requests."""
-    user = _user(request)
+    user = request.user
     today_local = timezone.localdate()
     day = query_date(request, "day", default=today_local)
     audit_record(actor=user, action=AuditAction.VIEW, object_type="scheduling.today")
@@ -307,8 +304,8 @@ def _today_context(user: User, *, day: dt.date) -> dict[str, Any]:
 
 @staff_required
 @require_GET
-def group_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def group_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     groups = (
         selectors.groups_visible_to(user=user)
         .select_related("program")
@@ -342,8 +339,8 @@ def _series_from_form(form: forms.GroupSeriesForm) -> services.GroupSeries:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def group_create(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def group_create(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     programs = programs_for_staff(user=user)
     initial: dict[str, Any] = {"start_date": timezone.localdate(), "admission": "open"}
     if programs.count() == 1:
@@ -367,8 +364,8 @@ def group_create(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
-    user = _user(request)
+def group_edit(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    user = request.user
     group = selectors.group_get_for_staff(user=user, group_id=group_id)
     if group is None:
         raise Http404
@@ -411,9 +408,9 @@ def group_edit(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @staff_required
 @require_GET
-def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
+def group_detail(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
     """Roster (members and waitlist), attendance history and upcoming sessions."""
-    user = _user(request)
+    user = request.user
     group = selectors.group_get_for_staff(user=user, group_id=group_id)
     if group is None:
         raise Http404
@@ -478,8 +475,8 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def member_add(request: HttpRequest, group_id: int) -> HttpResponse:
-    user = _user(request)
+def member_add(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    user = request.user
     group = selectors.group_get_for_staff(user=user, group_id=group_id)
     if group is None:
         raise Http404
@@ -514,8 +511,8 @@ def member_add(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def member_end(request: HttpRequest, membership_id: int) -> HttpResponse:
-    user = _user(request)
+def member_end(request: AuthenticatedHttpRequest, membership_id: int) -> HttpResponse:
+    user = request.user
     membership = (
         GroupMembership.objects.filter(
             pk=membership_id, group__program__in=programs_for_staff(user=user)
@@ -541,9 +538,11 @@ _STAFF_NEXT = {"today": "scheduling:today", "home": "home"}
 
 @staff_required
 @require_POST
-def offer_staff_action(request: HttpRequest, offer_id: int, action: str) -> HttpResponse:
+def offer_staff_action(
+    request: AuthenticatedHttpRequest, offer_id: int, action: str
+) -> HttpResponse:
     """Confirm a pending seat offer (the patient is told) or skip the patient for it."""
-    user = _user(request)
+    user = request.user
     offer = selectors.seat_offer_get_for_staff(user=user, offer_id=offer_id)
     if offer is None:
         raise Http404
@@ -570,8 +569,8 @@ def offer_staff_action(request: HttpRequest, offer_id: int, action: str) -> Http
 
 @staff_required
 @require_POST
-def group_offers_fill(request: HttpRequest, group_id: int) -> HttpResponse:
-    user = _user(request)
+def group_offers_fill(request: AuthenticatedHttpRequest, group_id: int) -> HttpResponse:
+    user = request.user
     group = selectors.group_get_for_staff(user=user, group_id=group_id)
     if group is None:
         raise Http404
@@ -589,9 +588,9 @@ def group_offers_fill(request: HttpRequest, group_id: int) -> HttpResponse:
 
 @patient_required
 @require_POST
-def offer_answer(request: HttpRequest, offer_id: int) -> HttpResponse:
+def offer_answer(request: AuthenticatedHttpRequest, offer_id: int) -> HttpResponse:
     """The patient accepts or declines a seat offered to them."""
-    patient = _user(request)
+    patient = request.user
     offer = selectors.seat_offer_get_for_patient(user=patient, offer_id=offer_id)
     if offer is None:
         raise Http404
@@ -612,9 +611,9 @@ def offer_answer(request: HttpRequest, offer_id: int) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_detail(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
     """One occurrence: move it, set its topic or cover, or cancel it (series untouched)."""
-    user = _user(request)
+    user = request.user
     session = selectors.session_get_for_staff(user=user, session_id=session_id)
     if session is None:
         raise Http404
@@ -665,8 +664,8 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def session_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
-    user = _user(request)
+def session_cancel(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
+    user = request.user
     session = selectors.session_get_for_staff(user=user, session_id=session_id)
     if session is None:
         raise Http404
@@ -687,9 +686,9 @@ def session_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def session_attendance(request: HttpRequest, session_id: int) -> HttpResponse:
+def session_attendance(request: AuthenticatedHttpRequest, session_id: int) -> HttpResponse:
     """Confirm or correct attendance for the whole roster on one screen."""
-    user = _user(request)
+    user = request.user
     session = selectors.session_get_for_staff(user=user, session_id=session_id)
     if session is None:
         raise Http404
@@ -742,8 +741,8 @@ def session_attendance(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @staff_required
 @require_GET
-def program_week(request: HttpRequest, program_id: int) -> HttpResponse:
-    user = _user(request)
+def program_week(request: AuthenticatedHttpRequest, program_id: int) -> HttpResponse:
+    user = request.user
     program = selectors.program_get_for_staff(user=user, program_id=program_id)
     if program is None:
         raise Http404
@@ -764,8 +763,8 @@ def program_week(request: HttpRequest, program_id: int) -> HttpResponse:
     )
 
 
-def _hours_rows(request: HttpRequest, program_id: int) -> tuple[Any, Any, dt.date]:
-    user = _user(request)
+def _hours_rows(request: AuthenticatedHttpRequest, program_id: int) -> tuple[Any, Any, dt.date]:
+    user = request.user
     program = selectors.program_get_for_staff(user=user, program_id=program_id)
     if program is None:
         raise Http404
@@ -780,12 +779,12 @@ def _hours_rows(request: HttpRequest, program_id: int) -> tuple[Any, Any, dt.dat
 
 @staff_required
 @require_GET
-def program_hours(request: HttpRequest, program_id: int) -> HttpResponse:
+def program_hours(request: AuthenticatedHttpRequest, program_id: int) -> HttpResponse:
     """Caseload table: hours this week against the floor, who is below, days left."""
     program, rows, week_start = _hours_rows(request, program_id)
     if request.GET.get("below") == "1":
         rows = [r for r in rows if r.behind]
-    audit_record(actor=_user(request), action=AuditAction.VIEW, obj=program, detail="weekly hours")
+    audit_record(actor=request.user, action=AuditAction.VIEW, obj=program, detail="weekly hours")
     return render(
         request,
         "scheduling/program_hours.html",
@@ -802,7 +801,7 @@ def program_hours(request: HttpRequest, program_id: int) -> HttpResponse:
 
 @staff_required
 @require_GET
-def program_hours_csv(request: HttpRequest, program_id: int) -> HttpResponse:
+def program_hours_csv(request: AuthenticatedHttpRequest, program_id: int) -> HttpResponse:
     """The week's hours per patient for billing staff."""
     program, rows, week_start = _hours_rows(request, program_id)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -834,7 +833,7 @@ def program_hours_csv(request: HttpRequest, program_id: int) -> HttpResponse:
                 "no" if row.below_floor else "yes",
             ]
         )
-    audit_record(actor=_user(request), action=AuditAction.EXPORT, obj=program, detail="hours csv")
+    audit_record(actor=request.user, action=AuditAction.EXPORT, obj=program, detail="hours csv")
     return response
 
 
@@ -845,8 +844,8 @@ def _csv_safe(value: str) -> str:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def appointment_book(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def appointment_book(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     patients = selectors.patients_for_staff(user=user)
     form = forms.AppointmentBookForm(request.POST or None, patients=patients)
     if request.method == "POST" and form.is_valid():
@@ -870,9 +869,9 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 @require_http_methods(["GET", "POST"])
-def availability(request: HttpRequest) -> HttpResponse:
+def availability(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Weekly open hours (in my zone) and days away."""
-    user = _user(request)
+    user = request.user
     if not user.is_clinician:
         raise Http404
     windows = list(ClinicianAvailability.objects.filter(clinician=user))
@@ -929,7 +928,9 @@ def availability(request: HttpRequest) -> HttpResponse:
         except services.SchedulingError as exc:
             messages.error(request, _errors(exc))
         status = 400
-    exceptions = user.availability_exceptions.filter(date__gte=timezone.localdate())  # type: ignore[attr-defined]
+    exceptions = AvailabilityException.objects.filter(
+        clinician=user, date__gte=timezone.localdate()
+    )
     return render(
         request,
         "scheduling/availability.html",
@@ -948,8 +949,8 @@ def availability(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def calendar_settings(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def calendar_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "rotate":
