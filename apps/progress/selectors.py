@@ -31,6 +31,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import Role
 from apps.accounts.selectors import patients_in_treatment, patients_visible_to
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
@@ -54,10 +55,6 @@ def is_clinician(user: User) -> bool:
     return bool(user.is_authenticated and user.role == Role.CLINICIAN)
 
 
-def is_outcomes_viewer(user: User) -> bool:
-    return bool(user.is_authenticated and user.role in (Role.CLINICIAN, Role.ADMIN))
-
-
 def progress_patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | None:
     """The patient whose progress ``viewer`` may read: themselves, or (clinicians) a patient
     of a program they work in. Admins and everyone else get None (callers answer 404)."""
@@ -76,7 +73,8 @@ def progress_patient_get_for_viewer(*, viewer: User, patient_id: int) -> User | 
 
 
 def outcome_programs_for(*, user: User) -> QuerySet[Program]:
-    if not is_outcomes_viewer(user):
+    # Outcomes are aggregates: every staff role sees those of its programs.
+    if not is_staff(user):
         return Program.objects.none()
     return programs_for_staff(user=user).order_by("name")
 
