@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -29,8 +28,8 @@ from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.progress import presentation, selectors, services
-from apps.progress.extensions import chart_sections, checkin_questions_for
-from apps.progress.forms import CaseloadFilterForm, CheckInForm
+from apps.progress.extensions import chart_sections
+from apps.progress.forms import CaseloadFilterForm, CheckInForm, checkin_initial
 
 
 # --- patient --------------------------------------------------------------------------------
@@ -43,40 +42,14 @@ def checkin(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "GET":
         earliest = today - dt.timedelta(days=selectors.BACKFILL_DAYS)
         day = query_date(request, "day", default=today, earliest=earliest, latest=today)
-    program = selectors.patient_program(patient)
-    substance_use = bool(program and program.is_substance_use)
     existing = selectors.checkin_for_day(patient=patient, day=day)
-    initial: dict[str, Any] = {"day": day.isoformat()}
     if existing is not None:
-        initial.update(
-            mood=str(existing.mood),
-            anxiety=str(existing.anxiety),
-            sleep_hours=f"{existing.sleep_hours:g}",
-            sleep_quality=str(existing.sleep_quality),
-            craving="" if existing.craving is None else str(existing.craving),
-            used_since_last={True: "yes", False: "no"}.get(existing.used_since_last, ""),  # type: ignore[arg-type]
-            used_what=existing.used_what,
-            skills_used=existing.skills_used,
-            note=existing.note,
-        )
         audit_record(actor=patient, action=AuditAction.VIEW, obj=existing, patient=patient)
-    questions = checkin_questions_for(patient)
-    for question in questions:
-        answer = question.answer_for(patient, day)
-        if answer is not None:
-            initial[question.key] = answer
-    form = CheckInForm(
-        request.POST or None,
-        initial=initial,
-        skills=selectors.skills_for(patient=patient),
-        substance_use=substance_use,
-        questions=questions,
-    )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
         try:
-            saved, created, flags = services.checkin_save(patient=patient, data=form.raw())
-        except ValidationError as exc:
-            form.add_service_errors(exc)
+            _saved, created, flags = services.checkin_save(patient=patient, data=request.POST)
+        except services.CheckInInvalid as exc:
+            form = exc.form
         else:
             if created:
                 messages.success(request, _("Thank you. Your check-in is saved."))
@@ -91,6 +64,12 @@ def checkin(request: AuthenticatedHttpRequest) -> HttpResponse:
                     ),
                 )
             return redirect("progress:mine")
+    else:
+        form = CheckInForm(initial=checkin_initial(existing, day=day), patient=patient)
+        for question in form.questions:
+            answer = question.answer_for(patient, day)
+            if answer is not None:
+                form.initial[question.key] = answer
     return render(
         request,
         "progress/checkin.html",
