@@ -28,11 +28,11 @@ from apps.accounts.selectors import patients_in_treatment, patients_visible_to
 from apps.enrollment.models import Application, Status
 from apps.homework.models import OPEN_STATUSES, Assignment
 from apps.measures.models import MeasureResponse, SafetyFlag
+from apps.measures.scoring import MEANINGFUL_POINTS, Change, change_summary
 from apps.programs.models import Program
 from apps.progress.models import DailyCheckIn
-from apps.progress.scoring import MEANINGFUL_POINTS, Change, change_between
 from apps.progress.selectors.access import is_clinician
-from apps.progress.selectors.episodes import local_today
+from apps.progress.selectors.episodes import current_scores_from, in_score_window, local_today
 from apps.scheduling.models import Appointment, GroupMembership, SessionStatus
 from apps.scheduling.selectors import membership_covers, week_start_for, weekly_hours
 
@@ -64,7 +64,7 @@ class CaseloadRow:
 
     @property
     def worsening(self) -> bool:
-        """PHQ-9 or GAD-7 up by a meaningful change since the first score ("Worse")."""
+        """PHQ-9 or GAD-7 up meaningfully since the episode's first score ("Worse")."""
         return bool((self.phq9 and self.phq9.worsened) or (self.gad7 and self.gad7.worsened))
 
     @property
@@ -92,13 +92,20 @@ CASELOAD_SORTS = ("flags", "name", "phq9", "phq9_change", "gad7", "checkin", "ho
 _NO_VALUE = 10**6
 
 
-def _latest(code: str, *, first: bool = False, field_name: str = "total") -> Subquery:
-    order = ("taken_at", "id") if first else ("-taken_at", "-id")
-    return Subquery(
-        MeasureResponse.objects.filter(patient=OuterRef("pk"), instrument=code, total__isnull=False)
-        .order_by(*order)
-        .values(field_name)[:1]
+def _scores(code: str, *, this_episode: bool = True) -> QuerySet[MeasureResponse]:
+    scores = MeasureResponse.objects.filter(
+        patient=OuterRef("pk"), instrument=code, total__isnull=False
     )
+    # The current episode's scores, as the chart counts them: its first is the baseline.
+    return scores.filter(in_score_window(OuterRef("scores_from"))) if this_episode else scores
+
+
+def _latest(code: str, *, first: bool = False, field_name: str = "total") -> Subquery:
+    # The latest score needs no window: the current episode has no end, so when it has two
+    # scores (a change is shown) the latest is one of them.
+    order = ("taken_at", "id") if first else ("-taken_at", "-id")
+    scores = _scores(code, this_episode=first)
+    return Subquery(scores.order_by(*order).values(field_name)[:1])
 
 
 def _count(qs: QuerySet[Any]) -> Coalesce:
@@ -141,6 +148,7 @@ def caseload_queryset(*, user: User, now: dt.datetime) -> QuerySet[User]:
     return (
         patients_visible_to(user=user)
         .select_related("patient_profile__program")
+        .annotate(scores_from=current_scores_from(OuterRef("pk")))
         .annotate(
             episode_status=Subquery(
                 Application.objects.filter(patient=OuterRef("pk"))
@@ -150,16 +158,8 @@ def caseload_queryset(*, user: User, now: dt.datetime) -> QuerySet[User]:
             phq9_first=_latest("phq9", first=True),
             phq9_last=_latest("phq9"),
             phq9_last_at=_latest("phq9", field_name="taken_at"),
-            phq9_count=_count(
-                MeasureResponse.objects.filter(
-                    patient=OuterRef("pk"), instrument="phq9", total__isnull=False
-                )
-            ),
-            gad7_count=_count(
-                MeasureResponse.objects.filter(
-                    patient=OuterRef("pk"), instrument="gad7", total__isnull=False
-                )
-            ),
+            phq9_count=_count(_scores("phq9")),
+            gad7_count=_count(_scores("gad7")),
             gad7_first=_latest("gad7", first=True),
             gad7_last=_latest("gad7"),
             open_flags=_count(
@@ -279,7 +279,7 @@ def _sql_order(sort: str) -> list[Any] | None:
     name = Lower("full_name")
     if sort == "flags" or sort not in CASELOAD_SORTS:
         # Same rule as ``CaseloadRow.worsening`` (scoring.Change.worsened): a rise of
-        # MEANINGFUL_POINTS or more since the first score, on either scale.
+        # MEANINGFUL_POINTS or more since the episode's first score, on either scale.
         worse = Q(phq9_count__gt=1, phq9_last__gte=F("phq9_first") + MEANINGFUL_POINTS) | Q(
             gad7_count__gt=1, gad7_last__gte=F("gad7_first") + MEANINGFUL_POINTS
         )
@@ -360,10 +360,10 @@ def _caseload_rows_for(patients: list[User], *, now: dt.datetime) -> list[Caselo
                 program=a.patient_profile.program,
                 status=a.episode_status or "",
                 # A change needs two scores; one score is shown on its own.
-                phq9=change_between("phq9", a.phq9_first, a.phq9_last)
+                phq9=change_summary("phq9", a.phq9_first, a.phq9_last)
                 if a.phq9_count > 1
                 else None,
-                gad7=change_between("gad7", a.gad7_first, a.gad7_last)
+                gad7=change_summary("gad7", a.gad7_first, a.gad7_last)
                 if a.gad7_count > 1
                 else None,
                 phq9_latest=a.phq9_last,

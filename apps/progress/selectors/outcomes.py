@@ -12,10 +12,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.enrollment.models import Application, DischargeReason, Status
 from apps.measures.models import MeasureContext, MeasureResponse
+from apps.measures.scoring import Change, change_summary
 from apps.programs.models import Program
 from apps.progress.extensions import outcome_metrics
-from apps.progress.scoring import Change, change_between
 from apps.progress.selectors.access import outcome_programs_for
+from apps.progress.selectors.episodes import taken_in_window, with_score_window
 from apps.progress.selectors.scores import CHART_INSTRUMENTS
 from apps.scheduling.models import ATTENDED_STATUSES, Attendance
 
@@ -55,8 +56,9 @@ def program_outcomes(
     discharge, median length of stay and the attendance rate, per program the viewer works
     in (admins: every program). Aggregates only.
 
-    Change pairs: each discharged patient's first score (intake) and the score taken at or
-    after discharge (context ``discharge``), else their last score before discharge."""
+    Change pairs, one per discharged episode: its first score (the intake) and the score taken
+    at or after discharge (context ``discharge``), else its last score before discharge; a
+    readmission is an episode of its own (``episodes.with_score_window``)."""
     programs = list(outcome_programs_for(user=user))
     if program_id:
         programs = [p for p in programs if p.pk == program_id]
@@ -111,20 +113,21 @@ def _outcomes(
 ) -> list[ProgramOutcome]:
     ids = [p.pk for p in programs]
     app_rows = list(
-        apps.values_list(
+        with_score_window(apps).values_list(
             "program_id",
             "patient_id",
             "status",
             "discharge__reason",
             "discharge__discharged_at",
             "start_date",
+            "scores_from",
+            "scores_until",
         )
     )
-    discharged = {(r[0], r[1]): r[4] for r in app_rows if r[2] == Status.DISCHARGED}
     scores: dict[tuple[int, str], list[tuple[dt.datetime, int, str]]] = {}
     for patient_id, code, taken_at, total, context in (
         MeasureResponse.objects.filter(
-            patient_id__in=[pat for _p, pat in discharged],
+            patient_id__in={r[1] for r in app_rows if r[2] == Status.DISCHARGED},
             instrument__in=CHART_INSTRUMENTS,
             total__isnull=False,
         )
@@ -152,13 +155,18 @@ def _outcomes(
         rows = [r for r in app_rows if r[0] == program.pk]
         ends: dict[str, list[Change]] = {code: [] for code in CHART_INSTRUMENTS}
         stays: list[int] = []
-        for _pid, pat, st, _reason, at, start_date in rows:
+        for _pid, pat, st, _reason, at, start_date, scores_from, scores_until in rows:
             if st != Status.DISCHARGED:
                 continue
             if at is not None and start_date is not None:
                 stays.append((at.date() - start_date).days)
             for code in CHART_INSTRUMENTS:
-                change = _discharge_change(code, scores.get((pat, code), []), at)
+                series = [
+                    s
+                    for s in scores.get((pat, code), [])
+                    if taken_in_window(s[0], scores_from, scores_until)
+                ]
+                change = _discharge_change(code, series, at)
                 if change is not None:
                     ends[code].append(change)
         att = attendance.get(program.pk)
@@ -197,7 +205,7 @@ def _discharge_change(
     end = at_discharge[-1] if at_discharge else (before[-1] if before else None)
     if end is None or end is series[0]:
         return None
-    return change_between(code, series[0][1], end[1])
+    return change_summary(code, series[0][1], end[1])
 
 
 def _share(flags: list[bool]) -> float | None:

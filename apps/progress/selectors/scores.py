@@ -11,7 +11,13 @@ from apps.measures.models import MeasureContext, MeasureResponse
 from apps.measures.registry import Instrument, instrument_get
 from apps.programs.models import Program
 from apps.progress.models import MeasureSchedule
-from apps.progress.selectors.episodes import episode_for, local_today, patient_program, patient_zone
+from apps.progress.selectors.episodes import (
+    Episode,
+    episode_for,
+    local_today,
+    patient_program,
+    patient_zone,
+)
 
 CHART_INSTRUMENTS = ("phq9", "gad7")
 
@@ -124,12 +130,17 @@ def measure_series(*, patient: User, code: str) -> list[ScorePoint]:
     ]
 
 
-def measure_series_many(*, patient: User, codes: tuple[str, ...]) -> dict[str, list[ScorePoint]]:
-    """Each instrument's scores, oldest first, in one query."""
+def measure_series_many(
+    *, patient: User, codes: tuple[str, ...], episode: Episode | None = None
+) -> dict[str, list[ScorePoint]]:
+    """Each instrument's scores, oldest first, in one query; only ``episode``'s if given."""
     out: dict[str, list[ScorePoint]] = {code: [] for code in codes}
-    for r in MeasureResponse.objects.filter(
+    responses = MeasureResponse.objects.filter(
         patient=patient, instrument__in=codes, total__isnull=False
-    ).order_by("taken_at", "id"):
+    )
+    if episode is not None:
+        responses = responses.filter(episode.scores)
+    for r in responses.order_by("taken_at", "id"):
         if r.total is not None:
             out[r.instrument].append(
                 ScorePoint(r.taken_at, r.total, r.band, r.band_label, r.context)
