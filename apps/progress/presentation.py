@@ -8,15 +8,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.measures.models import MeasureContext
+from apps.homework.models import Assignment
+from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import instrument_get
 from apps.measures.scoring import Change, change_summary
 from apps.progress import charts, selectors
+from apps.scheduling.models import Attendance
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -297,10 +302,6 @@ def progress_context(*, patient: User, own: bool) -> dict[str, Any]:
 def timeline(*, patient: User, limit: int = 150) -> list[dict[str, Any]]:
     """Sessions attended, homework, measures and safety flags, newest first (check-ins have
     their own chart and table)."""
-    from apps.homework.models import Assignment
-    from apps.measures.models import MeasureResponse, SafetyFlag
-    from apps.scheduling.models import Attendance
-
     events: list[dict[str, Any]] = []
     for a in Attendance.objects.filter(patient=patient).select_related("session__group")[:limit]:
         events.append(
@@ -345,10 +346,6 @@ def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
     """Pre-rendered cells for the caseload table: with 500 rows, building these with
     ``format_html`` is several times faster than template tags per cell. Every value is
     escaped by ``format_html``."""
-    from django.urls import reverse
-    from django.utils.html import format_html
-    from django.utils.safestring import mark_safe
-
     chart_url = reverse("progress:chart", args=[0])[: -len("0/")]
     from_label, none_label = _("from"), _("None")
     below_label, on_track_label, open_label = _("Behind"), _("On track"), _("open")

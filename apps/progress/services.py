@@ -7,25 +7,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.measures.models import MeasureResponse, SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit, safety_flag_raise
+from apps.notifications.models import Kind, Outbox
+from apps.notifications.services import notification_schedule
 from apps.progress import selectors
 from apps.progress.forms import CheckInForm
 from apps.progress.models import DailyCheckIn
 from apps.rooms.services import risk_phrase_match
-
-if TYPE_CHECKING:
-    from apps.accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -189,10 +189,6 @@ def measure_reminders_plan(*, now: dt.datetime | None = None) -> int:
     Idempotent: a round that already has an outbox row (sent, pending or cancelled) is left
     alone, so a reminder is sent once. ``measure_due_guard`` cancels it at send time if the
     patient has done the measures by then."""
-    from apps.accounts.models import Role, User
-    from apps.notifications.models import Kind, Outbox
-    from apps.notifications.services import notification_schedule
-
     now = now or timezone.now()
     queued = 0
     patients = User.objects.filter(

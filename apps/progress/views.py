@@ -307,7 +307,7 @@ def summary(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def summary_pdf(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
-    from xhtml2pdf import pisa
+    from xhtml2pdf import pisa  # about a quarter of a second to import; only the PDF needs it
 
     patient = _visible_patient(request, patient_id)
     context = _summary_context(request, patient)
