@@ -6,9 +6,11 @@ from django.apps import AppConfig
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from apps.core import nav
+
 
 def open_flags_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
-    from apps.measures.selectors import flags_open_for
+    from apps.measures.selectors import flags_open_for  # apps.py loads before the models
 
     flags = list(flags_open_for(user=request.user)[:10])  # type: ignore[arg-type]
     return "measures/partials/flags_panel.html", {"flags": flags}
@@ -19,11 +21,9 @@ class MeasuresConfig(AppConfig):
     label = "measures"
 
     def ready(self) -> None:
-        from apps.measures import reminders
+        from apps.measures import reminders  # it imports models: not before ready()
 
         reminders.register()  # its reminders and send-time guards (notifications.planning)
-        from apps.core import nav
-
         nav.register_link(
             roles={"clinician", "admin"},
             label=_("Safety flags"),

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from apps.core.signed import SignedRecord
+from apps.measures.registry import Instrument, instrument_get
 
 
 class MeasureContext(models.TextChoices):
@@ -67,9 +68,7 @@ class MeasureResponse(SignedRecord, models.Model):
         return True
 
     @property
-    def definition(self):  # type: ignore[no-untyped-def]
-        from apps.measures.registry import instrument_get
-
+    def definition(self) -> Instrument | None:
         return instrument_get(self.instrument)
 
     @property

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.measures.registry import Band, Cond, Instrument, Item
 
@@ -142,26 +143,81 @@ def score(instrument: Instrument, raw: Mapping[str, object]) -> Score:
     )
 
 
+# Change since baseline, with the measurement-based-care conventions (shared/CLINICAL.md):
+# response is a drop of at least 50% from baseline; remission is a PHQ-9 (or GAD-7) total
+# under 5; a change of 5 or more PHQ-9 points is meaningful (the same bar for GAD-7).
+REMISSION_BELOW = {"phq9": 5, "gad7": 5}
+MEANINGFUL_POINTS = 5
+STATUS_LABELS = {
+    "remission": gettext_lazy("Remission"),
+    "response": gettext_lazy("Response"),
+    "improved": gettext_lazy("Improved"),
+    "worse": gettext_lazy("Worse"),
+    "no_change": gettext_lazy("No clear change"),
+}
+
+
 @dataclass(frozen=True)
 class Change:
+    code: str
     baseline: int
     current: int
     delta: int
     response: bool
     remission: bool
+    meaningful: bool
 
+    @property
+    def improved(self) -> bool:
+        return self.meaningful and self.delta < 0
 
-# Measurement-based-care conventions (shared/CLINICAL.md): response is a drop of at least 50%
-# from baseline; remission is a PHQ-9 (or GAD-7) total under 5.
-REMISSION_BELOW = {"phq9": 5, "gad7": 5}
+    @property
+    def worsened(self) -> bool:
+        return self.meaningful and self.delta > 0
+
+    @property
+    def delta_text(self) -> str:
+        return f"+{self.delta}" if self.delta > 0 else str(self.delta)
+
+    @property
+    def percent(self) -> int | None:
+        if not self.baseline:
+            return None
+        return round(100 * self.delta / self.baseline)
+
+    @property
+    def status(self) -> str:
+        """One word for badges and filters: remission > response > improved > worse > same."""
+        if self.remission:
+            return "remission"
+        if self.response:
+            return "response"
+        if self.improved:
+            return "improved"
+        if self.worsened:
+            return "worse"
+        return "no_change"
+
+    @property
+    def status_label(self) -> str:
+        return str(STATUS_LABELS[self.status])
 
 
 def change_summary(
     instrument_code: str, baseline: int | None, current: int | None
 ) -> Change | None:
+    """The change from ``baseline`` (the first score of the episode of care, see
+    ``progress.selectors.episodes``) to ``current``; None without both."""
     if baseline is None or current is None:
         return None
-    response = baseline > 0 and (baseline - current) * 2 >= baseline
+    delta = current - baseline
     threshold = REMISSION_BELOW.get(instrument_code)
-    remission = threshold is not None and current < threshold
-    return Change(baseline, current, current - baseline, response, remission)
+    return Change(
+        code=instrument_code,
+        baseline=baseline,
+        current=current,
+        delta=delta,
+        response=baseline > 0 and -delta * 2 >= baseline,
+        remission=threshold is not None and current < threshold,
+        meaningful=abs(delta) >= MEANINGFUL_POINTS,
+    )

@@ -3,13 +3,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+
+from apps.core import nav
+from apps.core.fragments import user_scope
 
 
 def checkin_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
     """The patient's "Check in" card: today's check-in and any measures due."""
-    from apps.progress import selectors
+    from apps.progress import selectors  # apps.py loads before the models
 
     user: Any = request.user
     if not user.is_authenticated or user.role != "patient":
@@ -25,8 +29,6 @@ def checkin_panel(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:
 
 
 def _checkin_scopes(request: HttpRequest) -> list[str]:
-    from apps.core.fragments import user_scope
-
     # Check-ins, responses and the application point at the patient; the measure schedule,
     # the program and enrollment's other tables are shared.
     return [
@@ -38,7 +40,7 @@ def _checkin_scopes(request: HttpRequest) -> list[str]:
 
 
 def _checkin_day(request: HttpRequest) -> list[Any]:
-    from apps.progress import selectors
+    from apps.progress import selectors  # apps.py loads before the models
 
     return [selectors.local_today(request.user)]  # type: ignore[arg-type]
 
@@ -50,11 +52,12 @@ class ProgressConfig(AppConfig):
     label = "progress"
 
     def ready(self) -> None:
+        # These import models: not before ready().
+        from apps.notifications import guards
         from apps.progress import reminders
+        from apps.progress.services import MEASURE_DUE_PREFIX, measure_due_guard
 
         reminders.register()  # its reminders and send-time guards (notifications.planning)
-        from apps.core import nav
-
         nav.register_link(
             roles={"patient"}, label=_("My progress"), url_name="progress:mine", order=40
         )
@@ -72,11 +75,6 @@ class ProgressConfig(AppConfig):
             render=checkin_panel,
             cache=nav.PanelCache(scopes=_checkin_scopes, vary=_checkin_day),
         )
-
-        from django.conf import settings
-
-        from apps.notifications import guards
-        from apps.progress.services import MEASURE_DUE_PREFIX, measure_due_guard
 
         guards.register(
             name="progress-measure-due", prefix=MEASURE_DUE_PREFIX, guard=measure_due_guard

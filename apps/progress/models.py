@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from apps.measures.registry import instrument_get
+
 SCALE_MAX = 10
 SLEEP_HOURS_MAX = Decimal("24")
 
@@ -163,8 +165,6 @@ class MeasureSchedule(models.Model):
         return f"Measure schedule of {self.program}"
 
     def clean(self) -> None:
-        from apps.measures.registry import instrument_get
-
         codes = self.instruments if isinstance(self.instruments, list) else None
         if not codes or any(not isinstance(c, str) or instrument_get(c) is None for c in codes):
             raise ValidationError({"instruments": _("List known instrument codes.")})

@@ -8,15 +8,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.measures.models import MeasureContext
+from apps.homework.models import Assignment
+from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import instrument_get
+from apps.measures.scoring import Change, change_summary
 from apps.progress import charts, selectors
-from apps.progress.scoring import change_between, change_sentence
+from apps.scheduling.models import Attendance
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -28,14 +33,43 @@ def _local_date(when: dt.datetime, patient: User) -> dt.date:
     return when.astimezone(selectors.patient_zone(patient)).date()
 
 
+def change_sentence(short_name: str, change: Change | None, *, own: bool) -> str:
+    """ "Your PHQ-9 went from 16 to 9 since admission" (``own``) or the clinician's version."""
+    if change is None:
+        return ""
+    values = {"name": short_name, "start": change.baseline, "end": change.current}
+    if change.delta == 0:
+        text = (
+            _("Your %(name)s is %(end)s, the same as at admission.")
+            if own
+            else _("%(name)s is %(end)s, the same as at admission.")
+        )
+    else:
+        text = (
+            _("Your %(name)s went from %(start)s to %(end)s since admission.")
+            if own
+            else _("%(name)s went from %(start)s to %(end)s since admission.")
+        )
+    text = text % values
+    if change.remission:
+        text += " " + _("That is below 5, the usual mark of remission.")
+    elif change.response:
+        text += " " + _(
+            "That is a drop of half or more, the usual mark of a response to treatment."
+        )
+    elif change.worsened:
+        text += " " + _("That is a rise of 5 points or more.")
+    return text
+
+
 def measure_blocks(
-    *, patient: User, own: bool, today: dt.date, episode: Any
+    *, patient: User, own: bool, today: dt.date, episode: selectors.Episode
 ) -> list[dict[str, Any]]:
     program = selectors.patient_program(patient)
     codes = selectors.CHART_INSTRUMENTS + (
         selectors.SUD_INSTRUMENTS if program and program.is_substance_use else ()
     )
-    all_series = selectors.measure_series_many(patient=patient, codes=codes)
+    all_series = selectors.measure_series_many(patient=patient, codes=codes, episode=episode)
     blocks = []
     for code in codes:
         definition = instrument_get(code)
@@ -62,7 +96,7 @@ def measure_blocks(
             for day, p in zip(days, points, strict=True)
         ]
         change = (
-            change_between(code, points[0].total, points[-1].total) if len(points) >= 2 else None
+            change_summary(code, points[0].total, points[-1].total) if len(points) >= 2 else None
         )
         sentence = change_sentence(definition.short_name, change, own=own)
         if not points:
@@ -203,7 +237,7 @@ def checkin_block(
     }
 
 
-def hours_block(*, patient: User, episode: Any) -> dict[str, Any] | None:
+def hours_block(*, patient: User, episode: selectors.Episode) -> dict[str, Any] | None:
     program = selectors.patient_program(patient)
     if program is None:
         return None
@@ -268,10 +302,6 @@ def progress_context(*, patient: User, own: bool) -> dict[str, Any]:
 def timeline(*, patient: User, limit: int = 150) -> list[dict[str, Any]]:
     """Sessions attended, homework, measures and safety flags, newest first (check-ins have
     their own chart and table)."""
-    from apps.homework.models import Assignment
-    from apps.measures.models import MeasureResponse, SafetyFlag
-    from apps.scheduling.models import Attendance
-
     events: list[dict[str, Any]] = []
     for a in Attendance.objects.filter(patient=patient).select_related("session__group")[:limit]:
         events.append(
@@ -316,10 +346,6 @@ def caseload_cells(rows: list[Any]) -> list[dict[str, Any]]:
     """Pre-rendered cells for the caseload table: with 500 rows, building these with
     ``format_html`` is several times faster than template tags per cell. Every value is
     escaped by ``format_html``."""
-    from django.urls import reverse
-    from django.utils.html import format_html
-    from django.utils.safestring import mark_safe
-
     chart_url = reverse("progress:chart", args=[0])[: -len("0/")]
     from_label, none_label = _("from"), _("None")
     below_label, on_track_label, open_label = _("Behind"), _("On track"), _("open")

@@ -7,26 +7,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from apps.accounts.models import Role, User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.measures.models import MeasureResponse, SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.measures.services import measure_submit, safety_flag_raise
+from apps.notifications.models import Kind, Outbox
+from apps.notifications.services import notification_schedule
 from apps.progress import selectors
-from apps.progress.extensions import checkin_questions_for
-from apps.progress.models import SCALE_MAX, SLEEP_HOURS_MAX, DailyCheckIn, SleepQuality
+from apps.progress.forms import CheckInForm
+from apps.progress.models import DailyCheckIn
 from apps.rooms.services import risk_phrase_match
-
-if TYPE_CHECKING:
-    from apps.accounts.models import User
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,6 @@ class CheckInRule:
     severity: str
     reason: str
 
-
-# Where checkin_validate puts the answers to other apps' questions (extensions).
-EXTRA_ANSWERS = "extra_answers"
 
 # Lowest mood on the 0-10 scale, or any use reported in a substance-use program.
 LOW_MOOD_AT_MOST = 1
@@ -66,151 +62,49 @@ def checkin_rules_hit(checkin: DailyCheckIn) -> list[CheckInRule]:
     return hits
 
 
-def _int_in_range(
-    errors: dict[str, str], data: Mapping[str, Any], key: str, low: int, high: int
-) -> int | None:
-    raw = data.get(key)
-    if raw in (None, ""):
-        errors[key] = _("Please answer this question.")
-        return None
-    if isinstance(raw, bool):
-        errors[key] = _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
-        return None
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        errors[key] = _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
-        return None
-    if not low <= value <= high:
-        errors[key] = _("Choose a number from %(low)s to %(high)s.") % {"low": low, "high": high}
-        return None
-    return value
+class CheckInInvalid(ValidationError):
+    """The check-in did not validate; nothing was written. ``form`` holds the errors, field
+    by field, for the page to show."""
 
-
-def checkin_validate(
-    *, patient: User, data: Mapping[str, Any], now: dt.datetime | None = None
-) -> dict[str, Any]:
-    """Clean raw check-in answers; raise ``ValidationError`` (field -> message) on any
-    problem. The patient's own time zone decides what "today" is."""
-    errors: dict[str, str] = {}
-    today = selectors.local_today(patient, now)
-    day = data.get("day") or today
-    if isinstance(day, str):
-        try:
-            day = dt.date.fromisoformat(day)
-        except ValueError:
-            errors["day"] = _("Enter a valid date.")
-            day = today
-    if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
-        errors["day"] = _("Enter a valid date.")
-        day = today
-    elif day > today:
-        errors["day"] = _("You can't check in for a future date.")
-    elif (today - day).days > selectors.BACKFILL_DAYS:
-        errors["day"] = _("Check-ins can be filled in up to %(days)s days back.") % {
-            "days": selectors.BACKFILL_DAYS
-        }
-    cleaned: dict[str, Any] = {"day": day}
-    cleaned["mood"] = _int_in_range(errors, data, "mood", 0, SCALE_MAX)
-    cleaned["anxiety"] = _int_in_range(errors, data, "anxiety", 0, SCALE_MAX)
-    cleaned["sleep_quality"] = _int_in_range(
-        errors, data, "sleep_quality", SleepQuality.VERY_POOR, SleepQuality.VERY_GOOD
-    )
-    raw_sleep = data.get("sleep_hours")
-    try:
-        sleep = Decimal(str(raw_sleep).strip())
-        if not sleep.is_finite():
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        errors["sleep_hours"] = _("Enter the hours you slept, for example 7 or 6.5.")
-        sleep = None
-    if sleep is not None:
-        if not Decimal(0) <= sleep <= SLEEP_HOURS_MAX:
-            errors["sleep_hours"] = _("Hours slept must be between 0 and 24.")
-        elif sleep != sleep.quantize(Decimal("0.1")):
-            errors["sleep_hours"] = _("Use at most one decimal place, for example 6.5.")
-    cleaned["sleep_hours"] = sleep
-    program = selectors.patient_program(patient)
-    substance_use = bool(program and program.is_substance_use)
-    if substance_use:
-        cleaned["craving"] = _int_in_range(errors, data, "craving", 0, SCALE_MAX)
-        used = data.get("used_since_last")
-        if used in (True, "yes", "true", "1"):
-            cleaned["used_since_last"] = True
-        elif used in (False, "no", "false", "0"):
-            cleaned["used_since_last"] = False
-        else:
-            errors["used_since_last"] = _("Please answer yes or no.")
-            cleaned["used_since_last"] = None
-        used_what = str(data.get("used_what") or "").strip()
-        if len(used_what) > 200:
-            errors["used_what"] = _("Keep this under 200 characters.")
-        cleaned["used_what"] = used_what if cleaned["used_since_last"] else ""
-    else:
-        cleaned.update(craving=None, used_since_last=None, used_what="")
-    allowed = {s.slug for s in selectors.skills_for(patient=patient)}
-    skills = data.get("skills_used") or []
-    if isinstance(skills, str):
-        skills = [skills]
-    if not isinstance(skills, (list, tuple)) or any(s not in allowed for s in skills):
-        errors["skills_used"] = _("Choose skills from the list.")
-        skills = []
-    cleaned["skills_used"] = sorted(set(skills))
-    note = str(data.get("note") or "").strip()
-    if len(note) > 1000:
-        errors["note"] = _("Keep the note under 1,000 characters.")
-    cleaned["note"] = note
-    extra: dict[str, str] = {}
-    for question in checkin_questions_for(patient):
-        answer = data.get(question.key)
-        if answer in (None, ""):
-            errors[question.key] = _("Please answer this question.")
-        elif not isinstance(answer, str) or answer not in {c for c, _label in question.choices}:
-            errors[question.key] = _("Choose one of the answers.")
-        else:
-            extra[question.key] = answer
-    if extra:
-        cleaned[EXTRA_ANSWERS] = extra
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
+    def __init__(self, form: CheckInForm) -> None:
+        super().__init__(form.errors.as_data())
+        self.form = form
 
 
 @transaction.atomic
 def checkin_save(
     *, patient: User, data: Mapping[str, Any], now: dt.datetime | None = None
 ) -> tuple[DailyCheckIn, bool, list[SafetyFlag]]:
-    """Create today's (or a recent day's) check-in, or edit it if one exists for that day.
+    """Create today's (or a recent day's) check-in from raw answers, or edit it if one exists
+    for that day. ``CheckInForm`` validates them (the patient's own time zone decides what
+    "today" is); bad input raises ``CheckInInvalid`` and changes nothing.
 
-    Returns (check-in, created, flags raised). Refuses non-patients; validation errors change
-    nothing. The (patient, day) unique constraint settles two simultaneous first submits: the
-    loser updates the winner's row instead."""
+    Returns (check-in, created, flags raised). Refuses non-patients. The (patient, day)
+    unique constraint settles two simultaneous first submits: the loser updates the
+    winner's row instead."""
     if not patient.is_authenticated or not patient.is_patient:
         raise ValidationError({"__all__": _("Only patients check in.")})
-    cleaned = checkin_validate(patient=patient, data=data, now=now)
-    extra = cleaned.pop(EXTRA_ANSWERS, {})
+    form = CheckInForm(data, patient=patient, now=now)
+    if not form.is_valid():
+        raise CheckInInvalid(form)
+    day = form.cleaned_data["day"]
+    fields = form.checkin_values()
     program = selectors.patient_program(patient)
-    fields = {k: v for k, v in cleaned.items() if k != "day"}
-    existing = (
-        DailyCheckIn.objects.select_for_update().filter(patient=patient, day=cleaned["day"]).first()
-    )
+    existing = DailyCheckIn.objects.select_for_update().filter(patient=patient, day=day).first()
     created = existing is None
     if existing is None:
         try:
             with transaction.atomic():
                 checkin = DailyCheckIn.objects.create(
-                    patient=patient, program=program, day=cleaned["day"], **fields
+                    patient=patient, program=program, day=day, **fields
                 )
         except IntegrityError:
             created = False
-            existing = DailyCheckIn.objects.select_for_update().get(
-                patient=patient, day=cleaned["day"]
-            )
+            existing = DailyCheckIn.objects.select_for_update().get(patient=patient, day=day)
     if existing is not None:
         checkin = existing
         for key, value in fields.items():
             setattr(checkin, key, value)
-        checkin.full_clean(exclude=["patient", "program"])
         checkin.save(update_fields=[*fields, "updated_at"])
     audit_record(
         actor=patient,
@@ -220,9 +114,8 @@ def checkin_save(
         detail="daily check-in",
     )
     # Answers to other apps' questions are theirs to store, in this transaction.
-    questions = {q.key: q for q in checkin_questions_for(patient)}
-    for key, answer in extra.items():
-        questions[key].save(patient=patient, checkin=checkin, answer=answer)
+    for question in form.questions:
+        question.save(patient=patient, checkin=checkin, answer=form.cleaned_data[question.key])
     return checkin, created, _raise_checkin_flags(checkin, program)
 
 
@@ -296,10 +189,6 @@ def measure_reminders_plan(*, now: dt.datetime | None = None) -> int:
     Idempotent: a round that already has an outbox row (sent, pending or cancelled) is left
     alone, so a reminder is sent once. ``measure_due_guard`` cancels it at send time if the
     patient has done the measures by then."""
-    from apps.accounts.models import Role, User
-    from apps.notifications.models import Kind, Outbox
-    from apps.notifications.services import notification_schedule
-
     now = now or timezone.now()
     queued = 0
     patients = User.objects.filter(

@@ -11,15 +11,15 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.models import Role, User
+from apps.accounts.http import AuthenticatedHttpRequest, patient_required, staff_required
+from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
 from apps.core import fragments
@@ -28,65 +28,28 @@ from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.progress import presentation, selectors, services
-from apps.progress.extensions import chart_sections, checkin_questions_for
-from apps.progress.forms import CaseloadFilterForm, CheckInForm
-
-
-def _user(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
-def _patient_only(request: HttpRequest) -> User:
-    user = _user(request)
-    if user.role != Role.PATIENT:
-        raise Http404
-    return user
+from apps.progress.extensions import chart_sections
+from apps.progress.forms import CaseloadFilterForm, CheckInForm, checkin_initial
 
 
 # --- patient --------------------------------------------------------------------------------
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def checkin(request: HttpRequest) -> HttpResponse:
-    patient = _patient_only(request)
+def checkin(request: AuthenticatedHttpRequest) -> HttpResponse:
+    patient = request.user
     today = selectors.local_today(patient)
     day = today
     if request.method == "GET":
         earliest = today - dt.timedelta(days=selectors.BACKFILL_DAYS)
         day = query_date(request, "day", default=today, earliest=earliest, latest=today)
-    program = selectors.patient_program(patient)
-    substance_use = bool(program and program.is_substance_use)
     existing = selectors.checkin_for_day(patient=patient, day=day)
-    initial: dict[str, Any] = {"day": day.isoformat()}
     if existing is not None:
-        initial.update(
-            mood=str(existing.mood),
-            anxiety=str(existing.anxiety),
-            sleep_hours=f"{existing.sleep_hours:g}",
-            sleep_quality=str(existing.sleep_quality),
-            craving="" if existing.craving is None else str(existing.craving),
-            used_since_last={True: "yes", False: "no"}.get(existing.used_since_last, ""),  # type: ignore[arg-type]
-            used_what=existing.used_what,
-            skills_used=existing.skills_used,
-            note=existing.note,
-        )
         audit_record(actor=patient, action=AuditAction.VIEW, obj=existing, patient=patient)
-    questions = checkin_questions_for(patient)
-    for question in questions:
-        answer = question.answer_for(patient, day)
-        if answer is not None:
-            initial[question.key] = answer
-    form = CheckInForm(
-        request.POST or None,
-        initial=initial,
-        skills=selectors.skills_for(patient=patient),
-        substance_use=substance_use,
-        questions=questions,
-    )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST":
         try:
-            saved, created, flags = services.checkin_save(patient=patient, data=form.raw())
-        except ValidationError as exc:
-            form.add_service_errors(exc)
+            _saved, created, flags = services.checkin_save(patient=patient, data=request.POST)
+        except services.CheckInInvalid as exc:
+            form = exc.form
         else:
             if created:
                 messages.success(request, _("Thank you. Your check-in is saved."))
@@ -101,6 +64,12 @@ def checkin(request: HttpRequest) -> HttpResponse:
                     ),
                 )
             return redirect("progress:mine")
+    else:
+        form = CheckInForm(initial=checkin_initial(existing, day=day), patient=patient)
+        for question in form.questions:
+            answer = question.answer_for(patient, day)
+            if answer is not None:
+                form.initial[question.key] = answer
     return render(
         request,
         "progress/checkin.html",
@@ -109,10 +78,10 @@ def checkin(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@patient_required
 @require_GET
-def my_progress(request: HttpRequest) -> HttpResponse:
-    patient = _patient_only(request)
+def my_progress(request: AuthenticatedHttpRequest) -> HttpResponse:
+    patient = request.user
     context = presentation.progress_context(patient=patient, own=True)
     context["due"] = selectors.measures_due(patient=patient)
     context["sections"] = chart_sections(request, patient, audience="patient")
@@ -127,10 +96,10 @@ def my_progress(request: HttpRequest) -> HttpResponse:
     return render(request, "progress/my_progress.html", context)
 
 
-@login_required
+@patient_required
 @require_http_methods(["GET", "POST"])
-def measure_take(request: HttpRequest, code: str) -> HttpResponse:
-    patient = _patient_only(request)
+def measure_take(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
+    patient = request.user
     due = selectors.measure_due_get(patient=patient, code=code)
     if due is None:
         if request.method == "POST":
@@ -180,8 +149,8 @@ def measure_take(request: HttpRequest, code: str) -> HttpResponse:
 # --- clinicians -----------------------------------------------------------------------------
 @login_required
 @require_GET
-def caseload(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
     if not selectors.is_clinician(user):
         raise Http404
 
@@ -260,13 +229,11 @@ CASELOAD_SCOPES = [
 ]
 
 
-def _visible_patient(request: HttpRequest, patient_id: int) -> User:
-    patient = selectors.progress_patient_get_for_viewer(
-        viewer=_user(request), patient_id=patient_id
-    )
+def _visible_patient(request: AuthenticatedHttpRequest, patient_id: int) -> User:
+    patient = selectors.progress_patient_get_for_viewer(viewer=request.user, patient_id=patient_id)
     if patient is None:
         audit_record(
-            actor=_user(request),
+            actor=request.user,
             action=AuditAction.DENIED,
             object_type="progress.summary",
             object_id=patient_id,
@@ -277,8 +244,8 @@ def _visible_patient(request: HttpRequest, patient_id: int) -> User:
 
 @login_required
 @require_GET
-def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
-    user = _user(request)
+def patient_chart(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    user = request.user
     if not selectors.is_clinician(user):
         raise Http404
     patient = _visible_patient(request, patient_id)
@@ -310,12 +277,12 @@ def patient_chart(request: HttpRequest, patient_id: int) -> HttpResponse:
     return render(request, "progress/patient_chart.html", context)
 
 
-def _summary_context(request: HttpRequest, patient: User) -> dict[str, Any]:
+def _summary_context(request: AuthenticatedHttpRequest, patient: User) -> dict[str, Any]:
     context = presentation.progress_context(patient=patient, own=False)
     checkins = [r["checkin"] for r in context["checkins"]["rows"] if r["checkin"] is not None]
     context.update(
         generated_at=timezone.now(),
-        generated_by=_user(request),
+        generated_by=request.user,
         checkin_averages=selectors.checkin_averages(checkins),
     )
     return context
@@ -323,11 +290,11 @@ def _summary_context(request: HttpRequest, patient: User) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def summary(request: HttpRequest, patient_id: int) -> HttpResponse:
+def summary(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
     patient = _visible_patient(request, patient_id)
     context = _summary_context(request, patient)
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.EXPORT,
         object_type="progress.summary",
         object_id=patient.pk,
@@ -339,8 +306,8 @@ def summary(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def summary_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
-    from xhtml2pdf import pisa
+def summary_pdf(request: AuthenticatedHttpRequest, patient_id: int) -> HttpResponse:
+    from xhtml2pdf import pisa  # about a quarter of a second to import; only the PDF needs it
 
     patient = _visible_patient(request, patient_id)
     context = _summary_context(request, patient)
@@ -351,7 +318,7 @@ def summary_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
     if result.err:
         return HttpResponse(_("The PDF could not be made. Use the print view."), status=500)
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.EXPORT,
         object_type="progress.summary",
         object_id=patient.pk,
@@ -366,10 +333,8 @@ def summary_pdf(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 
 # --- outcomes -------------------------------------------------------------------------------
-def _outcomes(request: HttpRequest) -> tuple[list[Any], dt.date | None]:
-    user = _user(request)
-    if not selectors.is_outcomes_viewer(user):
-        raise Http404
+def _outcomes(request: AuthenticatedHttpRequest) -> tuple[list[Any], dt.date | None]:
+    user = request.user
     # A bad date shows every outcome, as an absent one does (the CSV has no page to warn on).
     today = timezone.localdate()
     since = query_date_or_none(
@@ -381,17 +346,17 @@ def _outcomes(request: HttpRequest) -> tuple[list[Any], dt.date | None]:
     return outcomes, since
 
 
-@login_required
+@staff_required
 @require_GET
-def outcomes(request: HttpRequest) -> HttpResponse:
+def outcomes(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows, since = _outcomes(request)
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.VIEW,
         object_type="progress.outcomes",
         detail=f"outcomes ({len(rows)} programs)",
     )
-    quarters = selectors.quarterly_outcomes(user=_user(request))
+    quarters = selectors.quarterly_outcomes(user=request.user)
     return render(
         request,
         "progress/outcomes.html",
@@ -403,9 +368,9 @@ def _extra_labels(rows: list[Any]) -> list[str]:
     return list(rows[0].extra) if rows else []
 
 
-@login_required
+@staff_required
 @require_GET
-def outcomes_csv(request: HttpRequest) -> HttpResponse:
+def outcomes_csv(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows, since = _outcomes(request)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="program-outcomes.csv"'
@@ -433,7 +398,7 @@ def outcomes_csv(request: HttpRequest) -> HttpResponse:
             *_extra_labels(rows),
         ]
     )
-    quarters = selectors.quarterly_outcomes(user=_user(request))
+    quarters = selectors.quarterly_outcomes(user=request.user)
     for r in [*rows, *quarters]:
         writer.writerow(
             [
@@ -464,7 +429,7 @@ def outcomes_csv(request: HttpRequest) -> HttpResponse:
             ]
         )
     audit_record(
-        actor=_user(request),
+        actor=request.user,
         action=AuditAction.EXPORT,
         object_type="progress.outcomes",
         detail=f"outcomes csv ({len(rows)} programs)",

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+
+from apps.core import nav
 
 
 class SchedulingConfig(AppConfig):
@@ -10,14 +13,9 @@ class SchedulingConfig(AppConfig):
     verbose_name = _("Scheduling")
 
     def ready(self) -> None:
-        from apps.scheduling import reminders
+        from apps.scheduling import panels, reminders  # they import models: not before ready()
 
         reminders.register()  # its reminders and send-time guards (notifications.planning)
-        from django.conf import settings
-
-        from apps.core import nav
-        from apps.scheduling import panels
-
         # Declared in code; django-celery-beat's DatabaseScheduler installs it at start.
         settings.CELERY_BEAT_SCHEDULE["scheduling-extend-sessions"] = {
             "task": "scheduling.extend_sessions",

@@ -28,6 +28,8 @@ from dateutil.rrule import rrulestr
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from apps.scheduling.extensions import module_catalogue
+
 MAX_TOPICS = 60
 TITLE_MAX = 200
 SLUG_RE = re.compile(r"^[-a-z0-9_]{1,60}$")
@@ -104,8 +106,6 @@ def topics_clean(raw: Any, *, known_modules: Iterable[str] | None = None) -> lis
 
 def module_slugs() -> set[str] | None:
     """The slugs a topic may name (from the app that owns modules), or None if unknown."""
-    from apps.scheduling.extensions import module_catalogue
-
     catalogue = module_catalogue()
     return set(catalogue) if catalogue is not None else None
 

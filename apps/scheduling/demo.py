@@ -29,6 +29,7 @@ from apps.scheduling.models import (
     SessionStatus,
 )
 from apps.scheduling.recurrence import rrule_weekly
+from apps.scheduling.selectors import session_roster
 
 # No time of day in the name: its session is moved to "now" on every `make run`.
 LIVE_GROUP = "Drop-in Process Group (live demo)"
@@ -182,8 +183,6 @@ def seed(stdout: TextIO) -> None:
         ).exclude(attendance__isnull=False):
             if group.name == LIVE_GROUP:
                 continue
-            from apps.scheduling.selectors import session_roster
-
             entries = []
             for member in session_roster(session=session):
                 status, mins = _attendance_for(member.pk, session.pk, session.duration_minutes)

@@ -19,6 +19,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from apps.scheduling.curriculum import module_slugs, topics_clean
+from apps.scheduling.recurrence import RecurrenceError, rrule_describe, rrule_validate
+
 # A patient may open a session's room this long before it starts.
 JOIN_OPENS_BEFORE = dt.timedelta(minutes=15)
 # A video visit stays open this long after its booked end (visits run over).
@@ -117,8 +120,6 @@ class Group(models.Model):
     @property
     def days_text(self) -> str:
         """The recurrence in words ("Mondays, Tuesdays and Thursdays"), not RFC 5545."""
-        from apps.scheduling.recurrence import rrule_describe
-
         return rrule_describe(self.rrule)
 
     @property
@@ -127,9 +128,6 @@ class Group(models.Model):
         return (start + self.duration).time()
 
     def clean(self) -> None:
-        from apps.scheduling.curriculum import module_slugs, topics_clean
-        from apps.scheduling.recurrence import RecurrenceError, rrule_validate
-
         errors: dict[str, Any] = {}
         if self.end_date and self.start_date and self.end_date < self.start_date:
             errors["end_date"] = _("The end date is before the start date.")

@@ -17,17 +17,26 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.accounts.selectors import patients_in_treatment, patients_visible_to, program_for_patient
 from apps.programs.models import Program
 from apps.programs.selectors import programs_for_staff
 from apps.scheduling.models import (
+    APPOINTMENT_HOLDING,
+    ATTENDED_STATUSES,
     OFFER_OPEN,
     Appointment,
+    AppointmentStatus,
+    Attendance,
+    AvailabilityException,
+    CalendarFeed,
+    ClinicianAvailability,
     Group,
     GroupMembership,
     MembershipStatus,
     OfferStatus,
     SeatOffer,
     Session,
+    SessionStatus,
 )
 
 
@@ -264,13 +273,6 @@ def weekly_hours(
     minutes from attendance that counts (present, late, left early) plus completed individual
     appointments, against the program's weekly floor (ASAM 2.1: 9 h for adults) and minimum
     days. A fixed number of queries whatever the number of patients."""
-    from apps.scheduling.models import (
-        ATTENDED_STATUSES,
-        AppointmentStatus,
-        Attendance,
-        SessionStatus,
-    )
-
     now = now or timezone.now()
     tz = program.time_zone
     start, end = week_bounds(week_start=week_start, tz=tz)
@@ -339,8 +341,6 @@ def weekly_hours(
 def caseload_patients(*, user: User, program: Program) -> list[User]:
     """The program's patients in treatment that a staff member may see, by name (not
     applicants, waitlisted, referred, withdrawn or discharged people)."""
-    from apps.accounts.selectors import patients_in_treatment, patients_visible_to
-
     return list(
         patients_in_treatment(patients_visible_to(user=user))
         .filter(patient_profile__program=program)
@@ -361,6 +361,9 @@ class AgendaItem:
     cancelled: bool
     cancel_reason: str
     obj: Any
+    # Set by the pages that show them.
+    join_open: bool = False
+    attendance: Any = None
 
     @property
     def local_day(self) -> dt.date:
@@ -420,8 +423,8 @@ def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> 
             cancelled=False,
             cancel_reason="",
             obj=s,
+            join_open=s.join_is_open(now),
         )
-        item.join_open = s.join_is_open(now)  # type: ignore[attr-defined]
         items.append(item)
     for a in appointments:
         item = AgendaItem(
@@ -432,8 +435,8 @@ def upcoming_for_patient(*, patient: User, now: dt.datetime, limit: int = 3) -> 
             cancelled=False,
             cancel_reason="",
             obj=a,
+            join_open=a.join_is_open(now),
         )
-        item.join_open = a.join_is_open(now)  # type: ignore[attr-defined]
         items.append(item)
     return sorted(items, key=lambda item: (item.starts_at, item.kind))[:limit]
 
@@ -493,13 +496,6 @@ def open_slots(
     """Start times (UTC) the patient may request with this clinician: inside the clinician's
     weekly hours (their zone), not in an exception, in the future, clashing with nothing.
     A fixed number of queries whatever the range."""
-    from apps.scheduling.models import (
-        APPOINTMENT_HOLDING,
-        AvailabilityException,
-        ClinicianAvailability,
-        SessionStatus,
-    )
-
     now = now or timezone.now()
     tz = clinician.time_zone
     windows: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
@@ -563,8 +559,6 @@ def open_slots(
 
 def clinicians_for_patient(*, patient: User) -> QuerySet[User]:
     """Clinicians of the patient's program (whom the patient may ask for an appointment)."""
-    from apps.accounts.selectors import program_for_patient
-
     program = program_for_patient(user=patient)
     if program is None:
         return User.objects.none()
@@ -576,8 +570,6 @@ def clinicians_for_patient(*, patient: User) -> QuerySet[User]:
 
 def calendar_feed_user(*, token: str) -> User | None:
     """The user owning this feed token, or None (unknown or revoked token)."""
-    from apps.scheduling.models import CalendarFeed
-
     if not token or len(token) > 64:
         return None
     feed = CalendarFeed.objects.select_related("user").filter(token=token).first()
@@ -588,8 +580,6 @@ def calendar_feed_user(*, token: str) -> User | None:
 
 def patients_for_staff(*, user: User) -> QuerySet[User]:
     """Patients a clinician/admin may schedule (their programs' patients)."""
-    from apps.accounts.selectors import patients_visible_to
-
     if not user.is_authenticated or user.is_patient:
         return User.objects.none()
     return patients_visible_to(user=user).order_by("full_name", "pk")

@@ -11,9 +11,9 @@ import pytest
 from apps.accounts import demo as accounts_demo
 from apps.accounts.models import User
 from apps.measures.models import MeasureResponse, SafetyFlag
+from apps.measures.scoring import change_summary
 from apps.progress import demo, selectors
 from apps.progress.models import DailyCheckIn
-from apps.progress.scoring import change_between
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def test_demo_seed_gives_six_weeks_of_history_and_is_idempotent():
         patient = User.objects.get(email=f"patient{number}@demo.test")
         series = selectors.measure_series(patient=patient, code="phq9")
         assert len(series) >= 3
-        statuses[number] = change_between("phq9", series[0].total, series[-1].total).status
+        statuses[number] = change_summary("phq9", series[0].total, series[-1].total).status
     assert statuses[4] == "worse"
     assert statuses[6] == "remission"
     assert "response" in statuses.values()

@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from apps.enrollment.models import Application
 from apps.measures.services import safety_flag_raise
 from apps.progress import charts, selectors
 from apps.scheduling.models import Attendance, GroupMembership, Session
 from tests.factories import patient_in
-from tests.progress.factories import admit, checkin, discharge, score
+from tests.progress.factories import admit, checkin, days_before, discharge, score
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +259,61 @@ def test_program_outcomes(program, clinician, admin, other_clinician):
     assert row.attendance_rate == 75.0
     assert [r.program for r in selectors.program_outcomes(user=clinician)] == [program]
     assert program not in [r.program for r in selectors.program_outcomes(user=other_clinician)]
+
+
+def _readmitted(name, program, clinician):
+    """Admitted 200 days ago, PHQ-9 22 at intake and 6 at discharge (120 days ago); applied
+    again 35 days ago, PHQ-9 8 at the new intake, readmitted 30 days ago."""
+    p = patient_in(program, full_name=name)
+    first = admit(p, program, days_ago=200)
+    Application.objects.filter(pk=first.pk).update(created_at=days_before(p, 205))
+    score(p, "phq9", 22, days_ago=200, context="intake")
+    score(p, "phq9", 6, days_ago=120, context="discharge")
+    discharge(first, by=clinician, days_ago=120)
+    second = admit(p, program, days_ago=30)
+    Application.objects.filter(pk=second.pk).update(created_at=days_before(p, 35))
+    score(p, "phq9", 8, days_ago=33, context="intake")
+    return p, second
+
+
+def test_a_readmitted_patients_change_starts_at_the_new_intake(program, clinician):
+    # The first score ever (22, a past admission) would make 14 look like an improvement;
+    # since this admission's intake (8) it is a meaningful rise.
+    readmitted, _app = _readmitted("Zed Readmitted", program, clinician)
+    score(readmitted, "phq9", 14, days_ago=2)
+    steady = patient_in(program, full_name="Abe Steady")
+    admit(steady, program, days_ago=30)
+    score(steady, "phq9", 10, days_ago=30, context="intake")
+    score(steady, "phq9", 9, days_ago=2)
+
+    row = next(r for r in selectors.caseload_rows(user=clinician) if r.patient == readmitted)
+    assert (row.phq9.baseline, row.phq9.current, row.phq9.status) == (8, 14, "worse")
+    assert row.worsening
+    # The page's SQL ordering (worsening first) counts from the same baseline.
+    page = selectors.caseload_page(user=clinician, sort="flags")
+    assert [r.patient for r in page.object_list] == [readmitted, steady]
+    page = selectors.caseload_page(user=clinician, sort="phq9_change")
+    assert [r.patient for r in page.object_list] == [readmitted, steady]
+
+    from apps.progress.presentation import progress_context
+
+    [phq9] = [
+        b
+        for b in progress_context(patient=readmitted, own=False)["measures"]
+        if b["code"] == "phq9"
+    ]
+    assert phq9["baseline"].total == 8
+    assert "PHQ-9 went from 8 to 14 since admission." in phq9["summary"]
+
+
+def test_program_outcomes_pair_each_episode_with_its_own_intake(program, clinician, admin):
+    readmitted, second = _readmitted("Zed Readmitted", program, clinician)
+    score(readmitted, "phq9", 12, days_ago=1, context="discharge")
+    discharge(second, by=clinician, days_ago=1)
+    [row] = selectors.program_outcomes(user=admin, program_id=program.pk)
+    assert (row.admissions, row.discharges, row.phq9_pairs) == (2, 2, 2)
+    assert row.phq9_change == -6.0  # (6 - 22 + 12 - 8) / 2
+    assert row.phq9_response_rate == 50.0  # the first stay's drop of 16 from 22 only
 
 
 def test_daily_chart_leaves_gaps_for_missed_days():

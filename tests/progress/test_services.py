@@ -14,7 +14,7 @@ from apps.audit.models import AuditEvent
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.scoring import AnswersInvalid
 from apps.programs.models import ProgramKind
-from apps.progress import selectors, services
+from apps.progress import extensions, selectors, services
 from apps.progress.models import DailyCheckIn, MeasureSchedule
 from tests.factories import patient_in
 from tests.progress.factories import admit, answers_for, discharge, score, valid_post
@@ -52,10 +52,12 @@ def test_the_patients_time_zone_decides_today():
     assert selectors.local_today(honolulu, now) == dt.date(2026, 1, 1)
     assert selectors.local_today(tokyo, now) == dt.date(2026, 1, 2)
     with pytest.raises(ValidationError) as exc:
-        services.checkin_validate(patient=honolulu, data=valid_post(day="2026-01-02"), now=now)
+        services.checkin_save(patient=honolulu, data=valid_post(day="2026-01-02"), now=now)
     assert "future" in str(exc.value.message_dict["day"])
-    cleaned = services.checkin_validate(patient=tokyo, data=valid_post(day="2026-01-02"), now=now)
-    assert cleaned["day"] == dt.date(2026, 1, 2)
+    checkin, _c, _f = services.checkin_save(
+        patient=tokyo, data=valid_post(day="2026-01-02"), now=now
+    )
+    assert checkin.day == dt.date(2026, 1, 2)
 
 
 def test_future_day_is_refused_and_nothing_is_written(patient):
@@ -175,6 +177,80 @@ def test_skills_must_come_from_the_patients_own_modules(patient, clinician):
     assert checkin.skills_used == [module.slug]
     with pytest.raises(ValidationError):
         services.checkin_save(patient=patient, data=valid_post(skills_used=["not-a-module"]))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("note", "slept\x00 badly"),
+        ("used_what", "x"),  # not asked outside a substance-use program: ignored, below
+        ("mood", "7.0"),
+        ("mood", "\x00"),
+        ("sleep_hours", "sNaN"),
+        ("sleep_hours", "Infinity"),
+        ("sleep_hours", "1e999"),
+        ("day", "2026-01-01T00:00"),
+        ("skills_used", "a-slug-not-in-a-list"),
+    ],
+)
+def test_malformed_answers_are_a_clear_error_and_write_nothing(patient, field, value):
+    if field == "used_what":
+        checkin, _c, _f = services.checkin_save(patient=patient, data=valid_post(used_what=value))
+        assert checkin.used_what == ""
+        return
+    with pytest.raises(ValidationError) as exc:
+        services.checkin_save(patient=patient, data=valid_post(**{field: value}))
+    assert list(exc.value.message_dict) == [field]
+    assert exc.value.message_dict[field][0]
+    assert not DailyCheckIn.objects.exists()
+
+
+def test_a_registered_question_is_asked_checked_and_saved_with_the_checkin(patient, monkeypatch):
+    saved: list[tuple[int, str]] = []
+
+    def save(*, patient, checkin, answer):
+        saved.append((checkin.pk, answer))
+
+    monkeypatch.setattr(extensions, "_questions", {})
+    extensions.register_checkin_question(
+        extensions.CheckInQuestion(
+            key="test_question",
+            order=1,
+            label="Did it help?",
+            choices=(("yes", "Yes"), ("no", "No")),
+            asks=lambda patient: True,
+            save=save,
+        )
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.checkin_save(patient=patient, data=valid_post())
+    assert exc.value.message_dict["test_question"] == ["Please answer this question."]
+    with pytest.raises(ValidationError) as exc:
+        services.checkin_save(patient=patient, data=valid_post(test_question="maybe"))
+    assert exc.value.message_dict["test_question"] == ["Choose one of the answers."]
+    assert saved == [] and not DailyCheckIn.objects.exists()
+    checkin, _c, _f = services.checkin_save(patient=patient, data=valid_post(test_question="no"))
+    assert saved == [(checkin.pk, "no")]
+
+
+def test_a_failing_question_save_leaves_no_checkin(patient, monkeypatch):
+    def save(**kwargs):
+        raise RuntimeError("the other app is down")
+
+    monkeypatch.setattr(extensions, "_questions", {})
+    extensions.register_checkin_question(
+        extensions.CheckInQuestion(
+            key="test_question",
+            order=1,
+            label="Did it help?",
+            choices=(("yes", "Yes"),),
+            asks=lambda patient: True,
+            save=save,
+        )
+    )
+    with pytest.raises(RuntimeError):
+        services.checkin_save(patient=patient, data=valid_post(test_question="yes"))
+    assert not DailyCheckIn.objects.exists()
 
 
 # --- repeated measures -----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.db import connection, connections
 
 from apps.scheduling import services
 from apps.scheduling.models import GroupMembership, MembershipStatus
+from apps.scheduling.services import memberships
 from tests.factories import ProgramFactory, clinician_in, patient_in
 from tests.scheduling.factories import make_group
 
@@ -31,13 +32,13 @@ def test_two_clinicians_adding_last_seat_one_wins(monkeypatch):
 
     # Widen the window between "count the seats" and "insert": without the group row lock
     # both threads would count 0 members here and both would insert.
-    real_today = services._local_today
+    real_today = memberships.local_today
 
     def slow_today(*args, **kwargs):
         time.sleep(0.4)
         return real_today(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_local_today", slow_today)
+    monkeypatch.setattr(memberships, "local_today", slow_today)
     barrier = threading.Barrier(2)
     results: dict[int, object] = {}
 
@@ -103,13 +104,13 @@ def test_two_waitlist_adds_get_distinct_positions(monkeypatch):
 
 
 def _accept_at_once(offers_and_patients, monkeypatch) -> list[object]:
-    real_today = services._local_today
+    real_today = memberships.local_today
 
     def slow_today(*args, **kwargs):
         time.sleep(0.4)  # widen the window between counting seats and taking one
         return real_today(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_local_today", slow_today)
+    monkeypatch.setattr(memberships, "local_today", slow_today)
     barrier = threading.Barrier(len(offers_and_patients))
     results: list[object] = []
 

@@ -17,6 +17,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
+from apps.programs.models import Program
+from apps.scheduling.models import Group, GroupMembership, Session, SessionStatus
+
 DEMO_GROUP = "Reminder demo group"
 
 
@@ -29,10 +33,6 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
-        from apps.accounts.models import User
-        from apps.programs.models import Program
-        from apps.scheduling.models import Group, GroupMembership, Session, SessionStatus
-
         patient = User.objects.filter(email=options["email"], role="patient").first()
         if patient is None:
             raise CommandError("No such demo patient; run manage.py seed_demo first.")
