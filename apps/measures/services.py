@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -111,7 +112,7 @@ def safety_flag_alert(flag: SafetyFlag, *, raised_at: datetime | None = None) ->
         context={
             "flag_id": flag.pk,
             "program_id": flag.program_id,
-            "link": f"/measures/flags/{flag.pk}/",
+            "link": reverse("measures:flag_detail", kwargs={"flag_id": flag.pk}),
             "urgent": flag.severity == "urgent",
         },
         raised_at=raised_at,

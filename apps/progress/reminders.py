@@ -7,6 +7,8 @@ import datetime as dt
 import re
 import zoneinfo
 
+from django.urls import reverse
+
 from apps.accounts.models import Role, User
 from apps.accounts.selectors import patients_in_treatment
 from apps.notifications import guards
@@ -54,7 +56,7 @@ def plan_checkin_nudges(*, now: dt.datetime) -> int:
                 recipient=row.user,
                 kind=Kind.CHECKIN_NUDGE,
                 event_key=key,
-                context={"link": "/progress/check-in/"},
+                context={"link": reverse("progress:checkin")},
                 due_at=max(due, now),
             )
         )

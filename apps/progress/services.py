@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -206,7 +207,7 @@ def measure_reminders_plan(*, now: dt.datetime | None = None) -> int:
                 recipient=patient,
                 kind=Kind.GENERAL,
                 event_key=key,
-                context={"link": "/progress/"},
+                context={"link": reverse("progress:mine")},
                 due_at=now,
             )
         queued += len(rows)

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from apps.scheduling.curriculum import module_slugs, topics_clean
@@ -231,8 +232,7 @@ class Session(models.Model):
 
     @property
     def room_url(self) -> str:
-        # The rooms app serves /rooms/<session id>/.
-        return f"/rooms/{self.pk}/"
+        return reverse("rooms:room", kwargs={"session_id": self.pk})
 
     @property
     def join_url(self) -> str:
@@ -497,8 +497,7 @@ class Appointment(models.Model):
 
     @property
     def join_url(self) -> str:
-        # The video app serves the visit page at /video/visit/<appointment id>/.
-        return f"/video/visit/{self.pk}/"
+        return reverse("video:visit", kwargs={"appointment_id": self.pk})
 
 
 class Weekday(models.IntegerChoices):

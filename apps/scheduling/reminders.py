@@ -9,6 +9,8 @@ import zoneinfo
 from collections import defaultdict
 from typing import Any
 
+from django.urls import reverse
+
 from apps.accounts.models import Role, User
 from apps.notifications import guards
 from apps.notifications.models import Kind, Outbox
@@ -173,7 +175,9 @@ def plan_no_shows(*, now: dt.datetime) -> int:
                     context={
                         "session_id": row.session_id,
                         "patient_id": row.patient_id,
-                        "link": f"/schedule/sessions/{row.session_id}/",
+                        "link": reverse(
+                            "scheduling:session_detail", kwargs={"session_id": row.session_id}
+                        ),
                     },
                 )
             )
@@ -222,7 +226,7 @@ def plan_hours_below_floor(*, now: dt.datetime) -> int:
                         context={
                             "patient_id": hours.patient.pk,
                             "program_id": program.pk,
-                            "link": "/schedule/",
+                            "link": reverse("scheduling:my_week"),
                         },
                     )
                 )

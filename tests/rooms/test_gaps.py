@@ -232,6 +232,10 @@ async def test_messages_posted_while_the_layer_fails_are_kept_and_reach_members_
     reader = await connect(live_session.pk, patient)
     writer = await connect(live_session.pk, member2)
     for client in (fac, reader):
+        # The writer's "joined" is the last broadcast so far: once it is here, nothing sent
+        # before the layer goes down is still on its way (pub/sub keeps order).
+        while (await client.expect_system("joined"))["subject"]["id"] != member2.pk:
+            pass
         await client.send(type="ping")
         client.first["held_seq"] = (await client.expect("pong"))["seq"]
     layer_down(True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -395,7 +396,7 @@ def appointments_cancel_for_patient(
                 context={
                     "appointment_id": appointment.pk,
                     "starts_at": appointment.starts_at,
-                    "link": "/schedule/",
+                    "link": reverse("scheduling:my_week"),
                 },
             )
     return len(appointments)

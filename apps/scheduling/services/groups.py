@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -104,7 +105,7 @@ def _notify_cancelled(*, session: Session, patient_ids: Iterable[int], reason: s
                 "session_id": session.pk,
                 "group_id": session.group_id,
                 "starts_at": session.starts_at,
-                "link": "/schedule/",
+                "link": reverse("scheduling:my_week"),
             },
         )
 
