@@ -10,6 +10,7 @@ class RoomsConfig(AppConfig):
     verbose_name = _("Group rooms")
 
     def ready(self) -> None:
+        # Not at module top: these import models, which load after the app registry.
         from django.db.models.signals import post_delete, post_save
 
         from apps.core import nav

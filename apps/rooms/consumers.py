@@ -44,7 +44,7 @@ from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 CLOSE_FORBIDDEN = 4403
 CLOSE_ROOM_CLOSED = 4410
 # Rooms checked in one service call by a process's periodic check (``_Ticker``).
-ROOM_TICK_BATCH = 10
+ROOM_TICK_BATCH = 50
 # Events a socket may have waiting while its snapshot or admission is read (a room sends a
 # few a second); past that the socket is closed with 4503 and the client reconnects.
 HELD_EVENTS_LIMIT = 1000

@@ -9,9 +9,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.rooms.models import Message, MessageKind, Participant, ParticipantStatus, RiskPhrase
 from apps.rooms.selectors import Phase, room_phase
 from apps.rooms.services.access import _lock_room, _next_seq, room_get_or_create
+from apps.scheduling.models import Session
 
 DEFAULT_RISK_PHRASES = [
     "kill myself",
@@ -39,9 +41,6 @@ DEMO_MESSAGES = [
 
 
 def seed(stdout: Any) -> None:
-    from apps.accounts.models import User
-    from apps.scheduling.models import Session
-
     for phrase in DEFAULT_RISK_PHRASES:
         RiskPhrase.objects.get_or_create(phrase=phrase)
     now = timezone.now()
