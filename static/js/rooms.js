@@ -32,6 +32,8 @@
   var lastSeq = 0;            // that message's seq
   var ahead = new Map();      // seq -> id of messages held past a gap
   var knownSeq = 0;           // the newest seq the server has told of (welcome, pong)
+  var presenceAt = "";        // when the newest presence list shown was read
+  var lobbyAt = "";
   var filling = false;        // a "sync" for a gap is on its way
   var gapTimer = null;
   var earliestId = null;      // oldest id shown (scroll-back continues from here)
@@ -514,8 +516,18 @@
     },
     ack: function (f) { addMessage(f.message, { live: true }); checkGap(); },
     deleted: function (f) { tombstone(f.message_id); },
-    presence: function (f) { people = f.people; renderPeople(); },
-    lobby: function (f) { renderLobby(f.people); },
+    presence: function (f) {
+      // Lists read under the room's lock carry when: a slower process's older list is dropped.
+      if (f.at && f.at < presenceAt) return;
+      presenceAt = f.at || presenceAt;
+      people = f.people;
+      renderPeople();
+    },
+    lobby: function (f) {
+      if (f.at && f.at < lobbyAt) return;
+      lobbyAt = f.at || lobbyAt;
+      renderLobby(f.people);
+    },
     typing: function (f) { showTyping(f.user); },
     read: function (f) { readMarkers.set(f.user_id, f.message_id); renderPeople(); },
     hand: function (f) {

@@ -981,3 +981,31 @@ def test_joining_costs_the_same_with_two_people_in_the_room_or_twenty(
     assert counts[1] == counts[-1]
     # Was 38 (bench/RESULTS.md, eighth pass); 30, then one for the joined message's seq.
     assert counts[-1] <= 31
+
+
+@pytest.mark.django_db(transaction=True)
+def test_presence_lists_say_when_they_were_read_so_pages_keep_the_newest(
+    live_session, clinician, patient, member2, monkeypatch
+):
+    """Presence and lobby lists replace a page's whole list, and two processes may deliver
+    them out of order: each carries when it was read under the room's lock, later for a
+    later change, so a page can drop an older list that arrives late."""
+    from apps.core import events
+
+    lists: list[tuple[str, str, int]] = []
+
+    def record(group, event):
+        payload = json.loads(event.get("text") or "{}")
+        if payload.get("type") in ("presence", "lobby"):
+            lists.append((payload["type"], payload["at"], len(payload["people"])))
+
+    monkeypatch.setattr(events, "group_send_now", record)
+    for user in (clinician, patient, member2):
+        _connect(user, live_session)
+    services.room_disconnect(
+        user=member2, session_id=live_session.pk, channel_name=f"chan-{member2.pk}"
+    )
+    presence = [(at, n) for kind, at, n in lists if kind == "presence"]
+    assert [n for _, n in presence] == [1, 2, 3, 2]
+    stamps = [dt.datetime.fromisoformat(at) for at, _ in presence]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)

@@ -38,15 +38,20 @@ logger = logging.getLogger(__name__)
 ENDING_NOTICE_BEFORE = dt.timedelta(minutes=5)
 
 
+# Presence and lobby lists replace the page's whole list, and two processes may publish
+# theirs out of order: each carries when it was read, under the room's lock (the caller
+# holds it), and a page keeps the newest it has seen.
 def _broadcast_presence(room: Room, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Tell the room who is in it now; returns that list (a join's welcome frame reuses it)."""
     people = selectors.presence(room=room, now=now)
-    _broadcast(room.session_id, {"type": "presence", "people": people})
+    at = timezone.now().isoformat()
+    _broadcast(room.session_id, {"type": "presence", "people": people, "at": at})
     return people
 
 
 def _broadcast_lobby(room: Room) -> None:
-    _to_staff(room.session_id, {"type": "lobby", "people": selectors.lobby(room=room)})
+    at = timezone.now().isoformat()
+    _to_staff(room.session_id, {"type": "lobby", "people": selectors.lobby(room=room), "at": at})
 
 
 def _record_attendance(
@@ -66,7 +71,6 @@ def _fresh_connections(room: Room, user_id: int, now: dt.datetime) -> Any:
     )
 
 
-@transaction.atomic
 def room_connect(
     *, user: User, session_id: int | str, channel_name: str, checked: RoomAccess | None = None
 ) -> dict[str, Any]:
@@ -74,7 +78,24 @@ def room_connect(
     they were admitted before, or the group auto-admits and the room is not locked;
     otherwise they wait in the lobby. Returns the first frame to send (welcome/waiting).
     ``checked``: what ``room_check`` answered for this socket a moment ago (not read again;
-    a removal since is still seen below, a discharge by the next check of the room)."""
+    a removal since is still seen below, a discharge by the next check of the room).
+
+    Attendance is recorded after the room's lock is let go: a group whose members all join
+    at six waits on that lock one join at a time, so it guards only what orders the room."""
+    first, session, joined_at = _connect_locked(
+        user=user, session_id=session_id, channel_name=channel_name, checked=checked
+    )
+    if first["type"] == "welcome":
+        _record_attendance(session, user, joined_at, None)
+    return first
+
+
+@transaction.atomic
+def _connect_locked(
+    *, user: User, session_id: int | str, channel_name: str, checked: RoomAccess | None
+) -> tuple[dict[str, Any], Session, dt.datetime]:
+    """The socket's row, admission and the room's notices, under the room's lock; also the
+    session and when the socket joined (its presence interval's start)."""
     if checked is None:
         checked = _enter(user=user, session_id=session_id, admitted=False).access
     now = timezone.now()
@@ -104,7 +125,8 @@ def room_connect(
         else:
             if not was_present:
                 _broadcast_lobby(room)
-            return {"type": "waiting", "v": 1, "session_id": session.pk, "locked": room.locked}
+            waiting = {"type": "waiting", "v": 1, "session_id": session.pk, "locked": room.locked}
+            return waiting, session, now
     people = None
     if not was_present:
         if participant.away_since is None:
@@ -113,8 +135,8 @@ def room_connect(
             participant.away_since = None
             participant.save(update_fields=["away_since"])
         people = _broadcast_presence(room, now=now)
-    _record_attendance(session, user, now, None)
-    return welcome_payload(room=room, participant=participant, now=now, presence=people)
+    welcome = welcome_payload(room=room, participant=participant, now=now, presence=people)
+    return welcome, session, now
 
 
 def welcome_payload(
@@ -151,30 +173,43 @@ def welcome_payload(
     return data
 
 
-@transaction.atomic
 def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
     """A socket closed: close its presence interval (attendance) and say who left. No access
-    check: leaving is always recorded, even for someone just removed."""
+    check: leaving is always recorded, even for someone just removed. Attendance is
+    recorded after the room's lock is let go (as on joining)."""
+    now = timezone.now()
+    interval = _disconnect_locked(user=user, channel_name=channel_name, now=now)
+    if interval is not None:
+        room_session_id, joined_at = interval
+        session = Session.objects.get(pk=room_session_id)
+        _record_attendance(session, user, joined_at, now)
+
+
+@transaction.atomic
+def _disconnect_locked(
+    *, user: User, channel_name: str, now: dt.datetime
+) -> tuple[int, dt.datetime] | None:
+    """Forget the socket and tell the room; the admitted user's presence interval to record
+    (session id, joined at), if any."""
     connection = Connection.objects.filter(channel_name=channel_name).select_related("room").first()
     if connection is None:
-        return
-    now = timezone.now()
+        return None
     room = _lock_room(connection.room)
     connection.delete()
     participant = Participant.objects.filter(room=room, user=user).first()
     if participant is None:
-        return
+        return None
     still_here = _fresh_connections(room, user.pk, now).exists()
     if participant.status == ParticipantStatus.ADMITTED:
-        session = Session.objects.get(pk=room.session_id)
-        _record_attendance(session, user, connection.joined_at, now)
         if not still_here:
             if room.ended_at is None:
                 participant.away_since = now
                 participant.save(update_fields=["away_since"])
             _broadcast_presence(room)
-    elif participant.status == ParticipantStatus.WAITING and not still_here:
+        return room.session_id, connection.joined_at
+    if participant.status == ParticipantStatus.WAITING and not still_here:
         _broadcast_lobby(room)
+    return None
 
 
 def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomError]:
@@ -297,7 +332,7 @@ def room_reap_stale_connections(*, room: Room, now: dt.datetime | None = None) -
                 participant.save(update_fields=["away_since"])
     if reaped:
         with transaction.atomic():
-            _broadcast_presence(room)
+            _broadcast_presence(_lock_room(room))
     return reaped
 
 
