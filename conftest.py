@@ -44,17 +44,6 @@ def _risk_phrases_fresh():
     risk_phrases_changed()
 
 
-@pytest.fixture(autouse=True)
-def _loop_connections_closed():
-    """Room sockets post chat messages through connections of their event loop
-    (apps.rooms.loop_post); each test's loop ends with the test, so its connections go too
-    (else they would stop the test database from being dropped)."""
-    yield
-    from apps.rooms import loop_post
-
-    loop_post.close_all()
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _socket_pool_connections_closed(django_db_setup):
     """Socket consumers run database work on a thread pool (apps.core.consumers.off_loop);

@@ -108,13 +108,12 @@ def _layer_channels_kept() -> int:
     """Consumers' own channels (``new_channel()``) the daphne processes still subscribe to
     once every client has gone: each is a queue kept in a process and a Redis subscription
     (channels_redis' pub/sub layer kept about one per closed socket; ``LayerChannelReleased``)."""
+    import redis
     from django.conf import settings
-
-    from apps.core import redis_clients
 
     time.sleep(2)  # the last sockets' disconnects reach the servers
     prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    client = redis_clients.client_for(settings.REDIS_URL)
+    client = redis.Redis.from_url(settings.REDIS_URL)
     return len(client.pubsub_channels(f"{prefix}specific.*"))
 
 

@@ -177,13 +177,6 @@ else:
         "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0 if TESTING else 60)
     )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The hand-written statements on every page and chat message (apps/core/db.py) are
-    # prepared once per connection (psycopg's threshold: 5 runs); the ORM's are not. Off
-    # (DB_PREPARED_STATEMENTS=0) behind PgBouncer in transaction mode without its
-    # max_prepared_statements (1.21+).
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
-    )
 # Statement timeout (PostgreSQL): a page or a socket frame stuck behind a lock gives up and
 # answers "busy" (503, apps/core/views.py) instead of hanging its worker. Pages and sockets
 # use DB_STATEMENT_TIMEOUT_MS (5 s); management commands (migrate), the Celery worker and
@@ -237,10 +230,6 @@ ROOMS_RATE_LIMIT_MESSAGES = env.int("ROOMS_RATE_LIMIT_MESSAGES", default=20)
 ROOMS_RATE_LIMIT_SECONDS = env.int("ROOMS_RATE_LIMIT_SECONDS", default=10)
 # "<name> left" is posted only after this long away, so a quick reconnect says nothing.
 ROOMS_LEFT_ANNOUNCE_SECONDS = env.int("ROOMS_LEFT_ANNOUNCE_SECONDS", default=30)
-# Chat messages stored from the event loop on PostgreSQL (apps/rooms/loop_post.py).
-ROOMS_CHAT_ON_LOOP = env.bool("ROOMS_CHAT_ON_LOOP", default=True)
-# Database connections per event loop for those writes.
-ROOMS_LOOP_DB_CONNECTIONS = env.int("ROOMS_LOOP_DB_CONNECTIONS", default=4)
 
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -266,8 +255,7 @@ if REDIS_URL:
             # (This layer has no per-channel capacity to raise: its local queues are unbounded.)
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # Short timeouts (as apps/core/redis_clients.TIMEOUTS): a hung Redis holds a
-                # broadcast, and its room's order lock, for 2 s at most, not 5 s a try.
+                # Short timeouts: a hung Redis holds a broadcast for 2 s at most, not 5 s.
                 "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2}],
                 # Redis pub/sub channels are server-wide, not per database number: test runs
                 # side by side (TEST_DB_SUFFIX) must not hear each other's rooms.

@@ -11,20 +11,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
-from asgiref.sync import SyncToAsync
 from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
+from channels.db import DatabaseSyncToAsync
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from apps.core import requestcontext
@@ -64,36 +63,6 @@ SESSION_WATCH_BATCH = 200
 # (bench/RESULTS.md).
 SOCKET_DB_THREADS: int = settings.SOCKET_DB_THREADS
 _socket_db_pool = ThreadPoolExecutor(max_workers=SOCKET_DB_THREADS, thread_name_prefix="socket-db")
-# With CONN_HEALTH_CHECKS, Django pings a persistent connection ("SELECT 1") the first time
-# it is used in each request; a socket's every frame counts as one. Once this often per
-# thread is enough: a connection that failed is still checked before its next use.
-SOCKET_HEALTH_CHECK_SECONDS = 10.0
-_pool_thread = threading.local()
-
-
-def _close_old_connections() -> None:
-    close_old_connections()
-    now = time.monotonic()
-    if now - getattr(_pool_thread, "health_checked_at", -SOCKET_HEALTH_CHECK_SECONDS) < (
-        SOCKET_HEALTH_CHECK_SECONDS
-    ):
-        for conn in connections.all(initialized_only=True):
-            if conn.connection is not None and not conn.errors_occurred:
-                conn.health_check_done = True  # type: ignore[attr-defined]
-    else:
-        _pool_thread.health_checked_at = now
-
-
-class _SocketDatabaseSyncToAsync(SyncToAsync):
-    """Channels' ``database_sync_to_async`` (stale connections closed around each call),
-    with the health check of a persistent connection at most every few seconds."""
-
-    def thread_handler(self, loop: Any, *args: Any, **kwargs: Any) -> Any:
-        _close_old_connections()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)
-        finally:
-            close_old_connections()
 
 
 def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
@@ -103,7 +72,7 @@ def off_loop(fn: Callable[..., T]) -> Callable[..., Any]:
     code (thread-sensitive): every socket's queries then queue behind each other. Stale
     connections are still closed around each call, as Channels does.
     """
-    return _SocketDatabaseSyncToAsync(fn, thread_sensitive=False, executor=_socket_db_pool)
+    return DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_socket_db_pool)
 
 
 def live_unavailable_frame() -> dict[str, Any]:

@@ -3,12 +3,6 @@
 Every service that tells open pages about a change goes through ``send_event_on_commit``
 (as Zulip's ``send_event_on_commit``), so a rolled-back write is never announced and a
 stored row always exists before anyone hears of it.
-
-With the Redis pub/sub layer and one Redis host (production), a broadcast from sync code
-is one ``PUBLISH`` from the calling thread, in the layer's own wire format (its serializer
-and group channel name), instead of a hop onto the event loop through ``async_to_sync``:
-a socket's service call (which holds its room's order lock until its broadcasts are out)
-then never waits for a busy loop to get round to it. Any other layer takes the hop.
 """
 
 from __future__ import annotations
@@ -21,26 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.core import redis_clients
-
 logger = logging.getLogger(__name__)
-
-
-def _sync_publisher(layer: Any) -> Any | None:
-    """A redis-py client for ``layer`` when it is the single-host pub/sub layer, else None."""
-    from channels_redis.pubsub import RedisPubSubChannelLayer
-
-    if not isinstance(layer, RedisPubSubChannelLayer):
-        return None
-    hosts = layer._kwargs.get("hosts") or []
-    if len(hosts) != 1:
-        return None  # several shards: the layer's own hashing decides; take the hop
-    host = hosts[0]
-    if isinstance(host, dict) and set(host) <= {"address", *redis_clients.TIMEOUTS}:
-        host = host["address"]  # the timeouts: client_for's own are the same
-    if not isinstance(host, str):
-        return None  # options only the layer knows (a sentinel, TLS): take the hop
-    return redis_clients.client_for(host)
 
 
 def group_send_now(group: str, event: dict[str, Any]) -> None:
@@ -54,11 +29,6 @@ def group_send_now(group: str, event: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        client = _sync_publisher(layer)
-        if client is not None:
-            prefix = layer._kwargs.get("prefix", "asgi")
-            client.publish(f"{prefix}__group__{group}", layer.serialize(payload))
-            return
         async_to_sync(layer.group_send)(group, payload)
     except Exception:  # noqa: BLE001 - any layer failure: the broadcast is lost, not the write
         broadcast_lost(group)

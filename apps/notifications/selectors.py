@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 
-from apps.core.db import prepared_cursor
 from apps.notifications.models import (
     SAFETY_KINDS,
     Channel,
@@ -122,21 +121,11 @@ def unread_count(*, user: User) -> int:
 
 
 def bell_state(*, user: User) -> tuple[int, int]:
-    """(unread count, latest id) for the bell every page shows, in one query.
-
-    Written as SQL: the ORM's ``aggregate()`` took longer to compile this than the database
-    took to answer it, on every page view (the pages benchmark, bench/RESULTS.md)."""
-    if not user.is_authenticated:
-        return 0, 0
-    table = Notification._meta.db_table
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(CASE WHEN read_at IS NULL THEN 1 END), MAX(id) FROM {table}"  # noqa: S608
-            " WHERE recipient_id = %s",
-            [user.pk],
-        )
-        unread, latest = cursor.fetchone()
-    return int(unread or 0), int(latest or 0)
+    """(unread count, latest id) for the bell every page shows, in one query."""
+    found = notifications_for(user=user).aggregate(
+        unread=Count("pk", filter=Q(read_at__isnull=True)), latest=Max("pk")
+    )
+    return found["unread"] or 0, found["latest"] or 0
 
 
 def notifications_after(*, user: User, after_id: int, limit: int = 5) -> list[Notification]:

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,12 +33,11 @@ from apps.core.consumers import (
     SocketSet,
     UserSocketConsumer,
     frame_session_alive,
-    frame_session_known_alive,
     off_loop,
     per_event_loop,
 )
 from apps.core.events import release_layer_channel
-from apps.rooms import loop_post, protocol, services
+from apps.rooms import protocol, services
 from apps.rooms.models import room_group
 from apps.rooms.services import RoomClosed, RoomError, RoomForbidden
 
@@ -59,20 +58,7 @@ class _SessionEnded(Exception):
 
 
 class _Ticker(SocketSet["RoomConsumer", tuple[int, list["RoomConsumer"]]]):
-    """This process's room sockets, checked together every ``RoomConsumer.check_seconds``;
-    and one lock per room so this process broadcasts a room's messages in the order their
-    ids were given."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.send_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-
-    def discard(self, consumer: RoomConsumer) -> None:
-        super().discard(consumer)
-        if not any(c.session_id == consumer.session_id for c in self.sockets.values()):
-            lock = self.send_locks.get(consumer.session_id)
-            if lock is not None and not lock.locked():
-                del self.send_locks[consumer.session_id]
+    """This process's room sockets, checked together every ``RoomConsumer.check_seconds``."""
 
     def period(self) -> float:
         return RoomConsumer.check_seconds
@@ -249,13 +235,6 @@ class RoomConsumer(UserSocketConsumer):
         result: T = await off_loop(run)()
         return result
 
-    async def _call_in_order(self, fn: Callable[..., T], **kwargs: Any) -> T:
-        """``_call`` for services that post messages. Their broadcasts go out when they
-        commit, inside the call; holding this process's lock for the room until then keeps
-        its broadcasts in id order (the row lock orders the ids, not the broadcasts)."""
-        async with _ticker().send_locks[self.session_id]:
-            return await self._call(fn, **kwargs)
-
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         user = self.scope.get("user")
@@ -285,7 +264,7 @@ class RoomConsumer(UserSocketConsumer):
             await self.live_unavailable(accepted=True)
             return
         try:
-            first = await self._call_in_order(
+            first = await self._call(
                 services.room_connect,
                 user=user,
                 session_id=self.session_id,
@@ -390,7 +369,7 @@ class RoomConsumer(UserSocketConsumer):
         await _hub().leave(self)  # a no-op for a socket that never joined
         if self.registered:
             self.registered = False
-            await self._call_in_order(
+            await self._call(
                 services.room_disconnect,
                 user=self.scope["user"],
                 session_id=self.session_id,
@@ -440,7 +419,7 @@ class RoomConsumer(UserSocketConsumer):
 
     async def on_ping(self, frame: BaseModel) -> None:
         await self.send_json(
-            await self._call_in_order(
+            await self._call(
                 services.room_ping, session_id=self.session_id, channel_name=self.channel_name
             )
         )
@@ -467,27 +446,13 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_send(self, frame: protocol.Send) -> None:
-        """A chat message: on the event loop when it can (``loop_post``), else the service
-        in a thread, which answers everything off the common path."""
-        user = self.scope["user"]
-        async with _ticker().send_locks[self.session_id]:
-            posted: tuple[dict[str, Any], bool] | None = None
-            if loop_post.enabled() and frame_session_known_alive(self.scope):
-                self._check_session_next = False  # answered without a query
-                posted = await loop_post.post(
-                    author=user,
-                    session_id=self.session_id,
-                    body=frame.body,
-                    client_id=frame.client_id,
-                )
-            if posted is None:
-                posted = await self._call(
-                    services.room_message_post,
-                    author=user,
-                    session_id=self.session_id,
-                    body=frame.body,
-                    client_id=frame.client_id,
-                )
+        posted = await self._call(
+            services.room_message_post,
+            author=self.scope["user"],
+            session_id=self.session_id,
+            body=frame.body,
+            client_id=frame.client_id,
+        )
         payload, created = posted
         await self.send_json(
             {
@@ -520,7 +485,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_admit(self, frame: protocol.Admit) -> None:
-        await self._call_in_order(
+        await self._call(
             services.room_admit,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -528,9 +493,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_admit_all(self, frame: protocol.AdmitAll) -> None:
-        await self._call_in_order(
-            services.room_admit_all, by=self.scope["user"], session_id=self.session_id
-        )
+        await self._call(services.room_admit_all, by=self.scope["user"], session_id=self.session_id)
 
     async def on_delete(self, frame: protocol.Delete) -> None:
         await self._call(
@@ -550,7 +513,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_remove(self, frame: protocol.Remove) -> None:
-        await self._call_in_order(
+        await self._call(
             services.room_member_remove,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -558,7 +521,7 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_lock(self, frame: protocol.Lock) -> None:
-        await self._call_in_order(
+        await self._call(
             services.room_lock,
             by=self.scope["user"],
             session_id=self.session_id,
@@ -571,6 +534,4 @@ class RoomConsumer(UserSocketConsumer):
         )
 
     async def on_end(self, frame: protocol.End) -> None:
-        await self._call_in_order(
-            services.room_end, by=self.scope["user"], session_id=self.session_id
-        )
+        await self._call(services.room_end, by=self.scope["user"], session_id=self.session_id)

@@ -21,29 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
-from apps.core.db import prepared_cursor
 from apps.rooms.models import Connection, Message, Participant, ParticipantStatus, Room
-from apps.scheduling.models import GroupMembership, MembershipStatus, Session, SessionStatus
+from apps.scheduling.models import Group, GroupMembership, MembershipStatus, Session, SessionStatus
 from apps.scheduling.selectors import (
     session_get_for_participant,
     session_is_facilitator,
 )
 
 PRESENCE_STALE = dt.timedelta(seconds=90)
-
-
-@dataclass
-class OrderLock:
-    """A room's order lock (a PostgreSQL session-level advisory lock, ``key``) that a chat
-    message's access read takes in the same statement, saving a round trip on the way to
-    the broadcast; ``taken`` says whether it did (see ``services._in_room_order``)."""
-
-    key: int
-    taken: bool = False
 
 
 def open_before() -> dt.timedelta:
@@ -96,8 +84,9 @@ class RoomAccess:
     is_facilitator: bool
     is_member: bool  # a patient with a live seat (may join the live room)
     may_read_history: bool
-    # The room when the answer came from the user's participant row (no query for it).
+    # The room and the user's participant row in it, if they were ever in the room.
     room: Room | None = None
+    participant: Participant | None = None
 
     @property
     def may_join_live(self) -> bool:
@@ -112,35 +101,27 @@ def _seat_window(session: Session) -> tuple[dt.date, dt.date]:
     return session.occurrence_date, max(today, session.occurrence_date)
 
 
-def _active_seat(session: Session) -> Q:
-    """Memberships that give a live seat in ``session``'s room now (``_seat_window``)."""
+def _seat_is_live(session: Session, from_date: dt.date, to_date: dt.date | None) -> bool:
+    """The seat rule, for one active membership of ``session``'s group (``_seat_window``)."""
     began_by, lasts_until = _seat_window(session)
-    return (
-        Q(group_id=session.group_id)
-        & Q(status=MembershipStatus.ACTIVE)
-        & Q(from_date__lte=began_by)
-        & (Q(to_date__isnull=True) | Q(to_date__gte=lasts_until))
-    )
+    return from_date <= began_by and (to_date is None or to_date >= lasts_until)
 
 
 def _active_member(*, user: User, session: Session) -> bool:
-    return GroupMembership.objects.filter(_active_seat(session), patient=user).exists()
+    seats = GroupMembership.objects.filter(
+        group_id=session.group_id, patient=user, status=MembershipStatus.ACTIVE
+    ).values_list("from_date", "to_date")
+    return any(_seat_is_live(session, from_date, to_date) for from_date, to_date in seats)
 
 
 def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, set[int]]:
     """Which of each session's users may be in its live room now, by session id:
     ``room_access(...).may_join_live`` for many users of many sessions, in three queries
     however many (a process's periodic check of its rooms, ``services.rooms_tick``).
-    Sessions come with their group and program (``_seat_window`` reads the time zone).
-
-    The queries name the groups and sessions only, not the users: a group has a few
-    facilitators and a dozen or two active memberships, and a list of every socket's user
-    in each query cost more to build and send than those rows (bench/RESULTS.md, ninth pass)."""
+    Sessions come with their group and program (``_seat_window`` reads the time zone)."""
     wanted = {session: ids for session, ids in wanted.items() if ids}
     if not wanted:
         return {}
-    from apps.scheduling.models import Group
-
     group_ids = sorted({session.group_id for session in wanted})
     facilitating: dict[int, set[int]] = defaultdict(set)
     for group_id, user_id in Group.facilitators.through.objects.filter(
@@ -160,13 +141,11 @@ def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, se
     )
     allowed: dict[int, set[int]] = {}
     for session, ids in wanted.items():
-        began_by, lasts_until = _seat_window(session)
         members = {
             patient_id
             for patient_id, from_date, to_date in seats[session.group_id]
             if patient_id in ids
-            and from_date <= began_by
-            and (to_date is None or to_date >= lasts_until)
+            and _seat_is_live(session, from_date, to_date)
             and (session.pk, patient_id) not in removed
         }
         facilitators = facilitating[session.group_id] & ids
@@ -179,212 +158,42 @@ def users_allowed_live_in_rooms(wanted: dict[Session, set[int]]) -> dict[int, se
 def room_access(*, user: User, session_id: int | str) -> RoomAccess | None:
     """The user's access to the room of ``session_id``, or None (callers answer 404/4403).
 
-    Someone with a participant row in the room (everyone who was ever in it) is answered
-    from that row in one query (``participant_access``)."""
-    participant, known = participant_access(user=user, session_id=session_id)
-    if participant is not None:
-        if known is not None:
-            return known
-        if user.is_patient:
-            return None
+    The one statement of the rule (the module doc): the session as the user may see it
+    (``session_get_for_participant``), their participant row if they were ever in the room
+    (removed or not, muted or not: the services read it from here), then a patient's live
+    seat or a clinician's facilitation."""
     session = session_get_for_participant(user=user, session_id=session_id)
     if session is None:
         return None
+    participant = (
+        Participant.objects.select_related("room").filter(room__session=session, user=user).first()
+    )
+    room = None
+    if participant is not None:
+        participant.user = user
+        room = participant.room
+        room.session = session  # the same row: not read again
+    removed = participant is not None and participant.status == ParticipantStatus.REMOVED
     if user.is_patient:
-        removed = Participant.objects.filter(
-            room__session=session, user=user, status=ParticipantStatus.REMOVED
-        ).exists()
         member = not removed and _active_member(user=user, session=session)
-        return _patient_access(session, user, removed=removed, member=member)
-    facilitator = session_is_facilitator(user=user, session=session)
+        return RoomAccess(
+            session=session,
+            user=user,
+            is_facilitator=False,
+            is_member=member,
+            may_read_history=not removed,
+            room=room,
+            participant=participant,
+        )
     return RoomAccess(
         session=session,
         user=user,
-        is_facilitator=facilitator,
+        is_facilitator=session_is_facilitator(user=user, session=session),
         is_member=False,
         may_read_history=True,
+        room=room,
+        participant=participant,
     )
-
-
-def _patient_access(session: Session, user: User, *, removed: bool, member: bool) -> RoomAccess:
-    """A patient with a seat on the session's date: in the live room while their membership
-    is active; a former member keeps read access to the history; a removed one has neither."""
-    return RoomAccess(
-        session=session,
-        user=user,
-        is_facilitator=False,
-        is_member=member and not removed,
-        may_read_history=not removed,
-    )
-
-
-class _ParticipantRead:
-    """The statement behind ``participant_access``: the participant row with its room,
-    session, group and program, and the three answers the access rule needs about the user
-    (memberships covering the session's date, live seats, facilitator of the group), in one
-    round trip and without the ORM compiling two queries per call (~4 ms of Python on every
-    chat message; bench/RESULTS.md). Written once per process from the models' metadata, so
-    the columns follow the models; its membership conditions are ``membership_covers`` and
-    ``_active_seat`` in SQL, and tests/rooms/test_access_read.py holds it to the ORM rule."""
-
-    def __init__(self) -> None:
-        from apps.programs.models import Program
-        from apps.scheduling.models import Group
-
-        self.models = (Participant, Room, Session, Group, Program)
-        aliases = ("p", "r", "s", "g", "prog")
-        self.fields = [list(m._meta.concrete_fields) for m in self.models]
-        columns = [
-            f"{alias}.{f.column}"
-            for alias, fields in zip(aliases, self.fields, strict=True)
-            for f in fields
-        ]
-        m = GroupMembership._meta.db_table
-        fac = Group.facilitators.through._meta.db_table
-        seat = f"FROM {m} gm WHERE gm.group_id = s.group_id AND gm.patient_id = p.user_id"
-        # Table and column names from the models' metadata; values only as parameters.
-        self.facts = (
-            # membership_covers(date=s.occurrence_date): active or ended, on that date
-            f" (SELECT COUNT(*) {seat} AND gm.status IN (%s, %s)"  # noqa: S608
-            "  AND gm.from_date <= s.occurrence_date"
-            "  AND (gm.to_date IS NULL OR gm.to_date >= s.occurrence_date)) AS covering,"
-            # _active_seat: active, begun by the date; open-ended, or the latest end date
-            # (compared with max(today, date) in Python: today is in the program's zone)
-            f" (SELECT COUNT(*) {seat} AND gm.status = %s"
-            "  AND gm.from_date <= s.occurrence_date AND gm.to_date IS NULL) AS open_seats,"
-            f" (SELECT MAX(gm.to_date) {seat} AND gm.status = %s"
-            "  AND gm.from_date <= s.occurrence_date) AS seat_until,"
-            f" (SELECT COUNT(*) FROM {fac} f WHERE f.group_id = s.group_id"
-            "  AND f.user_id = p.user_id) AS facilitates"
-        )
-        # The participant row with its room, session, group and program.
-        self.tables = (
-            f"{Participant._meta.db_table} p"
-            f" INNER JOIN {Room._meta.db_table} r ON r.id = p.room_id"
-            f" INNER JOIN {Session._meta.db_table} s ON s.id = r.session_id"
-            f" INNER JOIN {Group._meta.db_table} g ON g.id = s.group_id"
-            f" INNER JOIN {Program._meta.db_table} prog ON prog.id = g.program_id"
-        )
-        select = f"SELECT {', '.join(columns)}, {self.facts}"  # noqa: S608
-        joins = f" FROM {self.tables} WHERE r.session_id = %s AND p.user_id = %s"
-        self.sql = select + joins
-        # Also takes the room's order lock: once, with the output row (at most one).
-        self.sql_ordered = select + ", pg_advisory_lock(%s) AS ordered" + joins
-        self.params = [
-            MembershipStatus.ACTIVE,
-            MembershipStatus.ENDED,
-            MembershipStatus.ACTIVE,
-            MembershipStatus.ACTIVE,
-        ]
-        self.converters: dict[str, dict[int, Any]] = {}
-
-    def __call__(
-        self, *, user_id: int, session_id: int, lock_room: bool, order: OrderLock | None = None
-    ) -> tuple[Participant, tuple[Any, ...]] | None:
-        from django.db import connection
-
-        sql, params = self.sql, [*self.params, session_id, user_id]
-        if lock_room and connection.features.has_select_for_update_of:
-            sql += " FOR UPDATE OF r"
-        elif lock_room and connection.features.has_select_for_update:
-            sql += " FOR UPDATE"
-        elif order is not None and not order.taken and connection.vendor == "postgresql":
-            # Taken with the output row (there is at most one, and no row lock that could
-            # drop it afterwards): taken exactly when a row comes back.
-            sql = self.sql_ordered
-            params = [*self.params, order.key, session_id, user_id]
-        else:
-            order = None
-        try:
-            with prepared_cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-        except BaseException:
-            if order is not None:
-                order.taken = True  # perhaps: the caller's release is harmless if not
-            raise
-        if row is None:
-            return None
-        if order is not None:
-            order.taken = True
-        compiler = Participant.objects.none().query.get_compiler(connection=connection)
-        converters = self.converters.get(connection.vendor)
-        if converters is None:
-            cols = [f.get_col(f.model._meta.db_table) for fields in self.fields for f in fields]
-            converters = self.converters[connection.vendor] = compiler.get_converters(cols)
-        if converters:
-            row = next(iter(compiler.apply_converters([row], converters)))
-        objects: list[Any] = []
-        at = 0
-        for model, fields in zip(self.models, self.fields, strict=True):
-            values = row[at : at + len(fields)]
-            objects.append(model.from_db(connection.alias, [f.attname for f in fields], values))
-            at += len(fields)
-        participant, room, session, group, program = objects
-        group.program = program
-        session.group = group
-        room.session = session
-        participant.room = room
-        covering, open_seats, seat_until, facilitates = row[at : at + 4]
-        if isinstance(seat_until, str):  # SQLite gives the aggregate's date as text
-            seat_until = dt.date.fromisoformat(seat_until)
-        return participant, (covering, open_seats, seat_until, facilitates)
-
-
-_participant_read: _ParticipantRead | None = None
-
-
-def participant_access(
-    *, user: User, session_id: int | str, lock_room: bool = False, order: OrderLock | None = None
-) -> tuple[Participant | None, RoomAccess | None]:
-    """``user``'s participant row in the room of ``session_id`` (whatever its status, with
-    its room, session, group and program) and the access rule's answer for them now, in one
-    query. (None, None) if they were never in the room; (row, None) when the rule gives them
-    nothing from that row (other staff: ``room_access`` goes the long way).
-    ``lock_room`` (inside a transaction) also takes the room's row lock (FOR UPDATE OF);
-    else ``order`` (PostgreSQL) has the room's order lock taken by the same statement when
-    the row is found (``order.taken``)."""
-    try:
-        pk = int(session_id)
-    except (TypeError, ValueError):
-        return None, None
-    if not user.is_authenticated or not -(2**63) <= pk < 2**63:
-        return None, None
-    found_row = participant_read()(user_id=user.pk, session_id=pk, lock_room=lock_room, order=order)
-    if found_row is None:
-        return None, None
-    participant, (covering, open_seats, seat_until, facilitates) = found_row
-    participant.user = user  # the same row: no second query for it
-    session = participant.room.session
-    if user.is_patient:
-        if not covering:
-            return participant, None
-        today = timezone.localdate(timezone=session.group.program.time_zone)
-        day = max(today, session.occurrence_date)
-        member = bool(open_seats) or (seat_until is not None and seat_until >= day)
-        removed = participant.status == ParticipantStatus.REMOVED
-        found = _patient_access(session, user, removed=removed, member=member)
-        found.room = participant.room
-        return participant, found
-    if not (session.facilitator_id == user.pk or facilitates):
-        return participant, None
-    access = RoomAccess(
-        session=session,
-        user=user,
-        is_facilitator=True,
-        is_member=False,
-        may_read_history=True,
-        room=participant.room,
-    )
-    return participant, access
-
-
-def participant_read() -> _ParticipantRead:
-    """The process's ``_ParticipantRead`` (written once, on first use)."""
-    global _participant_read
-    if _participant_read is None:
-        _participant_read = _ParticipantRead()
-    return _participant_read
 
 
 def room_for_session(*, session: Session) -> Room | None:

@@ -3,31 +3,27 @@
 Each public service checks access first (``_enter``: the user is still a member or
 facilitator, not removed, the room live) and then writes — so a member discharged or
 removed mid-session is refused on their very next action. Messages are stored before they
-are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds a
-row lock on the room (``_lock_room``, ``_enter(lock_room=True)``, or inside the chat
-message's one statement, ``_ChatInsert``) so ids in a room grow in commit order and
-catch-up ("everything after id N") cannot skip a message that committed late.
+are broadcast: broadcasts go through ``send_event_on_commit``. Every message insert holds
+the room's row lock (``_lock_room``), so ids and seqs in a room grow in commit order and
+catch-up ("everything after id N") cannot skip a message that committed late. That lock is
+the only ordering: broadcasts may still arrive out of order, and a client that sees a seq
+it lacks asks for what is missing (``room_sync``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import functools
 import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db import connection as db_connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +31,6 @@ from django.utils.translation import gettext as _
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core.db import prepared_cursor
 from apps.core.events import send_event_on_commit
 from apps.rooms import selectors
 from apps.rooms.models import (
@@ -50,7 +45,7 @@ from apps.rooms.models import (
     SystemEvent,
     room_group,
 )
-from apps.rooms.selectors import OrderLock, Phase, RoomAccess
+from apps.rooms.selectors import Phase, RoomAccess
 from apps.scheduling.models import Session
 
 P = ParamSpec("P")
@@ -122,108 +117,24 @@ def room_get_or_create(*, session: Session) -> Room:
         return Room.objects.get(session=session)
 
 
-ORDER_LOCK_NAMESPACE = 0x524F4F4D  # "ROOM": keeps our advisory-lock keys apart
-
-
-def order_lock_key(session_id: int | str) -> int:
-    """The advisory-lock key of a room's order lock (``_in_room_order``)."""
-    return (ORDER_LOCK_NAMESPACE << 32) | (int(session_id) & 0xFFFFFFFF)
-
-
-@contextmanager
-def _in_room_order(session_id: int | str, *, lazy: bool = False) -> Iterator[OrderLock | None]:
-    """Hold this room's order lock from before its transaction until its broadcasts are out.
-
-    The room's row lock gives message ids in commit order, but two daphne processes each
-    publish after their own commit and could publish out of that order, so a client could
-    see id 12 before 11 and, reconnecting in between, catch up "after 12" and miss 11. On
-    PostgreSQL a session-level advisory lock per room, taken before the transaction and
-    released after the on-commit broadcasts (which run inside it), orders the publishes
-    too. SQLite (one process in development) has one writer anyway.
-
-    ``lazy`` (a chat message): the lock is yielded untaken for the service's access read
-    to take in the same statement (``selectors.OrderLock``: one round trip fewer on the
-    way to the broadcast); the service calls ``_take_order_lock`` before it writes, which
-    takes it only if that read did not. Yields None where no lock is needed."""
-    if db_connection.vendor != "postgresql" or db_connection.in_atomic_block:
-        yield None  # inside an outer transaction the broadcasts only go out after it: no help
-        return
-    try:
-        key = order_lock_key(session_id)
-    except (TypeError, ValueError):
-        yield None
-        return
-    order = OrderLock(key)
-    if not lazy:
-        _take_order_lock(order)
-    try:
-        yield order
-    finally:
-        if order.taken:
-            with db_connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
-def _take_order_lock(order: OrderLock | None) -> None:
-    """Take the room's order lock unless it is held (or not needed: None)."""
-    if order is not None and not order.taken:
-        with db_connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [order.key])
-        order.taken = True
-
-
-def in_room_order(fn: Callable[P, R]) -> Callable[P, R]:
-    """Decorator (outside ``@transaction.atomic``) for services that post messages."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _in_room_order(kwargs.get("session_id", "")):  # type: ignore[arg-type]
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def _lock_room(room: Room) -> Room:
     """Serialise writes that allocate message ids in this room (see the module doc)."""
     return Room.objects.select_for_update().get(pk=room.pk)
 
 
 def _enter(
-    *,
-    user: User,
-    session_id: int | str,
-    facilitator: bool = False,
-    admitted: bool = True,
-    lock_room: bool = False,
-    order: OrderLock | None = None,
+    *, user: User, session_id: int | str, facilitator: bool = False, admitted: bool = True
 ) -> Entered:
-    """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed.
-
-    Someone already in the room (every chat message, read marker, ping...) costs one
-    query: their participant row with its room and session and the access rule's facts
-    (``selectors.participant_access``). Anyone else goes the long way.
-    ``lock_room`` (inside a transaction) takes the room's row lock with that query; else
-    ``order`` (a chat message's untaken order lock) may be taken by it."""
-    participant, known = selectors.participant_access(
-        user=user, session_id=session_id, lock_room=lock_room, order=order
-    )
-    if participant is not None and known is not None:
-        access = known
-        room = participant.room
-    else:
-        found = selectors.room_access(user=user, session_id=session_id)
-        if found is None or not found.may_join_live:
-            raise RoomForbidden()
-        access = found
-        room = room_get_or_create(session=access.session)
-    if not access.may_join_live:
+    """Check that ``user`` may act in the live room now; raise RoomForbidden/RoomClosed."""
+    access = selectors.room_access(user=user, session_id=session_id)
+    if access is None or not access.may_join_live:
         raise RoomForbidden()
     if facilitator and not access.is_facilitator:
         raise RoomError(_("Only a facilitator can do that."), code="not_facilitator")
+    room = access.room or room_get_or_create(session=access.session)
     if selectors.room_phase(session=access.session, room=room) != Phase.LIVE:
         raise RoomClosed()
-    if participant is not None and participant.status == ParticipantStatus.REMOVED:
-        raise RoomForbidden()
+    participant = access.participant
     if admitted and (participant is None or participant.status != ParticipantStatus.ADMITTED):
         raise RoomError(_("You are waiting to be admitted."), code="not_admitted")
     return Entered(access=access, room=room, participant=participant)
@@ -286,21 +197,12 @@ def _broadcast_lobby(room: Room) -> None:
 
 
 def _next_seq(room: Room) -> int:
-    """Give out the room's next message ``seq`` (and note it on ``room``). The caller holds
-    the room's row lock, in the transaction that stores the message: a rollback gives the
-    number back, so seqs have no holes. In the database (``UPDATE … RETURNING``), not from
-    ``room`` as loaded, so a stale instance can never hand a number out twice.
-    (PostgreSQL's one-statement chat insert does the same in SQL: ``_ChatInsert``.)"""
-    table = Room._meta.db_table
-    with db_connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET message_seq = message_seq + 1"  # noqa: S608 (model metadata)
-            " WHERE id = %s RETURNING message_seq",
-            [room.pk],
-        )
-        (seq,) = cursor.fetchone()
-    room.message_seq = seq
-    return int(seq)
+    """Give out the room's next message ``seq``. ``room`` is as ``_lock_room`` read it, in
+    the transaction that stores the message: a rollback gives the number back, so seqs
+    have no holes."""
+    room.message_seq += 1
+    Room.objects.filter(pk=room.pk).update(message_seq=room.message_seq)
+    return room.message_seq
 
 
 def _system_message(
@@ -339,7 +241,6 @@ def _fresh_connections(room: Room, user_id: int, now: dt.datetime) -> Any:
 # --- Joining and leaving ----------------------------------------------------------------
 
 
-@in_room_order
 @transaction.atomic
 def room_connect(*, user: User, session_id: int | str, channel_name: str) -> dict[str, Any]:
     """Register an open socket. Facilitators are admitted; a member is admitted at once if
@@ -419,7 +320,6 @@ def welcome_payload(
     return data
 
 
-@in_room_order
 @transaction.atomic
 def room_disconnect(*, user: User, session_id: int, channel_name: str) -> None:
     """A socket closed: close its presence interval (attendance) and say who left. No access
@@ -500,13 +400,10 @@ def rooms_tick(*, rooms: dict[int, list[tuple[str, int]]]) -> dict[str, RoomErro
     for room in live:
         if not _notices_due(room=room, now=now):
             continue
-        # Only now hold the room's order lock (these post messages); the usual tick posts
-        # nothing and so never makes a chat message wait.
         try:
-            with _in_room_order(room.session_id):
-                room_reap_stale_connections(room=room, now=now)
-                room_announce_departures(room=room, now=now)
-                room_announce_ending(room=room, now=now)
+            room_reap_stale_connections(room=room, now=now)
+            room_announce_departures(room=room, now=now)
+            room_announce_ending(room=room, now=now)
         except Exception:  # one room's notices must not stop the others'
             logger.exception("room notices failed for session %s", room.session_id)
     return refused
@@ -730,366 +627,85 @@ def _raise_risk_alert(*, message: Message, patient: User, phrase: str, session: 
     )
 
 
-class Stored:
-    """What ``_store_chat_message`` did with a new chat message."""
-
-    NEW = "new"  # stored; its id is on the message
-    DUPLICATE = "duplicate"  # the author's message with this client id is already stored
-    OVER_LIMIT = "over_limit"  # the author sent ``limit`` messages here in the last window
-    REFUSED = "refused"  # removed, muted or the room ended since the access check
-
-
-class _ChatInsert:
-    """PostgreSQL: a chat message checked, stored and its author's read marker moved past
-    it in **one statement** run on its own (autocommit), where the ORM takes a transaction
-    and eight round trips. In that statement, with the rows locked:
-
-    - the room's row (``FOR UPDATE``, as ``_lock_room``) and not ended: ids in a room are
-      given in commit order;
-    - the author's participant row (``FOR NO KEY UPDATE``), still admitted and not muted:
-      a removal or mute that committed after the access check is seen here (PostgreSQL
-      re-reads a locked row's newest version and re-checks these conditions), so it is
-      never overtaken by a message that was already on its way;
-    - the rate limit: the author's chat messages in this room over the last window
-      (a sliding window, counted on the ``message_rate`` index);
-    - ``INSERT ... ON CONFLICT DO NOTHING`` (a resend — the unique client id — inserts
-      nothing) with the room's next ``seq``, read from the room's row as locked (its newest
-      version, whatever the statement's snapshot), then the room's ``message_seq`` moved to
-      it only if the row went in (no holes), and the read marker's ``UPDATE``.
-
-    Columns and values come from the model's fields, as the ORM's own insert prepares
-    them; table and column names from the models' metadata, values only as parameters."""
-
-    def __init__(self) -> None:
-        self.fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
-        self.sql = (
-            "WITH"  # noqa: S608 (names from the models' metadata, values as parameters)
-            + self.storing(room_id="%s", participant_id="%s", room_value="%s")
-            + " SELECT (SELECT id FROM new), (SELECT seq FROM new), EXISTS (SELECT 1 FROM room),"
-            " EXISTS (SELECT 1 FROM author), (SELECT n FROM recent)"
-        )
-
-    def storing(self, *, room_id: str, participant_id: str, room_value: str) -> str:
-        """The statement's CTEs that lock, check, count and store (``room``, ``author``,
-        ``recent``, ``new``, ``numbered``, ``seen``), given SQL for the room's and the
-        participant's ids and the message's room column. Parameters, in order: those of
-        ``room_id`` and ``participant_id``, then ``storing_params``'s."""
-        messages, participants = Message._meta.db_table, Participant._meta.db_table
-        rooms = Room._meta.db_table
-        columns = ", ".join(str(f.column) for f in self.fields)
-        given = {"room": room_value, "seq": "(SELECT message_seq + 1 FROM room)"}
-        marks = ", ".join(given.get(f.name, "%s") for f in self.fields)
-        return (
-            f" room AS MATERIALIZED (SELECT id, message_seq FROM {rooms}"  # noqa: S608
-            f" WHERE id = {room_id} AND ended_at IS NULL FOR UPDATE),"
-            f" author AS MATERIALIZED (SELECT id FROM {participants}"
-            f" WHERE id = {participant_id} AND status = %s"
-            " AND (muted_until IS NULL OR muted_until <= %s) FOR NO KEY UPDATE),"
-            f" recent AS MATERIALIZED (SELECT count(*) AS n FROM {messages}"
-            " WHERE room_id = (SELECT id FROM room) AND author_id = %s AND kind = %s"
-            " AND created_at > %s),"
-            f" new AS (INSERT INTO {messages} ({columns}) SELECT {marks}"
-            " WHERE EXISTS (SELECT 1 FROM room) AND EXISTS (SELECT 1 FROM author)"
-            " AND (SELECT n FROM recent) < %s"
-            " ON CONFLICT DO NOTHING RETURNING id, seq),"
-            f" numbered AS (UPDATE {rooms} SET message_seq = (SELECT seq FROM new)"
-            " WHERE id = (SELECT id FROM room) AND EXISTS (SELECT 1 FROM new)),"
-            f" seen AS (UPDATE {participants} SET last_read_message_id = (SELECT id FROM new)"
-            " WHERE id = (SELECT id FROM author) AND last_read_message_id < (SELECT id FROM new))"
-        )
-
-    def storing_params(
-        self, message: Message, *, limit: int, since: dt.datetime, room_value: bool = True
-    ) -> list[Any]:
-        """``storing``'s own parameters for ``message`` (no query); ``room_value``: the
-        message's room id is one of them (not when ``storing`` was given SQL for it)."""
-        prepared = {
-            f.name: f.get_db_prep_save(f.pre_save(message, add=True), connection=db_connection)
-            for f in self.fields
-            if f.name != "seq"  # given in SQL (``storing``)
-        }
-        values = [v for name, v in prepared.items() if room_value or name != "room"]
-        since_value = Message._meta.get_field("created_at").get_db_prep_value(
-            since, connection=db_connection
-        )
-        return [
-            ParticipantStatus.ADMITTED.value,
-            prepared["created_at"],
-            message.author_id,
-            MessageKind.CHAT.value,
-            since_value,
-            *values,
-            limit,
-        ]
-
-    def params(
-        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
-    ) -> list[Any]:
-        """The statement's parameters for ``message`` (no query)."""
-        return [
-            message.room_id,
-            participant.pk,
-            *self.storing_params(message, limit=limit, since=since),
-        ]
-
-    def outcome(self, message: Message, row: Sequence[Any], *, limit: int) -> str:
-        """``Stored`` from the statement's row; a NEW message gets its id and seq."""
-        new_id, seq, room_open, author_may_post, recent = row
-        if new_id is not None:
-            message.pk, message.seq = new_id, seq
-            message._state.adding = False
-            message._state.db = db_connection.alias
-            return Stored.NEW
-        if not (room_open and author_may_post):
-            return Stored.REFUSED
-        return Stored.OVER_LIMIT if recent >= limit else Stored.DUPLICATE
-
-    def __call__(
-        self, message: Message, participant: Participant, *, limit: int, since: dt.datetime
-    ) -> str:
-        with prepared_cursor() as cursor:
-            cursor.execute(self.sql, self.params(message, participant, limit=limit, since=since))
-            row = cursor.fetchone()
-        return self.outcome(message, row, limit=limit)
-
-
-class _ChatPost(_ChatInsert):
-    """PostgreSQL, for a socket's event loop (``loop_post``): ``_ChatInsert`` with the room's
-    order lock and the access read in the **same statement**, one round trip in all.
-
-    ``ordered`` takes the order lock first (once, whatever else is found); ``facts`` reads
-    the author's participant row with its room, session and program and the access facts,
-    with ``selectors._ParticipantRead``'s own SQL for them; ``access`` keeps the row only if
-    the rule lets the author post now — as ``selectors.participant_access`` and ``_enter``
-    decide in Python: a patient with a covering membership and a live seat
-    (an open-ended one, or one lasting to today in the program's zone or the session's date
-    if later), or the session's or group's facilitator; admitted; the session scheduled and
-    its room open (from ``ROOMS_OPEN_MINUTES_BEFORE`` before its start to
-    ``ROOMS_GRACE_MINUTES`` after its end) — then ``_ChatInsert``'s CTEs re-check, count and
-    store. tests/rooms/test_access_read.py holds it to the rule case by case.
-
-    Nothing is stored unless every check passes; the caller then runs the service, which
-    says why. Read with the statement's snapshot, taken before the lock was waited for: the
-    rows locked (room, author) are re-checked at their newest versions; the access facts
-    and the rate limit's count may be as old as that wait (milliseconds)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        read = selectors.participant_read()
-        self.facts_params = read.params
-        self.sql = (
-            "WITH ordered AS MATERIALIZED (SELECT pg_advisory_lock(%s) AS locked),"  # noqa: S608
-            " facts AS MATERIALIZED (SELECT p.id AS participant_id, r.id AS room_id,"
-            " p.status AS status, s.status AS session_status, r.ended_at, s.starts_at,"
-            " s.ends_at, s.occurrence_date, s.facilitator_id, prog.time_zone,"
-            f" {read.facts}"
-            f" FROM ordered LEFT JOIN ({read.tables}) ON r.session_id = %s AND p.user_id = %s),"
-            " access AS MATERIALIZED (SELECT participant_id, room_id FROM facts"
-            " WHERE participant_id IS NOT NULL AND status = %s AND session_status = %s"
-            " AND ended_at IS NULL AND %s >= starts_at - %s AND %s < ends_at + %s"
-            " AND CASE WHEN %s THEN covering > 0 AND (open_seats > 0 OR seat_until >="
-            " GREATEST((%s AT TIME ZONE time_zone)::date, occurrence_date))"
-            " ELSE facilitator_id = %s OR facilitates > 0 END),"
-            + self.storing(
-                room_id="(SELECT room_id FROM access)",
-                participant_id="(SELECT participant_id FROM access)",
-                room_value="(SELECT id FROM room)",
-            )
-            + " SELECT (SELECT id FROM new), (SELECT seq FROM new), (SELECT room_id FROM access),"
-            " (SELECT locked FROM ordered) IS NOT NULL"
-        )
-
-    def post_params(
-        self,
-        message: Message,
-        author: User,
-        *,
-        key: int,
-        session_id: int,
-        limit: int,
-        since: dt.datetime,
-    ) -> list[Any]:
-        """The parameters for ``message`` by ``author`` in ``session_id``'s room."""
-        from apps.scheduling.models import SessionStatus
-
-        now = message.created_at
-        return [
-            key,
-            *self.facts_params,
-            session_id,
-            author.pk,
-            ParticipantStatus.ADMITTED.value,
-            SessionStatus.SCHEDULED.value,
-            now,
-            selectors.open_before(),
-            now,
-            selectors.grace(),
-            author.is_patient,
-            now,
-            author.pk,
-            *self.storing_params(message, limit=limit, since=since, room_value=False),
-        ]
-
-
-_chat_post: _ChatPost | None = None
-
-
-def chat_post() -> _ChatPost:
-    """The process's ``_ChatPost`` (written once, on first use)."""
-    global _chat_post
-    if _chat_post is None:
-        _chat_post = _ChatPost()
-    return _chat_post
-
-
-_chat_insert: _ChatInsert | None = None
-
-
-def _store_chat_message_orm(
-    message: Message, participant: Participant, *, limit: int, since: dt.datetime
-) -> str:
-    """``_ChatInsert`` for other databases (SQLite in development): the same checks and
-    writes with the ORM, in a transaction."""
-    with transaction.atomic():
-        if _lock_room(message.room).ended_at is not None:
-            return Stored.REFUSED
-        may_post = (
-            Participant.objects.select_for_update()
-            .filter(pk=participant.pk, status=ParticipantStatus.ADMITTED)
-            .filter(Q(muted_until=None) | Q(muted_until__lte=message.created_at))
-            .exists()
-        )
-        if not may_post:
-            return Stored.REFUSED
-        recent = Message.objects.filter(
-            room_id=message.room_id,
-            author_id=message.author_id,
-            kind=MessageKind.CHAT,
-            created_at__gt=since,
-        ).count()
-        try:
-            # A savepoint: a duplicate leaves the transaction usable, its seq given back.
-            with transaction.atomic():
-                if recent >= limit:
-                    return Stored.OVER_LIMIT
-                message.seq = _next_seq(message.room)
-                message.save(force_insert=True)
-        except IntegrityError:
-            return Stored.DUPLICATE
-        Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
-            last_read_message_id=message.pk
-        )
-    return Stored.NEW
-
-
-def _store_chat_message(message: Message, participant: Participant) -> str:
-    """Store a new chat message and mark it read for its author, if the author may still
-    post and is under the rate limit (``Stored``: nothing is written unless NEW)."""
-    limit, since = rate_window(message.created_at)
-    if db_connection.vendor == "postgresql":
-        return chat_insert()(message, participant, limit=limit, since=since)
-    return _store_chat_message_orm(message, participant, limit=limit, since=since)
-
-
-def chat_insert() -> _ChatInsert:
-    """The process's ``_ChatInsert`` (written once, on first use)."""
-    global _chat_insert
-    if _chat_insert is None:
-        _chat_insert = _ChatInsert()
-    return _chat_insert
-
-
 def rate_window(now: dt.datetime) -> tuple[int, dt.datetime]:
     """The chat rate limit: (messages allowed, counted since)."""
     limit, window = rate_limit()
     return limit, now - dt.timedelta(seconds=window)
 
 
+@transaction.atomic
 def room_message_post(
     *, author: User, session_id: int | str, body: str, client_id: str
 ) -> tuple[dict[str, Any], bool]:
     """Store a chat message, then broadcast it. Returns (message payload, created).
 
     Idempotent per (room, author, client_id): a resend returns the stored message and
-    broadcasts nothing new (the unique constraint finds it; refusals look it up first, so
-    a resend of a stored message is answered even when the author is now muted or over
-    the limit). Refused (RoomError) when muted or over the rate limit (``rate_limit()``
-    chat messages per author and room in any window of that many seconds).
-
-    Two round trips to the database on PostgreSQL before the broadcast, no transaction:
-    the access read, which also takes the room's order lock (``_in_room_order``), then one
-    statement that re-checks what may have changed since (removed, muted, room ended) with
-    the rows locked, counts the rate limit, stores the message and moves the read marker
-    (``_ChatInsert``); the broadcast goes out once it is stored, then the order lock is
-    released. A message with a risk phrase is stored in one transaction with its alert, so
-    neither is kept without the other.
-    """
-    with _in_room_order(session_id, lazy=True) as order:
-        return _post_chat_message(
-            author=author, session_id=session_id, body=body, client_id=client_id, order=order
-        )
-
-
-def _post_chat_message(
-    *, author: User, session_id: int | str, body: str, client_id: str, order: OrderLock | None
-) -> tuple[dict[str, Any], bool]:
-    entered = _enter(user=author, session_id=session_id, order=order)
-    _take_order_lock(order)  # if the access read could not (it always can for a member)
-    participant = entered.participant
-    assert participant is not None
+    broadcasts nothing new, even when the author is now muted or over the limit. Refused
+    (RoomError) when muted or over the rate limit (``rate_limit()`` chat messages per
+    author and room in any window of that many seconds). A message with a risk phrase is
+    stored with its alert, so neither is kept without the other."""
+    entered = _enter(user=author, session_id=session_id)
+    room = _lock_room(entered.room)
+    if room.ended_at is not None:
+        raise RoomClosed()
+    # Read again, locked: a mute or removal that committed (or is committing) since the
+    # access check is seen here, never overtaken by a message already on its way.
+    assert entered.participant is not None  # _enter: admitted
+    participant = Participant.objects.select_for_update(no_key=True).get(pk=entered.participant.pk)
+    if participant.status != ParticipantStatus.ADMITTED:
+        raise RoomForbidden()
     now = timezone.now()
 
-    def stored() -> Message | None:
-        return (
-            Message.objects.filter(room=entered.room, author=author, client_id=client_id)
-            .select_related("author")
-            .first()
-        )
-
-    def muted(until: dt.datetime) -> RoomError:
-        return RoomError(
-            _("A facilitator has muted you for a few minutes."),
-            code="muted",
-            until=until.isoformat(),
-        )
+    def resend_or(error: RoomError) -> tuple[dict[str, Any], bool]:
+        stored = Message.objects.filter(room=room, author=author, client_id=client_id).first()
+        if stored is None:
+            raise error
+        stored.author = author
+        return selectors.message_payload(stored), False
 
     if until := selectors.mute_in_force(participant, now=now):
-        if existing := stored():
-            return selectors.message_payload(existing), False
-        raise muted(until)
+        return resend_or(
+            RoomError(
+                _("A facilitator has muted you for a few minutes."),
+                code="muted",
+                until=until.isoformat(),
+            )
+        )
     body = body.strip()
     if not body:
         raise RoomError(_("The message is empty."), code="invalid_fields")
-    phrase = _risk_match(body) if author.is_patient else None
+    limit, since = rate_window(now)
+    recent = Message.objects.filter(
+        room=room, author=author, kind=MessageKind.CHAT, created_at__gt=since
+    ).count()
+    if recent >= limit:
+        return resend_or(
+            RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
+        )
     message = Message(
-        room=entered.room,
+        room=room,
         author=author,
         kind=MessageKind.CHAT,
         body=body,
         client_id=client_id,
         created_at=now,
+        seq=room.message_seq + 1,
     )
-    with transaction.atomic() if phrase else contextlib.nullcontext():
-        outcome = _store_chat_message(message, participant)
-        if outcome == Stored.NEW:
-            payload = selectors.message_payload(message)
-            _broadcast(entered.room.session_id, {"type": "message", "message": payload})
-            if phrase:
-                _raise_risk_alert(
-                    message=message, patient=author, phrase=phrase, session=entered.session
-                )
-            return payload, True
-    if existing := stored():  # a resend: answered even when muted or over the limit now
-        return selectors.message_payload(existing), False
-    if outcome == Stored.OVER_LIMIT:
-        raise RoomError(_("You are sending messages too fast. Wait a few seconds."), "rate_limited")
-    if outcome == Stored.REFUSED:  # changed since the access check: say what changed
-        again = _enter(user=author, session_id=session_id)
-        assert again.participant is not None
-        if until := selectors.mute_in_force(again.participant, now=now):
-            raise muted(until)
-        raise RoomForbidden()
-    raise IntegrityError("chat message refused by a constraint")
+    try:
+        with transaction.atomic():  # a savepoint: a resend leaves the transaction usable
+            message.save(force_insert=True)
+    except IntegrityError:
+        return resend_or(RoomError(_("That message could not be stored."), "invalid_fields"))
+    _next_seq(room)
+    Participant.objects.filter(pk=participant.pk, last_read_message_id__lt=message.pk).update(
+        last_read_message_id=message.pk
+    )
+    payload = selectors.message_payload(message)
+    _broadcast(room.session_id, {"type": "message", "message": payload})
+    phrase = _risk_match(body) if author.is_patient else None
+    if phrase:
+        _raise_risk_alert(message=message, patient=author, phrase=phrase, session=entered.session)
+    return payload, True
 
 
 def _audit_staff_read(user: User, room: Room, what: str) -> None:
@@ -1213,7 +829,6 @@ def _admit(entered: Entered, target: Participant, by: User, now: dt.datetime) ->
     _moderation_audit(by, target, target.user, "room admit")
 
 
-@in_room_order
 @transaction.atomic
 def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
     entered = _enter(user=by, session_id=session_id, facilitator=True)
@@ -1227,7 +842,6 @@ def room_admit(*, by: User, session_id: int | str, user_id: int) -> None:
     _broadcast_presence(room)
 
 
-@in_room_order
 @transaction.atomic
 def room_admit_all(*, by: User, session_id: int | str) -> int:
     entered = _enter(user=by, session_id=session_id, facilitator=True)
@@ -1297,7 +911,6 @@ def room_member_mute(*, by: User, session_id: int | str, user_id: int, minutes: 
     )
 
 
-@in_room_order
 @transaction.atomic
 def room_member_remove(*, by: User, session_id: int | str, user_id: int) -> None:
     """Remove a member from this session: their sockets close and they cannot come back."""
@@ -1317,7 +930,6 @@ def room_member_remove(*, by: User, session_id: int | str, user_id: int) -> None
     _broadcast_lobby(room)
 
 
-@in_room_order
 @transaction.atomic
 def room_lock(*, by: User, session_id: int | str, locked: bool) -> None:
     """A locked room lets nobody new in automatically: newcomers wait in the lobby."""
@@ -1354,7 +966,6 @@ def room_pin(*, by: User, session_id: int | str, body: str) -> None:
     )
 
 
-@in_room_order
 @transaction.atomic
 def room_end(*, by: User, session_id: int | str) -> None:
     """End the session now: the room becomes read-only history and every socket closes."""

@@ -327,21 +327,14 @@ def _pubsub_layer_or_skip(settings):
     return get_channel_layer()._get_layer()
 
 
-async def test_a_broadcast_from_a_plain_thread_is_published_directly_on_redis(
-    patient, settings, monkeypatch
-):
-    """With the Redis pub/sub layer, sync code publishes from its own thread (no hop onto
-    the event loop) in the layer's own format: the socket still gets the event."""
+async def test_a_broadcast_from_a_plain_thread_reaches_the_socket_over_redis(patient, settings):
+    """With the Redis pub/sub layer, a service's broadcast from a worker thread (as after a
+    commit) reaches the user's socket."""
     import threading
-
-    from channels.layers import get_channel_layer
 
     from apps.core import events
 
     _pubsub_layer_or_skip(settings)
-    assert events._sync_publisher(get_channel_layer()) is not None
-    hops = []
-    monkeypatch.setattr(events, "async_to_sync", lambda fn: hops.append(fn) or fn)
     mine = _communicator("/ws/me/", await sync_to_async(_session_for)(patient))
     await mine.connect()
     thread = threading.Thread(
@@ -351,47 +344,13 @@ async def test_a_broadcast_from_a_plain_thread_is_published_directly_on_redis(
     thread.start()
     thread.join(5)
     assert await mine.receive_json_from(timeout=3) == {"n": 1}
-    assert hops == []
     await mine.disconnect()
 
 
-def test_the_in_memory_layer_takes_the_hop_onto_the_loop():
-    from channels.layers import InMemoryChannelLayer
-
-    from apps.core import events
-
-    assert events._sync_publisher(InMemoryChannelLayer()) is None
-
-
-def test_socket_threads_health_check_their_connection_at_most_every_few_seconds(
-    monkeypatch,
-):
-    """Each socket frame is a 'request' for Django, which would ping a persistent
-    connection before every one; the pool pings once per SOCKET_HEALTH_CHECK_SECONDS,
-    and always after an error."""
-    from django.db import connection
-
-    from apps.core import consumers
-
-    connection.ensure_connection()
-    connection.close_at = None  # a persistent connection (tests run with CONN_MAX_AGE=0)
-    long_ago = time.monotonic() - 2 * consumers.SOCKET_HEALTH_CHECK_SECONDS
-    monkeypatch.setattr(consumers._pool_thread, "health_checked_at", long_ago, raising=False)
-    consumers._close_old_connections()
-    assert connection.health_check_done is False  # due: the next query pings first
-    connection.health_check_done = True  # (as that query would have)
-    consumers._close_old_connections()
-    assert connection.health_check_done is True  # pinged a moment ago: not again
-    connection.errors_occurred = True
-    monkeypatch.setattr(connection, "is_usable", lambda: False)
-    consumers._close_old_connections()
-    assert connection.connection is None  # after an error Django checks it (and drops it)
-
-
 def _redis_subscribers(channel: str) -> int:
-    from apps.core import redis_clients
+    import redis
 
-    client = redis_clients.client_for(settings.REDIS_URL)
+    client = redis.Redis.from_url(settings.REDIS_URL)
     return dict(client.pubsub_numsub(channel))[channel.encode()]
 
 

@@ -12,7 +12,6 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
-from django.utils import timezone
 
 from apps.rooms import services
 from apps.rooms.models import Connection, Message, Room, SystemEvent
@@ -72,28 +71,21 @@ def test_a_full_save_of_a_room_read_earlier_keeps_its_seq(live_session, patient)
 def test_concurrent_writers_get_seqs_with_no_hole_in_id_order(
     live_session, patient, member2, monkeypatch
 ):
-    """Chat messages (PostgreSQL: the one-statement insert, which reads the seq inside the
-    statement that waits for the room's lock) and system messages (the ORM) written at once,
-    without the order lock: each gets the next seq, in the order of the ids."""
+    """Chat and system messages written at once from several connections: each gets the
+    next seq under the room's row lock, in the order of the ids, with no hole."""
     monkeypatch.setattr(services, "rate_limit", lambda: (1000, 10))
     _join(patient, live_session)
     _join(member2, live_session)
     room = Room.objects.get(session=live_session)
-    participants = {p.user_id: p for p in room.participants.all()}
     errors: list[BaseException] = []
 
     def chat(user, tag: str) -> None:
         try:
             for i in range(20):
-                message = Message(
-                    room=room,
-                    author=user,
-                    kind="chat",
-                    body="hi",
-                    client_id=f"{tag}{i}",
-                    created_at=timezone.now(),
+                _, created = services.room_message_post(
+                    author=user, session_id=live_session.pk, body="hi", client_id=f"{tag}{i}"
                 )
-                assert services._store_chat_message(message, participants[user.pk]) == "new"
+                assert created
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -136,9 +128,8 @@ db = sync_to_async
 @pytest.fixture
 def drop_broadcast(monkeypatch):
     """``drop_broadcast(body)``: the broadcast of the chat message with that body is lost on
-    its way (both publish paths: the service's and PostgreSQL's event-loop post)."""
+    its way."""
     from apps.core import events
-    from apps.rooms import loop_post
 
     dropped: set[str] = set()
     lost: list[int] = []
@@ -151,18 +142,13 @@ def drop_broadcast(monkeypatch):
             return True
         return False
 
-    real_send, real_publish = events.group_send_now, loop_post.publish
+    real_send = events.group_send_now
 
     def group_send_now(group, event):
         if not is_dropped(event):
             real_send(group, event)
 
-    async def publish(session_id, event):
-        if not is_dropped(event):
-            await real_publish(session_id, event)
-
     monkeypatch.setattr(events, "group_send_now", group_send_now)
-    monkeypatch.setattr(loop_post, "publish", publish)
 
     def drop(body: str) -> list[int]:
         dropped.add(body)
@@ -179,11 +165,8 @@ def layer_down(monkeypatch):
     from channels.layers import get_channel_layer
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from apps.core import events
-
     layer = get_channel_layer()
     real = {name: getattr(layer, name) for name in ("group_send", "group_add", "new_channel")}
-    monkeypatch.setattr(events, "_sync_publisher", lambda layer: None)  # publish via the layer
 
     async def refuse(*args, **kwargs):
         raise RedisConnectionError("Connection refused")

@@ -318,7 +318,7 @@ def _race_a_post_with(change, live_session, patient):
     from django.db import connection, connections, transaction
 
     if connection.vendor != "postgresql":
-        pytest.skip("row locks and the one-statement write are PostgreSQL's")
+        pytest.skip("row locks are PostgreSQL's")
     _connect(patient, live_session)
     holding, release = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
@@ -353,7 +353,7 @@ def _race_a_post_with(change, live_session, patient):
             cursor.execute(
                 "SELECT count(*) FROM pg_stat_activity"
                 " WHERE wait_event_type = 'Lock' AND query LIKE %s",
-                ["WITH room AS%"],
+                ["%rooms_participant%FOR NO KEY UPDATE%"],
             )
             if cursor.fetchone()[0]:
                 break
@@ -888,30 +888,26 @@ def test_a_chat_message_costs_a_fixed_handful_of_queries(live_session, patient):
         )
     statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
     # The first also reads the risk phrases (then kept for a few seconds).
-    assert len(statements) <= 8, statements
+    assert len(statements) == 10, [s[:90] for s in statements]
     with CaptureQueriesContext(connection) as ctx:
         services.room_message_post(
             author=patient, session_id=live_session.pk, body="again", client_id="q2"
         )
     statements = [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"].upper()]
-    if connection.vendor == "postgresql":
-        # The access read, then one statement that re-checks with the rows locked, counts
-        # the rate limit, inserts and moves the read marker.
-        assert len(statements) == 2, statements
-        assert "FOR UPDATE" not in statements[0]
-        write = statements[1]
-        assert "FOR UPDATE" in write and "INSERT INTO" in write and "count(*)" in write
-    else:
-        # access read, room lock, author re-check, rate count, seq, insert, read marker
-        assert len(statements) <= 7, statements
+    # The access rule's three reads (session, participant row, seats), the room's lock, the
+    # author re-read locked, the rate count, the insert, the seq, the read marker.
+    assert len(statements) == 9, [s[:90] for s in statements]
+    assert "FOR UPDATE" in statements[3] or connection.vendor != "postgresql"
+    assert statements[6].startswith("INSERT INTO")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broadcasts_of_concurrent_writers_leave_in_id_order(
+def test_concurrent_writers_get_seqs_in_id_order_and_each_broadcast_once(
     live_session, patient, member2, monkeypatch
 ):
     """Two writers (threads standing in for two daphne processes) post to one room while
-    publishing is slow: the room's order lock keeps the broadcasts in id order."""
+    publishing is slow: the room's row lock gives ids and seqs in the same order with no
+    hole, so a client can order what it gets and see what it lacks; each goes out once."""
     import random
     import threading
     import time as time_mod
@@ -921,14 +917,14 @@ def test_broadcasts_of_concurrent_writers_leave_in_id_order(
     from apps.core import events
 
     if connection.vendor != "postgresql":
-        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
+        pytest.skip("row locks are PostgreSQL's")
     published: list[int] = []
 
     def slow_publish(group, event):
         payload = json.loads(event["text"])
         if payload.get("type") == "message" and payload["message"]["kind"] == "chat":
             time_mod.sleep(random.uniform(0, 0.02))  # noqa: S311
-            published.append(payload["message"]["id"])
+            published.append((payload["message"]["id"], payload["message"]["seq"]))
 
     monkeypatch.setattr(events, "group_send_now", slow_publish)
     monkeypatch.setattr(services, "rate_limit", lambda: (1000, 10))
@@ -952,120 +948,9 @@ def test_broadcasts_of_concurrent_writers_leave_in_id_order(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert len(published) == 30
-    assert published == sorted(published)
-
-
-def _advisory_locks_held() -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-            " AND pid = pg_backend_pid() AND granted"
-        )
-        return cursor.fetchone()[0]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_chat_messages_access_read_takes_the_room_order_lock(live_session, patient):
-    """On the way to the broadcast a chat message costs two round trips: the access read,
-    which takes the room's order lock in the same statement, and the write; the lock is let
-    go after the broadcast, and nothing is left held."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
-    _connect(patient, live_session)
-    services.room_message_post(author=patient, session_id=live_session.pk, body="a", client_id="o1")
-    with CaptureQueriesContext(connection) as ctx:
-        services.room_message_post(
-            author=patient, session_id=live_session.pk, body="b", client_id="o2"
-        )
-    statements = [q["sql"] for q in ctx.captured_queries]
-    assert len(statements) == 3, statements
-    assert "pg_advisory_lock" in statements[0] and "FROM rooms_participant" in statements[0]
-    assert "INSERT INTO" in statements[1]
-    assert "pg_advisory_unlock" in statements[2]
-    assert _advisory_locks_held() == 0
-
-
-@pytest.mark.django_db(transaction=True)
-def test_refused_chat_messages_leave_no_order_lock_held(live_session, patient, member2):
-    from django.db import connection
-
-    from tests.factories import patient_in
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
-    _connect(patient, live_session)
-    outsider = patient_in(live_session.group.program, email="out@example.test", full_name="O U")
-    with pytest.raises(RoomError):  # never in the room: no participant row
-        services.room_message_post(
-            author=outsider, session_id=live_session.pk, body="x", client_id="r1"
-        )
-    assert _advisory_locks_held() == 0
-    with pytest.raises(RoomError):  # a blank message, after the read took the lock
-        services.room_message_post(
-            author=patient, session_id=live_session.pk, body="  ", client_id="r2"
-        )
-    assert _advisory_locks_held() == 0
-    Participant.objects.filter(user=patient).update(status="removed", removed_at=timezone.now())
-    with pytest.raises(RoomForbidden):  # a row comes back, the rule refuses it
-        services.room_message_post(
-            author=patient, session_id=live_session.pk, body="y", client_id="r3"
-        )
-    assert _advisory_locks_held() == 0
-    assert not Message.objects.filter(kind="chat").exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_chat_message_waits_for_the_room_order_lock_before_it_is_stored(live_session, patient):
-    """While another process holds the room's order lock (publishing its message), a post
-    waits in its access read and stores nothing until the lock is let go."""
-    import threading
-
-    from django.db import connection, connections
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the cross-process order lock is PostgreSQL's advisory lock")
-    _connect(patient, live_session)
-    key = services.order_lock_key(live_session.pk)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    outcome: dict[str, object] = {}
-
-    def poster():
-        try:
-            outcome["result"] = services.room_message_post(
-                author=patient, session_id=live_session.pk, body="waits", client_id="w1"
-            )
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=poster)
-    thread.start()
-    try:
-        with connection.cursor() as cursor:
-            for _ in range(100):
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND wait_event = 'advisory' AND query LIKE %s",
-                    ["SELECT p.id, p.room_id,%"],  # the access read (its text is cut short)
-                )
-                if cursor.fetchone()[0]:
-                    break
-                threading.Event().wait(0.05)
-            else:
-                pytest.fail("the post's access read never waited on the order lock")
-        assert not Message.objects.filter(client_id="w1").exists()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-    thread.join(10)
-    assert outcome["result"][1] is True
-    assert Message.objects.filter(client_id="w1").exists()
+    assert len(published) == 30 and len(set(published)) == 30
+    seqs = [seq for _, seq in sorted(published)]
+    assert seqs == list(range(seqs[0], seqs[0] + 30))
 
 
 def test_joining_costs_the_same_with_two_people_in_the_room_or_twenty(
