@@ -115,7 +115,7 @@ def test_a_slow_send_keeps_its_lease_and_is_not_taken_back(patient, settings, ar
     seen = {}
 
     def slow_send(row, send):
-        time.sleep(3)
+        time.sleep(3)  # outlasting the lease is what is tested: nothing to wait for but time
         seen["taken back"] = dispatch.outbox_recover_stale()
         send()
 
