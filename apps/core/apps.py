@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.apps import apps as django_apps
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class CoreConfig(AppConfig):
@@ -22,4 +22,3 @@ class CoreConfig(AppConfig):
                 uid = model._meta.label_lower
                 post_save.connect(fragments.on_save_or_delete, sender=model, dispatch_uid=uid)
                 post_delete.connect(fragments.on_save_or_delete, sender=model, dispatch_uid=uid)
-        m2m_changed.connect(fragments.on_m2m_changed, dispatch_uid="fragments-m2m")

@@ -1,36 +1,22 @@
 """Rendered HTML fragments cached per viewer, invalidated by version counters.
 
-A fragment is cached under a key made of its name, the viewer, the active language and time
-zone and any extra ``vary`` values (a day, a page number), stored with the value of every
-*version counter* it depends on when it was rendered; it is served only while they all
-still hold that value. A counter is a cache entry bumped after commit whenever a
-row that could change the fragment is saved or deleted (``on_save_or_delete``, connected to
-``post_save``/``post_delete``/``m2m_changed`` in ``CoreConfig.ready``):
+Used only where a page needs it to stay within 2x a one-query view (bench/pages.py): the
+patient dashboard's panels, My week and a closed room's transcript. Never for safety data
+(flags, the caseload, the crisis banner, risk alerts): those are read on every page.
 
-- ``<app.model>:<pk>`` for the row itself and for every row it points at through a foreign
-  key, for users, rooms and sessions (``ROW_SCOPED``): a check-in bumps
-  ``accounts.user:<patient id>``, a chat message ``rooms.room:<room id>``;
-- ``<app.model>`` for the whole table, and ``app:<app label>`` for every table of an app,
-  for fragments that read shared rows (sessions, groups, programs, consent documents).
+A fragment is cached under its name, the viewer, language, time zone and any ``vary``
+values, with the value of every version counter it depends on; it is served only while they
+all still hold that value. A write to a row of ``TRACKED_APPS`` bumps, after commit:
 
-A fragment lists every counter its HTML depends on: rows that point at a user only through
-another row (a homework response points at its assignment) are covered by their table's
-counter, not by the user's.
+- ``<app.model>:<pk>`` for the row and every row it points at, for users, rooms and
+  sessions (``ROW_SCOPED``): a check-in bumps ``accounts.user:<patient id>``;
+- ``<app.model>`` for its table and ``app:<label>`` for its app, for shared rows.
 
 Writes that send no signals (``queryset.update()``, ``bulk_create``) and the passing of time
-(a join button opening) are bounded by the time to live, at most ``MAX_TTL`` seconds.
-
-Only on when the cache is shared by every process (Redis; ``settings.FRAGMENT_CACHE``,
-which defaults to whether ``REDIS_URL`` is set): with the local-memory cache a write in one
-process could not invalidate another process's copy, so nothing is cached there.
-
-Safety flags are cached only because every write to them bumps the counters at once (a
-flag is created with ``save``; the acknowledgement's conditional ``update`` calls
-``row_changed`` itself, ``measures.services.safety_flag_acknowledge``): never let a flag wait
-for the time to live. Never cache a crisis plan (the crisis page reads it every time; the banner on patient
-pages carries only phone numbers). Keep ``audit_record`` outside the cached part, so a cache
-hit is audited like a miss. A fragment carrying ``{% csrf_token %}`` is
-rendered with a placeholder that is replaced by the request's own token on every serve.
+(a join button opening) are bounded by the time to live, ``MAX_TTL`` seconds. Only on with
+a cache every process shares (``settings.FRAGMENT_CACHE``, on with Redis). Keep
+``audit_record`` outside the cached part, so a hit is audited like a miss. A fragment with
+``{% csrf_token %}`` is stored with a placeholder replaced by the request's own token.
 """
 
 from __future__ import annotations
@@ -60,9 +46,21 @@ MAX_TTL = 60
 VERSION_TTL = 3600
 _VERSION_PREFIX = "fragver:"
 _KEY_PREFIX = "frag:"
-# Tables whose writes never change a cached fragment, and are written on every page view or
-# chat event (the audit trail, sockets, the notification outbox).
-EXCLUDED_LABELS = frozenset({"audit", "notifications"})
+# The apps whose rows the cached fragments show; writes elsewhere bump nothing. A cached
+# fragment must not read another app's rows (it would not be invalidated).
+TRACKED_APPS = frozenset(
+    {
+        "accounts",
+        "programs",
+        "measures",
+        "enrollment",
+        "scheduling",
+        "rooms",
+        "homework",
+        "progress",
+    }
+)
+# Written on every socket connect: shown by no fragment.
 EXCLUDED_MODELS = frozenset({"rooms.connection"})
 # Tables whose new rows change no cached fragment, though edits may: a chat message is posted
 # only while its room is live, and a room's transcript is cached only once it has closed
@@ -238,11 +236,7 @@ def _foreign_keys(model: type[models.Model]) -> list[tuple[str, str]]:
 
 def tracked(model: type[models.Model]) -> bool:
     meta = model._meta
-    return (
-        model.__module__.startswith("apps.")
-        and meta.app_label not in EXCLUDED_LABELS
-        and meta.label_lower not in EXCLUDED_MODELS
-    )
+    return meta.app_label in TRACKED_APPS and meta.label_lower not in EXCLUDED_MODELS
 
 
 def scopes_for_instance(instance: models.Model) -> list[str]:
@@ -258,35 +252,9 @@ def scopes_for_instance(instance: models.Model) -> list[str]:
     return out
 
 
-def row_changed(instance: models.Model) -> None:
-    """Invalidate what depends on ``instance`` (after commit). The signals call it for every
-    save and delete; a write that sends none (a conditional ``queryset.update()`` a page
-    must not wait for) calls it itself."""
-    if enabled() and tracked(type(instance)):
-        bump(scopes_for_instance(instance))
-
-
 def on_save_or_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    if kwargs.get("raw"):
+    if kwargs.get("raw") or not enabled():
         return
     if kwargs.get("created") and sender._meta.label_lower in QUIET_INSERTS:
         return
-    row_changed(instance)
-
-
-def on_m2m_changed(
-    sender: Any,
-    instance: models.Model,
-    action: str,
-    model: type[models.Model],
-    pk_set: set[Any] | None,
-    **kwargs: Any,
-) -> None:
-    if not enabled() or not action.startswith("post_") or not tracked(type(instance)):
-        return
-    scopes = scopes_for_instance(instance)
-    target = model._meta.label_lower
-    scopes.append(target)
-    if target in ROW_SCOPED:
-        scopes += [f"{target}:{pk}" for pk in pk_set or ()]
-    bump(scopes)
+    bump(scopes_for_instance(instance))

@@ -9,10 +9,11 @@ dashboards only render what is registered, so no app edits another app's templat
 
 A panel is a callable ``(request) -> (template_name, context) | None``; ``None`` hides it.
 
-Caching is opt-in per panel: ``cache=PanelCache(scopes=fn)`` keeps the rendered panel in the
-shared cache (``apps.core.fragments``) until a write bumps one of the version counters
-``fn(request)`` names, or at most a minute. Never for safety flags or crisis content, nor for
-a panel whose render function writes an audit event.
+Caching is opt-in per panel, for a dashboard that needs it (bench/pages.py):
+``cache=PanelCache(scopes=fn)`` keeps the rendered panel in the shared cache
+(``apps.core.fragments``) until a write bumps one of the version counters ``fn(request)``
+names, or at most a minute. Never for safety flags or crisis content, nor for a panel whose
+render function writes an audit event.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core import fragments
 from apps.measures.models import MeasureContext, MeasureResponse, SafetyFlag
 from apps.measures.registry import Instrument, instrument_get
 from apps.measures.scoring import AnswersInvalid, score
@@ -166,7 +165,6 @@ def safety_flag_acknowledge(*, flag: SafetyFlag, by: User, note: str) -> SafetyF
     if not claimed:
         raise ValidationError({"note": _("This flag was already acknowledged.")})
     flag.refresh_from_db()
-    fragments.row_changed(flag)  # the conditional update sent no post_save (the caseload)
     _stop_escalation(flag)
     audit_record(
         actor=by, action=AuditAction.UPDATE, obj=flag, patient=flag.patient, detail="acknowledged"

@@ -1,31 +1,24 @@
 """Claiming due outbox rows and delivering them, once.
 
-- ``outbox_claim_due`` moves due ``pending`` rows to ``sending`` under a fresh claim token
-  with one conditional UPDATE (``SKIP LOCKED`` on PostgreSQL, so concurrent claimers pick
-  disjoint rows). ``outbox_drain`` (the ``notifications.deliver_due`` task, started by the
-  beat tick ``notifications.dispatch_due`` every 5 s when rows are due) claims batches and
-  sends them in the same worker process until none is due: a row is ``sending`` only while
-  a live process holds it, never while it waits in a broker queue.
+- ``outbox_claim_due`` claims due ``pending`` rows with one conditional UPDATE
+  (``pending → sending`` under a fresh claim token; ``SKIP LOCKED`` on PostgreSQL, so
+  concurrent claimers pick disjoint rows), as healthchecks' ``sendalerts`` claims a flip.
+  ``outbox_drain`` (the ``notifications.deliver_due`` task) claims batches and sends them in
+  the same process, so a row is ``sending`` only while a worker holds it.
+- The claim is a lease: its holder renews ``claimed_at`` every quarter lease while it sends.
+  A row whose holder stopped renewing for a whole lease (the worker was killed, its host
+  died) is taken back by the next tick. Every later write of the holder is conditional on
+  its token, so a taken-back row is never written or handed over by it again.
 - Just before the provider is called the row moves to ``handover`` (committed), and it is
-  marked sent (conditional on its token) as soon as the provider took it. ``outbox_deliver``
-  follows the same rule: a duplicate or late message finds the
-  token changed or the row sent and does nothing.
-- The lease: the holder renews ``claimed_at`` every quarter lease from a thread
-  (``LeaseKeeper``) while it lives, so a live send is never taken back however long it
-  takes. A row whose holder stopped renewing for a whole lease (60 s; the worker or its
-  host died) is taken back; a row whose holder process is known dead on this host
-  (``claimed_by``, checked by every tick and delivery task) is taken back at once.
-- Taken back: a ``sending`` row was never offered to the provider and goes back to
-  ``pending``. A ``handover`` row may or may not have reached it — e-mail and SMS take no
-  idempotency key, so nobody can ask. Safety alerts go back to ``pending`` (at least once:
-  a second alert beats none); every other kind becomes ``unknown`` and is not sent again
-  (at most once: a reminder never arrives twice), listed in admin, where staff can send it
-  again. The window is kept to the provider's own commit: the message is rendered and the
-  connection opened first, and over SMTP the row moves to ``handover`` only once the body
-  is sent, just before the end-of-data line (``mail.HandOverSMTPBackend``).
+  marked sent as soon as the provider took it. Taken back, a ``sending`` row was never
+  offered to the provider and goes back to ``pending``. A ``handover`` row may or may not
+  have reached it (e-mail and SMS take no idempotency key): safety alerts go back to
+  ``pending`` (at least once: a second alert beats none); every other kind becomes
+  ``unknown`` and is not sent again (at most once), listed in admin. Over SMTP the hand-over
+  is just before the end-of-data line (``mail.HandOverSMTPBackend``).
 - Channel failures are retried through the outbox with exponential back-off (30 s, 60 s,
-  2 min … capped at 1 h) rather than Celery countdowns, so no retry lives only in a worker;
-  after ``NOTIFICATIONS_MAX_ATTEMPTS`` or a permanent error the row is ``failed`` (admin).
+  2 min … capped at 1 h); after ``NOTIFICATIONS_MAX_ATTEMPTS`` or a permanent error the
+  row is ``failed`` (admin).
 """
 
 from __future__ import annotations
@@ -33,13 +26,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import os
 import smtplib
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -47,8 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, connection, transaction
-from django.db import connection as thread_connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -95,65 +85,27 @@ class Claim:
     token: str
 
 
-# --- who holds a claim --------------------------------------------------------------------
-
-
-def _pid_namespace() -> str:
-    # Two containers may share a host name (host networking) but not a PID namespace: a
-    # process id means something only within its namespace, so the owner names both.
-    try:
-        return str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        return "-"
-
-
-def _host_prefix() -> str:
-    return f"{socket.gethostname()}/{_pid_namespace()}:"
-
-
-def worker_identity() -> str:
-    """This process, as written in ``Outbox.claimed_by`` while it sends a row."""
-    return f"{_host_prefix()}{os.getpid()}"
-
-
-def _process_gone(pid: int) -> bool:
-    """True only when ``pid`` certainly no longer runs (a zombie counts as gone: it can
-    send nothing). Any doubt (permission, a reused pid) answers False and the lease decides."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            state = stat.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in {"Z", "X"}
-
-
-# --- taking rows back ----------------------------------------------------------------------
-
-
-def _take_back(held: QuerySet[Outbox], *, now: dt.datetime, why: str, due_now: bool) -> int:
-    """Take back rows of a holder that is gone: not yet offered to the provider, or safety
-    alerts, go back to ``pending``; other rows it was handing over become ``unknown``."""
+def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
+    """Take back the rows whose lease was not renewed for a whole lease: their holder is
+    gone. Not yet offered to the provider, or a safety alert: ``pending``; a reminder it was
+    handing over: ``unknown``."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
+    held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_at__lt=cutoff)
+    why = "claim expired (worker lost)"
     again = held.filter(
         Q(status=Status.SENDING) | Q(status=Status.HANDOVER, kind__in=SAFETY_KINDS)
     ).update(
         status=Status.PENDING,
         claim_token=None,
-        claimed_by="",
         last_error=f"{why}; retrying",
+        due_at=now,
         updated_at=now,
-        **({"due_at": now} if due_now else {}),
     )
     # The claim token stays: should the holder be alive after all and the provider answer,
     # its own "sent" (or "failed") still lands on the row.
     unknown = held.filter(status=Status.HANDOVER).update(
         status=Status.UNKNOWN,
-        claimed_by="",
         last_error=f"{why} while handing it to the provider; not sent again",
         updated_at=now,
     )
@@ -162,54 +114,12 @@ def _take_back(held: QuerySet[Outbox], *, now: dt.datetime, why: str, due_now: b
     return again + unknown
 
 
-def outbox_recover_stale(*, now: dt.datetime | None = None) -> int:
-    """Take back rows held past the lease: no live process renewed it (the worker died, or
-    the row waited in a queue), so none is sending it."""
-    now = now or timezone.now()
-    cutoff = now - dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS)
-    held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_at__lt=cutoff)
-    return _take_back(held, now=now, why="claim expired (worker lost)", due_now=True)
-
-
-def outbox_release_dead_claims(*, now: dt.datetime | None = None) -> int:
-    """Take back at once the rows held by a process of this host that no longer exists (a
-    worker killed with SIGKILL or by the OOM killer), instead of waiting for the lease.
-    Safe: a dead process sends nothing more. Rows of other hosts wait for their lease."""
-    prefix = _host_prefix()
-    owners = set(
-        Outbox.objects.filter(status__in=HELD_STATUSES, claimed_by__startswith=prefix)
-        .order_by()
-        .values_list("claimed_by", flat=True)
-        .distinct()
-    )
-    dead = [
-        owner
-        for owner in owners
-        if owner.rpartition(":")[2].isdigit() and _process_gone(int(owner.rpartition(":")[2]))
-    ]
-    if not dead:
-        return 0
-    now = now or timezone.now()
-    held = Outbox.objects.filter(status__in=HELD_STATUSES, claimed_by__in=dead)
-    released = _take_back(held, now=now, why="its worker process died", due_now=False)
-    if released:
-        logger.warning("released %s outbox rows held by dead worker processes", released)
-    return released
-
-
-# --- claiming --------------------------------------------------------------------------------
-
-
 @transaction.atomic
 def outbox_claim_due(
-    *,
-    now: dt.datetime | None = None,
-    limit: int = 200,
-    owner: str = "",
-    recover: bool = True,
+    *, now: dt.datetime | None = None, limit: int = 200, recover: bool = True
 ) -> list[Claim]:
     """Claim up to ``limit`` due rows under one fresh token, for the caller to send. Safe to
-    run concurrently: a row is claimed by exactly one caller. ``owner``: ``worker_identity()``."""
+    run concurrently: a row is claimed by exactly one caller."""
     now = now or timezone.now()
     if recover:
         outbox_recover_stale(now=now)
@@ -221,22 +131,19 @@ def outbox_claim_due(
         return []
     token = uuid.uuid4()
     # The conditional UPDATE is the claim: whoever flips pending → sending owns the row. With
-    # SKIP LOCKED the rows are already ours; without it (SQLite) another dispatcher may have
-    # flipped some first, so read back which ones carry our token.
+    # SKIP LOCKED the rows are already ours; without it (SQLite) another claimer may have
+    # flipped some first, so read back which ones carry our token. (One UPDATE with the
+    # SELECT as a subquery would not do: PostgreSQL may rescan it and claim past the limit.)
     won = Outbox.objects.filter(pk__in=pks, status=Status.PENDING).update(
         status=Status.SENDING,
         claim_token=token,
         claimed_at=now,
-        claimed_by=owner,
         attempts=F("attempts") + 1,
         updated_at=now,
     )
     if won != len(pks):
-        pks = list(
-            Outbox.objects.filter(pk__in=pks, claim_token=token)
-            .order_by("due_at", "pk")
-            .values_list("pk", flat=True)
-        )
+        mine = Outbox.objects.filter(pk__in=pks, claim_token=token).order_by("due_at", "pk")
+        pks = list(mine.values_list("pk", flat=True))
     return [Claim(outbox_id=pk, token=str(token)) for pk in pks]
 
 
@@ -248,16 +155,11 @@ def outbox_due_count(*, now: dt.datetime, limit: int) -> int:
 
 def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
     """Claim due rows in batches and send them in this process until none is due or the
-    budget is spent; returns how many were claimed. Rows are claimed only by the process that
-    sends them (never while waiting in a queue), under a lease this process keeps renewing,
-    so a row of a dead worker comes back quickly: at once on the same host, after the lease
-    elsewhere."""
+    budget is spent; returns how many were claimed."""
     deadline = time.monotonic() + budget_seconds
-    owner = worker_identity()
-    outbox_release_dead_claims()
     total = 0
     while True:
-        claims = outbox_claim_due(limit=batch, owner=owner, recover=False)
+        claims = outbox_claim_due(limit=batch, recover=False)
         if claims:
             # A slow provider must not carry the batch into the task's time limits: rows not
             # started by then go back to pending for the next task.
@@ -267,56 +169,30 @@ def outbox_drain(*, batch: int = 25, budget_seconds: float = 20.0) -> int:
             return total
 
 
-# --- the lease ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _lease_kept(token: str) -> Iterator[None]:
+    """Renew the lease of the rows held under ``token`` every quarter lease while the block
+    runs: a slow send is never taken back (and sent twice), a killed worker stops renewing."""
+    stop = threading.Event()
 
-
-class LeaseKeeper:
-    """Renews ``claimed_at`` of the rows held under ``token`` every quarter lease from a
-    background thread, for as long as this process lives and the block runs. A live send is
-    therefore never taken back however long it takes (the task's time limit ends it), while a
-    dead process stops renewing and its rows return after one lease."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.lease = settings.NOTIFICATIONS_SENDING_LEASE_SECONDS
-        self._renewed = time.monotonic()  # the claim (or the caller's renewal) just set it
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread = threading.Thread(target=self._run, name="outbox-lease", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def fresh(self) -> bool:
-        """Renewed within half a lease: nobody can have taken our rows back yet."""
-        return time.monotonic() - self._renewed < self.lease / 2
-
-    def renew(self) -> int:
-        started = time.monotonic()
-        count = Outbox.objects.filter(status__in=HELD_STATUSES, claim_token=self.token).update(
-            claimed_at=timezone.now()
-        )
-        self._renewed = started
-        return count
-
-    def _run(self) -> None:
+    def renew() -> None:
         try:
-            while not self._stop.wait(self.lease / 4):
+            while not stop.wait(settings.NOTIFICATIONS_SENDING_LEASE_SECONDS / 4):
+                held = Outbox.objects.filter(status__in=HELD_STATUSES, claim_token=token)
                 try:
-                    self.renew()
+                    held.update(claimed_at=timezone.now())
                 except DatabaseError:
                     logger.warning("could not renew the outbox lease", exc_info=True)
         finally:
-            thread_connection.close()
+            connection.close()  # this thread's own connection
 
-
-# --- delivering --------------------------------------------------------------------------------
+    thread = threading.Thread(target=renew, name="outbox-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @dataclass
@@ -348,10 +224,8 @@ def outbox_deliver_claimed(
     *, claims: list[Claim], now: dt.datetime | None = None, stop_at: float | None = None
 ) -> list[str]:
     """Deliver rows this process just claimed (one token), reading the recipients, their
-    settings and preferences once for the batch. Each row is marked ``handover`` just before
-    the provider call and sent just after, so a kill mid-batch repeats nothing already
-    recorded and at most the one row in hand is left unknown. Rows not started by
-    ``stop_at`` (``time.monotonic()``) are released to ``pending`` ("released")."""
+    settings and preferences once for the batch. Rows not started by ``stop_at``
+    (``time.monotonic()``) go back to ``pending`` ("released")."""
     if not claims:
         return []
     token = claims[0].token
@@ -363,21 +237,28 @@ def outbox_deliver_claimed(
     batch = _Batch.load(rows)
     results = []
     try:
-        with LeaseKeeper(token) as lease:
+        with _lease_kept(token):
             for n, row in enumerate(rows):
                 if stop_at is not None and time.monotonic() >= stop_at:
                     _release(rows[n:], token)
                     results.extend(["released"] * (len(rows) - n))
                     break
-                # Normally the lease is fresh and the row is ours without asking; after a
-                # long stall, check (and renew) before sending.
-                if not lease.fresh() and not _renew(row, token, timezone.now()):
-                    results.append("skipped")
-                    continue
                 results.append(_deliver_row(row, token, now or timezone.now(), batch))
     finally:
         batch.close()
     return results
+
+
+def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None = None) -> str:
+    """Deliver one claimed row: sent, skipped, cancelled, deferred, retry, failed, unknown.
+    A no-op ("skipped") unless the row is still ``sending`` under ``claim_token``."""
+    now = now or timezone.now()
+    # A claim that waited before it was sent starts a new lease.
+    Outbox.objects.filter(pk=outbox_id, status=Status.SENDING, claim_token=claim_token).update(
+        claimed_at=now
+    )
+    claims = [Claim(outbox_id=outbox_id, token=str(claim_token))]
+    return (outbox_deliver_claimed(claims=claims, now=now) or ["skipped"])[0]
 
 
 def _release(rows: list[Outbox], token: str) -> int:
@@ -386,17 +267,8 @@ def _release(rows: list[Outbox], token: str) -> int:
     ).update(
         status=Status.PENDING,
         claim_token=None,
-        claimed_by="",
         attempts=F("attempts") - 1,
         updated_at=timezone.now(),
-    )
-
-
-def _renew(row: Outbox, token: str, now: dt.datetime) -> bool:
-    return bool(
-        Outbox.objects.filter(pk=row.pk, status=Status.SENDING, claim_token=token).update(
-            claimed_at=now, claimed_by=worker_identity()
-        )
     )
 
 
@@ -473,26 +345,6 @@ def _quiet_hours_decision(
     return "defer", until
 
 
-def outbox_deliver(*, outbox_id: int, claim_token: str, now: dt.datetime | None = None) -> str:
-    """Deliver one claimed row. Returns what happened: sent, skipped, cancelled, deferred,
-    retry, failed, unknown. Idempotent: acts only while the row is ``sending`` under ``claim_token``."""
-    row = Outbox.objects.select_related("recipient").filter(pk=outbox_id).first()
-    if row is None or row.status != Status.SENDING or str(row.claim_token) != str(claim_token):
-        return "skipped"
-    now = now or timezone.now()
-    # Renew the lease as the task starts (the message may have waited in the queue), then
-    # keep renewing while it sends. If the dispatcher took the row back first, this UPDATE
-    # matches nothing and we stop here.
-    if not _renew(row, claim_token, now):
-        return "skipped"
-    batch = _Batch.load([row])
-    try:
-        with LeaseKeeper(claim_token):
-            return _deliver_row(row, claim_token, now, batch)
-    finally:
-        batch.close()
-
-
 def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch) -> str:
     recipient = row.recipient
     prefs = batch.settings[row.recipient_id]
@@ -533,7 +385,6 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
             status=Status.PENDING,
             due_at=until,
             claim_token=None,
-            claimed_by="",
             attempts=F("attempts") - 1,
             last_error="deferred: quiet hours",
         )
@@ -576,7 +427,6 @@ def _deliver_row(row: Outbox, claim_token: str, now: dt.datetime, batch: _Batch)
                 claim_token,
                 status=Status.PENDING,
                 claim_token=None,
-                claimed_by="",
                 due_at=now + dt.timedelta(seconds=backoff_seconds(row.attempts)),
                 last_error=_error_text(exc),
             )

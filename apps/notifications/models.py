@@ -12,7 +12,6 @@ least once) and otherwise marked "outcome unknown" for staff (at most once: no d
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from django.conf import settings
 from django.db import models
@@ -121,12 +120,10 @@ class Outbox(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
-    # Set when a dispatcher claims the row; a delivery task acts only on its own claim.
+    # Set when a worker claims the row; it writes the row only under its own claim.
     claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # The lease: renewed while the holder sends; a row not renewed for a lease is taken back.
     claimed_at = models.DateTimeField(null=True, blank=True)
-    # "<host>/<pid namespace>:<pid>" of the process sending the row (empty while a claimed
-    # row waits in a queue), so a process known dead on that host releases its rows at once.
-    claimed_by = models.CharField(max_length=120, blank=True, default="", editable=False)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -275,7 +272,3 @@ class NotificationSettings(models.Model):
         if self.quiet_start < self.quiet_end:
             return self.quiet_start <= local_time < self.quiet_end
         return local_time >= self.quiet_start or local_time < self.quiet_end
-
-
-def new_claim_token() -> uuid.UUID:
-    return uuid.uuid4()

@@ -2,8 +2,8 @@
 
 Beat (declared in ``NotificationsConfig.ready``): ``notifications.dispatch_due`` every
 ``DISPATCH_EVERY_SECONDS``, ``notifications.plan`` every 60 s. The dispatcher does not send:
-it takes back rows of dead workers and, when rows are due, starts ``deliver_due`` tasks that
-claim and send batches in the worker itself (``dispatch.outbox_drain``).
+it takes back rows whose lease ran out and, when rows are due, starts ``deliver_due`` tasks
+that claim and send batches in the worker itself (``dispatch.outbox_drain``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ DELIVER_HARD_LIMIT = 90
     ignore_result=True,
 )
 def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
-    """Take back rows whose worker died or whose lease ran out, then start up to ``tasks``
+    """Take back rows whose lease ran out (their worker died), then start up to ``tasks``
     delivery tasks, one per ``batch`` rows due. Returns the number of tasks started.
 
     One claim of 200 rows per 30 s tick capped throughput at 400 rows a minute; claiming
@@ -46,7 +46,6 @@ def dispatch_due(*, batch: int = DRAIN_BATCH, tasks: int | None = None) -> int:
     tasks = tasks or settings.NOTIFICATIONS_DELIVERY_TASKS
     now = timezone.now()
     dispatch.outbox_recover_stale(now=now)
-    dispatch.outbox_release_dead_claims(now=now)
     due = dispatch.outbox_due_count(now=now, limit=batch * tasks)
     started = min(tasks, math.ceil(due / batch))
     for _ in range(started):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 from typing import Any
 
@@ -22,7 +21,6 @@ from apps.accounts.http import AuthenticatedHttpRequest, patient_required, staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
-from apps.core import fragments
 from apps.core.params import DATE_SPAN, query_date, query_date_or_none, query_int
 from apps.measures.forms import InstrumentForm
 from apps.measures.models import SafetyFlag
@@ -154,27 +152,20 @@ def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not selectors.is_clinician(user):
         raise Http404
 
-    @functools.cache
-    def filters() -> tuple[list[Any], CaseloadFilterForm, dict[str, Any]]:
-        """The user's programs, the filter form and what it asks for. Read only when the
-        table is rendered, or to answer a query string: the plain page (the clinician's
-        usual first look) is served from the cache with neither."""
-        programs = list(selectors.outcome_programs_for(user=user))
-        form = CaseloadFilterForm(request.GET or None, programs=programs)
-        params: dict[str, Any] = {}
-        if form.is_valid():
-            data = form.cleaned_data
-            params = {
-                "program_id": data["program"],
-                "flagged_only": data["flagged"],
-                "below_floor_only": data["below_floor"],
-                "quiet_days": 3 if data["quiet"] else None,
-                "include_closed": data["closed"],
-                "search": data["q"],
-                "sort": data["sort"] or "flags",
-            }
-        return programs, form, params
-
+    programs = list(selectors.outcome_programs_for(user=user))
+    form = CaseloadFilterForm(request.GET or None, programs=programs)
+    params: dict[str, Any] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        params = {
+            "program_id": data["program"],
+            "flagged_only": data["flagged"],
+            "below_floor_only": data["below_floor"],
+            "quiet_days": 3 if data["quiet"] else None,
+            "include_closed": data["closed"],
+            "search": data["q"],
+            "sort": data["sort"] or "flags",
+        }
     page_number = request.GET.get("page") or "1"
     audit_record(
         actor=user,
@@ -182,51 +173,26 @@ def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
         object_type="progress.caseload",
         detail=f"caseload page {page_number[:10]}",
     )
-
-    def render_table() -> str:
-        programs, form, params = filters()
-        page = selectors.caseload_page(user=user, page=page_number, **params)
-        rows = page.object_list
-        return fragments.render_fragment(
-            "progress/partials/caseload_table.html",
-            {
-                "rows": rows,
-                "page_obj": page,
-                "cells": presentation.caseload_cells(list(rows)),
-                "form": form,
-                "multi": len(programs) > 1,
-            },
-            request,
-        )
-
-    table = fragments.cached(
+    # Never cached: it shows safety flags, which must show on the next page load.
+    page = selectors.caseload_page(user=user, page=page_number, **params)
+    rows = page.object_list
+    table = render_to_string(
+        "progress/partials/caseload_table.html",
+        {
+            "rows": rows,
+            "page_obj": page,
+            "cells": presentation.caseload_cells(list(rows)),
+            "form": form,
+            "multi": len(programs) > 1,
+        },
         request,
-        "progress:caseload",
-        scopes=CASELOAD_SCOPES,
-        vary=[request.GET.urlencode()],
-        render=render_table,
     )
     return render(
         request,
         "progress/caseload.html",
         {"table": table},
-        status=400 if request.GET and filters()[1].errors else 200,
+        status=400 if request.GET and form.errors else 200,
     )
-
-
-# Everything a caseload row shows comes from these apps' tables. Any write to them (a
-# check-in, a score, a flag raised or acknowledged, attendance, homework, an enrollment)
-# renders the table again; what only time changes ("quiet for 3 days") is at most
-# fragments.MAX_TTL seconds old.
-CASELOAD_SCOPES = [
-    "app:accounts",
-    "app:enrollment",
-    "app:homework",
-    "app:measures",
-    "app:programs",
-    "app:progress",
-    "app:scheduling",
-]
 
 
 def _visible_patient(request: AuthenticatedHttpRequest, patient_id: int) -> User:

@@ -26,11 +26,12 @@ class RoomsConfig(AppConfig):
                 dispatch_uid=f"rooms-risk-phrases-{signal is post_save}",
             )
 
-        for role in ("patient", "clinician"):
-            nav.register_panel(
-                role=role,
-                order=5,
-                key="rooms-live",
-                render=panels.live_rooms,
-                cache=panels.LIVE_ROOMS_CACHE,
-            )
+        # Cached for patients only: their dashboard needs it (bench/pages.py).
+        nav.register_panel(
+            role="patient",
+            order=5,
+            key="rooms-live",
+            render=panels.live_rooms,
+            cache=panels.LIVE_ROOMS_CACHE,
+        )
+        nav.register_panel(role="clinician", order=5, key="rooms-live", render=panels.live_rooms)

@@ -57,5 +57,4 @@ class SchedulingConfig(AppConfig):
             order=10,
             key="groups-today",
             render=panels.clinician_today,
-            cache=panels.CLINICIAN_TODAY_CACHE,
         )

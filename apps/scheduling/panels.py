@@ -19,17 +19,7 @@ def _week_scopes(request: HttpRequest) -> list[str]:
     return [user_scope(request.user), "scheduling.session", "scheduling.group", "programs.program"]
 
 
-def _today_scopes(request: HttpRequest) -> list[str]:
-    # Facilitator changes reach the user's counter through m2m_changed.
-    return [user_scope(request.user), "scheduling.session", "scheduling.group"]
-
-
-def _local_day(request: HttpRequest) -> list[object]:
-    return [timezone.localdate()]
-
-
 PATIENT_WEEK_CACHE = PanelCache(scopes=_week_scopes)
-CLINICIAN_TODAY_CACHE = PanelCache(scopes=_today_scopes, vary=_local_day)
 
 
 def patient_week(request: HttpRequest) -> tuple[str, dict[str, Any]] | None:

@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from apps.enrollment import services as enrollment
 from apps.enrollment.models import Status
@@ -26,11 +27,11 @@ def test_sign_in_page_targets_and_crisis_lines(live_server, new_page, phone, art
     page = new_page(phone=phone)
     page.goto(f"{live_server.url}/accounts/login/")
     page.screenshot(path=str(artifacts_dir / f"login-{360 if phone else 1280}.png"), full_page=True)
-    assert page.get_by_role("heading", name="Sign in", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Sign in", level=1)).to_be_visible()
     assert page.get_by_text("If you have not created an account yet").count() == 0
     box = page.get_by_role("link", name="Forgot your password?").bounding_box()
     assert box and box["width"] >= 24 and box["height"] >= 24  # WCAG 2.2, 2.5.8
-    assert page.locator('a[href="tel:988"]').first.is_visible()
+    expect(page.locator('a[href="tel:988"]').first).to_be_visible()
     # The main action is above the fold on a phone.
     button = page.get_by_role("button", name="Sign in", exact=True).bounding_box()
     assert button and button["y"] + button["height"] <= (740 if phone else 900)
@@ -58,7 +59,7 @@ def test_patient_dashboard_leads_with_today_and_homework_autosaves(
     assert join and join["y"] < (740 if phone else 900)  # the main action above the fold
 
     page.goto(f"{live_server.url}/homework/a/{a.pk}/")
-    assert page.get_by_text("save automatically as you type").is_visible()
+    expect(page.get_by_text("save automatically as you type")).to_be_visible()
     assert page.get_by_role("button", name="Save", exact=True).count() == 0
     step = page.locator("form", has_text="What matters most in paced breathing?")
     step.get_by_label("Making the out-breath slower and longer than the in-breath").check()
@@ -133,8 +134,8 @@ def test_crisis_plan_saved_works_offline_and_goes_at_sign_out(
     context.set_offline(True)
     for path in ("/crisis/saved/", "/crisis/"):
         page.goto(f"{live_server.url}{path}")
-        assert page.get_by_text("Pacing at night").is_visible()
-        assert page.locator('a[href="tel:988"]').first.is_visible()
+        expect(page.get_by_text("Pacing at night")).to_be_visible()
+        expect(page.locator('a[href="tel:988"]').first).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "crisis-offline-360.png"), full_page=True)
     context.set_offline(False)
 
@@ -142,7 +143,7 @@ def test_crisis_plan_saved_works_offline_and_goes_at_sign_out(
     # sign-in page links to it.
     context.clear_cookies()
     page.goto(f"{live_server.url}/crisis/saved/")
-    assert page.get_by_text("Pacing at night").is_visible()
+    expect(page.get_by_text("Pacing at night")).to_be_visible()
     page.goto(f"{live_server.url}/accounts/login/")
     page.get_by_role("link", name="Open my saved crisis plan").wait_for()
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from conftest import open_menu
 from tests.factories import PASSWORD, clinician_in
@@ -18,7 +19,7 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
 ):
     page = new_page(phone=True)
     page.goto(live_server.url)
-    assert page.get_by_role("heading", level=1).is_visible()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     page.get_by_role("link", name="Apply — create an account").click()
 
     page.get_by_label("Full name").fill("Robin Newcomer")
@@ -37,7 +38,7 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
 
     # Confirmation signs the new patient in and lands on their dashboard.
     page.wait_for_url(f"{live_server.url}/")
-    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+    expect(page.get_by_role("heading", name="Hello, Robin")).to_be_visible()
     banner = page.get_by_role("complementary", name="Crisis help")
     assert "988" in banner.inner_text()
     page.screenshot(path=str(artifacts_dir / "patient-dashboard-phone.png"), full_page=True)
@@ -50,7 +51,7 @@ def test_visitor_signs_up_verifies_email_and_reaches_dashboard(
     page.get_by_label("Email").fill("robin@example.test")
     page.get_by_label("Password").fill("a-long-enough-passphrase")
     page.get_by_role("button", name="Sign in", exact=True).click()
-    assert page.get_by_role("heading", name="Hello, Robin").is_visible()
+    expect(page.get_by_role("heading", name="Hello, Robin")).to_be_visible()
 
 
 def test_clinician_without_mfa_is_sent_to_set_it_up(
@@ -62,7 +63,7 @@ def test_clinician_without_mfa_is_sent_to_set_it_up(
     browser_login(page, live_server.url, clinician.email, PASSWORD)
     # allauth asks for the password again before changing MFA, then shows the TOTP secret.
     page.wait_for_url(re.compile(r"/accounts/reauthenticate/"))
-    assert page.get_by_text("Staff accounts must use two-factor authentication").is_visible()
+    expect(page.get_by_text("Staff accounts must use two-factor authentication")).to_be_visible()
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url(re.compile(r"/accounts/2fa/totp/activate/"))
@@ -77,14 +78,14 @@ def test_clinician_without_mfa_is_sent_to_set_it_up(
     with page.expect_navigation():
         page.get_by_role("button", name="Activate").click()
     page.goto(f"{live_server.url}/")
-    assert page.get_by_role("heading", name=re.compile("Good to see you")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("Good to see you"))).to_be_visible()
 
 
 def test_clinician_with_mfa_signs_in_with_a_code(live_server, page, clinician, browser_login):
     from tests.factories import TOTP_SECRET
 
     browser_login(page, live_server.url, clinician.email, PASSWORD, totp_secret=TOTP_SECRET)
-    assert page.get_by_role("heading", name=re.compile("Good to see you")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("Good to see you"))).to_be_visible()
 
 
 def test_every_form_field_has_a_label(live_server, page):

@@ -7,13 +7,13 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from apps.core.logs import SECRET_PATHS, loggable_path
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "S3CRETtokenZ9x"
@@ -181,12 +181,7 @@ http {{
     )
     proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path)], stderr=subprocess.PIPE)
     try:
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: _listening(port), timeout=5, interval=0.1, what="nginx to listen")
         for url in TOKEN_URLS:
             urllib.request.urlopen(f"http://127.0.0.1:{port}{url}", timeout=5).read()
     finally:
@@ -196,3 +191,11 @@ http {{
     assert text.count("\n") == len(TOKEN_URLS), text
     assert SECRET not in text, text
     assert "/accounts/password/reset/key/***/" in text
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True

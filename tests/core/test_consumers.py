@@ -184,7 +184,7 @@ async def test_a_watched_sockets_frames_never_wait_for_a_session_read(patient, m
     while time.monotonic() < deadline:
         await communicator.send_json_to({"type": "ping"})
         assert (await communicator.receive_json_from())["type"] == "pong"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a talking user's pace, over several periods
     assert frame_reads == []
     await communicator.disconnect()
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from apps.enrollment.models import Application, Status
 from apps.measures.models import SafetyFlag
@@ -56,7 +57,7 @@ def test_apply_flagged_consent_admit_and_plans(
     page.wait_for_url(re.compile(r"/support/$"))
     support = page.get_by_role("main")
     assert "call 911" in support.inner_text().lower() or "Call 911" in support.inner_text()
-    assert support.get_by_role("link", name="call 988").is_visible()
+    expect(support.get_by_role("link", name="call 988")).to_be_visible()
     page.screenshot(
         path=str(artifacts_dir / "enrollment-crisis-after-flag-phone.png"), full_page=True
     )
@@ -73,7 +74,7 @@ def test_apply_flagged_consent_admit_and_plans(
     page.wait_for_url(re.compile(r"/screening/cssrs/$"))
     answer(page, "1. Have you wished", "No")
     answer(page, "2. Have you actually had", "No")
-    assert not page.locator("fieldset", has_text="3. Have you been thinking").is_visible()
+    expect(page.locator("fieldset", has_text="3. Have you been thinking")).to_be_hidden()
     answer(page, "6. Have you ever done anything", "No")
     page.get_by_role("button", name="Save answers and continue").click()
 
@@ -129,8 +130,7 @@ def test_apply_flagged_consent_admit_and_plans(
     goal.get_by_label("Measurable objective").fill("GAD-7 under 10 by week 6")
     goal.get_by_label("Target date").fill("2030-01-01")
     staff.get_by_role("button", name="Save new version").click()
-    assert staff.get_by_text("Waiting for the patient's signature").is_visible()
-
+    expect(staff.get_by_text("Waiting for the patient's signature")).to_be_visible()
     staff.goto(f"{base}/enrollment/applications/{app.pk}/")
     staff.get_by_role("link", name="Crisis (safety) plan").click()
     staff.get_by_label("1. Warning signs").fill("Racing thoughts at night")
@@ -139,16 +139,15 @@ def test_apply_flagged_consent_admit_and_plans(
     )
     staff.get_by_label("The one thing most important to me and worth living for").fill("My garden")
     staff.get_by_role("button", name="Save safety plan").click()
-    assert staff.get_by_text("Safety plan saved.").is_visible()
-
+    expect(staff.get_by_text("Safety plan saved.")).to_be_visible()
     # --- the patient sees both plans and signs the treatment plan ---------------------------
     page.goto(f"{base}/enrollment/treatment-plan/")
-    assert page.get_by_text("Feel calmer at work").is_visible()
+    expect(page.get_by_text("Feel calmer at work")).to_be_visible()
     page.get_by_label("Type your full name to sign").fill("Nora Newpatient")
     page.get_by_role("button", name="Sign my treatment plan").click()
-    assert page.get_by_text("Signed by the patient").is_visible()
+    expect(page.get_by_text("Signed by the patient")).to_be_visible()
     page.get_by_role("link", name="My crisis plan").click()
-    assert page.get_by_text("My garden").is_visible()
-    assert page.get_by_text("Racing thoughts at night").is_visible()
-    assert page.get_by_role("link", name="call 911").is_visible()
+    expect(page.get_by_text("My garden")).to_be_visible()
+    expect(page.get_by_text("Racing thoughts at night")).to_be_visible()
+    expect(page.get_by_role("link", name="call 911")).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "enrollment-crisis-plan-phone.png"), full_page=True)

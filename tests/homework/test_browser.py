@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from django.utils import timezone
@@ -12,6 +11,7 @@ from playwright.sync_api import expect
 from apps.homework.models import Assignment, AssignmentStatus, Response
 from tests.factories import PASSWORD, TOTP_SECRET, patient_in
 from tests.homework.factories import make_group, make_session, shipped_modules
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -160,14 +160,22 @@ def test_closing_the_tab_mid_typing_still_saves(
     page.get_by_label("What did you notice in your body").fill("Closed straight after typing")
     page.close(run_before_unload=True)  # well inside the 800 ms debounce
 
-    # The request leaves as the page closes; give the server a moment to store it (without
-    # touching the database here: the in-memory SQLite of tests locks tables across threads).
-    time.sleep(1.5)
+    # The request leaves as the page closes: open the page again until the server has it
+    # (not the database here: the in-memory SQLite of tests locks tables across threads).
     again = context.new_page()
-    again.goto(f"{live_server.url}/homework/a/{assignment.pk}/")
-    expect(again.get_by_label("What did you notice in your body")).to_have_value(
-        "Closed straight after typing"
-    )
+    answer = again.get_by_label("What did you notice in your body")
+    _reload_until(again, f"{live_server.url}/homework/a/{assignment.pk}/", answer)
+    expect(answer).to_have_value("Closed straight after typing")
+
+
+def _reload_until(page, url: str, field) -> None:
+    """Open ``url`` until ``field`` shows a stored answer."""
+
+    def stored() -> bool:
+        page.goto(url)
+        return bool(field.input_value())
+
+    wait_until(stored, timeout=10, interval=0.2, what="the answer to be stored", page=page)
 
 
 def test_an_answer_given_before_the_scripts_ran_is_saved_when_they_do(
@@ -187,15 +195,13 @@ def test_an_answer_given_before_the_scripts_ran_is_saved_when_they_do(
     page.goto(f"{live_server.url}/homework/a/{assignment.pk}/", wait_until="commit")
     answer = page.get_by_label("What did you notice in your body")
     answer.fill("Typed before the scripts arrived")
-    while len(held) < 2:  # htmx and homework.js, both waiting for the browser to get them
-        page.wait_for_timeout(50)
+    # htmx and homework.js, both waiting for the browser to get them
+    wait_until(lambda: len(held) >= 2, what="the two scripts to be requested", page=page)
     for route in held:
         route.continue_()
 
     expect(page.locator("#state-reflection [data-state=saved]")).to_be_visible()
-    time.sleep(0.5)  # the answer is stored before the state says so; read it on a new page
     again = page.context.new_page()
-    again.goto(f"{live_server.url}/homework/a/{assignment.pk}/")
-    expect(again.get_by_label("What did you notice in your body")).to_have_value(
-        "Typed before the scripts arrived"
-    )
+    answer = again.get_by_label("What did you notice in your body")
+    _reload_until(again, f"{live_server.url}/homework/a/{assignment.pk}/", answer)
+    expect(answer).to_have_value("Typed before the scripts arrived")

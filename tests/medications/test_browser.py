@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.medications.models import AdherenceAnswer, Allergy, Medication, Reconciliation
 from conftest import open_menu
@@ -42,7 +43,7 @@ def test_patient_reports_clinician_reconciles_and_checkin_asks_adherence(
     browser_login(desk, live_server.url, clinician.email, PASSWORD, TOTP_SECRET)
     desk.goto(f"{live_server.url}/progress/patients/{patient.pk}/")
     section = desk.get_by_role("region", name="Medications and allergies")
-    assert section.get_by_text("1 patient-reported medication to review").is_visible()
+    expect(section.get_by_text("1 patient-reported medication to review")).to_be_visible()
     section.get_by_role("link", name="Manage medications and allergies").click()
     desk.get_by_role("button", name="Confirm Sertraline").click()
     desk.get_by_text("Confirmed.").wait_for()
@@ -76,5 +77,7 @@ def test_patient_reports_clinician_reconciles_and_checkin_asks_adherence(
     ).check()
     phone.get_by_role("button", name="Save check-in").click()
     phone.wait_for_url(f"{live_server.url}/progress/")
-    assert phone.get_by_role("region", name="My medications").get_by_text("Sertraline").is_visible()
+    expect(
+        phone.get_by_role("region", name="My medications").get_by_text("Sertraline")
+    ).to_be_visible()
     assert AdherenceAnswer.objects.get(patient=patient).answer == "partly"

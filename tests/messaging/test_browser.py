@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.audit.models import AuditAction, AuditEvent
 from apps.messaging.models import Attachment, Message, Thread
@@ -32,7 +33,7 @@ def test_patient_writes_clinician_replies_patient_sees_receipt(
     page.get_by_role("link", name="New message").click()
     notice = page.get_by_test_id("compose-notice")
     assert "not for emergencies" in notice.inner_text()
-    assert notice.get_by_role("link", name="988").is_visible()
+    expect(notice.get_by_role("link", name="988")).to_be_visible()
     page.get_by_label("To", exact=True).select_option("clinical")
     page.get_by_label("Subject", exact=True).fill("New medication side effects")
     page.get_by_label("Message", exact=True).fill("Since Monday I have a **rash** on my arms.")
@@ -45,7 +46,7 @@ def test_patient_writes_clinician_replies_patient_sees_receipt(
     page.get_by_label("Attach a photo or PDF (optional)").set_input_files(str(photo))
     page.get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/messages/\d+/"))
-    assert page.get_by_test_id("messages").get_by_text("rash").is_visible()
+    expect(page.get_by_test_id("messages").get_by_text("rash")).to_be_visible()
     assert page.get_by_test_id("receipt").inner_text() == "Sent"
     page.screenshot(path=str(artifacts_dir / "messaging-patient-sent-phone.png"), full_page=True)
     thread = Thread.objects.get()
@@ -58,23 +59,23 @@ def test_patient_writes_clinician_replies_patient_sees_receipt(
     row = staff.get_by_test_id("thread-list").get_by_role("listitem").first
     assert "Needs reply" in row.inner_text() and patient.full_name in row.inner_text()
     row.get_by_role("link", name="New medication side effects").click()
-    assert staff.get_by_role("link", name=re.compile("Download attachment")).is_visible()
+    expect(staff.get_by_role("link", name=re.compile("Download attachment"))).to_be_visible()
     staff.get_by_label("Your reply").fill("Thanks for the photo. Please stop it and call us today.")
     staff.get_by_role("button", name="Send reply").click()
     staff.wait_for_url(re.compile(r"/messages/\d+/"))
-    assert staff.get_by_test_id("messages").get_by_text("Please stop it").is_visible()
+    expect(staff.get_by_test_id("messages").get_by_text("Please stop it")).to_be_visible()
     thread.refresh_from_db()
     assert not thread.needs_reply
 
     # --- the patient sees the reply and the read receipt --------------------------------
     page.goto(f"{base}/messages/")
-    assert page.get_by_test_id("thread-list").get_by_text("Unread", exact=True).is_visible()
+    expect(page.get_by_test_id("thread-list").get_by_text("Unread", exact=True)).to_be_visible()
     open_menu(page)
     badge = page.get_by_test_id("messages-unread")  # the nav's count, loaded by htmx
     badge.wait_for()
     assert badge.inner_text().startswith("1")
     page.get_by_role("link", name="New medication side effects").click()
-    assert page.get_by_test_id("messages").get_by_text("Please stop it").is_visible()
+    expect(page.get_by_test_id("messages").get_by_text("Please stop it")).to_be_visible()
     receipts = page.get_by_test_id("receipt")
     assert receipts.first.inner_text() == "Read"
     page.screenshot(path=str(artifacts_dir / "messaging-patient-reply-phone.png"), full_page=True)

@@ -1,10 +1,8 @@
-"""What the notification tests share: rows due by e-mail, what the test mailbox received,
-a process id that certainly no longer runs."""
+"""What the notification tests share: rows due by e-mail, what the test mailbox received."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections import Counter
 
 from django.core import mail
@@ -39,9 +37,3 @@ def due_emails(user, count, *, kind=Kind.SESSION_REMINDER, prefix="scheduling.x"
 def sent_ids() -> Counter[str]:
     """How many times each notification (``X-Notification-Id``) reached the test mailbox."""
     return Counter(m.extra_headers["X-Notification-Id"] for m in mail.outbox)
-
-
-def dead_pid() -> int:
-    child = subprocess.Popen(["true"])  # noqa: S607 - a process that is certainly gone
-    child.wait()
-    return child.pid

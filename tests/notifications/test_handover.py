@@ -10,26 +10,26 @@ import datetime as dt
 from collections import Counter
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
 from apps.notifications import dispatch, services, tasks
 from apps.notifications.models import Kind, Outbox, Status
-from tests.notifications.helpers import dead_pid, due_emails, sent_ids
+from tests.notifications.helpers import due_emails, sent_ids
 
 pytestmark = pytest.mark.django_db
 
 
-def _dead_owner() -> str:
-    return f"{dispatch._host_prefix()}{dead_pid()}"
-
-
-def _killed_mid_send(rows_in_hand: int, owner: str, now=None) -> list[dispatch.Claim]:
-    """A worker claims every due row and dies with ``rows_in_hand`` of them handed over."""
-    claims = dispatch.outbox_claim_due(now=now, owner=owner)
+def _killed_mid_send(rows_in_hand: int) -> list[dispatch.Claim]:
+    """A worker claimed every due row a lease ago, handed ``rows_in_hand`` of them over and
+    was killed; it renewed nothing since, so the next tick takes its rows back."""
+    lease = dt.timedelta(seconds=settings.NOTIFICATIONS_SENDING_LEASE_SECONDS + 1)
+    claims = dispatch.outbox_claim_due(now=timezone.now() - lease)
     Outbox.objects.filter(pk__in=[c.outbox_id for c in claims[:rows_in_hand]]).update(
         status=Status.HANDOVER
     )
+    assert dispatch.outbox_recover_stale() == len(claims)
     return claims
 
 
@@ -51,9 +51,9 @@ def test_the_row_is_handed_over_in_the_database_before_the_provider_is_called(
 
 def test_a_reminder_in_hand_when_its_worker_died_is_not_sent_again(patient):
     due_emails(patient, 3, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
-    claims = _killed_mid_send(1, _dead_owner())
+    claims = _killed_mid_send(1)
     in_hand = claims[0].outbox_id
-    # The next task releases the dead worker's rows: two were never offered, one was.
+    # The dead worker's rows were taken back: two were never offered, one was.
     assert tasks.deliver_due() == 2
     assert str(in_hand) not in sent_ids()
     assert sorted(sent_ids().values()) == [1, 1]
@@ -67,7 +67,7 @@ def test_a_safety_alert_in_hand_when_its_worker_died_is_sent_again_with_its_mess
     clinician,
 ):
     due_emails(clinician, 2, kind=Kind.SAFETY_ALERT, prefix="test.alert")
-    claims = _killed_mid_send(1, _dead_owner())
+    claims = _killed_mid_send(1)
     assert tasks.deliver_due() == 2
     assert sorted(sent_ids()) == sorted(str(c.outbox_id) for c in claims)
     assert Counter(Outbox.objects.values_list("status", flat=True)) == {Status.SENT: 2}
@@ -86,14 +86,13 @@ def test_a_holder_silent_for_a_whole_lease_leaves_reminders_unknown_and_alerts_p
     due_emails(patient, 2, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
     due_emails(clinician, 1, kind=Kind.SAFETY_ALERT, prefix="test.alert")
     t0 = timezone.now() - dt.timedelta(seconds=61)
-    # Another host's worker (its pid means nothing here) stopped renewing: only the lease
-    # tells. It had handed over one reminder and the alert; the other reminder not yet.
-    claims = dispatch.outbox_claim_due(now=t0, owner="other-host/1:4242")
+    # A worker stopped renewing: only the lease tells. It had handed over one reminder and
+    # the alert; the other reminder not yet.
+    claims = dispatch.outbox_claim_due(now=t0)
     by_kind = {c.outbox_id: Outbox.objects.get(pk=c.outbox_id).kind for c in claims}
     reminders = [pk for pk, kind in by_kind.items() if kind == Kind.SESSION_REMINDER]
     alert = next(pk for pk, kind in by_kind.items() if kind == Kind.SAFETY_ALERT)
     Outbox.objects.filter(pk__in=[reminders[0], alert]).update(status=Status.HANDOVER)
-    assert dispatch.outbox_release_dead_claims() == 0  # not this host's: the lease decides
     assert dispatch.outbox_recover_stale(now=t0 + dt.timedelta(seconds=59)) == 0
     assert dispatch.outbox_recover_stale() == 3
     assert Outbox.objects.get(pk=reminders[0]).status == Status.UNKNOWN
@@ -139,7 +138,7 @@ def test_a_provider_that_refuses_after_the_hand_over_is_a_known_failure_and_retr
 
 def test_staff_can_send_an_unknown_reminder_again_and_it_keeps_its_message_id(patient):
     due_emails(patient, 1, kind=Kind.SESSION_REMINDER, prefix="scheduling.x")
-    (claim,) = _killed_mid_send(1, _dead_owner())
+    (claim,) = _killed_mid_send(1)
     assert tasks.deliver_due() == 0
     assert services.outbox_retry(outbox_ids=[claim.outbox_id]) == 1
     assert tasks.deliver_due() == 1

@@ -137,7 +137,7 @@ def test_a_lost_twilio_answer_leaves_the_outcome_unknown(answer):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             served.set()
             if answer == "late":
-                time.sleep(1.5)
+                time.sleep(1.5)  # a provider answering after the client's timeout (simulated)
             elif answer == "hung up":
                 self.close_connection = True
                 return

@@ -4,8 +4,8 @@ Needs REDIS_URL and PostgreSQL (the worker subprocess must reach the pytest test
 which an in-memory SQLite database cannot offer); skipped otherwise, runs in CI.
 
 What it shows: reminders planned and dispatched by the worker arrive; after the whole worker
-(process group) is killed with SIGKILL while e-mails are in flight, a fresh worker takes its
-rows back at once and sends every reminder the dead one had not offered to the provider,
+(process group) is killed with SIGKILL while e-mails are in flight, its rows are taken back
+once their lease runs out and a fresh worker sends every reminder the dead one had not offered to the provider,
 while the ones it was handing over are left "outcome unknown" (not sent again) — and
 nothing is sent twice: the mailbox holds each notification at most once.
 """

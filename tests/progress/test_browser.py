@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, TOTP_SECRET
 from tests.progress.factories import admit, checkin, score
@@ -37,7 +38,7 @@ def test_patient_checks_in_and_does_due_phq9_on_a_phone_and_clinician_sees_it(
     phone = new_page(phone=True)
     browser_login(phone, live_server.url, patient.email, PASSWORD)
     panel = phone.get_by_role("region", name="Daily check-in")
-    assert panel.get_by_role("link", name="Fill in your PHQ-9").is_visible()
+    expect(panel.get_by_role("link", name="Fill in your PHQ-9")).to_be_visible()
     panel.get_by_role("link", name="Check in").click()
 
     phone.get_by_role("group", name=re.compile(r"^Mood today")).get_by_label(
@@ -55,9 +56,8 @@ def test_patient_checks_in_and_does_due_phq9_on_a_phone_and_clinician_sees_it(
     phone.get_by_role("button", name="Save check-in").click()
 
     phone.wait_for_url(f"{live_server.url}/progress/")
-    assert phone.get_by_text("Thank you. Your check-in is saved.").is_visible()
-    assert phone.get_by_text("You checked in on 6 of the last 16 days.").first.is_visible()
-
+    expect(phone.get_by_text("Thank you. Your check-in is saved.")).to_be_visible()
+    expect(phone.get_by_text("You checked in on 6 of the last 16 days.").first).to_be_visible()
     phone.get_by_role("link", name="Fill in your PHQ-9").click()
     for n in range(1, 9):
         phone.locator(f"#item-phq9-q{n}").get_by_label("Several days").check()
@@ -65,7 +65,7 @@ def test_patient_checks_in_and_does_due_phq9_on_a_phone_and_clinician_sees_it(
     phone.get_by_role("button", name="Save answers").click()
 
     phone.wait_for_url(f"{live_server.url}/progress/")
-    assert phone.get_by_text("Your PHQ-9 is saved: 8 (Mild)").is_visible()
+    expect(phone.get_by_text("Your PHQ-9 is saved: 8 (Mild)")).to_be_visible()
     summary = phone.locator('[data-summary="phq9"]')
     assert "Your PHQ-9 went from 16 to 8 since admission." in summary.inner_text()
     chart = phone.locator("#chart-phq9")

@@ -734,7 +734,7 @@ async def test_one_check_per_period_covers_every_socket_of_every_room(
     monkeypatch.setattr(RoomConsumer, "check_seconds", 0.3)
     clients = [await connect(live_session.pk, u) for u in (clinician, patient, member2)]
     clients.append(await connect(second.pk, clinician))
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # a few ticker periods: the calls per period are what is counted
     for client in clients:
         await client.close()
     assert 2 <= len(calls) <= 5  # one call a period, not one per socket or room
@@ -760,7 +760,7 @@ async def test_a_burst_of_messages_reaches_everyone_once_with_seqs_in_id_order(
     real_send = events.group_send_now
 
     def slow_send(group, event):
-        time.sleep(random.uniform(0, 0.02))  # noqa: S311
+        time.sleep(random.uniform(0, 0.02))  # noqa: S311 - a slow publish (simulated)
         real_send(group, event)
 
     monkeypatch.setattr(events, "group_send_now", slow_send)
@@ -868,7 +868,7 @@ async def test_a_socket_that_falls_too_far_behind_is_closed_for_a_reconnect(
             services.room_message_post(
                 author=member2, session_id=live_session.pk, body=f"m{n}", client_id=f"slow-{n}"
             )
-        time.sleep(0.3)
+        time.sleep(0.3)  # a slow join (simulated): the broadcasts pile up meanwhile
         return first
 
     other = await connect(live_session.pk, member2)

@@ -3,7 +3,6 @@ that sees seq n+2 after n knows a broadcast was lost and asks for it with ``sync
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -19,6 +18,7 @@ from apps.rooms.models import Connection, Message, Room, SystemEvent
 from apps.rooms.services import access as room_access
 from tests.redisserver import RedisServer
 from tests.rooms.conftest import connect
+from tests.waiting import await_until
 
 
 def _join(user, session) -> None:
@@ -329,13 +329,19 @@ async def test_redis_killed_mid_chat_loses_no_stored_message(
     for client in (fac, reader):
         held[client] = (await _messages_until(client, "before"))[-1]
 
+    subscribed = _subscriptions(redis_server.url)
+    assert subscribed  # the sockets' channels and the room's group
     redis_server.kill()
     for n in (1, 2):
         await writer.send(type="send", client_id=f"k{n}", body=f"while dead {n}")
         assert (await writer.expect("ack", client_id=f"k{n}", timeout=10))["duplicate"] is False
 
     redis_server.start()
-    await asyncio.sleep(2.5)  # the layer's receiver reconnects and subscribes again
+
+    async def subscribed_again() -> bool:  # the layer's receiver reconnects and subscribes
+        return _subscriptions(redis_server.url) >= subscribed
+
+    await await_until(subscribed_again, timeout=15, what="the layer to subscribe again")
     await writer.send(type="send", client_id="k3", body="after")
     await writer.expect("ack", client_id="k3", timeout=10)
     for client in (fac, reader):
@@ -347,3 +353,13 @@ async def test_redis_killed_mid_chat_loses_no_stored_message(
         assert [m["body"] for m in batch["messages"]] == ["while dead 1", "while dead 2", "after"]
     for client in (fac, reader, writer):
         await client.close()
+
+
+def _subscriptions(url: str) -> set[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        return set(client.pubsub_channels())
+    finally:
+        client.close()

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from apps.scheduling.models import Group, GroupMembership, Session
 from tests.factories import PASSWORD, TOTP_SECRET, patient_in
@@ -35,7 +36,7 @@ def test_clinician_builds_group_and_patient_sees_week(
     page.get_by_label(clinician.full_name).check()
     page.get_by_role("button", name="Create group").click()
     page.wait_for_url(re.compile(r"/schedule/groups/\d+/$"))
-    assert page.get_by_role("heading", name="Evening Skills Group").is_visible()
+    expect(page.get_by_role("heading", name="Evening Skills Group")).to_be_visible()
     group = Group.objects.get(name="Evening Skills Group")
     assert group.sessions.count() > 50
 
@@ -43,14 +44,14 @@ def test_clinician_builds_group_and_patient_sees_week(
     # goes on the waitlist.
     page.get_by_label("Patient").select_option(label=patient.full_name)
     page.get_by_role("button", name="Add to group").click()
-    assert page.locator(".messages").get_by_text("Added to the group").is_visible()
+    expect(page.locator(".messages").get_by_text("Added to the group")).to_be_visible()
     page.get_by_label("Patient").select_option(label=second.full_name)
     page.get_by_role("button", name="Add to group").click()
-    assert page.locator(".messages").get_by_text("The group is full").is_visible()
+    expect(page.locator(".messages").get_by_text("The group is full")).to_be_visible()
     page.get_by_label("Patient").select_option(label=second.full_name)
     page.get_by_label("Put on the waitlist if the group is full").check()
     page.get_by_role("button", name="Add to group").click()
-    assert page.locator(".messages").get_by_text("waitlist at position 1").is_visible()
+    expect(page.locator(".messages").get_by_text("waitlist at position 1")).to_be_visible()
     assert second.full_name in page.locator("#waitlist").inner_text()
     assert GroupMembership.objects.get(patient=second).status == "waitlisted"
 
@@ -66,7 +67,7 @@ def test_clinician_builds_group_and_patient_sees_week(
     page.wait_for_url(re.compile(rf"/schedule/sessions/{target.pk}/$"))
     page.get_by_label("Reason patients will see").fill("Clinic closed for staff training")
     page.get_by_role("button", name="Cancel session").click()
-    assert page.locator(".messages").get_by_text("Session cancelled").is_visible()
+    expect(page.locator(".messages").get_by_text("Session cancelled")).to_be_visible()
     target.refresh_from_db()
     assert target.status == "cancelled"
     assert Session.objects.filter(group=group, status="cancelled").count() == 1
@@ -76,9 +77,9 @@ def test_clinician_builds_group_and_patient_sees_week(
     patient_page = new_page(phone=True)
     browser_login(patient_page, live_server.url, patient.email, PASSWORD)
     patient_page.goto(f"{live_server.url}/schedule/")
-    assert patient_page.get_by_role("heading", name="My week").is_visible()
+    expect(patient_page.get_by_role("heading", name="My week")).to_be_visible()
     hours = patient_page.get_by_text(re.compile(r"[\d.]+ of 9\.0 hours this week"))
-    assert hours.is_visible()
+    expect(hours).to_be_visible()
     # What's next is the next uncancelled occurrence, even when it falls in next week.
     next_card = patient_page.locator(
         "section", has=patient_page.get_by_role("heading", name="What's next")

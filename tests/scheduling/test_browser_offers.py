@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.scheduling import services
 from apps.scheduling.models import GroupMembership, SeatOffer
@@ -33,7 +34,7 @@ def test_raise_capacity_confirm_offer_patient_accepts_on_phone(
     offers = page.locator("#seat-offers")
     assert "Wren Waiting" in offers.inner_text()
     offers.get_by_role("button", name=re.compile("Confirm offer")).click()
-    assert page.locator(".messages").get_by_text("Seat offered to Wren Waiting").is_visible()
+    expect(page.locator(".messages").get_by_text("Seat offered to Wren Waiting")).to_be_visible()
     assert SeatOffer.objects.get().status == "offered"
     page.screenshot(path=str(artifacts_dir / "seat-offer-confirmed.png"), full_page=True)
 
@@ -43,10 +44,10 @@ def test_raise_capacity_confirm_offer_patient_accepts_on_phone(
     card = phone.locator("#seat-offers")
     assert "Evening Skills Group" in card.inner_text()
     accept = card.get_by_role("button", name="Accept the seat")
-    assert accept.is_visible()
+    expect(accept).to_be_visible()
     phone.screenshot(path=str(artifacts_dir / "seat-offer-phone.png"), full_page=True)
     accept.click()
-    assert phone.locator(".messages").get_by_text("You have a seat").is_visible()
+    expect(phone.locator(".messages").get_by_text("You have a seat")).to_be_visible()
     assert GroupMembership.objects.get(group=group, patient=waiting).status == "active"
     assert phone.locator("#seat-offers").count() == 0
     assert "Evening Skills Group" in phone.locator("main").inner_text()

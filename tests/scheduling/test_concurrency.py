@@ -32,13 +32,7 @@ def test_two_clinicians_adding_last_seat_one_wins(monkeypatch):
 
     # Widen the window between "count the seats" and "insert": without the group row lock
     # both threads would count 0 members here and both would insert.
-    real_today = memberships.local_today
-
-    def slow_today(*args, **kwargs):
-        time.sleep(0.4)
-        return real_today(*args, **kwargs)
-
-    monkeypatch.setattr(memberships, "local_today", slow_today)
+    monkeypatch.setattr(memberships, "local_today", _held_open(memberships.local_today, racers=2))
     barrier = threading.Barrier(2)
     results: dict[int, object] = {}
 
@@ -104,14 +98,12 @@ def test_two_waitlist_adds_get_distinct_positions(monkeypatch):
 
 
 def _accept_at_once(offers_and_patients, monkeypatch) -> list[object]:
-    real_today = memberships.local_today
-
-    def slow_today(*args, **kwargs):
-        time.sleep(0.4)  # widen the window between counting seats and taking one
-        return real_today(*args, **kwargs)
-
-    monkeypatch.setattr(memberships, "local_today", slow_today)
-    barrier = threading.Barrier(len(offers_and_patients))
+    # Widen the window between counting seats and taking one.
+    racers = len(offers_and_patients)
+    monkeypatch.setattr(
+        memberships, "local_today", _held_open(memberships.local_today, racers=racers)
+    )
+    barrier = threading.Barrier(racers)
     results: list[object] = []
 
     def accept(offer, patient) -> None:
@@ -198,3 +190,33 @@ def test_the_same_offer_accepted_twice_at_once_seats_once(monkeypatch):
     assert sum(isinstance(r, GroupMembership) for r in results) == 1, results
     assert GroupMembership.objects.filter(group=group, patient=patient).count() == 1
     assert GroupMembership.objects.filter(group=group, status=MembershipStatus.ACTIVE).count() == 2
+
+
+def _held_open(real_today, *, racers: int):
+    """``_local_today``, called under the group's row lock just before the seats are counted:
+    a racer waits here until another is blocked on that lock (and so cannot count yet) or,
+    were there no lock, until every racer has come this far: all then count at once."""
+    arrived: set[int] = set()
+    everyone = threading.Event()
+
+    def held(*args, **kwargs):
+        arrived.add(threading.get_ident())
+        if len(arrived) >= racers:
+            everyone.set()
+        deadline = time.monotonic() + 5  # then on regardless: the assertions tell
+        while not (
+            everyone.wait(0.02) or _someone_waits_for_a_lock() or time.monotonic() > deadline
+        ):
+            pass
+        return real_today(*args, **kwargs)
+
+    return held
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:  # this thread's own connection, in its transaction
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0

@@ -12,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.scheduling.models import Appointment
+from tests import waiting
 from tests.factories import PASSWORD, TOTP_SECRET
 from tests.rooms.factories import make_session
 from tests.rooms.servers import daphne, free_port, server_env
@@ -54,14 +55,9 @@ SELECTED_CANDIDATES = """async () => {
 def wait_until(page, check, *, timeout: float = 30, what: str = "condition"):
     """Poll ``check(page)`` until it returns something truthy (getStats is async, which
     Playwright's wait_for_function does not await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check(page)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
-        page.wait_for_timeout(250)
+    return waiting.wait_until(
+        lambda: check(page), timeout=timeout, interval=0.25, what=what, page=page
+    )
 
 
 SCREEN_FRAMES = """() => {
