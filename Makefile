@@ -43,8 +43,11 @@ typecheck: install
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# Two workers (pytest-xdist), a test file at a time each, in collection order (browser tests
+# last); PYTEST_WORKERS=0 runs in this process.
+PYTEST_WORKERS ?= 2
 pytest: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test: install lint typecheck migrations-check pytest
 

@@ -251,7 +251,8 @@ def browser_login():
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run browser tests last. Playwright's sync API keeps an event loop running in the test
     thread while the session-scoped browser is open, and async (Channels) tests that run after
-    it in the same thread would fail with "cannot be called from a running event loop"."""
+    it in the same thread would fail with "cannot be called from a running event loop".
+    Under pytest-xdist, ``--no-loadscope-reorder`` keeps this order on each worker."""
 
     def uses_browser(item: pytest.Item) -> bool:
         return item.get_closest_marker("browser") is not None or "browser" in getattr(

@@ -13,6 +13,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -233,6 +234,14 @@ ROOMS_LEFT_ANNOUNCE_SECONDS = env.int("ROOMS_LEFT_ANNOUNCE_SECONDS", default=30)
 
 # --- Redis: cache, channel layer, Celery broker -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# pytest-xdist worker "gw<n>" of a parallel test run: its own test database (pytest-django
+# suffixes it) and its own Redis database, n after REDIS_URL's (mod 16), since tests empty
+# the cache with FLUSHDB.
+_test_worker = env.str("PYTEST_XDIST_WORKER", default="") if TESTING else ""
+if REDIS_URL and _test_worker:
+    _redis = urlsplit(REDIS_URL)
+    _redis_db = (int(_redis.path.strip("/") or 0) + int(_test_worker.removeprefix("gw"))) % 16
+    REDIS_URL = urlunsplit(_redis._replace(path=f"/{_redis_db}"))
 # Cached page fragments (apps/core/fragments.py): only with a cache every process shares, so a
 # write in one process invalidates the copy another process would serve.
 FRAGMENT_CACHE = env.bool("FRAGMENT_CACHE", default=bool(REDIS_URL))
@@ -259,7 +268,7 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2}],
                 # Redis pub/sub channels are server-wide, not per database number: test runs
                 # side by side (TEST_DB_SUFFIX) must not hear each other's rooms.
-                "prefix": env.str("CHANNEL_PREFIX", default=f"viop{_test_db_suffix}"),
+                "prefix": env.str("CHANNEL_PREFIX", default=f"viop{_test_db_suffix}{_test_worker}"),
             },
         }
     }

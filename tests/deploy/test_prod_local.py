@@ -82,6 +82,9 @@ def topology(django_db_setup, django_db_blocker, tmp_path_factory):
         DATABASE_URL=database_url,
         VAR_DIR=str(var_dir),
         SECRET_KEY=settings.SECRET_KEY,
+        # This process's Redis database and channel prefix (a pytest-xdist worker has its own).
+        REDIS_URL=settings.REDIS_URL,
+        CHANNEL_PREFIX=settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"],
     )
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "deploy" / "prod-local.py"), "--port", str(PORT)],
