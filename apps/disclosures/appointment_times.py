@@ -46,6 +46,7 @@ from apps.scheduling.models import (
     Session,
     SessionStatus,
 )
+from apps.scheduling.reminders import appointment_reminder_stale, session_reminder_stale
 
 # One e-mail per appointment, this long before it (sent at once if the release is signed
 # later than that, as long as the appointment is still MIN_NOTICE away).
@@ -166,26 +167,12 @@ def _event_stops(row: Outbox) -> str | None:
         return "unknown event"
     stamp = parse_start_stamp(match["stamp"])
     if match["what"] == "appointment":
-        appt = Appointment.objects.filter(pk=int(match["id"]), patient_id=row.recipient_id).first()
-        if appt is None or appt.status != AppointmentStatus.BOOKED:
-            return "appointment not booked"
-        if appt.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != stamp:
-            return "appointment moved"
-        return None
-    session = Session.objects.filter(pk=int(match["id"])).first()
-    if session is None or session.status != SessionStatus.SCHEDULED:
-        return "session no longer scheduled"
-    if session.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != stamp:
-        return "session moved"
-    seated = GroupMembership.objects.filter(
-        group_id=session.group_id,
-        patient_id=row.recipient_id,
-        status=MembershipStatus.ACTIVE,
-        from_date__lte=session.occurrence_date,
-    ).exclude(to_date__lt=session.occurrence_date)
-    if not seated.exists():
-        return "membership ended"
-    return None
+        return appointment_reminder_stale(
+            appointment_id=int(match["id"]), patient_id=row.recipient_id, stamp=stamp
+        )
+    return session_reminder_stale(
+        session_id=int(match["id"]), patient_id=row.recipient_id, stamp=stamp
+    )
 
 
 def family_times_guard(row: Outbox) -> str | None:

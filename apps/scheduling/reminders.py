@@ -241,24 +241,20 @@ def _program_clinicians(program: Any) -> list[User]:
     )
 
 
-def session_guard(row: Outbox) -> str | None:
-    if row.kind != Kind.SESSION_REMINDER:
-        return None
-    match = _SESSION_KEY.match(row.event_key)
-    if match is None:
-        return None
-    session = Session.objects.filter(pk=int(match.group(1))).first()
+def session_reminder_stale(*, session_id: int, patient_id: int, stamp: dt.datetime) -> str | None:
+    """Why a reminder of ``session_id`` at ``stamp`` for ``patient_id`` must not go out now
+    (cancelled, moved, the seat ended), or None. Any reminder of a group session asks this
+    (the patient's own, and disclosures' to a family member)."""
+    session = Session.objects.filter(pk=session_id).first()
     if session is None or session.status == SessionStatus.CANCELLED:
         return "session cancelled"
     if session.status != SessionStatus.SCHEDULED:
         return "session no longer scheduled"
-    if session.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != parse_start_stamp(
-        match.group(2)
-    ):
+    if session.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != stamp:
         return "session moved"
     seated = GroupMembership.objects.filter(
         group_id=session.group_id,
-        patient_id=row.recipient_id,
+        patient_id=patient_id,
         status=MembershipStatus.ACTIVE,
         from_date__lte=session.occurrence_date,
     ).exclude(to_date__lt=session.occurrence_date)
@@ -267,20 +263,42 @@ def session_guard(row: Outbox) -> str | None:
     return None
 
 
+def appointment_reminder_stale(
+    *, appointment_id: int, patient_id: int, stamp: dt.datetime
+) -> str | None:
+    """As ``session_reminder_stale``, for an individual appointment."""
+    appt = Appointment.objects.filter(pk=appointment_id, patient_id=patient_id).first()
+    if appt is None or appt.status != AppointmentStatus.BOOKED:
+        return "appointment not booked"
+    if appt.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != stamp:
+        return "appointment moved"
+    return None
+
+
+def session_guard(row: Outbox) -> str | None:
+    if row.kind != Kind.SESSION_REMINDER:
+        return None
+    match = _SESSION_KEY.match(row.event_key)
+    if match is None:
+        return None
+    return session_reminder_stale(
+        session_id=int(match.group(1)),
+        patient_id=row.recipient_id,
+        stamp=parse_start_stamp(match.group(2)),
+    )
+
+
 def appointment_guard(row: Outbox) -> str | None:
     if row.kind != Kind.APPOINTMENT_REMINDER:
         return None
     match = _APPOINTMENT_KEY.match(row.event_key)
     if match is None:
         return None
-    appt = Appointment.objects.filter(pk=int(match.group(1))).first()
-    if appt is None or appt.status != AppointmentStatus.BOOKED:
-        return "appointment not booked"
-    if appt.starts_at.astimezone(dt.UTC).replace(second=0, microsecond=0) != parse_start_stamp(
-        match.group(2)
-    ):
-        return "appointment moved"
-    return None
+    return appointment_reminder_stale(
+        appointment_id=int(match.group(1)),
+        patient_id=row.recipient_id,
+        stamp=parse_start_stamp(match.group(2)),
+    )
 
 
 def register() -> None:
