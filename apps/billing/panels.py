@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import User
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -28,7 +29,7 @@ def _program(patient: User) -> Any:
 def chart_billing(request: HttpRequest, patient: User) -> tuple[str, dict[str, Any]] | None:
     viewer: Any = request.user
     program = _program(patient)
-    if program is None or not selectors.is_billing_staff(viewer):
+    if program is None or not is_staff(viewer):
         return None
     end = timezone.localdate()
     start = end - dt.timedelta(days=CHART_DAYS - 1)

@@ -24,14 +24,14 @@ import datetime as dt
 import importlib
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.apps import apps as django_apps
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import Role
+from apps.accounts.http import is_staff
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.billing.codes import DEFAULT_CODES, default_per_diem_service
 from apps.billing.models import (
@@ -70,10 +70,6 @@ APPOINTMENT_SERVICE = {
     AppointmentKind.INTAKE: Service.INTAKE,
     AppointmentKind.FAMILY: Service.FAMILY,
 }
-
-
-def is_billing_staff(user: Any) -> bool:
-    return bool(user.is_authenticated and user.role in (Role.CLINICIAN, Role.ADMIN))
 
 
 # --- settings and codes -------------------------------------------------------------------
@@ -509,7 +505,7 @@ def billable_days(
 def program_get_for_billing(*, viewer: User, program_id: int | None) -> Program | None:
     """The program ``viewer`` may bill for (a clinician of it, or an admin); the first of
     theirs when no id is given. None when refused."""
-    if not is_billing_staff(viewer):
+    if not is_staff(viewer):
         return None
     programs = programs_for_staff(user=viewer).order_by("name")
     return programs.first() if program_id is None else programs.filter(pk=program_id).first()
@@ -517,7 +513,7 @@ def program_get_for_billing(*, viewer: User, program_id: int | None) -> Program 
 
 def patient_get_for_billing(*, viewer: User, patient_id: int) -> tuple[User, Program] | None:
     """A patient and their program when ``viewer`` is staff who may see them."""
-    if not is_billing_staff(viewer):
+    if not is_staff(viewer):
         return None
     patient = patient_get_for_viewer(viewer=viewer, patient_id=patient_id)
     if patient is None:

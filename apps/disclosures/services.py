@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.accounts.models import Role
+from apps.accounts.http import is_staff
 from apps.accounts.selectors import patient_get_for_viewer
 from apps.audit.models import AuditAction
 from apps.audit.services import audit_record
@@ -36,7 +36,7 @@ def disclosure_record(
     active now: the release row is locked first (``consent_revoke`` locks it too), so a
     revocation committed before this call is always seen. Under Part 2 the §2.32 notice is
     stored with the disclosure."""
-    if not by.is_authenticated or by.role not in (Role.CLINICIAN, Role.ADMIN):
+    if not is_staff(by):
         raise ValidationError(_("Only staff record disclosures."))
     locked = (
         ReleaseOfInformation.objects.select_for_update(of=("self",))

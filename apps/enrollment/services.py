@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from PIL import Image, UnidentifiedImageError
 
+from apps.accounts.http import is_staff
 from apps.accounts.models import Role
 from apps.accounts.selectors import clinicians_to_alert
 from apps.audit.models import AuditAction
@@ -77,7 +78,7 @@ def _normalise_name(name: str) -> str:
 
 
 def _require_staff_for(*, by: User, application: Application) -> None:
-    if by.role not in (Role.CLINICIAN, Role.ADMIN) or not (
+    if not is_staff(by) or not (
         programs_for_staff(user=by).filter(pk=application.program_id).exists()
     ):
         raise PermissionError("not staff of this program")
@@ -649,7 +650,7 @@ def treatment_plan_save(
     goals: list[Mapping[str, Any]],
 ) -> TreatmentPlan:
     """Write a new version of the plan (a review is a new version; history is kept)."""
-    if by.role not in (Role.CLINICIAN, Role.ADMIN):
+    if not is_staff(by):
         raise PermissionError("clinicians write treatment plans")
     goals = [g for g in goals if (g.get("goal") or "").strip()]
     if not goals:
@@ -907,7 +908,7 @@ def release_event_confirm(
     ``happened_on``: from that day the release is expired, so disclosures and family links
     under it stop. Holds the release's row lock, as ``consent_revoke`` and
     ``disclosure_record`` do, so a disclosure is either before it or refused after it."""
-    if not by.is_authenticated or by.role not in (Role.CLINICIAN, Role.ADMIN):
+    if not is_staff(by):
         raise ValidationError(_("Only the patient's care team can confirm this."))
     locked = (
         ReleaseOfInformation.objects.select_for_update(of=("self",))
